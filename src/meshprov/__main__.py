@@ -1,0 +1,3 @@
+from meshprov.cli import main
+
+main()

@@ -1,0 +1,540 @@
+"""Evaluating a configuration: variables, locals, modules and resources, expanded into instances.
+
+One walk serves ``validate`` and ``plan``: nodes are evaluated in dependency order, once per
+instance of the module they live in; each resource instance's checked arguments go to a
+``ResourceHook``, whose answer is the value other expressions see when they reference that
+instance (during validation, exported attributes are unknown; during planning, the planned
+values). A node whose dependency failed is skipped, so one mistake gives one error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import networkx as nx
+
+from meshprov.addrs import InstanceAddress, InstanceKey, ModulePath
+from meshprov.config.model import Module, ModuleCall, Output, Repetition, Resource, Variable
+from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, SourceRange, error
+from meshprov.graph import Node, StaticPath, node_of
+from meshprov.lang import ast
+from meshprov.lang.evaluate import EvalContext, evaluate
+from meshprov.lang.types import NUMBER, ConversionError, convert
+from meshprov.lang.values import (
+    UNKNOWN,
+    HclSet,
+    Unknown,
+    has_unknown,
+    is_sensitive_deep,
+    is_unknown,
+    mark,
+    type_name,
+    unmark,
+)
+from meshprov.resources.schema import Attr
+
+
+class ResourceValue(dict):
+    """A resource instance as expressions see it; it remembers which instance it is."""
+
+    def __init__(self, address: InstanceAddress, values: Mapping[str, Any]):
+        super().__init__(values)
+        self.address = address
+
+    def __reduce__(self):
+        return (ResourceValue, (self.address, dict(self)))
+
+
+@dataclass(frozen=True)
+class InputValue:
+    """A root variable's value from outside the configuration, and where it came from."""
+
+    value: Any
+    source: str  # e.g. "--var", "the environment", "prod.vars.hcl"
+    range: SourceRange | None = None
+
+
+@dataclass(frozen=True)
+class ResourceInstance:
+    """One expanded resource instance with its checked arguments (defaults applied)."""
+
+    address: InstanceAddress
+    resource: Resource
+    values: dict[str, Any]
+    dependencies: tuple[str, ...]  # resource addresses (static, e.g. "ca.root")
+
+
+class ResourceHook(Protocol):
+    def resource_instance(self, instance: ResourceInstance) -> Any:
+        """Return the value that references to this instance evaluate to."""
+
+
+class ValidationHook:
+    """Validation: configured arguments are known, every exported attribute is unknown."""
+
+    def resource_instance(self, instance: ResourceInstance) -> Any:
+        return ResourceValue(
+            instance.address, {**instance.values, **instance.resource.schema.unknown_exports()}
+        )
+
+
+@dataclass
+class ModuleInstance:
+    path: ModulePath
+    module: Module
+    names: dict[str, Any]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def ctx(self, **extra: Any) -> EvalContext:
+        names = {**self.names, **extra} if extra else self.names
+        return EvalContext(names, self.module.path)
+
+
+@dataclass
+class Evaluation:
+    """The result of a walk: root outputs, every resource instance, and warnings."""
+
+    outputs: dict[str, Any]
+    output_sensitive: dict[str, bool]
+    instances: list[ResourceInstance]
+    warnings: list[Diagnostic]
+
+
+def evaluate_config(
+    root: Module,
+    graph: nx.DiGraph,
+    inputs: Mapping[str, InputValue],
+    hook: ResourceHook,
+    root_dir: Path,
+    partial: bool = False,
+) -> Evaluation:
+    """Walk the configuration.
+
+    ``partial`` is for ``validate``: root variables without a value are unknown instead of an
+    error, and a block whose ``count``/``for_each`` is unknown is checked once with unknown
+    ``count.index``/``each`` instead of failing.
+    """
+    return _Walker(root, graph, inputs, hook, root_dir, partial).run()
+
+
+UNKNOWN_KEY = "*"  # the one placeholder instance of a block whose expansion is unknown
+
+
+def resource_key(value: Any) -> InstanceAddress | None:
+    raw, _ = unmark(value)
+    return raw.address if isinstance(raw, ResourceValue) else None
+
+
+class _Walker:
+    def __init__(self, root: Module, graph: nx.DiGraph, inputs: Mapping[str, InputValue],
+                 hook: ResourceHook, root_dir: Path, partial: bool):
+        self.partial = partial
+        self.graph = graph
+        self.inputs = inputs
+        self.hook = hook
+        self.root_dir = root_dir
+        self.diags = Diagnostics()
+        self.instances: list[ResourceInstance] = []
+        self.output_sensitive: dict[str, bool] = {}
+        self.module_each: dict[tuple[ModulePath, str], dict[InstanceKey, Any]] = {}
+        self.by_path: dict[StaticPath, list[ModuleInstance]] = {
+            (): [self._new_instance((), root)]
+        }
+
+    def _new_instance(self, path: ModulePath, module: Module) -> ModuleInstance:
+        from meshprov.resources import SCHEMAS
+
+        names: dict[str, Any] = {
+            "var": {},
+            "local": {},
+            "module": {},
+            "path": {"module": str(module.path), "root": str(self.root_dir), "cwd": str(Path.cwd())},
+        }
+        for type_name_ in SCHEMAS:
+            names[type_name_] = {}
+        return ModuleInstance(path, module, names)
+
+    def run(self) -> Evaluation:
+        failed: set[str] = set()
+        for node_id in nx.topological_sort(self.graph):
+            if any(p in failed for p in self.graph.predecessors(node_id)):
+                failed.add(node_id)
+                continue
+            node = node_of(self.graph, node_id)
+            try:
+                for instance in list(self.by_path.get(node.module_path, ())):
+                    self._evaluate_node(node, instance)
+            except DiagnosticError as exc:
+                self.diags.extend(exc.diagnostics)
+                failed.add(node_id)
+        self.diags.raise_if_errors()
+        root = self.by_path[()][0]
+        return Evaluation(root.outputs, self.output_sensitive, self.instances,
+                          [d for d in self.diags if d.severity == "warning"])
+
+    def _evaluate_node(self, node: Node, inst: ModuleInstance) -> None:
+        module = inst.module
+        if node.kind == "var":
+            var = module.variables[node.name]
+            inst.names["var"][node.name] = self._variable(var, inst)
+        elif node.kind == "local":
+            local = module.locals[node.name]
+            inst.names["local"][node.name] = evaluate(local.expr, inst.ctx())
+        elif node.kind == "output":
+            output = module.outputs[node.name]
+            value = self._output(output, inst)
+            inst.outputs[node.name] = value
+            if not inst.path:
+                self.output_sensitive[node.name] = output.sensitive or is_sensitive_deep(value)
+        elif node.kind == "module":
+            self._module_call(module.module_calls[node.name], inst, node)
+        else:
+            self._resource(module.resources[node.name], inst, node)
+
+    # --- variables and outputs ---------------------------------------------------------------
+
+    def _variable(self, var: Variable, inst: ModuleInstance) -> Any:
+        where = var.range
+        if inst.path:  # a module input, evaluated in the caller's scope
+            value, where = self._module_input(var, inst)
+        elif var.name in self.inputs:
+            given = self.inputs[var.name]
+            value, where = given.value, given.range or var.range
+        elif var.required and self.partial:
+            return mark(UNKNOWN, var.sensitive)
+        elif var.required:
+            raise DiagnosticError.single(
+                "No value for required variable",
+                f'The root module input variable "{var.name}" is not set, and has no default '
+                f"value. Use --var {var.name}=..., a --var-file, a *.auto.vars.hcl file or the "
+                f"MESHPROV_VAR_{var.name} environment variable to provide a value.",
+                var.range,
+            )
+        else:
+            value = var.default
+        if value is None:
+            if not var.nullable:
+                raise DiagnosticError.single(
+                    "Invalid value for variable",
+                    f'The variable "{var.name}" is not nullable, so it cannot be set to null.',
+                    where,
+                )
+        elif not is_unknown(value):
+            try:
+                value = convert(value, var.type)
+            except ConversionError as exc:
+                raise DiagnosticError.single(
+                    "Invalid value for variable",
+                    f'The given value is not suitable for var.{var.name} declared at '
+                    f"{var.range.filename}:{var.range.start.line}: {exc}.",
+                    where,
+                ) from None
+        value = mark(value, var.sensitive)
+        for rule in var.validations:
+            ctx = EvalContext({"var": {var.name: value}}, inst.module.path)
+            ok, _ = unmark(evaluate(rule.condition, ctx))
+            if isinstance(ok, Unknown):
+                continue
+            if not isinstance(ok, bool):
+                raise DiagnosticError.single(
+                    "Invalid variable validation result",
+                    f"The validation condition must be true or false, not {type_name(ok)}.",
+                    rule.condition.range,
+                )
+            if not ok:
+                message, _ = unmark(evaluate(rule.error_message, ctx))
+                raise DiagnosticError.single(
+                    "Invalid value for variable",
+                    f"{message}\n\nThis was checked by the validation rule at "
+                    f"{rule.range.filename}:{rule.range.start.line}.",
+                    where,
+                )
+        return value
+
+    def _module_input(self, var: Variable, inst: ModuleInstance) -> tuple[Any, SourceRange]:
+        call_name, key = inst.path[-1]
+        caller = self._caller_of(inst)
+        call = caller.module.module_calls[call_name]
+        attr = call.inputs.get(var.name)
+        if attr is None:
+            return (None if var.required else var.default), call.range
+        extra = _repetition_names(call.repetition, key, self._each_value(call, caller, key))
+        return evaluate(attr.expr, caller.ctx(**extra)), attr.expr.range
+
+    def _caller_of(self, inst: ModuleInstance) -> ModuleInstance:
+        parent_static = tuple(name for name, _ in inst.path[:-1])
+        return next(p for p in self.by_path[parent_static] if p.path == inst.path[:-1])
+
+    def _each_value(self, call: ModuleCall, caller: ModuleInstance, key: InstanceKey) -> Any:
+        if call.repetition.for_each is None:
+            return None
+        return self.module_each[(caller.path, call.name)][key]
+
+    def _output(self, output: Output, inst: ModuleInstance) -> Any:
+        value = evaluate(output.expr, inst.ctx())
+        if not inst.path and is_sensitive_deep(value) and not output.sensitive:
+            raise DiagnosticError.single(
+                "Output refers to sensitive values",
+                "To reduce the risk of accidentally exporting sensitive data that was intended to "
+                "be only internal, meshprov requires that any root module output containing "
+                "sensitive data be explicitly marked as sensitive: add sensitive = true.",
+                output.range,
+            )
+        return value
+
+    # --- modules -----------------------------------------------------------------------------
+
+    def _module_call(self, call: ModuleCall, caller: ModuleInstance, node: Node) -> None:
+        keys, each_values = self._expand(call.repetition, caller, f'module "{call.name}"')
+        static = (*node.module_path, call.name)
+        children = []
+        for key in keys:
+            child = self._new_instance((*caller.path, (call.name, key)), call.module)
+            children.append(child)
+        self.by_path.setdefault(static, []).extend(children)
+        if each_values is not None:
+            self.module_each[(caller.path, call.name)] = each_values
+        # references to module.NAME see the outputs, filled in as the output nodes run
+        outputs = {k: c.outputs for k, c in zip(keys, children, strict=True)}
+        caller.names["module"][call.name] = _collection(call.repetition, keys, outputs)
+
+    # --- resources ---------------------------------------------------------------------------
+
+    def _resource(self, resource: Resource, inst: ModuleInstance, node: Node) -> None:
+        from meshprov.graph import resource_dependencies
+
+        keys, each_values = self._expand(resource.repetition, inst, f'{resource.type} "{resource.name}"')
+        deps = tuple(sorted(resource_dependencies(self.graph, node.id)))
+        values_seen: dict[InstanceKey, Any] = {}
+        problems = Diagnostics()
+        for key in keys:
+            address = InstanceAddress(inst.path, resource.type, resource.name, key)
+            extra = _repetition_names(resource.repetition, key,
+                                      each_values[key] if each_values is not None else None)
+            try:
+                values = self._resource_arguments(resource, inst.ctx(**extra), address)
+            except DiagnosticError as exc:
+                problems.extend(exc.diagnostics)
+                continue
+            instance = ResourceInstance(address, resource, values, deps)
+            if key != UNKNOWN_KEY:
+                self.instances.append(instance)
+            values_seen[key] = self.hook.resource_instance(instance)
+        problems.raise_if_errors()
+        inst.names[resource.type][resource.name] = _collection(resource.repetition, keys, values_seen)
+
+    def _resource_arguments(self, resource: Resource, ctx: EvalContext,
+                            address: InstanceAddress) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        problems = Diagnostics()
+        for attr in resource.schema.attributes:
+            configured = resource.attributes.get(attr.name)
+            try:
+                if configured is None:
+                    values[attr.name] = _default(attr)
+                    continue
+                value = evaluate(configured.expr, ctx)
+                values[attr.name] = _check_argument(attr, value, configured, address)
+            except DiagnosticError as exc:
+                problems.extend(exc.diagnostics)
+        problems.raise_if_errors()
+        return values
+
+    # --- count and for_each ------------------------------------------------------------------
+
+    def _expand(self, rep: Repetition, inst: ModuleInstance, what: str
+                ) -> tuple[list[InstanceKey], dict[InstanceKey, Any] | None]:
+        meta = rep.count or rep.for_each
+        if self.partial and meta is not None and has_unknown(evaluate(meta.expr, inst.ctx())):
+            if rep.count is not None:
+                return [UNKNOWN_KEY], None
+            return [UNKNOWN_KEY], {UNKNOWN_KEY: UNKNOWN}
+        if rep.count is not None:
+            return self._count(rep.count, inst, what), None
+        if rep.for_each is not None:
+            each = self._for_each(rep.for_each, inst, what)
+            return list(each), each
+        return [None], None
+
+    def _count(self, attr: ast.Attribute, inst: ModuleInstance, what: str) -> list[InstanceKey]:
+        value, sensitive = unmark(evaluate(attr.expr, inst.ctx()))
+        if isinstance(value, Unknown) or has_unknown(value):
+            raise DiagnosticError.single(
+                "Invalid count argument",
+                f'The "count" value of {what} depends on values that cannot be determined until '
+                "apply, so meshprov cannot predict how many instances will be created.",
+                attr.expr.range,
+            )
+        if sensitive:
+            raise DiagnosticError.single(
+                "Invalid count argument", "Sensitive values cannot be used as count.", attr.expr.range
+            )
+        try:
+            number = convert(value, NUMBER)
+        except ConversionError:
+            number = None
+        if value is None or not isinstance(number, int) or number < 0:
+            raise DiagnosticError.single(
+                "Invalid count argument",
+                f'The "count" argument must be a whole number of zero or more, not {_show(value)}.',
+                attr.expr.range,
+            )
+        return list(range(number))
+
+    def _for_each(self, attr: ast.Attribute, inst: ModuleInstance, what: str) -> dict[InstanceKey, Any]:
+        value, sensitive = unmark(evaluate(attr.expr, inst.ctx()))
+        if isinstance(value, Unknown):
+            raise DiagnosticError.single(
+                "Invalid for_each argument",
+                f'The "for_each" value of {what} depends on resource attributes that cannot be '
+                "determined until apply, so meshprov cannot predict how many instances will be "
+                "created. Use a map or set whose keys are known from the configuration.",
+                attr.expr.range,
+            )
+        if sensitive:
+            raise DiagnosticError.single(
+                "Invalid for_each argument",
+                "Sensitive values, or values derived from sensitive values, cannot be used as "
+                "for_each arguments: instance keys are shown in plans.",
+                attr.expr.range,
+            )
+        if isinstance(value, dict):
+            return {k: value[k] for k in sorted(value)}
+        if isinstance(value, HclSet):
+            out: dict[InstanceKey, Any] = {}
+            for item in value:
+                item_raw, _ = unmark(item)
+                if isinstance(item_raw, Unknown):
+                    raise DiagnosticError.single(
+                        "Invalid for_each argument",
+                        f'The "for_each" set of {what} includes values that cannot be determined '
+                        "until apply.",
+                        attr.expr.range,
+                    )
+                if not isinstance(item_raw, str):
+                    raise DiagnosticError.single(
+                        "Invalid for_each set argument",
+                        f'The "for_each" argument of {what} must be a map, or set of strings, and '
+                        f"this set contains a {type_name(item_raw)} value.",
+                        attr.expr.range,
+                    )
+                out[item_raw] = item_raw
+            return out
+        raise DiagnosticError.single(
+            "Invalid for_each argument",
+            f'The "for_each" argument of {what} must be a map, or set of strings, and you have '
+            f"provided a value of type {type_name(value)}. A list can be converted with "
+            "toset(...).",
+            attr.expr.range,
+        )
+
+
+def _repetition_names(rep: Repetition, key: InstanceKey, each_value: Any) -> dict[str, Any]:
+    if key == UNKNOWN_KEY and (rep.count is not None or rep.for_each is not None):
+        placeholder = {"index": UNKNOWN} if rep.count is not None else {"key": UNKNOWN, "value": UNKNOWN}
+        return {"count" if rep.count is not None else "each": placeholder}
+    if rep.count is not None:
+        return {"count": {"index": key}}
+    if rep.for_each is not None:
+        return {"each": {"key": key, "value": each_value}}
+    return {}
+
+
+def _collection(rep: Repetition, keys: list[InstanceKey], values: dict[InstanceKey, Any]) -> Any:
+    """What ``type.name`` / ``module.name`` evaluates to: one value, a list, or a map."""
+    if keys == [UNKNOWN_KEY]:
+        return UNKNOWN
+    if rep.count is not None:
+        return [values[k] for k in keys]
+    if rep.for_each is not None:
+        return {k: values[k] for k in keys}
+    return values[None]
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(value)
+
+
+def _default(attr: Attr) -> Any:
+    default = attr.default
+    return list(default) if isinstance(default, tuple) else default
+
+
+def _check_argument(attr: Attr, value: Any, configured: ast.Attribute,
+                    address: InstanceAddress) -> Any:
+    """Type, reference, allowed-value and custom checks of one configured argument."""
+    rng = configured.expr.range
+    raw, sensitive = unmark(value)
+    if raw is None:
+        if attr.required:
+            raise DiagnosticError.single(
+                "Missing required argument",
+                f'The argument "{attr.name}" of {address} is required and cannot be null.',
+                rng,
+            )
+        return _default(attr)
+    if isinstance(raw, Unknown):
+        return value
+    if attr.reference is not None:
+        return _check_reference(attr, raw, rng, address)
+    try:
+        converted = convert(raw, attr.type)
+    except ConversionError as exc:
+        raise DiagnosticError.single(
+            "Incorrect attribute value type",
+            f'Inappropriate value for attribute "{attr.name}": {exc}.',
+            rng,
+        ) from None
+    if has_unknown(converted):
+        return mark(converted, sensitive)
+    if attr.allowed is not None and converted not in attr.allowed:
+        raise DiagnosticError.single(
+            "Invalid value",
+            f'"{converted}" is not a valid value for "{attr.name}". Allowed values: '
+            + ", ".join(f'"{a}"' for a in attr.allowed) + ".",
+            rng,
+        )
+    if attr.check is not None:
+        problem = attr.check(converted)
+        if problem:
+            raise DiagnosticError.single(f'Invalid value for "{attr.name}"', problem, rng)
+    return mark(converted, sensitive)
+
+
+def _check_reference(attr: Attr, raw: Any, rng: SourceRange, address: InstanceAddress) -> Any:
+    items = raw if isinstance(raw, list | HclSet) else None
+    wants_list = attr.default == ()
+    if wants_list and items is None:
+        raise DiagnosticError.single(
+            "Incorrect attribute value type",
+            f'"{attr.name}" must be a list of {attr.reference} references, e.g. '
+            f"[{attr.reference}.example].",
+            rng,
+        )
+    for item in items if wants_list else [raw]:
+        item_raw, _ = unmark(item)
+        if isinstance(item_raw, Unknown):
+            continue
+        if not isinstance(item_raw, ResourceValue):
+            raise DiagnosticError.single(
+                "Invalid reference",
+                f'"{attr.name}" must be a reference to a {attr.reference} resource, such as '
+                f"{attr.reference}.example, not a {type_name(item_raw)} value.",
+                rng,
+            )
+        if item_raw.address.type != attr.reference:
+            raise DiagnosticError.single(
+                "Invalid reference",
+                f'"{attr.name}" must refer to a {attr.reference} resource, but '
+                f"{item_raw.address} is a {item_raw.address.type}.",
+                rng,
+            )
+    return list(items) if wants_list else raw
+

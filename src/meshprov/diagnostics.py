@@ -1,0 +1,154 @@
+"""Diagnostics: what meshprov tells a user about their input, with where it points.
+
+Every mistake a user can make becomes a ``Diagnostic``; errors are raised together as one
+``DiagnosticError`` and printed by the CLI. Bugs may raise anything else; user mistakes may not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, order=True)
+class Pos:
+    """A position in a source file: 1-based line and column, 0-based byte offset."""
+
+    line: int
+    column: int
+    byte: int = 0
+
+
+@dataclass(frozen=True)
+class SourceRange:
+    """A span of a source file."""
+
+    filename: str
+    start: Pos
+    end: Pos
+
+    def __str__(self) -> str:
+        return f"{self.filename}:{self.start.line},{self.start.column}"
+
+    def to_json(self) -> dict:
+        return {
+            "filename": self.filename,
+            "start": {"line": self.start.line, "column": self.start.column, "byte": self.start.byte},
+            "end": {"line": self.end.line, "column": self.end.column, "byte": self.end.byte},
+        }
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One message for the user: its severity, a one-line summary, detail and a source range."""
+
+    severity: Severity
+    summary: str
+    detail: str = ""
+    range: SourceRange | None = None
+    context: str = ""  # e.g. 'zone "eu"': printed as ", in zone "eu"" after the location
+
+    def to_json(self) -> dict:
+        out: dict = {"severity": self.severity, "summary": self.summary, "detail": self.detail}
+        if self.range is not None:
+            out["range"] = self.range.to_json()
+        return out
+
+
+def error(summary: str, detail: str = "", rng: SourceRange | None = None, context: str = "") -> Diagnostic:
+    return Diagnostic("error", summary, detail, rng, context)
+
+
+def warning(
+    summary: str, detail: str = "", rng: SourceRange | None = None, context: str = ""
+) -> Diagnostic:
+    return Diagnostic("warning", summary, detail, rng, context)
+
+
+class DiagnosticError(Exception):
+    """Raised when user input is wrong; carries every diagnostic found (errors and warnings)."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]):
+        self.diagnostics = tuple(diagnostics)
+        super().__init__("; ".join(d.summary for d in self.diagnostics))
+
+    @classmethod
+    def single(
+        cls, summary: str, detail: str = "", rng: SourceRange | None = None, context: str = ""
+    ) -> DiagnosticError:
+        return cls([error(summary, detail, rng, context)])
+
+
+@dataclass
+class Diagnostics:
+    """An accumulator: collect diagnostics, then raise them all at once if any is an error."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def add(self, diag: Diagnostic) -> None:
+        self.items.append(diag)
+
+    def extend(self, diags: Iterable[Diagnostic]) -> None:
+        self.items.extend(diags)
+
+    def __iter__(self) -> Iterator[Diagnostic]:
+        return iter(self.items)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity == "error" for d in self.items)
+
+    def raise_if_errors(self) -> None:
+        if self.has_errors:
+            raise DiagnosticError(self.items)
+
+
+class SourceCache:
+    """Source text of loaded files, so diagnostics can quote the line they point at."""
+
+    def __init__(self) -> None:
+        self._lines: dict[str, list[str]] = {}
+
+    def add(self, filename: str, text: str) -> None:
+        self._lines[filename] = text.splitlines()
+
+    def line(self, filename: str, line: int) -> str | None:
+        lines = self._lines.get(filename)
+        if lines is None:
+            try:
+                lines = Path(filename).read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError):
+                return None
+            self._lines[filename] = lines
+        if 1 <= line <= len(lines):
+            return lines[line - 1]
+        return None
+
+
+def render_text(diag: Diagnostic, sources: SourceCache | None = None) -> str:
+    """Terraform-style text: ``Error: summary``, the location and snippet, then the detail."""
+    title = "Error" if diag.severity == "error" else "Warning"
+    out = [f"{title}: {diag.summary}"]
+    if diag.range is not None:
+        where = f"  on {diag.range.filename} line {diag.range.start.line}"
+        if diag.context:
+            where += f", in {diag.context}"
+        out.append("")
+        out.append(where + ":")
+        text = (sources or SourceCache()).line(diag.range.filename, diag.range.start.line)
+        if text is not None:
+            out.append(f"{diag.range.start.line:>4}: {text}")
+            if diag.range.end.line == diag.range.start.line and diag.range.end.column > diag.range.start.column:
+                pad = " " * (6 + diag.range.start.column - 1)
+                out.append(pad + "^" * (diag.range.end.column - diag.range.start.column))
+    elif diag.context:
+        out.append("")
+        out.append(f"  with {diag.context}")
+    if diag.detail:
+        out.append("")
+        out.append(diag.detail)
+    return "\n".join(out) + "\n"

@@ -1,0 +1,530 @@
+"""Expression evaluation with Terraform's semantics, including unknown and sensitive values.
+
+``evaluate(expr, ctx)`` returns a value (see ``lang.values``). User mistakes raise
+``DiagnosticError`` pointing at the sub-expression at fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from meshprov.diagnostics import DiagnosticError, SourceRange
+from meshprov.lang import ast
+from meshprov.lang.functions import FUNCTIONS, FunctionError, call_function
+from meshprov.lang.types import ConversionError, to_bool, to_number, to_string
+from meshprov.lang.values import (
+    UNKNOWN,
+    HclSet,
+    Unknown,
+    has_unknown,
+    mark,
+    normalize_number,
+    sort_key,
+    type_name,
+    unmark,
+    values_equal,
+)
+
+
+@dataclass(frozen=True)
+class EvalContext:
+    """The names an expression can see, and the directory ``file()`` paths are relative to."""
+
+    names: Mapping[str, Any]
+    base_dir: Path = field(default_factory=Path)
+
+    def with_names(self, **extra: Any) -> EvalContext:
+        return EvalContext({**self.names, **extra}, self.base_dir)
+
+
+def evaluate(expr: ast.Expression, ctx: EvalContext) -> Any:
+    return _EVALUATORS[type(expr)](expr, ctx)
+
+
+def _fail(summary: str, detail: str, rng: SourceRange) -> DiagnosticError:
+    return DiagnosticError.single(summary, detail, rng)
+
+
+# --- leaves and traversals ---------------------------------------------------------------
+
+
+def _literal(expr: ast.Literal, ctx: EvalContext) -> Any:
+    return expr.value
+
+
+def _parens(expr: ast.Parens, ctx: EvalContext) -> Any:
+    return evaluate(expr.inner, ctx)
+
+
+def _name(expr: ast.Name, ctx: EvalContext) -> Any:
+    try:
+        return ctx.names[expr.name]
+    except KeyError:
+        raise _fail(
+            "Unknown variable", f'There is no variable named "{expr.name}".', expr.range
+        ) from None
+
+
+def _get_attr(expr: ast.GetAttr, ctx: EvalContext) -> Any:
+    return get_attribute(evaluate(expr.source, ctx), expr.name, expr.range)
+
+
+def get_attribute(value: Any, name: str, rng: SourceRange) -> Any:
+    raw, sensitive = unmark(value)
+    if isinstance(raw, Unknown):
+        return mark(UNKNOWN, sensitive)
+    if raw is None:
+        raise _fail(
+            "Attempt to get attribute from null value",
+            f'This value is null, so it does not have any attributes ("{name}").',
+            rng,
+        )
+    if isinstance(raw, dict):
+        if name not in raw:
+            raise _fail(
+                "Unsupported attribute",
+                f'This object does not have an attribute named "{name}".',
+                rng,
+            )
+        return mark(raw[name], sensitive)
+    if isinstance(raw, list | HclSet):
+        raise _fail(
+            "Unsupported attribute",
+            f'Can\'t access attributes on a list of objects. Did you mean to access attribute "{name}" '
+            "for a specific element of the list, or across all elements of the list (with [*])?",
+            rng,
+        )
+    raise _fail(
+        "Unsupported attribute", f'Can\'t access attributes on a primitive-typed value ({type_name(raw)}).', rng
+    )
+
+
+def _index(expr: ast.Index, ctx: EvalContext) -> Any:
+    return index_value(evaluate(expr.source, ctx), evaluate(expr.key, ctx), expr.range)
+
+
+def index_value(value: Any, key: Any, rng: SourceRange) -> Any:
+    raw, sensitive = unmark(value)
+    key_raw, key_sensitive = unmark(key)
+    sensitive = sensitive or key_sensitive
+    if isinstance(raw, Unknown) or isinstance(key_raw, Unknown):
+        return mark(UNKNOWN, sensitive)
+    if raw is None:
+        raise _fail("Attempt to index null value", "This value is null, so it cannot be indexed.", rng)
+    if key_raw is None:
+        raise _fail("Invalid index", "Can't use a null value as an indexing key.", rng)
+    if isinstance(raw, HclSet):
+        raise _fail(
+            "Invalid index",
+            "Elements of a set are identified only by their value and don't have any separate "
+            "index or key to select with, so it's only possible to perform operations across "
+            "all elements of the set.",
+            rng,
+        )
+    if isinstance(raw, list):
+        try:
+            number = to_number(key_raw)
+        except ConversionError:
+            raise _fail("Invalid index", "The given key does not identify an element in this "
+                        "collection value: a number is required.", rng) from None
+        if not isinstance(number, int) or not 0 <= number < len(raw):
+            raise _fail(
+                "Invalid index",
+                f"The given key does not identify an element in this collection value: the "
+                f"collection has {len(raw)} element(s).",
+                rng,
+            )
+        return mark(raw[number], sensitive)
+    if isinstance(raw, dict):
+        try:
+            skey = to_string(key_raw)
+        except ConversionError:
+            raise _fail("Invalid index", "A string key is required to index a map.", rng) from None
+        if skey not in raw:
+            raise _fail(
+                "Invalid index",
+                f'The given key does not identify an element in this collection value: no key "{skey}".',
+                rng,
+            )
+        return mark(raw[skey], sensitive)
+    raise _fail("Invalid index", f"This value does not have any indices ({type_name(raw)}).", rng)
+
+
+def _splat(expr: ast.Splat, ctx: EvalContext) -> Any:
+    source = evaluate(expr.source, ctx)
+    raw, sensitive = unmark(source)
+    if isinstance(raw, Unknown):
+        return mark(UNKNOWN, sensitive)
+    if raw is None:
+        return mark([], sensitive)
+    items = list(raw) if isinstance(raw, list | HclSet) else [raw]
+    out = []
+    for item in items:
+        for step in expr.steps:
+            if step.name is not None:
+                item = get_attribute(item, step.name, expr.range)
+            else:
+                item = index_value(item, evaluate(step.key, ctx), expr.range)
+        out.append(item)
+    return mark(out, sensitive)
+
+
+# --- collections -------------------------------------------------------------------------
+
+
+def _tuple(expr: ast.TupleExpr, ctx: EvalContext) -> Any:
+    return [evaluate(item, ctx) for item in expr.items]
+
+
+def _object(expr: ast.ObjectExpr, ctx: EvalContext) -> Any:
+    out: dict[str, Any] = {}
+    unknown_key = False
+    sensitive_key = False
+    for item in expr.items:
+        key, s = unmark(evaluate(item.key, ctx))
+        sensitive_key = sensitive_key or s
+        if isinstance(key, Unknown):
+            unknown_key = True
+            continue
+        skey = _object_key(key, item.key.range)
+        if skey in out:
+            raise _fail(
+                "Duplicate object attribute",
+                f'An attribute named "{skey}" was already defined in this object.',
+                item.key.range,
+            )
+        out[skey] = evaluate(item.value, ctx)
+    if unknown_key:
+        return mark(UNKNOWN, sensitive_key)
+    return mark(out, sensitive_key)
+
+
+def _object_key(key: Any, rng: SourceRange) -> str:
+    if key is None:
+        raise _fail("Invalid object key", "Object keys cannot be null.", rng)
+    try:
+        return to_string(key)
+    except ConversionError:
+        raise _fail("Invalid object key", f"Object keys must be strings, not {type_name(key)}.", rng) from None
+
+
+def _for(expr: ast.ForExpr, ctx: EvalContext) -> Any:
+    coll, sensitive = unmark(evaluate(expr.collection, ctx))
+    if isinstance(coll, Unknown):
+        return mark(UNKNOWN, sensitive)
+    if isinstance(coll, dict):  # maps iterate in lexical key order, as in Terraform
+        pairs = sorted(coll.items())
+    elif isinstance(coll, HclSet):
+        pairs = [(v, v) for v in coll]
+    elif isinstance(coll, list):
+        pairs = list(enumerate(coll))
+    else:
+        raise _fail(
+            "Iteration over non-iterable value",
+            f"A value of type {type_name(coll)} cannot be used as the collection in a 'for' "
+            "expression.",
+            expr.collection.range,
+        )
+    tuple_out: list = []
+    object_out: dict[str, Any] = {}
+    for key, value in pairs:
+        names = {expr.value_var: value}
+        if expr.key_var is not None:
+            names[expr.key_var] = key
+        inner = ctx.with_names(**names)
+        if expr.condition is not None:
+            cond, s = unmark(evaluate(expr.condition, inner))
+            sensitive = sensitive or s
+            if isinstance(cond, Unknown):
+                return mark(UNKNOWN, sensitive)
+            if not _as_bool(cond, expr.condition.range, "Invalid 'for' condition"):
+                continue
+        if expr.key_expr is None:
+            tuple_out.append(evaluate(expr.value_expr, inner))
+            continue
+        k, s = unmark(evaluate(expr.key_expr, inner))
+        sensitive = sensitive or s
+        if isinstance(k, Unknown):
+            return mark(UNKNOWN, sensitive)
+        skey = _object_key(k, expr.key_expr.range)
+        v = evaluate(expr.value_expr, inner)
+        if expr.grouping:
+            object_out.setdefault(skey, []).append(v)
+        elif skey in object_out:
+            raise _fail(
+                "Duplicate object key",
+                f'Two different items produced the key "{skey}" in this \'for\' expression. If '
+                "duplicates are expected, use the ellipsis (...) after the value expression to "
+                "enable grouping by key.",
+                expr.key_expr.range,
+            )
+        else:
+            object_out[skey] = v
+    return mark(tuple_out if expr.key_expr is None else object_out, sensitive)
+
+
+# --- operators ---------------------------------------------------------------------------
+
+_ARITH = {"+", "-", "*", "/", "%"}
+_COMPARE = {"<", ">", "<=", ">="}
+
+
+def _as_bool(value: Any, rng: SourceRange, summary: str) -> bool:
+    try:
+        return to_bool(value)
+    except ConversionError:
+        raise _fail(summary, f"A bool value is required, not {type_name(value)}.", rng) from None
+
+
+def _as_number(value: Any, rng: SourceRange, op: str) -> int | float:
+    if value is None:
+        raise _fail(
+            "Invalid operand", f'Unsuitable value for the "{op}" operator: a number is required, '
+            "not null.", rng
+        )
+    try:
+        return to_number(value)
+    except ConversionError:
+        raise _fail(
+            "Invalid operand",
+            f'Unsuitable value for the "{op}" operator: a number is required, not '
+            f"{type_name(value)}.",
+            rng,
+        ) from None
+
+
+def _binary(expr: ast.BinaryOp, ctx: EvalContext) -> Any:
+    left, ls = unmark(evaluate(expr.left, ctx))
+    right, rs = unmark(evaluate(expr.right, ctx))
+    sensitive = ls or rs
+    op = expr.op
+    if op in ("==", "!="):
+        if has_unknown(left) or has_unknown(right):
+            return mark(UNKNOWN, sensitive)
+        equal = values_equal(left, right)
+        return mark(equal if op == "==" else not equal, sensitive)
+    if isinstance(left, Unknown) or isinstance(right, Unknown):
+        # still type-check the known side so mistakes surface before apply
+        if op in ("&&", "||"):
+            for side, rng in ((left, expr.left.range), (right, expr.right.range)):
+                if not isinstance(side, Unknown):
+                    _as_bool(side, rng, "Invalid operand")
+        else:
+            for side, rng in ((left, expr.left.range), (right, expr.right.range)):
+                if not isinstance(side, Unknown):
+                    _as_number(side, rng, op)
+        return mark(UNKNOWN, sensitive)
+    if op in ("&&", "||"):
+        lb = _as_bool(left, expr.left.range, "Invalid operand")
+        rb = _as_bool(right, expr.right.range, "Invalid operand")
+        return mark(lb and rb if op == "&&" else lb or rb, sensitive)
+    a = _as_number(left, expr.left.range, op)
+    b = _as_number(right, expr.right.range, op)
+    if op in _COMPARE:
+        result = {"<": a < b, ">": a > b, "<=": a <= b, ">=": a >= b}[op]
+        return mark(result, sensitive)
+    if op in ("/", "%") and b == 0:
+        raise _fail("Division by zero", "The right operand of this operator is zero.", expr.range)
+    if op == "+":
+        value = a + b
+    elif op == "-":
+        value = a - b
+    elif op == "*":
+        value = a * b
+    elif op == "/":
+        value = a / b
+    else:  # Terraform's modulo keeps the sign of the dividend, like Go's
+        value = a - b * int(a / b)
+    return mark(normalize_number(value), sensitive)
+
+
+def _unary(expr: ast.UnaryOp, ctx: EvalContext) -> Any:
+    value, sensitive = unmark(evaluate(expr.operand, ctx))
+    if isinstance(value, Unknown):
+        return mark(UNKNOWN, sensitive)
+    if expr.op == "!":
+        return mark(not _as_bool(value, expr.operand.range, "Invalid operand"), sensitive)
+    return mark(normalize_number(-_as_number(value, expr.operand.range, "-")), sensitive)
+
+
+def _conditional(expr: ast.Conditional, ctx: EvalContext) -> Any:
+    cond, sensitive = unmark(evaluate(expr.condition, ctx))
+    if isinstance(cond, Unknown):
+        return mark(UNKNOWN, sensitive)
+    if cond is None:
+        raise _fail(
+            "Null condition", "The condition value is null. Conditions must either be true or false.",
+            expr.condition.range,
+        )
+    chosen = expr.true_result if _as_bool(cond, expr.condition.range, "Incorrect condition type") \
+        else expr.false_result
+    return mark(evaluate(chosen, ctx), sensitive)
+
+
+# --- function calls ----------------------------------------------------------------------
+
+
+def _call(expr: ast.FunctionCall, ctx: EvalContext) -> Any:
+    if expr.name in ("try", "can"):
+        return _try_or_can(expr, ctx)
+    if expr.name not in FUNCTIONS:
+        from difflib import get_close_matches
+
+        hint = get_close_matches(expr.name, [*FUNCTIONS, "try", "can"], n=1)
+        detail = f'There is no function named "{expr.name}".'
+        if hint:
+            detail += f' Did you mean "{hint[0]}"?'
+        raise _fail("Call to unknown function", detail, expr.range)
+    args = [evaluate(a, ctx) for a in expr.args]
+    if expr.expand_final and args:
+        last, sensitive = unmark(args.pop())
+        if isinstance(last, Unknown):
+            return mark(UNKNOWN, sensitive)
+        if not isinstance(last, list | HclSet):
+            raise _fail(
+                "Invalid expanding argument value",
+                "The expanding argument (indicated by ...) must be of a tuple, list, or set type.",
+                expr.args[-1].range,
+            )
+        args.extend(mark(v, sensitive) for v in last)
+    try:
+        return call_function(expr.name, args, ctx.base_dir, render_template=_render_template)
+    except (FunctionError, ConversionError) as exc:
+        raise _fail(
+            "Error in function call", f'Call to function "{expr.name}" failed: {exc}', expr.range
+        ) from None
+
+
+def _try_or_can(expr: ast.FunctionCall, ctx: EvalContext) -> Any:
+    if expr.name == "can":
+        if len(expr.args) != 1:
+            raise _fail("Not enough function arguments" if not expr.args else "Too many function "
+                        "arguments", 'Function "can" expects exactly one argument.', expr.range)
+        try:
+            value = evaluate(expr.args[0], ctx)
+        except DiagnosticError:
+            return False
+        return UNKNOWN if has_unknown(value) else True
+    if not expr.args:
+        raise _fail("Not enough function arguments", 'Function "try" expects at least one argument.',
+                    expr.range)
+    errors = []
+    for arg in expr.args:
+        try:
+            value = evaluate(arg, ctx)
+        except DiagnosticError as exc:
+            errors.append(exc)
+            continue
+        return UNKNOWN if has_unknown(value) else value
+    raise _fail(
+        "Error in function call",
+        "Call to function \"try\" failed: no expression succeeded:\n"
+        + "\n".join(f"- {e.diagnostics[0].summary}: {e.diagnostics[0].detail}" for e in errors),
+        expr.range,
+    )
+
+
+def _render_template(text: str, filename: str, variables: Mapping[str, Any]) -> Any:
+    from meshprov.lang.parse import parse_template
+
+    template = parse_template(text, filename)
+    return evaluate(template, EvalContext(dict(variables), Path(filename).parent))
+
+
+# --- templates ---------------------------------------------------------------------------
+
+
+def _template(expr: ast.Template, ctx: EvalContext) -> Any:
+    parts = expr.parts
+    if len(parts) == 1 and isinstance(parts[0], ast.TemplateInterp):
+        return evaluate(parts[0].expr, ctx)  # "${x}" is x itself, not its string form
+    pieces: list[str] = []
+    state = {"unknown": False, "sensitive": False}
+    _render_parts(parts, ctx, pieces, state)
+    if state["unknown"]:
+        return mark(UNKNOWN, state["sensitive"])
+    return mark("".join(pieces), state["sensitive"])
+
+
+def _render_parts(
+    parts: tuple[ast.TemplatePart, ...], ctx: EvalContext, out: list[str], state: dict
+) -> None:
+    for part in parts:
+        if isinstance(part, ast.TemplateText):
+            out.append(part.text)
+        elif isinstance(part, ast.TemplateInterp):
+            value, s = unmark(evaluate(part.expr, ctx))
+            state["sensitive"] |= s
+            if isinstance(value, Unknown):
+                state["unknown"] = True
+                continue
+            out.append(_template_string(value, part.expr.range))
+        elif isinstance(part, ast.TemplateIf):
+            cond, s = unmark(evaluate(part.condition, ctx))
+            state["sensitive"] |= s
+            if isinstance(cond, Unknown):
+                state["unknown"] = True
+                continue
+            branch = part.then_parts if _as_bool(cond, part.condition.range, "Invalid template "
+                                                 "directive condition") else part.else_parts
+            _render_parts(branch, ctx, out, state)
+        elif isinstance(part, ast.TemplateFor):
+            coll, s = unmark(evaluate(part.collection, ctx))
+            state["sensitive"] |= s
+            if isinstance(coll, Unknown):
+                state["unknown"] = True
+                continue
+            if isinstance(coll, dict):
+                pairs = sorted(coll.items(), key=lambda kv: sort_key(kv[0]))
+            elif isinstance(coll, list | HclSet):
+                pairs = list(enumerate(coll)) if isinstance(coll, list) else [(v, v) for v in coll]
+            else:
+                raise _fail(
+                    "Invalid template for directive",
+                    f"A {type_name(coll)} value cannot be iterated.",
+                    part.collection.range,
+                )
+            for key, value in pairs:
+                names = {part.value_var: value}
+                if part.key_var is not None:
+                    names[part.key_var] = key
+                _render_parts(part.body, ctx.with_names(**names), out, state)
+
+
+def _template_string(value: Any, rng: SourceRange) -> str:
+    if value is None:
+        raise _fail(
+            "Invalid template interpolation value",
+            "The expression result is null. Cannot include a null value in a string template.",
+            rng,
+        )
+    try:
+        return to_string(value)
+    except ConversionError:
+        raise _fail(
+            "Invalid template interpolation value",
+            f"Cannot include the given value in a string template: string required, not "
+            f"{type_name(value)}.",
+            rng,
+        ) from None
+
+
+_EVALUATORS = {
+    ast.Literal: _literal,
+    ast.Parens: _parens,
+    ast.Name: _name,
+    ast.GetAttr: _get_attr,
+    ast.Index: _index,
+    ast.Splat: _splat,
+    ast.TupleExpr: _tuple,
+    ast.ObjectExpr: _object,
+    ast.ForExpr: _for,
+    ast.BinaryOp: _binary,
+    ast.UnaryOp: _unary,
+    ast.Conditional: _conditional,
+    ast.FunctionCall: _call,
+    ast.Template: _template,
+}

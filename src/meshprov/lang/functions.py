@@ -1,0 +1,1442 @@
+"""The built-in functions of the configuration language, with Terraform's semantics.
+
+``FUNCTIONS`` maps each name to a ``Function``; ``call_function`` applies the rules every call
+shares: arity, sensitive marks (stripped from the arguments, put back on the result) and
+unknowns (an unknown argument gives an unknown result unless the function deals with them).
+Error messages follow Terraform's: ``Invalid value for "str" parameter: ...`` when one argument
+is wrong, ``Call to function "x" failed: ...`` otherwise. ``try`` and ``can`` are not here: they
+need unevaluated arguments, so the evaluator implements them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextvars
+import hashlib
+import ipaddress
+import json
+import math
+import os
+import posixpath
+import re
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from meshprov.lang.types import (
+    ANY,
+    STRING,
+    ConversionError,
+    ListType,
+    MapType,
+    SetType,
+    convert,
+    friendly_name,
+    infer_type,
+    to_bool,
+    to_number,
+    to_string,
+    unify,
+)
+from meshprov.lang.values import (
+    UNKNOWN,
+    HclSet,
+    Unknown,
+    format_number,
+    has_unknown,
+    is_number,
+    mark,
+    normalize_number,
+    type_name,
+    unmark,
+    unmark_deep,
+    values_equal,
+)
+
+RenderTemplate = Callable[[str, str, dict], str]
+
+
+class FunctionError(Exception):
+    """A call failed. ``str()`` is the diagnostic detail, ``summary`` its one-line summary."""
+
+    def __init__(self, message: str, summary: str = "Error in function call"):
+        super().__init__(message)
+        self.summary = summary
+
+
+class _CallFailed(Exception):
+    """The call as a whole failed; ``call_function`` adds ``Call to function "x" failed``."""
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    impl: Callable[..., Any]
+    min_args: int
+    max_args: int | None  # None: variadic
+    handles_unknown: bool = False  # impl receives unknowns (top level and nested) itself
+    handles_marks: bool = False  # impl receives sensitive marks itself
+    needs_context: bool = False  # impl's first argument is the CallContext
+
+
+@dataclass(frozen=True)
+class CallContext:
+    base_dir: Path
+    render_template: RenderTemplate | None
+
+
+FUNCTIONS: dict[str, Function] = {}
+
+# Set while an implementation runs on arguments that were sensitive, so that error messages
+# quoting argument text show "(sensitive value)" instead, as Terraform's do.
+_redacting: contextvars.ContextVar[bool] = contextvars.ContextVar("_redacting", default=False)
+
+
+def _register(
+    name: str,
+    min_args: int,
+    max_args: int | None,
+    *,
+    handles_unknown: bool = False,
+    handles_marks: bool = False,
+    needs_context: bool = False,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def add(impl: Callable[..., Any]) -> Callable[..., Any]:
+        FUNCTIONS[name] = Function(
+            name, impl, min_args, max_args, handles_unknown, handles_marks, needs_context
+        )
+        return impl
+
+    return add
+
+
+def call_function(
+    name: str,
+    args: list,
+    base_dir: Path,
+    render_template: RenderTemplate | None = None,
+) -> Any:
+    """Call the built-in ``name``; raises ``FunctionError`` with Terraform's wording."""
+    fn = FUNCTIONS.get(name)
+    if fn is None:
+        raise FunctionError(f'There is no function named "{name}".', "Call to unknown function")
+    _check_arity(fn, len(args))
+    sensitive = False
+    if not fn.handles_marks:
+        stripped = []
+        for arg in args:
+            raw, marked = unmark_deep(arg)
+            stripped.append(raw)
+            sensitive = sensitive or marked
+        args = stripped
+    if not fn.handles_unknown and any(has_unknown(arg) for arg in args):
+        return mark(UNKNOWN, sensitive)
+    if fn.needs_context:
+        args = [CallContext(base_dir, render_template), *args]
+    token = _redacting.set(sensitive)
+    try:
+        result = fn.impl(*args)
+    except _CallFailed as e:
+        raise FunctionError(_sentence(f'Call to function "{name}" failed: {e}')) from None
+    finally:
+        _redacting.reset(token)
+    return mark(result, sensitive)
+
+
+def _check_arity(fn: Function, count: int) -> None:
+    if fn.max_args is None:
+        expected = f"at least {fn.min_args}"
+    elif fn.min_args == fn.max_args:
+        expected = str(fn.min_args)
+    else:
+        expected = f"{fn.min_args} to {fn.max_args}"
+    if count < fn.min_args:
+        summary = "Not enough function arguments"
+    elif fn.max_args is not None and count > fn.max_args:
+        summary = "Too many function arguments"
+    else:
+        return
+    raise FunctionError(
+        f'Function "{fn.name}" expects {expected} argument(s), got {count}', summary
+    )
+
+
+# --- argument helpers ----------------------------------------------------------------------
+
+
+def _sentence(message: str) -> str:
+    return message if message.endswith(".") else message + "."
+
+
+def _arg_error(param: str, message: str) -> FunctionError:
+    return FunctionError(
+        _sentence(f'Invalid value for "{param}" parameter: {message}'),
+        "Invalid function argument",
+    )
+
+
+def _quote(text: str) -> str:
+    """User text for an error message: quoted, or hidden when the arguments are sensitive."""
+    return "(sensitive value)" if _redacting.get() else json.dumps(text, ensure_ascii=False)
+
+
+def _str(value: Any, param: str) -> str:
+    try:
+        return to_string(value)
+    except ConversionError as e:
+        raise _arg_error(param, str(e)) from None
+
+
+def _num(value: Any, param: str) -> int | float:
+    try:
+        return to_number(value)
+    except ConversionError as e:
+        raise _arg_error(param, str(e)) from None
+
+
+def _int(value: Any, param: str) -> int:
+    number = _num(value, param)
+    if isinstance(number, float):
+        raise _arg_error(param, "value must be a whole number")
+    return number
+
+
+def _seq(value: Any) -> list | None:
+    """The elements of a list, tuple or set; None for anything else."""
+    return list(value) if isinstance(value, list | HclSet) else None
+
+
+def _not_null(value: Any, param: str) -> None:
+    if value is None:
+        raise _arg_error(param, "argument must not be null")
+
+
+def _string_list(value: Any, param: str) -> list[str | None]:
+    """A list(string) parameter: elements converted to strings, nulls kept for the caller."""
+    _not_null(value, param)
+    items = _seq(value)
+    if items is None:
+        raise _arg_error(param, "list of string required")
+    out: list[str | None] = []
+    for i, item in enumerate(items):
+        try:
+            out.append(None if item is None else to_string(item))
+        except ConversionError as e:
+            raise _arg_error(param, f"element {i}: {e}") from None
+    return out
+
+
+# --- numbers -------------------------------------------------------------------------------
+
+
+@_register("abs", 1, 1)
+def _abs(num: Any) -> int | float:
+    return normalize_number(abs(_num(num, "num")))
+
+
+@_register("ceil", 1, 1)
+def _ceil(num: Any) -> int | float:
+    n = _num(num, "num")
+    return math.ceil(n) if isinstance(n, float) and math.isfinite(n) else n
+
+
+@_register("floor", 1, 1)
+def _floor(num: Any) -> int | float:
+    n = _num(num, "num")
+    return math.floor(n) if isinstance(n, float) and math.isfinite(n) else n
+
+
+@_register("max", 0, None)
+def _max(*numbers: Any) -> int | float:
+    if not numbers:
+        raise _CallFailed("must pass at least one number")
+    return max(_num(n, "numbers") for n in numbers)
+
+
+@_register("min", 0, None)
+def _min(*numbers: Any) -> int | float:
+    if not numbers:
+        raise _CallFailed("must pass at least one number")
+    return min(_num(n, "numbers") for n in numbers)
+
+
+_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@_register("parseint", 2, 2)
+def _parseint(number: Any, base: Any) -> int:
+    if not isinstance(number, str):
+        raise _arg_error("number", f"first argument must be a string, not {type_name(number)}")
+    radix = _int(base, "base")
+    if not 2 <= radix <= 62:
+        raise _arg_error("base", "base must be a whole number between 2 and 62 inclusive")
+    digits, sign = number, 1
+    if digits[:1] in ("+", "-"):
+        sign = -1 if digits[0] == "-" else 1
+        digits = digits[1:]
+    value = 0
+    for ch in digits:
+        # Go's big.Int: up to base 36 letters are case-insensitive; above, A-Z are 36..61.
+        digit = _DIGITS.find(ch.lower() if radix <= 36 else ch)
+        if digit < 0 or digit >= radix:
+            value = -1
+            break
+        value = value * radix + digit
+    if not digits or value < 0:
+        raise _arg_error("number", f"cannot parse {_quote(number)} as a base {radix} integer")
+    return sign * value
+
+
+# --- format --------------------------------------------------------------------------------
+
+_VERB_RE = re.compile(
+    r"%(?P<flags>[-+# 0]*)(?:\[(?P<index>[1-9][0-9]*)\])?(?P<width>[1-9][0-9]*)?"
+    r"(?:\.(?P<prec>[0-9]*))?"
+)
+
+
+@dataclass(frozen=True)
+class _Verb:
+    raw: str
+    offset: int
+    mode: str
+    flags: str
+    width: int | None
+    prec: int | None
+
+
+def _go_rune(ch: str) -> str:
+    return "'" + ch.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _format(fmt: str, args: list) -> str:
+    """go-cty's printf: verbs %v %#v %t %b %d %o %x %X %e %E %f %g %G %s %q, [n] indexes."""
+    out: list[str] = []
+    pos, next_arg, highest = 0, 1, 0
+    while pos < len(fmt):
+        if fmt[pos] != "%":
+            out.append(fmt[pos])
+            pos += 1
+            continue
+        if fmt.startswith("%%", pos):
+            out.append("%")
+            pos += 2
+            continue
+        m = _VERB_RE.match(fmt, pos)
+        assert m is not None  # the pattern matches a lone "%"
+        end = m.end()
+        if end >= len(fmt):
+            raise _CallFailed(f"invalid format string starting at offset {pos}")
+        mode = fmt[end]
+        if not (mode.isascii() and mode.isalpha()):
+            raise _CallFailed(f"unrecognized format character {_go_rune(mode)} at offset {end}")
+        verb = _Verb(
+            raw=fmt[pos : end + 1],
+            offset=pos,
+            mode=mode,
+            flags=m["flags"],
+            width=int(m["width"]) if m["width"] else None,
+            prec=int(m["prec"] or 0) if m["prec"] is not None else None,
+        )
+        arg_num = int(m["index"]) if m["index"] else next_arg
+        if arg_num > len(args):
+            raise _CallFailed(
+                f"not enough arguments for {json.dumps(verb.raw)} at {pos}: "
+                f"need index {arg_num} but have {len(args)} total"
+            )
+        out.append(_format_verb(verb, args[arg_num - 1]))
+        next_arg = arg_num + 1
+        highest = max(highest, arg_num)
+        pos = end + 1
+    if len(args) > highest:
+        if highest == 0:
+            raise _CallFailed("too many arguments; no verbs in format string")
+        raise _CallFailed(f"too many arguments; only {highest} used by format string")
+    return "".join(out)
+
+
+def _format_verb(verb: _Verb, arg: Any) -> str:
+    where = f"{json.dumps(verb.raw)} at {verb.offset}"
+    if arg is None:
+        if verb.mode == "v":
+            return _pad(verb, "null")
+        raise _CallFailed(f"unsupported value for {where}: null value cannot be formatted")
+    try:
+        if verb.mode == "v":
+            if "#" not in verb.flags and isinstance(arg, str):
+                return _pad(verb, arg)
+            if "#" not in verb.flags and is_number(arg):
+                return _pad(verb, _shortest_g(arg))
+            return _pad(verb, _json(arg))
+        if verb.mode == "t":
+            return "true" if to_bool(arg) else "false"
+        if verb.mode in "bdoxX":
+            number = to_number(arg)
+            if isinstance(number, float):
+                raise _CallFailed(f"unsupported value for {where}: an integer is required")
+            return _format_integer(verb, number)
+        if verb.mode in "eEfgG":
+            return _format_float(verb, to_number(arg))
+        if verb.mode in "sq":
+            text = to_string(arg)
+            if verb.prec:
+                text = text[: verb.prec]
+            return _pad(verb, _json_string(text) if verb.mode == "q" else text)
+    except ConversionError as e:
+        raise _CallFailed(f"unsupported value for {where}: {e}") from None
+    raise _CallFailed(
+        f"unsupported format verb {_go_rune(verb.mode)} in {json.dumps(verb.raw)} "
+        f"at offset {verb.offset}"
+    )
+
+
+def _pad(verb: _Verb, text: str) -> str:
+    if verb.width is None or len(text) >= verb.width:
+        return text
+    fill = "0" if "0" in verb.flags else " "
+    if "-" in verb.flags:
+        return text.ljust(verb.width)
+    return text.rjust(verb.width, fill)
+
+
+def _pad_number(verb: _Verb, negative: bool, prefix: str, digits: str, zero_ok: bool) -> str:
+    """Go's sign, width and zero-padding rules for a formatted number."""
+    flags = verb.flags
+    sign = "-" if negative else "+" if "+" in flags else " " if " " in flags else ""
+    body = sign + prefix + digits
+    width = verb.width or 0
+    if len(body) >= width:
+        return body
+    if "-" in flags:
+        return body.ljust(width)
+    if "0" in flags and zero_ok:
+        return sign + prefix + digits.rjust(width - len(sign) - len(prefix), "0")
+    return body.rjust(width)
+
+
+def _format_integer(verb: _Verb, number: int) -> str:
+    digits = format(abs(number), verb.mode)
+    if verb.prec is not None:
+        digits = digits.rjust(verb.prec, "0")
+    prefix = {"b": "0b", "o": "0", "x": "0x", "X": "0X"}.get(verb.mode, "")
+    prefix = prefix if "#" in verb.flags else ""
+    return _pad_number(verb, number < 0, prefix, digits, zero_ok=verb.prec is None)
+
+
+def _format_float(verb: _Verb, number: int | float) -> str:
+    if verb.mode in "gG" and verb.prec is None:
+        digits = _shortest_g(abs(number))
+        digits = digits.upper() if verb.mode == "G" else digits
+    else:
+        prec = 6 if verb.prec is None else verb.prec
+        alt = "#" if "#" in verb.flags else ""
+        digits = format(abs(float(number)), f"{alt}.{prec}{verb.mode}")
+    return _pad_number(verb, number < 0, "", digits, zero_ok=True)
+
+
+def _shortest_g(number: int | float) -> str:
+    """Go's ``%g`` with the shortest precision: ``1.5``, ``100000``, ``1e+06``, ``1e-05``."""
+    sign = "-" if number < 0 else ""
+    exact = Decimal(abs(number)) if isinstance(number, int) else Decimal(repr(abs(number)))
+    _, digit_tuple, exponent = exact.as_tuple()
+    digits = "".join(map(str, digit_tuple))
+    assert isinstance(exponent, int)  # finite numbers only
+    stripped = digits.rstrip("0") or "0"
+    exponent += len(digits) - len(stripped)
+    digits = stripped
+    point = len(digits) + exponent  # value is 0.<digits> × 10**point
+    exp10 = point - 1
+    if digits == "0":
+        return "0"
+    if exp10 < -4 or exp10 >= 6:  # Go uses exponent form beyond these, with shortest digits
+        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign}{mantissa}e{'-' if exp10 < 0 else '+'}{abs(exp10):02d}"
+    if point <= 0:
+        return f"{sign}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return sign + digits + "0" * (point - len(digits))
+    return f"{sign}{digits[:point]}.{digits[point:]}"
+
+
+@_register("format", 1, None)
+def _format_fn(fmt: Any, *args: Any) -> str:
+    return _format(_str(fmt, "format"), list(args))
+
+
+@_register("formatlist", 1, None, handles_unknown=True)
+def _formatlist(fmt: Any, *args: Any) -> Any:
+    if has_unknown(fmt) or any(isinstance(a, Unknown) for a in args):
+        return UNKNOWN
+    text = _str(fmt, "format")
+    if not args:
+        return [_format(text, [])]
+    columns = [_seq(a) for a in args]
+    length, chooser = None, 0
+    for i, column in enumerate(columns):
+        if column is None:
+            continue
+        if length is None:
+            length, chooser = len(column), i
+        elif len(column) != length:
+            raise _arg_error(
+                "args",
+                f"argument {i + 1} has length {len(column)}, which is inconsistent with "
+                f"argument {chooser + 1} of length {length}",
+            )
+    results: list[Any] = []
+    for iteration in range(1 if length is None else length):
+        row = [a if c is None else c[iteration] for a, c in zip(args, columns, strict=True)]
+        if any(has_unknown(v) for v in row):
+            results.append(UNKNOWN)  # only this element waits for apply
+            continue
+        try:
+            results.append(_format(text, row))
+        except _CallFailed as e:
+            raise _CallFailed(f"error on format iteration {iteration}: {e}") from None
+    return results
+
+
+# --- strings -------------------------------------------------------------------------------
+
+
+@_register("join", 1, None)
+def _join(separator: Any, *lists: Any) -> str:
+    sep = _str(separator, "separator")
+    if not lists:
+        raise _CallFailed("at least one list is required")
+    items: list[str] = []
+    for list_number, value in enumerate(lists, start=1):
+        for i, item in enumerate(_string_list(value, "lists")):
+            if item is None:
+                where = f"element {i} of list {list_number}" if len(lists) > 1 else f"element {i}"
+                raise _arg_error("lists", f"{where} is null; cannot concatenate null values")
+            items.append(item)
+    return sep.join(items)
+
+
+@_register("split", 2, 2)
+def _split(separator: Any, string: Any) -> list[str]:
+    sep, text = _str(separator, "separator"), _str(string, "str")
+    if sep == "":
+        return list(text)  # Go's strings.Split with an empty separator splits characters
+    return text.split(sep)
+
+
+@_register("lower", 1, 1)
+def _lower(string: Any) -> str:
+    return _str(string, "str").lower()
+
+
+@_register("upper", 1, 1)
+def _upper(string: Any) -> str:
+    return _str(string, "str").upper()
+
+
+def _is_word_separator(ch: str) -> bool:
+    """Go's strings.Title rule: ASCII non-alphanumerics (not "_") and Unicode spaces."""
+    if ch.isascii():
+        return not (ch.isalnum() or ch == "_")
+    if ch.isalpha() or ch.isdigit():
+        return False
+    return ch.isspace()
+
+
+@_register("title", 1, 1)
+def _title(string: Any) -> str:
+    out, previous = [], " "
+    for ch in _str(string, "str"):
+        upper = ch.upper()
+        # only the first letter of a word changes; the rest keep their case, unlike str.title
+        out.append(upper if _is_word_separator(previous) and len(upper) == 1 else ch)
+        previous = ch
+    return "".join(out)
+
+
+@_register("trimspace", 1, 1)
+def _trimspace(string: Any) -> str:
+    return _str(string, "str").strip()
+
+
+@_register("trim", 2, 2)
+def _trim(string: Any, cutset: Any) -> str:
+    return _str(string, "str").strip(_str(cutset, "cutset"))
+
+
+@_register("trimprefix", 2, 2)
+def _trimprefix(string: Any, prefix: Any) -> str:
+    return _str(string, "str").removeprefix(_str(prefix, "prefix"))
+
+
+@_register("trimsuffix", 2, 2)
+def _trimsuffix(string: Any, suffix: Any) -> str:
+    return _str(string, "str").removesuffix(_str(suffix, "suffix"))
+
+
+@_register("startswith", 2, 2)
+def _startswith(string: Any, prefix: Any) -> bool:
+    return _str(string, "str").startswith(_str(prefix, "prefix"))
+
+
+@_register("endswith", 2, 2)
+def _endswith(string: Any, suffix: Any) -> bool:
+    return _str(string, "str").endswith(_str(suffix, "suffix"))
+
+
+@_register("strcontains", 2, 2)
+def _strcontains(string: Any, substr: Any) -> bool:
+    return _str(substr, "substr") in _str(string, "str")
+
+
+@_register("substr", 3, 3)
+def _substr(string: Any, offset: Any, length: Any) -> str:
+    text = _str(string, "str")
+    start, count = _int(offset, "offset"), _int(length, "length")
+    if start < 0:
+        start = max(start + len(text), 0)  # negative offsets count from the end
+    if start >= len(text) or count == 0:
+        return ""
+    rest = text[start:]
+    return rest if count < 0 else rest[:count]
+
+
+@_register("replace", 3, 3)
+def _replace(string: Any, substr: Any, replacement: Any) -> str:
+    text = _str(string, "str")
+    search = _str(substr, "substr")
+    new = _str(replacement, "replace")
+    if len(search) > 1 and search.startswith("/") and search.endswith("/"):
+        try:
+            pattern = _compile_re2(search[1:-1])
+        except re.error as e:
+            raise _CallFailed(f"error parsing regexp: {e}") from None
+        return pattern.sub(lambda m: _expand(new, m), text)
+    return text.replace(search, new)
+
+
+@_register("regex", 2, 2)
+def _regex(pattern: Any, string: Any) -> Any:
+    try:
+        compiled = _compile_re2(_str(pattern, "pattern"))
+    except re.error as e:
+        raise _arg_error("pattern", f"invalid regexp pattern: {e}") from None
+    named = compiled.groupindex
+    if named and len(named) != compiled.groups:
+        raise _arg_error(
+            "pattern", "invalid regexp pattern: cannot mix both named and unnamed capture groups"
+        )
+    match = compiled.search(_str(string, "string"))
+    if match is None:
+        raise _CallFailed("pattern did not match any part of the given string")
+    if named:
+        return dict(sorted(match.groupdict().items()))
+    if compiled.groups:
+        return list(match.groups())  # groups that did not take part are null
+    return match.group(0)
+
+
+# RE2 (Go, so Terraform) and Python's re mostly agree; these are the constructs that differ.
+_POSIX_CLASSES = {
+    "alnum": "0-9A-Za-z",
+    "alpha": "A-Za-z",
+    "ascii": "\\x00-\\x7F",
+    "blank": "\\t ",
+    "cntrl": "\\x00-\\x1F\\x7F",
+    "digit": "0-9",
+    "graph": "!-~",
+    "lower": "a-z",
+    "print": " -~",
+    "punct": "!-/:-@\\[-`{-~",
+    "space": "\\t\\n\\v\\f\\r ",
+    "upper": "A-Z",
+    "word": "0-9A-Za-z_",
+    "xdigit": "0-9A-Fa-f",
+}
+_MULTILINE_FLAG = re.compile(r"\(\?[a-zA-Z]*m[a-zA-Z]*[:)]")
+
+
+@lru_cache(maxsize=256)
+def _compile_re2(pattern: str) -> re.Pattern[str]:
+    """Compile an RE2 pattern with Python's re: ``(?<n>``, ``\\z``, ``$``, ``[[:alpha:]]``."""
+    multiline = bool(_MULTILINE_FLAG.search(pattern))
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            escape = pattern[i : i + 2]
+            out.append("\\Z" if escape == "\\z" and not in_class else escape)
+            i += 2
+        elif in_class:
+            name_end = pattern.find(":]", i + 2) if pattern.startswith("[:", i) else -1
+            if name_end >= 0 and pattern[i + 2 : name_end] in _POSIX_CLASSES:
+                out.append(_POSIX_CLASSES[pattern[i + 2 : name_end]])
+                i = name_end + 2
+                continue
+            in_class = ch != "]"
+            out.append(ch)
+            i += 1
+        elif ch == "[":
+            in_class = True
+            out.append(ch)
+            i += 1
+            if pattern.startswith("^", i):
+                out.append("^")
+                i += 1
+            if pattern.startswith("]", i):  # a leading "]" is a literal in RE2
+                out.append("\\]")
+                i += 1
+        elif pattern.startswith("(?<", i) and not pattern.startswith(("(?<=", "(?<!"), i):
+            out.append("(?P<")
+            i += 3
+        else:
+            # RE2's "$" without (?m) matches only at the very end, Python's also before a "\n"
+            out.append("\\Z" if ch == "$" and not multiline else ch)
+            i += 1
+    # RE2's \d \w \s \b are ASCII-only
+    return re.compile("".join(out), re.ASCII)
+
+
+_TEMPLATE_NAME = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
+
+
+def _expand(template: str, match: re.Match[str]) -> str:
+    """Go's Regexp.Expand: ``$1``, ``${1}``, ``$name``, ``${name}``, ``$$``."""
+    out: list[str] = []
+    i = 0
+    while i < len(template):
+        if template[i] != "$":
+            out.append(template[i])
+            i += 1
+            continue
+        if template.startswith("$$", i):
+            out.append("$")
+            i += 2
+            continue
+        ref = _TEMPLATE_NAME.match(template, i)
+        if ref is None:
+            out.append("$")
+            i += 1
+            continue
+        name = ref[1] or ref[2]
+        if name.isdigit():
+            number = int(name)
+            group = match.group(number) if number <= match.re.groups else None
+        else:
+            group = match.groupdict().get(name)
+        out.append(group or "")  # unknown or unmatched groups expand to nothing
+        i = ref.end()
+    return "".join(out)
+
+
+# --- collections ---------------------------------------------------------------------------
+
+
+@_register("length", 1, 1, handles_unknown=True)
+def _length(value: Any) -> Any:
+    if isinstance(value, Unknown):
+        return UNKNOWN
+    _not_null(value, "value")
+    if isinstance(value, str | list | HclSet | dict):
+        return len(value)
+    raise _arg_error("value", "argument must be a string, a collection type, or a structural type")
+
+
+@_register("concat", 1, None, handles_unknown=True)
+def _concat(*seqs: Any) -> Any:
+    if any(isinstance(s, Unknown) for s in seqs):
+        return UNKNOWN
+    out: list = []
+    for seq in seqs:
+        _not_null(seq, "seqs")
+        if not isinstance(seq, list):
+            raise _CallFailed(f"all arguments must be lists or tuples; got {type_name(seq)}")
+        out.extend(seq)
+    return out
+
+
+@_register("contains", 2, 2, handles_unknown=True)
+def _contains(collection: Any, value: Any) -> Any:
+    if isinstance(collection, Unknown):
+        return UNKNOWN
+    if collection is None:
+        raise _CallFailed("cannot search a nil list or set")
+    items = _seq(collection)
+    if items is None:
+        raise _CallFailed("argument must be list, tuple, or set")
+    if not items:
+        return False
+    if has_unknown(value):
+        return UNKNOWN
+    undecided = False
+    for item in items:
+        if has_unknown(item):
+            undecided = True  # it may turn out equal; keep looking for a certain match
+        elif values_equal(item, value):
+            return True
+    return UNKNOWN if undecided else False
+
+
+@_register("distinct", 1, 1)
+def _distinct(collection: Any) -> list:
+    _not_null(collection, "list")
+    items = _seq(collection)
+    if items is None:
+        raise _arg_error("list", "list of any single type required")
+    out: list = []
+    for item in items:
+        if not any(values_equal(item, seen) for seen in out):
+            out.append(item)
+    return out
+
+
+@_register("element", 2, 2, handles_unknown=True)
+def _element(collection: Any, index: Any) -> Any:
+    if isinstance(index, Unknown):
+        return UNKNOWN
+    position = _int(index, "index")
+    if isinstance(collection, Unknown):
+        return UNKNOWN
+    _not_null(collection, "list")
+    if not isinstance(collection, list):
+        raise _CallFailed(f"cannot read elements from {type_name(collection)}")
+    if not collection:
+        raise _CallFailed("cannot use element function with an empty list")
+    # wraps around; since Terraform 1.10 a negative index counts back from the end
+    return collection[position % len(collection)]
+
+
+@_register("flatten", 1, 1)
+def _flatten(collection: Any) -> list:
+    _not_null(collection, "list")
+    if _seq(collection) is None:
+        raise _CallFailed("can only flatten lists, sets and tuples")
+    out: list = []
+
+    def walk(items: list) -> None:
+        for item in items:
+            inner = _seq(item)
+            if inner is None:
+                out.append(item)
+            else:
+                walk(inner)
+
+    walk(list(collection))
+    return out
+
+
+@_register("keys", 1, 1, handles_unknown=True)
+def _keys(mapping: Any) -> Any:
+    if isinstance(mapping, Unknown):
+        return UNKNOWN
+    _not_null(mapping, "inputMap")
+    if not isinstance(mapping, dict):
+        raise _arg_error("inputMap", "must have map or object type")
+    return sorted(mapping)
+
+
+@_register("values", 1, 1, handles_unknown=True)
+def _values(mapping: Any) -> Any:
+    if isinstance(mapping, Unknown):
+        return UNKNOWN
+    _not_null(mapping, "mapping")
+    if not isinstance(mapping, dict):
+        raise _CallFailed("values() requires a map as the first argument")
+    return [mapping[k] for k in sorted(mapping)]
+
+
+@_register("lookup", 2, 3)
+def _lookup(mapping: Any, key: Any, *default: Any) -> Any:
+    _not_null(mapping, "inputMap")
+    if not isinstance(mapping, dict):
+        raise _arg_error("inputMap", "lookup() requires a map as the first argument")
+    name = _str(key, "key")
+    if name in mapping:
+        return mapping[name]
+    if default:
+        return default[0]
+    raise _CallFailed(f"lookup failed to find key {_quote(name)}")
+
+
+@_register("merge", 0, None, handles_unknown=True)
+def _merge(*maps: Any) -> Any:
+    if any(isinstance(m, Unknown) for m in maps):
+        return UNKNOWN
+    present = [m for m in maps if m is not None]
+    if maps and not present:
+        return None  # Terraform: merging only nulls gives null, not {}
+    out: dict = {}
+    for m in present:
+        if not isinstance(m, dict):
+            raise _CallFailed(f'arguments must be maps or objects, got "{type_name(m)}"')
+        out.update(m)
+    return dict(sorted(out.items()))
+
+
+@_register("range", 1, 3)
+def _range(*params: Any) -> list:
+    numbers = [Decimal(format_number(_num(p, "params"))) for p in params]
+    if len(numbers) == 1:
+        start, end = Decimal(0), numbers[0]
+        step = Decimal(-1 if end < 0 else 1)
+    elif len(numbers) == 2:
+        start, end = numbers
+        step = Decimal(-1 if end < start else 1)
+    else:
+        start, end, step = numbers
+    if step == 0:
+        raise _arg_error("step", "step must not be zero")
+    down = step < 0
+    if down and end > start:
+        raise _arg_error("end", "end must be less than start when step is negative")
+    if not down and end < start:
+        raise _arg_error("end", "end must be greater than start when step is positive")
+    out: list = []
+    current = start
+    while (current > end) if down else (current < end):
+        if len(out) >= 1024:
+            raise _CallFailed(
+                "more than 1024 values were generated; either decrease the difference between "
+                "start and end or use a smaller step"
+            )
+        out.append(normalize_number(float(current)) if current % 1 else int(current))
+        current += step
+    return out
+
+
+@_register("reverse", 1, 1, handles_unknown=True)
+def _reverse(collection: Any) -> Any:
+    if isinstance(collection, Unknown):
+        return UNKNOWN
+    _not_null(collection, "list")
+    items = _seq(collection)
+    if items is None:
+        raise _arg_error(
+            "list", f"can only reverse list or tuple values, not {type_name(collection)}"
+        )
+    return items[::-1]
+
+
+@_register("setunion", 1, None)
+def _setunion(*sets: Any) -> HclSet:
+    everything: list = []
+    for value in sets:
+        _not_null(value, "sets")
+        items = _seq(value)
+        if items is None:
+            raise _arg_error("sets", "set of any single type required")
+        everything.extend(items)
+    try:
+        return convert(everything, SetType(ANY))
+    except ConversionError:
+        raise _CallFailed("given sets must all have compatible element types") from None
+
+
+@_register("slice", 3, 3, handles_unknown=True)
+def _slice(collection: Any, start_index: Any, end_index: Any) -> Any:
+    if any(isinstance(v, Unknown) for v in (collection, start_index, end_index)):
+        return UNKNOWN
+    _not_null(collection, "list")
+    if isinstance(collection, HclSet):
+        raise _arg_error(
+            "list",
+            "cannot slice a set, because its elements do not have indices; explicitly convert "
+            "to a list if the ordering of the result is not important",
+        )
+    if not isinstance(collection, list):
+        raise _arg_error("list", "must be a list or tuple value")
+    start, end = _int(start_index, "start_index"), _int(end_index, "end_index")
+    if start < 0:
+        raise _arg_error("start_index", "start index must not be less than zero")
+    if start > len(collection):
+        raise _arg_error(
+            "start_index", "start index must not be greater than the length of the list"
+        )
+    if end < 0:
+        raise _arg_error("end_index", "end index must not be less than zero")
+    if end > len(collection):
+        raise _arg_error("end_index", "end index must not be greater than the length of the list")
+    if start > end:
+        raise _arg_error("start_index", "start index must not be greater than end index")
+    return collection[start:end]
+
+
+@_register("sort", 1, 1)
+def _sort(collection: Any) -> list[str]:
+    strings = []
+    for i, item in enumerate(_string_list(collection, "list")):
+        if item is None:
+            raise _CallFailed(f"given list element {i} is null; a null string cannot be sorted")
+        strings.append(item)
+    return sorted(strings)  # by code point, which is Go's byte-wise UTF-8 order
+
+
+def _to_collection(value: Any, want: ListType | SetType | MapType) -> Any:
+    if value is None or isinstance(value, Unknown):
+        return value
+    try:
+        return convert(value, want)
+    except ConversionError:
+        raise _arg_error(
+            "v", f"cannot convert {type_name(value)} to {friendly_name(want)}"
+        ) from None
+
+
+@_register("toset", 1, 1, handles_unknown=True)
+def _toset(value: Any) -> Any:
+    return _to_collection(value, SetType(ANY))
+
+
+@_register("tolist", 1, 1, handles_unknown=True)
+def _tolist(value: Any) -> Any:
+    return _to_collection(value, ListType(ANY))
+
+
+@_register("tomap", 1, 1, handles_unknown=True)
+def _tomap(value: Any) -> Any:
+    return _to_collection(value, MapType(ANY))
+
+
+@_register("tostring", 1, 1)
+def _tostring(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return to_string(value)
+    except ConversionError:
+        raise _arg_error("v", f"cannot convert {type_name(value)} to string") from None
+
+
+@_register("tonumber", 1, 1)
+def _tonumber(value: Any) -> int | float | None:
+    if value is None:
+        return None
+    if is_number(value):
+        return normalize_number(value)
+    if isinstance(value, str):
+        try:
+            return to_number(value)
+        except ConversionError:
+            raise _arg_error(
+                "v",
+                f"cannot convert {_quote(value)} to number; given string must be a decimal "
+                "representation of a number",
+            ) from None
+    raise _arg_error("v", f"cannot convert {type_name(value)} to number")
+
+
+@_register("tobool", 1, 1)
+def _tobool(value: Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return to_bool(value)
+        except ConversionError:
+            raise _arg_error(
+                "v",
+                f'cannot convert {_quote(value)} to bool; only the strings "true" or "false" '
+                "are allowed",
+            ) from None
+    raise _arg_error("v", f"cannot convert {type_name(value)} to bool")
+
+
+@_register("zipmap", 2, 2, handles_unknown=True)
+def _zipmap(keys: Any, values: Any) -> Any:
+    if has_unknown(keys) or isinstance(values, Unknown):
+        return UNKNOWN  # values may hold unknowns: they simply become unknown map values
+    names = _string_list(keys, "keys")
+    _not_null(values, "values")
+    items = _seq(values)
+    if items is None:
+        raise _arg_error("values", "values argument must be a list or tuple value")
+    if len(names) != len(items):
+        raise _CallFailed(
+            f"number of keys ({len(names)}) does not match number of values ({len(items)})"
+        )
+    out = {}
+    for i, (name, item) in enumerate(zip(names, items, strict=True)):
+        if name is None:
+            raise _CallFailed(f"keys list has null value at index {i}")
+        out[name] = item
+    return out
+
+
+@_register("coalesce", 0, None, handles_unknown=True)
+def _coalesce(*vals: Any) -> Any:
+    common = unify([infer_type(v) for v in vals])
+    if common is None:
+        raise _CallFailed("all arguments must have the same type")
+    for value in vals:
+        if isinstance(value, Unknown):
+            return UNKNOWN  # an earlier argument cannot be skipped until it is known
+        if value is None or (common == STRING and value == ""):
+            continue
+        return convert(value, common)
+    raise _CallFailed("no non-null, non-empty-string arguments")
+
+
+@_register("coalescelist", 0, None, handles_unknown=True)
+def _coalescelist(*vals: Any) -> Any:
+    if not vals:
+        raise _CallFailed("at least one argument is required")
+    for value in vals:
+        if not isinstance(value, list | Unknown):
+            raise _CallFailed("coalescelist arguments must be lists or tuples")
+    for value in vals:
+        if isinstance(value, Unknown):
+            return UNKNOWN
+        if value:
+            return value
+    raise _CallFailed("no non-null arguments")
+
+
+@_register("compact", 1, 1)
+def _compact(collection: Any) -> list[str]:
+    return [item for item in _string_list(collection, "list") if item]
+
+
+@_register("one", 1, 1, handles_unknown=True)
+def _one(collection: Any) -> Any:
+    if isinstance(collection, Unknown):
+        return UNKNOWN
+    _not_null(collection, "list")
+    items = _seq(collection)
+    if items is None or len(items) > 1:
+        raise _arg_error(
+            "list", "must be a list, set, or tuple value with either zero or one elements"
+        )
+    return items[0] if items else None
+
+
+@_register("index", 2, 2)
+def _index(collection: Any, value: Any) -> int:
+    _not_null(collection, "list")
+    if not isinstance(collection, list):
+        raise _arg_error("list", "argument must be a list or tuple")
+    for i, item in enumerate(collection):
+        if values_equal(item, value):
+            return i
+    raise _CallFailed("item not found")
+
+
+# --- IP networks ---------------------------------------------------------------------------
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _network(prefix: Any) -> _Network:
+    text = _str(prefix, "prefix")
+    try:
+        # strict=False: like Terraform, "10.0.0.5/24" means the network 10.0.0.0/24
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise _arg_error(
+            "prefix", f"invalid CIDR expression: invalid CIDR address: {text}"
+        ) from None
+
+
+def _address(network: _Network, value: int) -> str:
+    if network.version == 4:
+        return str(ipaddress.IPv4Address(value))
+    return str(ipaddress.IPv6Address(value))
+
+
+@_register("cidrhost", 2, 2)
+def _cidrhost(prefix: Any, hostnum: Any) -> str:
+    network = _network(prefix)
+    number = _int(hostnum, "hostnum")
+    host_count = network.num_addresses
+    index = host_count + number if number < 0 else number  # -1 is the last address
+    if not 0 <= index < host_count:
+        raise _arg_error(
+            "hostnum",
+            f"prefix of {network.prefixlen} does not accommodate a host numbered {number}",
+        )
+    return _address(network, int(network.network_address) + index)
+
+
+@_register("cidrnetmask", 1, 1)
+def _cidrnetmask(prefix: Any) -> str:
+    network = _network(prefix)
+    if network.version != 4:
+        raise _arg_error("prefix", f"IPv6 addresses cannot have a netmask: {prefix}")
+    return str(network.netmask)
+
+
+@_register("cidrsubnet", 3, 3)
+def _cidrsubnet(prefix: Any, newbits: Any, netnum: Any) -> str:
+    network = _network(prefix)
+    bits, number = _int(newbits, "newbits"), _int(netnum, "netnum")
+    if bits > 32:
+        raise _arg_error("newbits", "may not extend prefix by more than 32 bits")
+    new_len = network.prefixlen + bits
+    if bits < 0 or new_len > network.max_prefixlen:
+        raise _CallFailed(
+            f"insufficient address space to extend prefix of {network.prefixlen} by {bits}"
+        )
+    if not 0 <= number < 2**bits:
+        raise _CallFailed(
+            f"prefix extension of {bits} does not accommodate a subnet numbered {number}"
+        )
+    base = int(network.network_address) + (number << (network.max_prefixlen - new_len))
+    return f"{_address(network, base)}/{new_len}"
+
+
+@_register("cidrsubnets", 1, None)
+def _cidrsubnets(prefix: Any, *newbits: Any) -> list[str]:
+    network = _network(prefix)
+    total_bits = network.max_prefixlen
+    modulus = 2**total_bits
+
+    def host_mask(length: int) -> int:
+        return (1 << (total_bits - length)) - 1
+
+    lengths = []
+    for extend in (_int(b, "newbits") for b in newbits):
+        if extend < 1:
+            raise _arg_error("newbits", "must extend prefix by at least one bit")
+        if extend > 32:
+            raise _arg_error("newbits", "may not extend prefix by more than 32 bits")
+        if network.prefixlen + extend > total_bits:
+            raise _arg_error(
+                "newbits",
+                f"would extend prefix to {network.prefixlen + extend} bits, which is too long "
+                f"for an IPv{network.version} address",
+            )
+        lengths.append(network.prefixlen + extend)
+    if not lengths:
+        return []
+    # Terraform (go-cidr) allocates consecutively, each subnet aligned to its own size,
+    # starting from the block just before the base network so the first lands at its start.
+    current_len = lengths[0]
+    current = ((int(network.network_address) - 1) % modulus) & ~host_mask(current_len)
+    out = []
+    for length in lengths:
+        last = (current | host_mask(current_len)) & ~host_mask(length)
+        following = ((last | host_mask(length)) + 1) % modulus
+        if following == 0 or following not in _int_range(network):
+            raise _CallFailed(
+                f"not enough remaining address space for a subnet with a prefix of {length} "
+                f"bits after {_address(network, current)}/{current_len}"
+            )
+        current, current_len = following, length
+        out.append(f"{_address(network, current)}/{length}")
+    return out
+
+
+def _int_range(network: _Network) -> range:
+    first = int(network.network_address)
+    return range(first, first + network.num_addresses)
+
+
+# --- files ---------------------------------------------------------------------------------
+
+
+def _resolve(ctx: CallContext, path: str, expand_home: bool = True) -> Path:
+    """A path relative to the module directory; file functions also expand "~" as Terraform's."""
+    resolved = Path(os.path.expanduser(path) if expand_home else path)
+    return resolved if resolved.is_absolute() else ctx.base_dir / resolved
+
+
+def _read_text(ctx: CallContext, path: Any) -> tuple[str, Path]:
+    given = _str(path, "path")
+    resolved = _resolve(ctx, given)
+    try:
+        data = resolved.read_bytes()
+    except FileNotFoundError:
+        raise _arg_error(
+            "path",
+            f"no file exists at {_quote(given)}; this function works only with files that are "
+            "distributed as part of the configuration source code, so if this file will be "
+            "created by a resource in this configuration you must instead obtain this result "
+            "from an attribute of that resource",
+        ) from None
+    except OSError as e:
+        raise _arg_error("path", f"failed to read {_quote(given)}: {e.strerror}") from None
+    try:
+        return data.decode("utf-8"), resolved
+    except UnicodeDecodeError:
+        raise _arg_error(
+            "path",
+            f"contents of {_quote(given)} are not valid UTF-8; use the filebase64 function to "
+            "obtain the Base64 encoded contents or the other file functions (e.g. filemd5, "
+            "filesha256) to obtain file hashing results instead",
+        ) from None
+
+
+@_register("file", 1, 1, needs_context=True)
+def _file(ctx: CallContext, path: Any) -> str:
+    return _read_text(ctx, path)[0]
+
+
+@_register("fileexists", 1, 1, needs_context=True)
+def _fileexists(ctx: CallContext, path: Any) -> bool:
+    given = _str(path, "path")
+    try:
+        mode = _resolve(ctx, given).stat().st_mode
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        raise _CallFailed(f"failed to stat {_quote(given)}: {e.strerror}") from None
+    if stat.S_ISREG(mode):
+        return True
+    raise _CallFailed(f'{given} is not a regular file, but "{stat.filemode(mode)}"')
+
+
+_TEMPLATE_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+@_register("templatefile", 2, 2, needs_context=True)
+def _templatefile(ctx: CallContext, path: Any, variables: Any) -> str:
+    text, resolved = _read_text(ctx, path)
+    if not isinstance(variables, dict):
+        raise _arg_error("vars", "invalid vars value: must be a map")
+    for name in variables:
+        if not _TEMPLATE_VAR.fullmatch(name):
+            raise _arg_error(
+                "vars",
+                f"invalid template variable name {json.dumps(name)}: must start with a letter, "
+                "followed by zero or more letters, digits, and underscores",
+            )
+    if ctx.render_template is None:
+        raise _CallFailed("templatefile is not available here")
+    return ctx.render_template(text, str(resolved), variables)
+
+
+@_register("abspath", 1, 1, needs_context=True)
+def _abspath(ctx: CallContext, path: Any) -> str:
+    resolved = _resolve(ctx, _str(path, "path"), expand_home=False)
+    return Path(os.path.normpath(resolved)).as_posix()
+
+
+def _go_clean(path: str) -> str:
+    cleaned = posixpath.normpath(path) if path else "."
+    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
+
+
+@_register("basename", 1, 1)
+def _basename(path: Any) -> str:
+    text = _str(path, "path")
+    if text == "":
+        return "."
+    stripped = text.rstrip("/")
+    return stripped.rsplit("/", 1)[-1] if stripped else "/"
+
+
+@_register("dirname", 1, 1)
+def _dirname(path: Any) -> str:
+    text = _str(path, "path")
+    return _go_clean(text[: text.rfind("/") + 1])
+
+
+# --- encodings -----------------------------------------------------------------------------
+
+
+def _json_string(text: str) -> str:
+    """A JSON string as Go's encoder writes it: HTML-significant characters escaped."""
+    encoded = json.dumps(text, ensure_ascii=False)
+    for ch, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        encoded = encoded.replace(ch, escape)
+    return encoded.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def _json(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if is_number(value):
+        return format_number(value)
+    if isinstance(value, str):
+        return _json_string(value)
+    if isinstance(value, list | HclSet):
+        return "[" + ",".join(_json(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_json_string(k)}:{_json(value[k])}" for k in sorted(value)) + "}"
+    raise _CallFailed(f"cannot encode a {type_name(value)} value as JSON")
+
+
+@_register("jsonencode", 1, 1)
+def _jsonencode(value: Any) -> str:
+    return _json(value)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"invalid JSON literal {name}")
+
+
+@_register("jsondecode", 1, 1)
+def _jsondecode(string: Any) -> Any:
+    text = _str(string, "str")
+    try:
+        return json.loads(
+            text,
+            parse_float=lambda s: normalize_number(float(s)),
+            parse_constant=_reject_constant,
+        )
+    except json.JSONDecodeError as e:
+        raise _CallFailed(f"invalid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
+    except ValueError as e:
+        raise _CallFailed(str(e)) from None
+
+
+def _plain(value: Any) -> Any:
+    """Sets as lists, for serializers that only know lists."""
+    if isinstance(value, list | HclSet):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+@_register("yamlencode", 1, 1)
+def _yamlencode(value: Any) -> str:
+    text = yaml.safe_dump(
+        _plain(value), sort_keys=True, default_flow_style=False, allow_unicode=True
+    )
+    # PyYAML ends a bare scalar document with "...": Terraform's output has no end marker.
+    return text.removesuffix("...\n")
+
+
+@_register("base64encode", 1, 1)
+def _base64encode(string: Any) -> str:
+    return base64.b64encode(_str(string, "str").encode("utf-8")).decode("ascii")
+
+
+@_register("base64decode", 1, 1)
+def _base64decode(string: Any) -> str:
+    text = _str(string, "str")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise _CallFailed(f"failed to decode base64 data {_quote(text)}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _CallFailed("the result of decoding the provided string is not valid UTF-8") from None
+
+
+@_register("sha256", 1, 1)
+def _sha256(string: Any) -> str:
+    return hashlib.sha256(_str(string, "str").encode("utf-8")).hexdigest()
+
+
+# --- sensitivity ---------------------------------------------------------------------------
+
+
+@_register("sensitive", 1, 1, handles_unknown=True, handles_marks=True)
+def _sensitive(value: Any) -> Any:
+    return mark(value, True)
+
+
+@_register("nonsensitive", 1, 1, handles_unknown=True, handles_marks=True)
+def _nonsensitive(value: Any) -> Any:
+    # Like Terraform, only the value's own mark goes: marks nested inside it stay.
+    return unmark(value)[0]

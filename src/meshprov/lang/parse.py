@@ -1,0 +1,585 @@
+"""HCL text → meshprov syntax tree, with source ranges kept on every node.
+
+Parsing is python-hcl2's LALR grammar. We read its parse tree (which carries line and column
+on every rule and token) straight into ``lang.ast`` in one pass. python-hcl2's own typed rule
+tree is a second full pass over the same tree and costs as much as the parse itself, and we
+would still have to convert it, so we skip it. Heredoc bodies arrive from the grammar as one
+token; their templates are scanned here, and the expressions inside them parsed again with the
+same grammar.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from hcl2.api import parses_to_tree
+from lark import Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from meshprov.diagnostics import Diagnostic, DiagnosticError, Pos, SourceRange, error
+from meshprov.lang import ast
+
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
+_ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)", re.DOTALL)
+
+_TOKEN_NAMES = {
+    "RBRACE": '"}"', "LBRACE": '"{"', "RSQB": '"]"', "LSQB": '"["', "RPAR": '")"',
+    "LPAR": '"("', "EQ": '"="', "COMMA": '","', "NL_OR_COMMENT": "newline", "NAME": "identifier",
+    "DBLQUOTE": "quote", "COLON": '":"', "QMARK": '"?"', "DOT": '"."',
+}
+
+
+def parse_file(text: str, filename: str) -> ast.File:
+    """Parse one HCL file; a syntax error raises ``DiagnosticError`` naming file, line, column."""
+    tree = _parse_tree(text, filename)
+    return ast.File(filename, _Builder(filename).body(tree.children[0]))
+
+
+def parse_expression(text: str, filename: str, line: int = 1, column: int = 1) -> ast.Expression:
+    """Parse a standalone expression (e.g. from ``--var``) as if it stood at ``line:column``."""
+    tree = _parse_tree(f"x = {text}", filename, line, column - 4)
+    attr = tree.children[0].children[0]
+    builder = _Builder(filename, line - 1, column - 5)
+    return builder.expr(attr.children[2])
+
+
+def parse_template(text: str, filename: str) -> ast.Expression:
+    """Parse a whole file as a template (``templatefile``), with heredoc rules and no trimming."""
+    builder = _Builder(filename)
+    flat: list = []
+    for offset, line in enumerate(text.splitlines(keepends=True)):
+        builder.scan_template_line(flat, line, 1 + offset, 1)
+    whole = SourceRange(filename, Pos(1, 1, 0), Pos(text.count("\n") + 1, 1, len(text)))
+    return builder.assemble(_merge_texts(flat), whole)
+
+
+def _parse_tree(text: str, filename: str, line0: int = 1, col0: int = 1) -> Tree:
+    try:
+        return parses_to_tree(text)
+    except UnexpectedInput as exc:
+        raise DiagnosticError([_syntax_error(exc, text, filename, line0, col0)]) from None
+
+
+def _syntax_error(
+    exc: UnexpectedInput, text: str, filename: str, line0: int, col0: int
+) -> Diagnostic:
+    line = getattr(exc, "line", None) or 1
+    column = getattr(exc, "column", None) or 1
+    if isinstance(exc, UnexpectedEOF) or line < 1:
+        lines = text.splitlines() or [""]
+        line, column = len(lines), len(lines[-1]) + 1
+        detail = "The file ends before the expression or block is complete."
+    elif isinstance(exc, UnexpectedCharacters):
+        char = exc.char if exc.char != "\n" else "newline"
+        detail = f"This character is not expected here: {char!r}."
+    elif isinstance(exc, UnexpectedToken):
+        found = exc.token
+        found_text = "end of file" if found.type == "$END" else repr(str(found).strip() or "newline")
+        expected = sorted(_TOKEN_NAMES.get(t, t.lower()) for t in (exc.expected or ()))
+        detail = f"Found {found_text}"
+        if expected and len(expected) <= 8:
+            detail += f", expected one of: {', '.join(expected)}"
+        detail += "."
+    else:
+        detail = str(exc).splitlines()[0]
+    abs_line = line0 + line - 1
+    abs_col = column + (col0 - 1 if line == 1 else 0)
+    pos = Pos(abs_line, abs_col, 0)
+    return error("Syntax error", detail, SourceRange(filename, pos, Pos(abs_line, abs_col + 1, 0)))
+
+
+class _Builder:
+    """Converts one python-hcl2 parse tree into ``lang.ast`` nodes."""
+
+    def __init__(self, filename: str, line_offset: int = 0, first_line_col_offset: int = 0):
+        self.filename = filename
+        self.line_offset = line_offset
+        self.col_offset = first_line_col_offset
+
+    # --- positions -------------------------------------------------------------------------
+
+    def _pos(self, line: int, column: int, byte: int) -> Pos:
+        col = column + (self.col_offset if line == 1 else 0)
+        return Pos(line + self.line_offset, col, byte)
+
+    def rng(self, node: Tree | Token) -> SourceRange:
+        if isinstance(node, Token):
+            start = self._pos(node.line or 1, node.column or 1, node.start_pos or 0)
+            end = self._pos(
+                node.end_line or node.line or 1, node.end_column or 1, node.end_pos or 0
+            )
+        else:
+            meta = node.meta
+            if getattr(meta, "empty", True):
+                start = end = self._pos(1, 1, 0)
+            else:
+                start = self._pos(meta.line, meta.column, meta.start_pos)
+                end = self._pos(meta.end_line, meta.end_column, meta.end_pos)
+        return SourceRange(self.filename, start, end)
+
+    def span(self, first: Tree | Token, last: Tree | Token) -> SourceRange:
+        return SourceRange(self.filename, self.rng(first).start, self.rng(last).end)
+
+    # --- bodies ----------------------------------------------------------------------------
+
+    def body(self, tree: Tree) -> ast.Body:
+        attributes: dict[str, ast.Attribute] = {}
+        blocks: list[ast.Block] = []
+        problems = []
+        for child in tree.children:
+            if not isinstance(child, Tree):
+                continue
+            if child.data == "attribute":
+                attr = self.attribute(child)
+                if attr.name in attributes:
+                    first = attributes[attr.name].name_range
+                    problems.append(
+                        error(
+                            "Attribute redefined",
+                            f'The argument "{attr.name}" was already set at {first.filename}:'
+                            f"{first.start.line},{first.start.column}. Each argument may be set "
+                            "only once.",
+                            attr.name_range,
+                        )
+                    )
+                attributes[attr.name] = attr
+            elif child.data == "block":
+                blocks.append(self.block(child))
+        if problems:
+            raise DiagnosticError(problems)
+        return ast.Body(attributes, tuple(blocks), self.rng(tree))
+
+    def attribute(self, tree: Tree) -> ast.Attribute:
+        name_node, _eq, value = tree.children
+        return ast.Attribute(
+            name=self._word(name_node),
+            expr=self.expr(value),
+            range=self.rng(tree),
+            name_range=self.rng(name_node),
+        )
+
+    def block(self, tree: Tree) -> ast.Block:
+        heads = [c for c in tree.children if isinstance(c, Tree) and c.data != "new_line_or_comment"]
+        *label_nodes, body_node = heads
+        type_node, *label_nodes = label_nodes
+        labels = []
+        for node in label_nodes:
+            if node.data == "string":
+                template = self.string(node)
+                if not isinstance(template, ast.Literal):
+                    raise DiagnosticError.single(
+                        "Invalid block label",
+                        "Block labels must be plain strings, without interpolations.",
+                        self.rng(node),
+                    )
+                labels.append(template.value)
+            else:
+                labels.append(self._word(node))
+        lbrace = next(c for c in tree.children if isinstance(c, Token) and c.type == "LBRACE")
+        return ast.Block(
+            type=self._word(type_node),
+            labels=tuple(labels),
+            body=self.body(body_node),
+            range=self.span(type_node, lbrace),
+            type_range=self.rng(type_node),
+            label_ranges=tuple(self.rng(n) for n in label_nodes),
+        )
+
+    @staticmethod
+    def _word(node: Tree) -> str:
+        """The text of an identifier, keyword or literal-value node used as a name."""
+        return str(node.children[0])
+
+    # --- expressions -----------------------------------------------------------------------
+
+    def expr(self, node: Tree | Token) -> ast.Expression:
+        method = getattr(self, f"_x_{node.data}")
+        return method(node)
+
+    def _subtrees(self, node: Tree) -> list[Tree]:
+        return [c for c in node.children if isinstance(c, Tree) and c.data != "new_line_or_comment"]
+
+    def _x_expr_term(self, node: Tree) -> ast.Expression:
+        kids = self._subtrees(node)
+        inner = self.expr(kids[0])
+        first = node.children[0]
+        if isinstance(first, Token) and first.type == "LPAR":
+            return ast.Parens(self.rng(node), inner)
+        return inner
+
+    def _x_int_lit(self, node: Tree) -> ast.Expression:
+        return ast.Literal(self.rng(node), int(str(node.children[0])))
+
+    def _x_float_lit(self, node: Tree) -> ast.Expression:
+        from meshprov.lang.values import normalize_number
+
+        return ast.Literal(self.rng(node), normalize_number(float(str(node.children[0]))))
+
+    def _x_literal_value(self, node: Tree) -> ast.Expression:
+        word = str(node.children[0])
+        return ast.Literal(self.rng(node), {"true": True, "false": False, "null": None}[word])
+
+    def _x_identifier(self, node: Tree) -> ast.Expression:
+        return ast.Name(self.rng(node), str(node.children[0]))
+
+    def _x_keyword(self, node: Tree) -> ast.Expression:
+        return ast.Name(self.rng(node), str(node.children[0]))
+
+    def _x_string(self, node: Tree) -> ast.Expression:
+        return self.string(node)
+
+    def _x_template_string(self, node: Tree) -> ast.Expression:
+        raw = str(node.children[0])
+        return ast.Literal(self.rng(node), _unescape(raw[2:-2]))
+
+    def _x_heredoc_template(self, node: Tree) -> ast.Expression:
+        return self.heredoc(node, trim=False)
+
+    def _x_heredoc_template_trim(self, node: Tree) -> ast.Expression:
+        return self.heredoc(node, trim=True)
+
+    def _x_tuple(self, node: Tree) -> ast.Expression:
+        return ast.TupleExpr(self.rng(node), tuple(self.expr(c) for c in self._subtrees(node)))
+
+    def _x_object(self, node: Tree) -> ast.Expression:
+        items = []
+        for elem in self._subtrees(node):
+            key_node, value_node = self._subtrees(elem)
+            key_inner = key_node.children[0]
+            if isinstance(key_inner, Tree) and key_inner.data == "keyword":
+                key: ast.Expression = ast.Literal(self.rng(key_inner), str(key_inner.children[0]))
+            else:
+                key = self.expr(key_inner)
+                if isinstance(key, ast.Name):  # a bare identifier key is its own name
+                    key = ast.Literal(key.range, key.name)
+            items.append(ast.ObjectItem(key, self.expr(value_node)))
+        return ast.ObjectExpr(self.rng(node), tuple(items))
+
+    def _x_function_call(self, node: Tree) -> ast.Expression:
+        names = [c for c in node.children if isinstance(c, Tree) and c.data == "identifier"]
+        name = "::".join(str(n.children[0]) for n in names)
+        args: tuple[ast.Expression, ...] = ()
+        expand = False
+        for child in node.children:
+            if isinstance(child, Tree) and child.data == "arguments":
+                args = tuple(self.expr(a) for a in self._subtrees(child))
+                expand = any(isinstance(t, Token) and t.type == "ELLIPSIS" for t in child.children)
+        return ast.FunctionCall(self.rng(node), name, args, expand)
+
+    def _x_conditional(self, node: Tree) -> ast.Expression:
+        cond, yes, no = self._subtrees(node)
+        return ast.Conditional(self.rng(node), self.expr(cond), self.expr(yes), self.expr(no))
+
+    def _x_binary_op(self, node: Tree) -> ast.Expression:
+        left, term = self._subtrees(node)[:2]
+        operator, right = self._subtrees(term)
+        op = str(operator.children[0])
+        return ast.BinaryOp(self.span(left, right), op, self.expr(left), self.expr(right))
+
+    def _x_unary_op(self, node: Tree) -> ast.Expression:
+        op_token, operand = node.children
+        return ast.UnaryOp(self.rng(node), str(op_token), self.expr(operand))
+
+    def _x_index_expr_term(self, node: Tree) -> ast.Expression:
+        source, index = self._subtrees(node)
+        return self._apply_index(self.expr(source), index, node)
+
+    def _apply_index(self, source: ast.Expression, index: Tree, whole: Tree) -> ast.Expression:
+        rng = SourceRange(self.filename, source.range.start, self.rng(whole).end)
+        if index.data == "short_index":
+            key_token = index.children[1]
+            return ast.Index(rng, source, ast.Literal(self.rng(key_token), int(str(key_token))))
+        (key,) = self._subtrees(index)
+        return ast.Index(rng, source, self.expr(key))
+
+    def _x_get_attr_expr_term(self, node: Tree) -> ast.Expression:
+        source, get_attr = self._subtrees(node)
+        return ast.GetAttr(self.rng(node), self.expr(source), self._attr_name(get_attr))
+
+    def _attr_name(self, get_attr: Tree) -> str:
+        return str(self._subtrees(get_attr)[0].children[0])
+
+    def _x_attr_splat_expr_term(self, node: Tree) -> ast.Expression:
+        return self._splat(node, full=False)
+
+    def _x_full_splat_expr_term(self, node: Tree) -> ast.Expression:
+        return self._splat(node, full=True)
+
+    def _splat(self, node: Tree, full: bool) -> ast.Expression:
+        source, splat = self._subtrees(node)
+        steps = []
+        for step in self._subtrees(splat):
+            if step.data == "get_attr":
+                steps.append(ast.SplatStep(self._attr_name(step), None))
+            elif step.data == "short_index":
+                key_token = step.children[1]
+                steps.append(ast.SplatStep(None, ast.Literal(self.rng(key_token), int(str(key_token)))))
+            else:
+                (key,) = self._subtrees(step)
+                steps.append(ast.SplatStep(None, self.expr(key)))
+        return ast.Splat(self.rng(node), self.expr(source), tuple(steps), full)
+
+    def _x_for_tuple_expr(self, node: Tree) -> ast.Expression:
+        return self._for(node, is_object=False)
+
+    def _x_for_object_expr(self, node: Tree) -> ast.Expression:
+        return self._for(node, is_object=True)
+
+    def _for(self, node: Tree, is_object: bool) -> ast.Expression:
+        intro, *rest = self._subtrees(node)
+        names = [str(c.children[0]) for c in self._subtrees(intro) if c.data == "identifier"]
+        collection = next(c for c in self._subtrees(intro) if c.data != "identifier")
+        key_var, value_var = (names[0], names[1]) if len(names) == 2 else (None, names[0])
+        condition = None
+        if rest and rest[-1].data == "for_cond":
+            (cond_expr,) = self._subtrees(rest.pop())
+            condition = self.expr(cond_expr)
+        grouping = any(isinstance(t, Token) and t.type == "ELLIPSIS" for t in node.children)
+        key_expr = self.expr(rest[0]) if is_object else None
+        value_expr = self.expr(rest[-1])
+        return ast.ForExpr(
+            self.rng(node), key_var, value_var, self.expr(collection), key_expr, value_expr,
+            condition, grouping,
+        )
+
+    # --- templates -------------------------------------------------------------------------
+
+    def string(self, node: Tree) -> ast.Expression:
+        """A quoted string: a Literal when static, else a Template."""
+        flat: list = []  # TemplateText, TemplateInterp, or directive markers (tuples)
+        for part in node.children:
+            if not isinstance(part, Tree):
+                continue  # the quotes
+            (inner,) = part.children
+            if isinstance(inner, Token):
+                text = str(inner)
+                if inner.type == "STRING_CHARS":
+                    text = self._unescape_at(text, inner)
+                else:  # $${ or %%{ escapes
+                    text = text[1:]
+                flat.append(ast.TemplateText(self.rng(inner), text))
+            elif inner.data == "interpolation":
+                (expr,) = self._subtrees(inner)
+                flat.append(("interp", self.rng(inner), self.expr(expr), False, False))
+            else:
+                flat.append(self._directive_marker(inner))
+        return self.assemble(flat, self.rng(node))
+
+    def _unescape_at(self, text: str, token: Token) -> str:
+        try:
+            return _unescape(text)
+        except ValueError as exc:
+            raise DiagnosticError.single("Invalid escape sequence", str(exc), self.rng(token)) from None
+
+    def _directive_marker(self, node: Tree) -> tuple:
+        toks = [c for c in node.children if isinstance(c, Token)]
+        left = len(toks) > 1 and toks[1].type == "STRIP_MARKER"
+        right = len(toks) > 1 and toks[-2].type == "STRIP_MARKER"
+        kind = node.data.removeprefix("template_").removesuffix("_start")
+        rng = self.rng(node)
+        if kind == "if":
+            (cond,) = self._subtrees(node)
+            return ("if", rng, self.expr(cond), left, right)
+        if kind == "for":
+            subs = self._subtrees(node)
+            names = [str(c.children[0]) for c in subs if c.data == "identifier"]
+            coll = next(c for c in subs if c.data != "identifier")
+            return ("for", rng, (names, self.expr(coll)), left, right)
+        return (kind, rng, None, left, right)
+
+    def assemble(self, flat: list, whole: SourceRange) -> ast.Expression:
+        """Apply strip markers, then nest if/for directives into a Template (or a Literal)."""
+        # Strip markers: "~" on a marker's left trims trailing space of the text before it;
+        # on its right, leading space of the text after it.
+        for i, item in enumerate(flat):
+            if isinstance(item, tuple):
+                _kind, _rng, _payload, left, right = item
+                if left and i > 0 and isinstance(flat[i - 1], ast.TemplateText):
+                    prev = flat[i - 1]
+                    flat[i - 1] = ast.TemplateText(prev.range, prev.text.rstrip())
+                if right and i + 1 < len(flat) and isinstance(flat[i + 1], ast.TemplateText):
+                    nxt = flat[i + 1]
+                    flat[i + 1] = ast.TemplateText(nxt.range, nxt.text.lstrip())
+        stack: list[tuple[tuple, list, list | None]] = []
+        current: list[ast.TemplatePart] = []
+        root = current
+        for item in flat:
+            if isinstance(item, ast.TemplateText):
+                current.append(item)
+                continue
+            kind, rng, payload, _l, _r = item
+            if kind == "interp":
+                current.append(ast.TemplateInterp(rng, payload))
+            elif kind in ("if", "for"):
+                stack.append((item, current, None))
+                current = []
+            elif kind == "else":
+                if not stack or stack[-1][0][0] != "if" or stack[-1][2] is not None:
+                    raise DiagnosticError.single(
+                        "Unexpected else directive", "An %{else} must be inside an %{if}.", rng
+                    )
+                opener, outer, _ = stack.pop()
+                stack.append((opener, outer, current))
+                current = []
+            else:  # endif / endfor
+                want = "if" if kind == "endif" else "for"
+                if not stack or stack[-1][0][0] != want:
+                    raise DiagnosticError.single(
+                        f"Unexpected {kind} directive",
+                        f"There is no open %{{{want}}} for this %{{{kind}}}.",
+                        rng,
+                    )
+                opener, outer, then_parts = stack.pop()
+                o_kind, o_rng, o_payload, _, _ = opener
+                full = SourceRange(self.filename, o_rng.start, rng.end)
+                if o_kind == "if":
+                    if then_parts is None:
+                        then_parts, else_parts = current, []
+                    else:
+                        else_parts = current
+                    outer.append(ast.TemplateIf(full, o_payload, tuple(then_parts), tuple(else_parts)))
+                else:
+                    names, coll = o_payload
+                    key_var, value_var = (names[0], names[1]) if len(names) == 2 else (None, names[0])
+                    outer.append(ast.TemplateFor(full, key_var, value_var, coll, tuple(current)))
+                current = outer
+        if stack:
+            opener = stack[-1][0]
+            raise DiagnosticError.single(
+                f"Unterminated template {opener[0]} directive",
+                f"There is no %{{end{opener[0]}}} for this %{{{opener[0]}}}.",
+                opener[1],
+            )
+        if all(isinstance(p, ast.TemplateText) for p in root):
+            return ast.Literal(whole, "".join(p.text for p in root))
+        return ast.Template(whole, tuple(root))
+
+    def heredoc(self, node: Tree, trim: bool) -> ast.Expression:
+        token = node.children[0]
+        raw = str(token)
+        first_nl = raw.index("\n")
+        body = raw[first_nl + 1 :]
+        # drop the closing marker line (and its indentation)
+        body = body[: body.rstrip("\n").rfind("\n") + 1] if "\n" in body.rstrip("\n") else ""
+        lines = body.splitlines(keepends=True)
+        indent = 0
+        if trim:
+            widths = [len(ln) - len(ln.lstrip(" \t")) for ln in lines if ln.strip()]
+            indent = min(widths) if widths else 0
+            lines = [ln[indent:] if ln.strip() else ln.lstrip(" \t") for ln in lines]
+        start = self.rng(token).start
+        flat: list = []
+        for offset, line in enumerate(lines):
+            self.scan_template_line(flat, line, start.line + 1 + offset, indent + 1)
+        return self.assemble(_merge_texts(flat), self.rng(node))
+
+    def scan_template_line(self, flat: list, line: str, line_no: int, col0: int) -> None:
+        """Split one heredoc line into text and ``${...}`` / ``%{...}`` pieces."""
+        i = 0
+        text_start = 0
+        buf: list[str] = []
+
+        def here(col: int) -> SourceRange:
+            pos = Pos(line_no, col0 + col, 0)
+            return SourceRange(self.filename, pos, pos)
+
+        while i < len(line):
+            if line.startswith(("$${", "%%{"), i):
+                buf.append(line[i + 1 : i + 3])
+                i += 3
+                continue
+            if line.startswith(("${", "%{"), i):
+                end = _matching_brace(line, i + 2)
+                if end < 0:
+                    raise DiagnosticError.single(
+                        "Unterminated template sequence",
+                        "A heredoc interpolation or directive must close on the same line.",
+                        here(i),
+                    )
+                if buf:
+                    flat.append(ast.TemplateText(here(text_start), "".join(buf)))
+                    buf = []
+                inner = line[i + 2 : end]
+                flat.append(self._heredoc_sequence(line[i], inner, line_no, col0 + i + 2))
+                i = end + 1
+                text_start = i
+                continue
+            buf.append(line[i])
+            i += 1
+        if buf:
+            flat.append(ast.TemplateText(here(text_start), "".join(buf)))
+
+    def _heredoc_sequence(self, sigil: str, inner: str, line_no: int, col: int) -> tuple:
+        left = inner.startswith("~")
+        right = inner.endswith("~")
+        content = inner[1 if left else 0 : len(inner) - 1 if right else len(inner)]
+        rng = SourceRange(self.filename, Pos(line_no, col - 2, 0), Pos(line_no, col + len(inner) + 1, 0))
+        if sigil == "$":
+            expr = parse_expression(content, self.filename, line_no, col + (1 if left else 0))
+            return ("interp", rng, expr, left, right)
+        words = content.strip().split(None, 1)
+        keyword = words[0] if words else ""
+        if keyword == "if" and len(words) == 2:
+            return ("if", rng, parse_expression(words[1], self.filename, line_no, col), left, right)
+        if keyword == "for" and len(words) == 2:
+            m = re.fullmatch(r"([A-Za-z_][\w-]*)(?:\s*,\s*([A-Za-z_][\w-]*))?\s+in\s+(.+)", words[1], re.S)
+            if m:
+                names = [n for n in (m.group(1), m.group(2)) if n]
+                coll = parse_expression(m.group(3), self.filename, line_no, col)
+                return ("for", rng, (names, coll), left, right)
+        if keyword in ("else", "endif", "endfor") and len(words) == 1:
+            return (keyword, rng, None, left, right)
+        raise DiagnosticError.single(
+            "Invalid template directive", f"Unknown directive %{{{content.strip()}}}.", rng
+        )
+
+
+def _merge_texts(flat: list) -> list:
+    out: list = []
+    for item in flat:
+        if isinstance(item, ast.TemplateText) and out and isinstance(out[-1], ast.TemplateText):
+            out[-1] = ast.TemplateText(out[-1].range, out[-1].text + item.text)
+        else:
+            out.append(item)
+    return out
+
+
+def _matching_brace(text: str, start: int) -> int:
+    """Index of the ``}`` closing a sequence opened just before ``start``, skipping strings."""
+    depth = 0
+    i = start
+    in_string = False
+    while i < len(text):
+        ch = text[i]
+        if in_string:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            if depth == 0:
+                return i
+            depth -= 1
+        i += 1
+    return -1
+
+
+@lru_cache(maxsize=4096)
+def _unescape(text: str) -> str:
+    if "\\" not in text:
+        return text
+
+    def sub(m: re.Match) -> str:
+        seq = m.group(1)
+        if seq[0] in "uU" and len(seq) > 1:
+            return chr(int(seq[1:], 16))
+        if seq in _ESCAPES:
+            return _ESCAPES[seq]
+        raise ValueError(f"The escape sequence \\{seq} is not valid in a quoted string.")
+
+    return _ESCAPE_RE.sub(sub, text)

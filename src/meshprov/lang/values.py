@@ -1,0 +1,196 @@
+"""Runtime values of the configuration language, with Terraform's *unknown* and *sensitive* marks.
+
+Known values are plain Python data: ``str``, ``int``/``float`` (numbers), ``bool``, ``None``
+(null), ``list`` (HCL lists and tuples), ``dict`` (maps and objects) and ``HclSet`` (sets). Two
+wrappers add what Terraform adds:
+
+* ``UNKNOWN`` stands for a value known only after apply. Operations on it yield ``UNKNOWN``.
+* ``Sensitive(v)`` marks ``v`` as secret. Operations on it yield a ``Sensitive`` result.
+
+Python's ``True == 1`` must never leak into HCL semantics: use ``values_equal``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+
+class Unknown:
+    """The single value that is not known until apply."""
+
+    _instance: Unknown | None = None
+
+    def __new__(cls) -> Unknown:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+    def __reduce__(self):  # keep it a singleton through pickle
+        return (Unknown, ())
+
+
+UNKNOWN = Unknown()
+
+
+@dataclass(frozen=True)
+class Sensitive:
+    """A value marked sensitive: never shown, and everything computed from it is sensitive."""
+
+    value: Any
+
+    def __repr__(self) -> str:
+        return "Sensitive(...)"
+
+
+class HclSet(tuple):
+    """An HCL set: unique elements in a stable order (sorted, as Terraform shows string sets)."""
+
+    def __new__(cls, items=()):
+        unique: list = []
+        for item in items:
+            if not any(values_equal(item, seen) for seen in unique):
+                unique.append(item)
+        unique.sort(key=sort_key)
+        return super().__new__(cls, unique)
+
+
+def sort_key(value: Any) -> tuple:
+    """A total order over values, used to keep sets and map keys deterministic."""
+    raw, _ = unmark(value)
+    if raw is None:
+        return (0,)
+    if isinstance(raw, bool):
+        return (1, raw)
+    if isinstance(raw, int | float):
+        return (2, raw)
+    if isinstance(raw, str):
+        return (3, raw)
+    return (4, repr(raw))
+
+
+def unmark(value: Any) -> tuple[Any, bool]:
+    """Strip a top-level sensitive mark; returns (value, was_sensitive)."""
+    sensitive = False
+    while isinstance(value, Sensitive):
+        value = value.value
+        sensitive = True
+    return value, sensitive
+
+
+def unmark_deep(value: Any) -> tuple[Any, bool]:
+    """Strip sensitive marks at any depth; returns (value, any_mark_found)."""
+    raw, sensitive = unmark(value)
+    if isinstance(raw, dict):
+        out = {}
+        for k, v in raw.items():
+            out[k], s = unmark_deep(v)
+            sensitive = sensitive or s
+        return out, sensitive
+    if isinstance(raw, list | HclSet):
+        items = []
+        for v in raw:
+            item, s = unmark_deep(v)
+            items.append(item)
+            sensitive = sensitive or s
+        return (HclSet(items) if isinstance(raw, HclSet) else items), sensitive
+    return raw, sensitive
+
+
+def mark(value: Any, sensitive: bool) -> Any:
+    """Mark ``value`` sensitive when ``sensitive`` is true (never double-wraps)."""
+    if not sensitive or isinstance(value, Sensitive):
+        return value
+    return Sensitive(value)
+
+
+def is_sensitive_deep(value: Any) -> bool:
+    return unmark_deep(value)[1]
+
+
+def is_unknown(value: Any) -> bool:
+    return isinstance(unmark(value)[0], Unknown)
+
+
+def has_unknown(value: Any) -> bool:
+    """True when ``value`` is unknown or contains an unknown anywhere."""
+    raw, _ = unmark(value)
+    if isinstance(raw, Unknown):
+        return True
+    if isinstance(raw, dict):
+        return any(has_unknown(v) for v in raw.values())
+    if isinstance(raw, list | HclSet):
+        return any(has_unknown(v) for v in raw)
+    return False
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def normalize_number(value: int | float) -> int | float:
+    """Integral floats become ints, so ``10 / 5`` is ``2`` as Terraform shows it."""
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return value
+        if value.is_integer() and abs(value) < 2**63:
+            return int(value)
+    return value
+
+
+def format_number(value: int | float) -> str:
+    """A number as Terraform prints it: ``6``, ``2.5``, ``0.1``."""
+    value = normalize_number(value)
+    if isinstance(value, int):
+        return str(value)
+    text = repr(value)
+    if "e" in text:
+        text = f"{value:.17f}".rstrip("0").rstrip(".")
+    return text
+
+
+def values_equal(a: Any, b: Any) -> bool:
+    """HCL equality: types must agree (``1 != "1"``, ``true != 1``); collections compare deeply."""
+    a, _ = unmark(a)
+    b, _ = unmark(b)
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if is_number(a) or is_number(b):
+        return is_number(a) and is_number(b) and a == b
+    if isinstance(a, str) or isinstance(b, str):
+        return isinstance(a, str) and isinstance(b, str) and a == b
+    if isinstance(a, HclSet) != isinstance(b, HclSet):
+        return False
+    if isinstance(a, list | HclSet) and isinstance(b, list | HclSet):
+        return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(values_equal(a[k], b[k]) for k in a)
+    return False
+
+
+def type_name(value: Any) -> str:
+    """The user-facing name of a value's type, for error messages."""
+    raw, _ = unmark(value)
+    if raw is None:
+        return "null"
+    if isinstance(raw, Unknown):
+        return "unknown"
+    if isinstance(raw, bool):
+        return "bool"
+    if is_number(raw):
+        return "number"
+    if isinstance(raw, str):
+        return "string"
+    if isinstance(raw, HclSet):
+        return "set"
+    if isinstance(raw, list):
+        return "tuple"
+    if isinstance(raw, dict):
+        return "object"
+    return type(raw).__name__
