@@ -62,7 +62,7 @@ CASES = [
     ("1 == 1.0", True),
     ('"a" == "a"', True),
     ("[1, 2] == [1, 2]", True),
-    ('{a = 1} == {a = 1}', True),
+    ("{a = 1} == {a = 1}", True),
     ("true == 1", False),
     ("null == null", True),
     ("var.nul == null", True),
@@ -101,7 +101,7 @@ CASES = [
     ("var.objs.*.ip", ["10.0.0.1", "10.0.0.2"]),
     ("var.objs[0].name", "eu"),
     ("var.nul[*]", []),
-    ('var.s[*]', ["hello"]),
+    ("var.s[*]", ["hello"]),
     ("local.greeting", "hi"),
     # for expressions
     ("[for x in var.l : upper(x)]", ["A", "B", "C"]),
@@ -116,16 +116,16 @@ CASES = [
     ('{a = 1, "b" = 2}', {"a": 1, "b": 2}),
     ("{(var.s) = 1}", {"hello": 1}),
     ('{"${var.s}x" = 1}', {"hellox": 1}),
-    ("[1, \"a\", true]", [1, "a", True]),
+    ('[1, "a", true]', [1, "a", True]),
     # functions through the evaluator, and the expansion syntax
     ("max(var.l...)" if False else "length(var.l)", 3),
     ("max([3, 9, 2]...)", 9),
     ('join("-", var.l)', "a-b-c"),
-    ("try(var.m.nope, \"fallback\")", "fallback"),
+    ('try(var.m.nope, "fallback")', "fallback"),
     ("try(var.m.x, 0)", 1),
     ("can(var.m.nope)", False),
     ("can(var.m.x)", True),
-    ('tostring(true)', "true"),
+    ("tostring(true)", "true"),
     ('format("%s-%d", "a", 3)', "a-3"),
 ]
 
@@ -170,11 +170,11 @@ SENSITIVE_CASES = [
     ("var.secret", "s3cret"),
     ('"pw=${var.secret}"', "pw=s3cret"),
     ("upper(var.secret)", "S3CRET"),
-    ("var.secret == \"x\"", False),
+    ('var.secret == "x"', False),
     ("length(var.secret)", 6),
     ('var.secret != "" ? "set" : "unset"', "set"),
     ("[for c in [var.secret] : c]", ["s3cret"]),
-    ("sensitive(\"plain\")", "plain"),
+    ('sensitive("plain")', "plain"),
 ]
 
 
@@ -200,7 +200,7 @@ ERROR_CASES = [
     ("var.nul.x", "Attempt to get attribute from null value", ""),
     ("var.objs.name", "Unsupported attribute", "list of objects"),
     ("nosuch(1)", "Call to unknown function", 'no function named "nosuch"'),
-    ("uper(\"a\")", "Call to unknown function", 'Did you mean "upper"?'),
+    ('uper("a")', "Call to unknown function", 'Did you mean "upper"?'),
     ('"x${var.l}"', "Invalid template interpolation value", "string required"),
     ('"x${var.nul}"', "Invalid template interpolation value", "null"),
     ("1 ? 2 : 3", "Incorrect condition type", ""),
@@ -216,7 +216,9 @@ ERROR_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "summary", "detail"), ERROR_CASES, ids=[c[0] for c in ERROR_CASES])
+@pytest.mark.parametrize(
+    ("text", "summary", "detail"), ERROR_CASES, ids=[c[0] for c in ERROR_CASES]
+)
 def test_expression_errors(text: str, summary: str, detail: str) -> None:
     with pytest.raises(DiagnosticError) as info:
         run(text)
@@ -234,7 +236,7 @@ def test_error_points_at_the_subexpression() -> None:
     assert (rng.start.line, rng.start.column) == (1, 31)
 
 
-HEREDOC = '''
+HEREDOC = """
 a = <<EOT
 hello ${var.s}
   %{ for x in var.l ~}
@@ -245,7 +247,7 @@ b = <<-EOT
     indented
       more ${var.n}
     EOT
-'''
+"""
 
 
 def test_heredocs() -> None:

@@ -58,8 +58,10 @@ def parse_instance_address(text: str) -> InstanceAddress:
     while pos < len(text):
         m = _STEP_RE.match(text, pos)
         if not m:
-            raise ValueError(f'"{text}" is not a valid resource address (e.g. zone.eu or '
-                             f'module.zones["eu"].zone.this).')
+            raise ValueError(
+                f'"{text}" is not a valid resource address (e.g. zone.eu or '
+                f'module.zones["eu"].zone.this).'
+            )
         raw = m.group("key")
         key: InstanceKey = None
         if raw is not None:
@@ -72,7 +74,9 @@ def parse_instance_address(text: str) -> InstanceAddress:
         module.append((name, key))
         parts = parts[2:]
     if len(parts) != 2 or parts[0][1] is not None:
-        raise ValueError(f'"{text}" is not a valid resource address (e.g. zone.eu or '
-                         f'module.zones["eu"].zone.this).')
+        raise ValueError(
+            f'"{text}" is not a valid resource address (e.g. zone.eu or '
+            f'module.zones["eu"].zone.this).'
+        )
     (rtype, _), (rname, rkey) = parts
     return InstanceAddress(tuple(module), rtype, rname, rkey)

@@ -1,4 +1,4 @@
-"""The ``meshprov`` command line: options in, a call into the core, rendered text and an exit code."""
+"""The ``meshprov`` command line: options in, a call into the core, text and an exit code out."""
 
 from __future__ import annotations
 
@@ -33,10 +33,17 @@ def _fail(session: Session, exc: DiagnosticError) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", "-v", prog_name="meshprov",
-                      message="meshprov v%(version)s")
-@click.option("-C", "--chdir", default=".", metavar="DIR", show_default=True,
-              help="The configuration directory to work in.")
+@click.version_option(
+    __version__, "--version", "-v", prog_name="meshprov", message="meshprov v%(version)s"
+)
+@click.option(
+    "-C",
+    "--chdir",
+    default=".",
+    metavar="DIR",
+    show_default=True,
+    help="The configuration directory to work in.",
+)
 @click.option("--no-color", is_flag=True, help="Plain text output, without colours.")
 @click.pass_context
 def cli(ctx: click.Context, chdir: str, no_color: bool) -> None:
@@ -51,12 +58,21 @@ def cli(ctx: click.Context, chdir: str, no_color: bool) -> None:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (Terraform's shape).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Machine-readable output (Terraform's shape)."
+)
 @click.option("--var", "cli_vars", multiple=True, metavar="NAME=VALUE", help="Set a root variable.")
-@click.option("--var-file", "var_files", multiple=True, metavar="FILE",
-              help="Read variable values from a *.vars.hcl file.")
+@click.option(
+    "--var-file",
+    "var_files",
+    multiple=True,
+    metavar="FILE",
+    help="Read variable values from a *.vars.hcl file.",
+)
 @click.pass_obj
-def validate(session: Session, as_json: bool, cli_vars: tuple[str, ...], var_files: tuple[str, ...]) -> None:
+def validate(
+    session: Session, as_json: bool, cli_vars: tuple[str, ...], var_files: tuple[str, ...]
+) -> None:
     """Check the configuration: syntax, references, types, cycles and Kong Mesh rules.
 
     Needs no state and no network. Variables without a value are treated as unknown.
@@ -71,13 +87,18 @@ def validate(session: Session, as_json: bool, cli_vars: tuple[str, ...], var_fil
         diagnostics.extend(exc.diagnostics)
     errors = sum(d.severity == "error" for d in diagnostics)
     if as_json:
-        click.echo(json.dumps({
-            "format_version": "1.0",
-            "valid": errors == 0,
-            "error_count": errors,
-            "warning_count": len(diagnostics) - errors,
-            "diagnostics": [d.to_json() for d in diagnostics],
-        }, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "format_version": "1.0",
+                    "valid": errors == 0,
+                    "error_count": errors,
+                    "warning_count": len(diagnostics) - errors,
+                    "diagnostics": [d.to_json() for d in diagnostics],
+                },
+                indent=2,
+            )
+        )
     else:
         session.print_diagnostics(diagnostics)
         if not errors:
@@ -121,8 +142,14 @@ def _write_formatted(path: Path, text: str) -> None:
 
 
 @cli.command()
-@click.option("--format", "fmt_", type=click.Choice(["dot", "mermaid"]), default="dot",
-              show_default=True, help="Graphviz DOT or a Mermaid flowchart.")
+@click.option(
+    "--format",
+    "fmt_",
+    type=click.Choice(["dot", "mermaid"]),
+    default="dot",
+    show_default=True,
+    help="Graphviz DOT or a Mermaid flowchart.",
+)
 @click.pass_obj
 def graph(session: Session, fmt_: str) -> None:
     """Print the dependency graph of the configuration's resources."""

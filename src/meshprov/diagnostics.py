@@ -37,7 +37,11 @@ class SourceRange:
     def to_json(self) -> dict:
         return {
             "filename": self.filename,
-            "start": {"line": self.start.line, "column": self.start.column, "byte": self.start.byte},
+            "start": {
+                "line": self.start.line,
+                "column": self.start.column,
+                "byte": self.start.byte,
+            },
             "end": {"line": self.end.line, "column": self.end.column, "byte": self.end.byte},
         }
 
@@ -59,7 +63,9 @@ class Diagnostic:
         return out
 
 
-def error(summary: str, detail: str = "", rng: SourceRange | None = None, context: str = "") -> Diagnostic:
+def error(
+    summary: str, detail: str = "", rng: SourceRange | None = None, context: str = ""
+) -> Diagnostic:
     return Diagnostic("error", summary, detail, rng, context)
 
 
@@ -142,7 +148,10 @@ def render_text(diag: Diagnostic, sources: SourceCache | None = None) -> str:
         text = (sources or SourceCache()).line(diag.range.filename, diag.range.start.line)
         if text is not None:
             out.append(f"{diag.range.start.line:>4}: {text}")
-            if diag.range.end.line == diag.range.start.line and diag.range.end.column > diag.range.start.column:
+            if (
+                diag.range.end.line == diag.range.start.line
+                and diag.range.end.column > diag.range.start.column
+            ):
                 pad = " " * (6 + diag.range.start.column - 1)
                 out.append(pad + "^" * (diag.range.end.column - diag.range.start.column))
     elif diag.context:

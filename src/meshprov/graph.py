@@ -126,7 +126,9 @@ class _GraphBuilder:
             if var_id in self.graph:
                 self._refs(var_id, module, path, [attr.expr], call, repeated=call)
 
-    def _depends_on(self, node_id: str, module: Module, path: StaticPath, refs: tuple[Traversal, ...]) -> None:
+    def _depends_on(
+        self, node_id: str, module: Module, path: StaticPath, refs: tuple[Traversal, ...]
+    ) -> None:
         for ref in refs:
             for target in self._resolve(ref, module, path, None, None):
                 self.graph.add_edge(target, node_id)
@@ -147,11 +149,13 @@ class _GraphBuilder:
                     if target != node_id or ref.root not in SCHEMAS:
                         self.graph.add_edge(target, node_id)
                     else:
-                        self.diags.add(error(
-                            "Self-referential block",
-                            f"Configuration for {node_id} may not refer to itself.",
-                            ref.range,
-                        ))
+                        self.diags.add(
+                            error(
+                                "Self-referential block",
+                                f"Configuration for {node_id} may not refer to itself.",
+                                ref.range,
+                            )
+                        )
 
     def _resolve(
         self,
@@ -164,31 +168,49 @@ class _GraphBuilder:
         prefix = prefix_of(path)
         root, steps = ref.root, ref.steps
         first = steps[0] if steps else None
-        if root in ("var", "local", "module") or root in SCHEMAS:
-            if not isinstance(first, str):
-                self.diags.add(_bad_ref(ref, f'A reference to "{root}" must be followed by a name, '
-                                             f"e.g. {root}.example."))
-                return
+        if (root in ("var", "local", "module") or root in SCHEMAS) and not isinstance(first, str):
+            self.diags.add(
+                _bad_ref(
+                    ref,
+                    f'A reference to "{root}" must be followed by a name, e.g. {root}.example.',
+                )
+            )
+            return
         if root == "var":
             if first not in module.variables:
-                self.diags.add(_bad_ref(ref, f'An input variable with the name "{first}" has not '
-                                             "been declared." + did_you_mean(first, list(module.variables)),
-                                        "Reference to undeclared input variable"))
+                self.diags.add(
+                    _bad_ref(
+                        ref,
+                        f'An input variable with the name "{first}" has not '
+                        "been declared." + did_you_mean(first, list(module.variables)),
+                        "Reference to undeclared input variable",
+                    )
+                )
                 return
             yield f"{prefix}var.{first}"
         elif root == "local":
             if first not in module.locals:
-                self.diags.add(_bad_ref(ref, f'A local value with the name "{first}" has not been '
-                                             "declared." + did_you_mean(first, list(module.locals)),
-                                        "Reference to undeclared local value"))
+                self.diags.add(
+                    _bad_ref(
+                        ref,
+                        f'A local value with the name "{first}" has not been '
+                        "declared." + did_you_mean(first, list(module.locals)),
+                        "Reference to undeclared local value",
+                    )
+                )
                 return
             yield f"{prefix}local.{first}"
         elif root == "module":
             call = module.module_calls.get(first)
             if call is None:
-                self.diags.add(_bad_ref(ref, f'No module call named "{first}" is declared in this '
-                                             "module." + did_you_mean(first, list(module.module_calls)),
-                                        "Reference to undeclared module"))
+                self.diags.add(
+                    _bad_ref(
+                        ref,
+                        f'No module call named "{first}" is declared in this '
+                        "module." + did_you_mean(first, list(module.module_calls)),
+                        "Reference to undeclared module",
+                    )
+                )
                 return
             yield f"{prefix}module.{first}"
             repeated = call.repetition.count is not None or call.repetition.for_each is not None
@@ -199,46 +221,70 @@ class _GraphBuilder:
             if not isinstance(output, str):
                 yield from (f"{child_prefix}output.{o}" for o in call.module.outputs)
             elif output not in call.module.outputs:
-                self.diags.add(_bad_ref(ref, f'The module "{first}" has no output named "{output}".'
-                                        + did_you_mean(output, list(call.module.outputs)),
-                                        "Unsupported attribute"))
+                self.diags.add(
+                    _bad_ref(
+                        ref,
+                        f'The module "{first}" has no output named "{output}".'
+                        + did_you_mean(output, list(call.module.outputs)),
+                        "Unsupported attribute",
+                    )
+                )
             else:
                 yield f"{child_prefix}output.{output}"
         elif root in SCHEMAS:
             key = f"{root}.{first}"
             if key not in module.resources:
                 same_type = [r.name for r in module.resources.values() if r.type == root]
-                self.diags.add(_bad_ref(ref, f'A {root} resource named "{first}" has not been '
-                                             "declared in this module." + did_you_mean(first, same_type),
-                                        "Reference to undeclared resource"))
+                self.diags.add(
+                    _bad_ref(
+                        ref,
+                        f'A {root} resource named "{first}" has not been '
+                        "declared in this module." + did_you_mean(first, same_type),
+                        "Reference to undeclared resource",
+                    )
+                )
                 return
             yield f"{prefix}{key}"
         elif root in ("count", "each"):
             meta = "count" if root == "count" else "for_each"
             rep = owner.repetition if owner is not None else None
             if rep is None or getattr(rep, meta) is None:
-                self.diags.add(_bad_ref(
-                    ref,
-                    f'The "{root}" object can only be used in "module" or resource blocks, and only '
-                    f'when the "{meta}" argument is set.',
-                    f'Reference to "{root}" in context without {meta}',
-                ))
+                self.diags.add(
+                    _bad_ref(
+                        ref,
+                        f'The "{root}" object can only be used in "module" or resource blocks, and '
+                        "only "
+                        f'when the "{meta}" argument is set.',
+                        f'Reference to "{root}" in context without {meta}',
+                    )
+                )
                 return
             valid = ("index",) if root == "count" else ("key", "value")
             if first not in valid:
-                self.diags.add(_bad_ref(ref, f'The "{root}" object has no attribute "{first}"; use '
-                                             + " or ".join(f"{root}.{v}" for v in valid) + "."))
+                self.diags.add(
+                    _bad_ref(
+                        ref,
+                        f'The "{root}" object has no attribute "{first}"; use '
+                        + " or ".join(f"{root}.{v}" for v in valid)
+                        + ".",
+                    )
+                )
         elif root == "path":
             if first not in ("module", "root", "cwd"):
-                self.diags.add(_bad_ref(ref, 'The "path" object has attributes "module", "root" and '
-                                             '"cwd".'))
+                self.diags.add(
+                    _bad_ref(ref, 'The "path" object has attributes "module", "root" and "cwd".')
+                )
         else:
-            self.diags.add(_bad_ref(
-                ref,
-                f'There is no variable named "{root}".'
-                + did_you_mean(root, ["var", "local", "module", "count", "each", "path", *SCHEMAS]),
-                "Unknown variable",
-            ))
+            self.diags.add(
+                _bad_ref(
+                    ref,
+                    f'There is no variable named "{root}".'
+                    + did_you_mean(
+                        root, ["var", "local", "module", "count", "each", "path", *SCHEMAS]
+                    ),
+                    "Unknown variable",
+                )
+            )
 
 
 def _bad_ref(ref: Traversal, detail: str, summary: str = "Invalid reference") -> Diagnostic:
@@ -254,9 +300,13 @@ def _check_acyclic(graph: nx.DiGraph) -> None:
     for node_id in members:
         node = node_of(graph, node_id)
         chain.append(f"  {node_id} ({node.range.filename}:{node.range.start.line})")
-    raise DiagnosticError([error(
-        "Cycle in configuration",
-        "These objects depend on each other, so none of them can be evaluated first:\n"
-        + " →\n".join(chain),
-        node_of(graph, members[0]).range,
-    )])
+    raise DiagnosticError(
+        [
+            error(
+                "Cycle in configuration",
+                "These objects depend on each other, so none of them can be evaluated first:\n"
+                + " →\n".join(chain),
+                node_of(graph, members[0]).range,
+            )
+        ]
+    )

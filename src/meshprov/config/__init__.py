@@ -34,12 +34,19 @@ def load(
     directory = directory.resolve()
     root = load_config(directory)
     graph = build_graph(root)
-    inputs = collect_inputs(root, directory, var_files, cli_vars,
-                            os.environ if environ is None else environ)
+    inputs = collect_inputs(
+        root, directory, var_files, cli_vars, os.environ if environ is None else environ
+    )
     return LoadedConfig(directory, root, graph, inputs)
 
 
 def validate(config: LoadedConfig) -> Evaluation:
     """Evaluate everything that can be known without state or network; raise on any error."""
-    return evaluate_config(config.root, config.graph, config.inputs.values, ValidationHook(),
-                           config.directory, partial=True)
+    return evaluate_config(
+        config.root,
+        config.graph,
+        config.inputs.values,
+        ValidationHook(),
+        config.directory,
+        partial=True,
+    )

@@ -18,7 +18,7 @@ import networkx as nx
 
 from meshprov.addrs import InstanceAddress, InstanceKey, ModulePath
 from meshprov.config.model import Module, ModuleCall, Output, Repetition, Resource, Variable
-from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, SourceRange, error
+from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, SourceRange
 from meshprov.graph import Node, StaticPath, node_of
 from meshprov.lang import ast
 from meshprov.lang.evaluate import EvalContext, evaluate
@@ -129,8 +129,15 @@ def resource_key(value: Any) -> InstanceAddress | None:
 
 
 class _Walker:
-    def __init__(self, root: Module, graph: nx.DiGraph, inputs: Mapping[str, InputValue],
-                 hook: ResourceHook, root_dir: Path, partial: bool):
+    def __init__(
+        self,
+        root: Module,
+        graph: nx.DiGraph,
+        inputs: Mapping[str, InputValue],
+        hook: ResourceHook,
+        root_dir: Path,
+        partial: bool,
+    ):
         self.partial = partial
         self.graph = graph
         self.inputs = inputs
@@ -140,9 +147,7 @@ class _Walker:
         self.instances: list[ResourceInstance] = []
         self.output_sensitive: dict[str, bool] = {}
         self.module_each: dict[tuple[ModulePath, str], dict[InstanceKey, Any]] = {}
-        self.by_path: dict[StaticPath, list[ModuleInstance]] = {
-            (): [self._new_instance((), root)]
-        }
+        self.by_path: dict[StaticPath, list[ModuleInstance]] = {(): [self._new_instance((), root)]}
 
     def _new_instance(self, path: ModulePath, module: Module) -> ModuleInstance:
         from meshprov.resources import SCHEMAS
@@ -151,7 +156,11 @@ class _Walker:
             "var": {},
             "local": {},
             "module": {},
-            "path": {"module": str(module.path), "root": str(self.root_dir), "cwd": str(Path.cwd())},
+            "path": {
+                "module": str(module.path),
+                "root": str(self.root_dir),
+                "cwd": str(Path.cwd()),
+            },
         }
         for type_name_ in SCHEMAS:
             names[type_name_] = {}
@@ -172,8 +181,12 @@ class _Walker:
                 failed.add(node_id)
         self.diags.raise_if_errors()
         root = self.by_path[()][0]
-        return Evaluation(root.outputs, self.output_sensitive, self.instances,
-                          [d for d in self.diags if d.severity == "warning"])
+        return Evaluation(
+            root.outputs,
+            self.output_sensitive,
+            self.instances,
+            [d for d in self.diags if d.severity == "warning"],
+        )
 
     def _evaluate_node(self, node: Node, inst: ModuleInstance) -> None:
         module = inst.module
@@ -228,7 +241,7 @@ class _Walker:
             except ConversionError as exc:
                 raise DiagnosticError.single(
                     "Invalid value for variable",
-                    f'The given value is not suitable for var.{var.name} declared at '
+                    f"The given value is not suitable for var.{var.name} declared at "
                     f"{var.range.filename}:{var.range.start.line}: {exc}.",
                     where,
                 ) from None
@@ -306,14 +319,17 @@ class _Walker:
     def _resource(self, resource: Resource, inst: ModuleInstance, node: Node) -> None:
         from meshprov.graph import resource_dependencies
 
-        keys, each_values = self._expand(resource.repetition, inst, f'{resource.type} "{resource.name}"')
+        keys, each_values = self._expand(
+            resource.repetition, inst, f'{resource.type} "{resource.name}"'
+        )
         deps = tuple(sorted(resource_dependencies(self.graph, node.id)))
         values_seen: dict[InstanceKey, Any] = {}
         problems = Diagnostics()
         for key in keys:
             address = InstanceAddress(inst.path, resource.type, resource.name, key)
-            extra = _repetition_names(resource.repetition, key,
-                                      each_values[key] if each_values is not None else None)
+            extra = _repetition_names(
+                resource.repetition, key, each_values[key] if each_values is not None else None
+            )
             try:
                 values = self._resource_arguments(resource, inst.ctx(**extra), address)
             except DiagnosticError as exc:
@@ -324,10 +340,13 @@ class _Walker:
                 self.instances.append(instance)
             values_seen[key] = self.hook.resource_instance(instance)
         problems.raise_if_errors()
-        inst.names[resource.type][resource.name] = _collection(resource.repetition, keys, values_seen)
+        inst.names[resource.type][resource.name] = _collection(
+            resource.repetition, keys, values_seen
+        )
 
-    def _resource_arguments(self, resource: Resource, ctx: EvalContext,
-                            address: InstanceAddress) -> dict[str, Any]:
+    def _resource_arguments(
+        self, resource: Resource, ctx: EvalContext, address: InstanceAddress
+    ) -> dict[str, Any]:
         values: dict[str, Any] = {}
         problems = Diagnostics()
         for attr in resource.schema.attributes:
@@ -345,8 +364,9 @@ class _Walker:
 
     # --- count and for_each ------------------------------------------------------------------
 
-    def _expand(self, rep: Repetition, inst: ModuleInstance, what: str
-                ) -> tuple[list[InstanceKey], dict[InstanceKey, Any] | None]:
+    def _expand(
+        self, rep: Repetition, inst: ModuleInstance, what: str
+    ) -> tuple[list[InstanceKey], dict[InstanceKey, Any] | None]:
         meta = rep.count or rep.for_each
         if self.partial and meta is not None and has_unknown(evaluate(meta.expr, inst.ctx())):
             if rep.count is not None:
@@ -370,7 +390,9 @@ class _Walker:
             )
         if sensitive:
             raise DiagnosticError.single(
-                "Invalid count argument", "Sensitive values cannot be used as count.", attr.expr.range
+                "Invalid count argument",
+                "Sensitive values cannot be used as count.",
+                attr.expr.range,
             )
         try:
             number = convert(value, NUMBER)
@@ -384,7 +406,9 @@ class _Walker:
             )
         return list(range(number))
 
-    def _for_each(self, attr: ast.Attribute, inst: ModuleInstance, what: str) -> dict[InstanceKey, Any]:
+    def _for_each(
+        self, attr: ast.Attribute, inst: ModuleInstance, what: str
+    ) -> dict[InstanceKey, Any]:
         value, sensitive = unmark(evaluate(attr.expr, inst.ctx()))
         if isinstance(value, Unknown):
             raise DiagnosticError.single(
@@ -434,7 +458,9 @@ class _Walker:
 
 def _repetition_names(rep: Repetition, key: InstanceKey, each_value: Any) -> dict[str, Any]:
     if key == UNKNOWN_KEY and (rep.count is not None or rep.for_each is not None):
-        placeholder = {"index": UNKNOWN} if rep.count is not None else {"key": UNKNOWN, "value": UNKNOWN}
+        placeholder = (
+            {"index": UNKNOWN} if rep.count is not None else {"key": UNKNOWN, "value": UNKNOWN}
+        )
         return {"count" if rep.count is not None else "each": placeholder}
     if rep.count is not None:
         return {"count": {"index": key}}
@@ -467,8 +493,9 @@ def _default(attr: Attr) -> Any:
     return list(default) if isinstance(default, tuple) else default
 
 
-def _check_argument(attr: Attr, value: Any, configured: ast.Attribute,
-                    address: InstanceAddress) -> Any:
+def _check_argument(
+    attr: Attr, value: Any, configured: ast.Attribute, address: InstanceAddress
+) -> Any:
     """Type, reference, allowed-value and custom checks of one configured argument."""
     rng = configured.expr.range
     raw, sensitive = unmark(value)
@@ -498,7 +525,8 @@ def _check_argument(attr: Attr, value: Any, configured: ast.Attribute,
         raise DiagnosticError.single(
             "Invalid value",
             f'"{converted}" is not a valid value for "{attr.name}". Allowed values: '
-            + ", ".join(f'"{a}"' for a in attr.allowed) + ".",
+            + ", ".join(f'"{a}"' for a in attr.allowed)
+            + ".",
             rng,
         )
     if attr.check is not None:
@@ -537,4 +565,3 @@ def _check_reference(attr: Attr, raw: Any, rng: SourceRange, address: InstanceAd
                 rng,
             )
     return list(items) if wants_list else raw
-

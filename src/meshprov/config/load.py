@@ -39,7 +39,12 @@ from meshprov.resources import SCHEMAS
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _META_ARGS = ("count", "for_each", "depends_on")
 _TOP_LEVEL = {
-    "meshprov": 0, "provider": 1, "variable": 1, "locals": 0, "output": 1, "module": 1,
+    "meshprov": 0,
+    "provider": 1,
+    "variable": 1,
+    "locals": 0,
+    "output": 1,
+    "module": 1,
     **{name: 1 for name in SCHEMAS},
 }
 _RESERVED_VARIABLE_NAMES = {"source", "count", "for_each", "depends_on", "lifecycle", "providers"}
@@ -78,7 +83,9 @@ class _Loader:
     def __init__(self) -> None:
         self.cache: dict[Path, Module] = {}
 
-    def load(self, directory: Path, call_range: SourceRange | None, stack: tuple[Path, ...]) -> Module:
+    def load(
+        self, directory: Path, call_range: SourceRange | None, stack: tuple[Path, ...]
+    ) -> Module:
         if directory in stack:
             chain = " → ".join(str(p) for p in (*stack, directory))
             raise DiagnosticError.single(
@@ -112,7 +119,7 @@ class _Loader:
             except DiagnosticError as exc:
                 diags.extend(exc.diagnostics)
         diags.raise_if_errors()
-        module = _ModuleBuilder(directory, self, stack + (directory,), diags).build(parsed)
+        module = _ModuleBuilder(directory, self, (*stack, directory), diags).build(parsed)
         diags.raise_if_errors()
         self.cache[directory] = module
         return module
@@ -127,7 +134,9 @@ def _display(path: Path) -> str:
 
 
 class _ModuleBuilder:
-    def __init__(self, directory: Path, loader: _Loader, stack: tuple[Path, ...], diags: Diagnostics):
+    def __init__(
+        self, directory: Path, loader: _Loader, stack: tuple[Path, ...], diags: Diagnostics
+    ):
         self.directory = directory
         self.loader = loader
         self.stack = stack
@@ -139,12 +148,14 @@ class _ModuleBuilder:
         settings = Settings()
         for file in files:
             for name, attr in file.body.attributes.items():
-                self.diags.add(error(
-                    "Unsupported argument",
-                    f'An argument named "{name}" is not expected at the top level of a '
-                    "configuration file; arguments belong inside blocks.",
-                    attr.name_range,
-                ))
+                self.diags.add(
+                    error(
+                        "Unsupported argument",
+                        f'An argument named "{name}" is not expected at the top level of a '
+                        "configuration file; arguments belong inside blocks.",
+                        attr.name_range,
+                    )
+                )
             for block in file.body.blocks:
                 try:
                     settings = self._top_level_block(block, settings)
@@ -205,12 +216,14 @@ class _ModuleBuilder:
         for name, attr in body.attributes.items():
             if name not in attrs:
                 where = f" in {context}" if context else ""
-                self.diags.add(error(
-                    "Unsupported argument",
-                    f'An argument named "{name}" is not expected here{where}.'
-                    + did_you_mean(name, [*attrs]),
-                    attr.name_range,
-                ))
+                self.diags.add(
+                    error(
+                        "Unsupported argument",
+                        f'An argument named "{name}" is not expected here{where}.'
+                        + did_you_mean(name, [*attrs]),
+                        attr.name_range,
+                    )
+                )
         for block in body.blocks:
             if block.type not in blocks:
                 if block.type in attrs:
@@ -222,12 +235,14 @@ class _ModuleBuilder:
                 self.diags.add(error("Unsupported block type", detail, block.type_range))
         for name in required:
             if name not in body.attributes:
-                self.diags.add(error(
-                    "Missing required argument",
-                    f'The argument "{name}" is required, but no definition was found.',
-                    block_range,
-                    context,
-                ))
+                self.diags.add(
+                    error(
+                        "Missing required argument",
+                        f'The argument "{name}" is required, but no definition was found.',
+                        block_range,
+                        context,
+                    )
+                )
 
     def _bool(self, attr: ast.Attribute | None, default: bool, what: str) -> bool:
         if attr is None:
@@ -235,7 +250,9 @@ class _ModuleBuilder:
         value = constant(attr.expr, what)
         if not isinstance(value, bool):
             raise DiagnosticError.single(
-                "Incorrect value type", f'The "{attr.name}" argument must be true or false.', attr.expr.range
+                "Incorrect value type",
+                f'The "{attr.name}" argument must be true or false.',
+                attr.expr.range,
             )
         return value
 
@@ -245,7 +262,9 @@ class _ModuleBuilder:
         value = constant(attr.expr, what)
         if not isinstance(value, str):
             raise DiagnosticError.single(
-                "Incorrect value type", f'The "{attr.name}" argument must be a string.', attr.expr.range
+                "Incorrect value type",
+                f'The "{attr.name}" argument must be a string.',
+                attr.expr.range,
             )
         return value
 
@@ -254,7 +273,8 @@ class _ModuleBuilder:
             return ()
         if not isinstance(attr.expr, ast.TupleExpr):
             raise DiagnosticError.single(
-                "Invalid depends_on", "depends_on must be a list of references, e.g. [zone.eu].",
+                "Invalid depends_on",
+                "depends_on must be a list of references, e.g. [zone.eu].",
                 attr.expr.range,
             )
         refs = []
@@ -319,7 +339,8 @@ class _ModuleBuilder:
             )
         if settings != Settings():
             raise DiagnosticError.single(
-                "Duplicate meshprov block", "Only one meshprov settings block is allowed.",
+                "Duplicate meshprov block",
+                "Only one meshprov settings block is allowed.",
                 block.type_range,
             )
         self._check_body(block.body, ("required_version",), ("backend", "encryption"), "meshprov")
@@ -340,16 +361,28 @@ class _ModuleBuilder:
                     b.label_ranges[0],
                 )
             required = ("bucket", "key") if b.labels[0] == "s3" else ()
-            self._check_body(b.body, _BACKEND_ATTRIBUTES[b.labels[0]], (),
-                             f'backend "{b.labels[0]}"', required, b.range)
+            self._check_body(
+                b.body,
+                _BACKEND_ATTRIBUTES[b.labels[0]],
+                (),
+                f'backend "{b.labels[0]}"',
+                required,
+                b.range,
+            )
             for attr in b.body.attributes.values():
                 constant(attr.expr, "backend settings")
             backend = Backend(b.labels[0], dict(b.body.attributes), b.range)
         encryption = None
         for enc in block.body.blocks_of("encryption"):
             self._labels(enc, 0, "an encryption")
-            self._check_body(enc.body, ("passphrase_env", "fallback_passphrase_env"), (),
-                             "encryption", ("passphrase_env",), enc.range)
+            self._check_body(
+                enc.body,
+                ("passphrase_env", "fallback_passphrase_env"),
+                (),
+                "encryption",
+                ("passphrase_env",),
+                enc.range,
+            )
             encryption = Encryption(dict(enc.body.attributes), enc.range)
         return Settings(block.body.attributes.get("required_version"), backend, encryption)
 
@@ -362,8 +395,9 @@ class _ModuleBuilder:
                 block.label_ranges[0],
             )
         self._unique(f"provider.{name}", "provider configuration", block.range)
-        self._check_body(block.body, ("region", "profile", "endpoint_url", "max_attempts"), (),
-                         'provider "aws"')
+        self._check_body(
+            block.body, ("region", "profile", "endpoint_url", "max_attempts"), (), 'provider "aws"'
+        )
         self.module.providers[name] = Provider(name, dict(block.body.attributes), block.range)
 
     def _block_variable(self, block: ast.Block) -> None:
@@ -376,8 +410,12 @@ class _ModuleBuilder:
             )
         self._unique(f"var.{name}", "variable declaration", block.range)
         body = block.body
-        self._check_body(body, ("type", "default", "description", "sensitive", "nullable"),
-                         ("validation",), f'variable "{name}"')
+        self._check_body(
+            body,
+            ("type", "default", "description", "sensitive", "nullable"),
+            ("validation",),
+            f'variable "{name}"',
+        )
         type_ = parse_type(body.attributes["type"].expr) if "type" in body.attributes else ANY
         default = NO_DEFAULT
         if "default" in body.attributes:
@@ -389,17 +427,26 @@ class _ModuleBuilder:
             except ConversionError as exc:
                 raise DiagnosticError.single(
                     "Invalid default value for variable",
-                    f"This default value is not compatible with the variable's type constraint: {exc}.",
+                    "This default value is not compatible with the variable's type constraint: "
+                    f"{exc}.",
                     body.attributes["default"].expr.range,
                 ) from None
         validations = []
         for vblock in body.blocks_of("validation"):
             self._labels(vblock, 0, "a validation")
-            self._check_body(vblock.body, ("condition", "error_message"), (), "validation",
-                             ("condition", "error_message"), vblock.range)
+            self._check_body(
+                vblock.body,
+                ("condition", "error_message"),
+                (),
+                "validation",
+                ("condition", "error_message"),
+                vblock.range,
+            )
             if "condition" in vblock.body.attributes and "error_message" in vblock.body.attributes:
                 cond = vblock.body.attributes["condition"].expr
-                others = [t for t in traversals(cond) if not (t.root == "var" and t.steps[:1] == (name,))]
+                others = [
+                    t for t in traversals(cond) if not (t.root == "var" and t.steps[:1] == (name,))
+                ]
                 if others:
                     raise DiagnosticError.single(
                         "Invalid variable validation condition",
@@ -422,10 +469,13 @@ class _ModuleBuilder:
 
     def _block_locals(self, block: ast.Block) -> None:
         for sub in block.body.blocks:
-            self.diags.add(error(
-                "Unsupported block type", "The locals block takes only name = value arguments.",
-                sub.type_range,
-            ))
+            self.diags.add(
+                error(
+                    "Unsupported block type",
+                    "The locals block takes only name = value arguments.",
+                    sub.type_range,
+                )
+            )
         for name, attr in block.body.attributes.items():
             self._unique(f"local.{name}", "local value", attr.name_range)
             self.module.locals[name] = Local(name, attr.expr, attr.range)
@@ -434,8 +484,14 @@ class _ModuleBuilder:
         name = block.labels[0]
         self._unique(f"output.{name}", "output", block.range)
         body = block.body
-        self._check_body(body, ("value", "description", "sensitive", "depends_on"), (),
-                         f'output "{name}"', ("value",), block.range)
+        self._check_body(
+            body,
+            ("value", "description", "sensitive", "depends_on"),
+            (),
+            f'output "{name}"',
+            ("value",),
+            block.range,
+        )
         if "value" not in body.attributes:
             return
         self.module.outputs[name] = Output(
@@ -452,17 +508,20 @@ class _ModuleBuilder:
         self._unique(f"module.{name}", "module call", block.range)
         body = block.body
         for sub in body.blocks:
-            self.diags.add(error(
-                "Unsupported block type",
-                f'Blocks of type "{sub.type}" are not expected in a module block.',
-                sub.type_range,
-            ))
+            self.diags.add(
+                error(
+                    "Unsupported block type",
+                    f'Blocks of type "{sub.type}" are not expected in a module block.',
+                    sub.type_range,
+                )
+            )
         source_attr = body.attributes.get("source")
         if source_attr is None:
             raise DiagnosticError.single(
                 "Missing required argument",
                 'The argument "source" is required, but no definition was found.',
-                block.range, f'module "{name}"',
+                block.range,
+                f'module "{name}"',
             )
         source = self._string(source_attr, "module source")
         if not source.startswith(("./", "../")):
@@ -472,24 +531,32 @@ class _ModuleBuilder:
                 'starting with "./" or "../".',
                 source_attr.expr.range,
             )
-        child = self.loader.load((self.directory / source).resolve(), source_attr.expr.range, self.stack)
+        child = self.loader.load(
+            (self.directory / source).resolve(), source_attr.expr.range, self.stack
+        )
         inputs = {k: v for k, v in body.attributes.items() if k not in ("source", *_META_ARGS)}
         for key, attr in inputs.items():
             if key not in child.variables:
-                self.diags.add(error(
-                    "Unsupported argument",
-                    f'An argument named "{key}" is not expected here: module "{name}" declares no '
-                    f'variable "{key}".' + did_you_mean(key, list(child.variables)),
-                    attr.name_range,
-                ))
+                self.diags.add(
+                    error(
+                        "Unsupported argument",
+                        f'An argument named "{key}" is not expected here: module "{name}" '
+                        "declares no "
+                        f'variable "{key}".' + did_you_mean(key, list(child.variables)),
+                        attr.name_range,
+                    )
+                )
         for var in child.variables.values():
             if var.required and var.name not in inputs:
-                self.diags.add(error(
-                    "Missing required argument",
-                    f'The argument "{var.name}" is required by module "{name}" ({source}), but no '
-                    "definition was found.",
-                    block.range,
-                ))
+                self.diags.add(
+                    error(
+                        "Missing required argument",
+                        f'The argument "{var.name}" is required by module "{name}" ({source}), '
+                        "but no "
+                        "definition was found.",
+                        block.range,
+                    )
+                )
         self.module.module_calls[name] = ModuleCall(
             name=name,
             source=source,
@@ -508,17 +575,25 @@ class _ModuleBuilder:
         body = block.body
         context = f'{block.type} "{name}"'
         required = tuple(a.name for a in schema.attributes if a.required)
-        self._check_body(body, (*schema.attribute_names, *_META_ARGS), ("lifecycle",), context,
-                         required, block.range)
+        self._check_body(
+            body,
+            (*schema.attribute_names, *_META_ARGS),
+            ("lifecycle",),
+            context,
+            required,
+            block.range,
+        )
         lifecycle = Lifecycle()
         for lblock in body.blocks_of("lifecycle"):
             self._labels(lblock, 0, "a lifecycle")
             self._check_body(lblock.body, ("prevent_destroy", "ignore_changes"), (), "lifecycle")
             lifecycle = Lifecycle(
-                prevent_destroy=self._bool(lblock.body.attributes.get("prevent_destroy"), False,
-                                           "lifecycle"),
-                ignore_changes=self._ignore_changes(lblock.body.attributes.get("ignore_changes"),
-                                                    schema.attribute_names),
+                prevent_destroy=self._bool(
+                    lblock.body.attributes.get("prevent_destroy"), False, "lifecycle"
+                ),
+                ignore_changes=self._ignore_changes(
+                    lblock.body.attributes.get("ignore_changes"), schema.attribute_names
+                ),
             )
         attributes = {k: v for k, v in body.attributes.items() if k not in _META_ARGS}
         self.module.resources[key] = Resource(
@@ -559,4 +634,3 @@ class _ModuleBuilder:
                 )
             out.append(item.name)
         return tuple(out)
-

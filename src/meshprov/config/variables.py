@@ -40,7 +40,7 @@ def collect_inputs(
     env = environ if environ is not None else {}
     for key, raw in sorted(env.items()):
         if key.startswith(ENV_PREFIX):
-            name = key[len(ENV_PREFIX):]
+            name = key[len(ENV_PREFIX) :]
             if name in root.variables:
                 values[name] = InputValue(
                     _raw_or_expression(root, name, raw, f"environment variable {key}"),
@@ -53,18 +53,24 @@ def collect_inputs(
         name, sep, raw = item.partition("=")
         name = name.strip()
         if not sep or not name:
-            diags.add(error(
-                "Invalid --var option",
-                f'The given --var option "{item}" is not correctly specified: it must be a '
-                "variable name and value separated by an equals sign, like --var key=value.",
-            ))
+            diags.add(
+                error(
+                    "Invalid --var option",
+                    f'The given --var option "{item}" is not correctly specified: it must be a '
+                    "variable name and value separated by an equals sign, like --var key=value.",
+                )
+            )
             continue
         if name not in root.variables:
-            diags.add(error(
-                "Value for undeclared variable",
-                f'A variable named "{name}" was assigned on the command line, but the root module '
-                "does not declare a variable of that name." + did_you_mean(name, list(root.variables)),
-            ))
+            diags.add(
+                error(
+                    "Value for undeclared variable",
+                    f'A variable named "{name}" was assigned on the command line, but the root '
+                    "module "
+                    "does not declare a variable of that name."
+                    + did_you_mean(name, list(root.variables)),
+                )
+            )
             continue
         try:
             values[name] = InputValue(
@@ -101,22 +107,28 @@ def _read_var_file(root: Module, path: Path, diags: Diagnostics) -> dict[str, In
         return {}
     out: dict[str, InputValue] = {}
     for block in file.body.blocks:
-        diags.add(error(
-            "Unexpected block in variables file",
-            "A variables file contains only name = value assignments.",
-            block.type_range,
-        ))
+        diags.add(
+            error(
+                "Unexpected block in variables file",
+                "A variables file contains only name = value assignments.",
+                block.type_range,
+            )
+        )
     for name, attr in file.body.attributes.items():
         if name not in root.variables:
-            diags.add(warning(
-                "Value for undeclared variable",
-                f'The root module does not declare a variable named "{name}" but a value was '
-                "found in this file." + did_you_mean(name, list(root.variables)),
-                attr.name_range,
-            ))
+            diags.add(
+                warning(
+                    "Value for undeclared variable",
+                    f'The root module does not declare a variable named "{name}" but a value was '
+                    "found in this file." + did_you_mean(name, list(root.variables)),
+                    attr.name_range,
+                )
+            )
             continue
         try:
-            out[name] = InputValue(constant(attr.expr, "a variables file"), path.name, attr.expr.range)
+            out[name] = InputValue(
+                constant(attr.expr, "a variables file"), path.name, attr.expr.range
+            )
         except DiagnosticError as exc:
             diags.extend(exc.diagnostics)
     return out

@@ -26,7 +26,7 @@ class Literal(Expression):
 
 @dataclass(frozen=True)
 class Name(Expression):
-    """A bare identifier: the root of a traversal (``var``, ``zone``, ``each``) or a for-variable."""
+    """A bare identifier: a traversal root (``var``, ``zone``, ``each``) or a for-variable."""
 
     name: str
 

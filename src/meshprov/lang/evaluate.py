@@ -93,12 +93,15 @@ def get_attribute(value: Any, name: str, rng: SourceRange) -> Any:
     if isinstance(raw, list | HclSet):
         raise _fail(
             "Unsupported attribute",
-            f'Can\'t access attributes on a list of objects. Did you mean to access attribute "{name}" '
+            "Can't access attributes on a list of objects. Did you mean to access attribute "
+            f'"{name}" '
             "for a specific element of the list, or across all elements of the list (with [*])?",
             rng,
         )
     raise _fail(
-        "Unsupported attribute", f'Can\'t access attributes on a primitive-typed value ({type_name(raw)}).', rng
+        "Unsupported attribute",
+        f"Can't access attributes on a primitive-typed value ({type_name(raw)}).",
+        rng,
     )
 
 
@@ -113,7 +116,9 @@ def index_value(value: Any, key: Any, rng: SourceRange) -> Any:
     if isinstance(raw, Unknown) or isinstance(key_raw, Unknown):
         return mark(UNKNOWN, sensitive)
     if raw is None:
-        raise _fail("Attempt to index null value", "This value is null, so it cannot be indexed.", rng)
+        raise _fail(
+            "Attempt to index null value", "This value is null, so it cannot be indexed.", rng
+        )
     if key_raw is None:
         raise _fail("Invalid index", "Can't use a null value as an indexing key.", rng)
     if isinstance(raw, HclSet):
@@ -128,8 +133,12 @@ def index_value(value: Any, key: Any, rng: SourceRange) -> Any:
         try:
             number = to_number(key_raw)
         except ConversionError:
-            raise _fail("Invalid index", "The given key does not identify an element in this "
-                        "collection value: a number is required.", rng) from None
+            raise _fail(
+                "Invalid index",
+                "The given key does not identify an element in this "
+                "collection value: a number is required.",
+                rng,
+            ) from None
         if not isinstance(number, int) or not 0 <= number < len(raw):
             raise _fail(
                 "Invalid index",
@@ -146,7 +155,8 @@ def index_value(value: Any, key: Any, rng: SourceRange) -> Any:
         if skey not in raw:
             raise _fail(
                 "Invalid index",
-                f'The given key does not identify an element in this collection value: no key "{skey}".',
+                "The given key does not identify an element in this collection value: "
+                f'no key "{skey}".',
                 rng,
             )
         return mark(raw[skey], sensitive)
@@ -208,7 +218,9 @@ def _object_key(key: Any, rng: SourceRange) -> str:
     try:
         return to_string(key)
     except ConversionError:
-        raise _fail("Invalid object key", f"Object keys must be strings, not {type_name(key)}.", rng) from None
+        raise _fail(
+            "Invalid object key", f"Object keys must be strings, not {type_name(key)}.", rng
+        ) from None
 
 
 def _for(expr: ast.ForExpr, ctx: EvalContext) -> Any:
@@ -256,7 +268,7 @@ def _for(expr: ast.ForExpr, ctx: EvalContext) -> Any:
         elif skey in object_out:
             raise _fail(
                 "Duplicate object key",
-                f'Two different items produced the key "{skey}" in this \'for\' expression. If '
+                f"Two different items produced the key \"{skey}\" in this 'for' expression. If "
                 "duplicates are expected, use the ellipsis (...) after the value expression to "
                 "enable grouping by key.",
                 expr.key_expr.range,
@@ -282,8 +294,9 @@ def _as_bool(value: Any, rng: SourceRange, summary: str) -> bool:
 def _as_number(value: Any, rng: SourceRange, op: str) -> int | float:
     if value is None:
         raise _fail(
-            "Invalid operand", f'Unsuitable value for the "{op}" operator: a number is required, '
-            "not null.", rng
+            "Invalid operand",
+            f'Unsuitable value for the "{op}" operator: a number is required, not null.',
+            rng,
         )
     try:
         return to_number(value)
@@ -356,11 +369,15 @@ def _conditional(expr: ast.Conditional, ctx: EvalContext) -> Any:
         return mark(UNKNOWN, sensitive)
     if cond is None:
         raise _fail(
-            "Null condition", "The condition value is null. Conditions must either be true or false.",
+            "Null condition",
+            "The condition value is null. Conditions must either be true or false.",
             expr.condition.range,
         )
-    chosen = expr.true_result if _as_bool(cond, expr.condition.range, "Incorrect condition type") \
+    chosen = (
+        expr.true_result
+        if _as_bool(cond, expr.condition.range, "Incorrect condition type")
         else expr.false_result
+    )
     return mark(evaluate(chosen, ctx), sensitive)
 
 
@@ -401,16 +418,22 @@ def _call(expr: ast.FunctionCall, ctx: EvalContext) -> Any:
 def _try_or_can(expr: ast.FunctionCall, ctx: EvalContext) -> Any:
     if expr.name == "can":
         if len(expr.args) != 1:
-            raise _fail("Not enough function arguments" if not expr.args else "Too many function "
-                        "arguments", 'Function "can" expects exactly one argument.', expr.range)
+            raise _fail(
+                "Not enough function arguments" if not expr.args else "Too many function arguments",
+                'Function "can" expects exactly one argument.',
+                expr.range,
+            )
         try:
             value = evaluate(expr.args[0], ctx)
         except DiagnosticError:
             return False
         return UNKNOWN if has_unknown(value) else True
     if not expr.args:
-        raise _fail("Not enough function arguments", 'Function "try" expects at least one argument.',
-                    expr.range)
+        raise _fail(
+            "Not enough function arguments",
+            'Function "try" expects at least one argument.',
+            expr.range,
+        )
     errors = []
     for arg in expr.args:
         try:
@@ -421,7 +444,7 @@ def _try_or_can(expr: ast.FunctionCall, ctx: EvalContext) -> Any:
         return UNKNOWN if has_unknown(value) else value
     raise _fail(
         "Error in function call",
-        "Call to function \"try\" failed: no expression succeeded:\n"
+        'Call to function "try" failed: no expression succeeded:\n'
         + "\n".join(f"- {e.diagnostics[0].summary}: {e.diagnostics[0].detail}" for e in errors),
         expr.range,
     )
@@ -468,8 +491,11 @@ def _render_parts(
             if isinstance(cond, Unknown):
                 state["unknown"] = True
                 continue
-            branch = part.then_parts if _as_bool(cond, part.condition.range, "Invalid template "
-                                                 "directive condition") else part.else_parts
+            branch = (
+                part.then_parts
+                if _as_bool(cond, part.condition.range, "Invalid template directive condition")
+                else part.else_parts
+            )
             _render_parts(branch, ctx, out, state)
         elif isinstance(part, ast.TemplateFor):
             coll, s = unmark(evaluate(part.collection, ctx))

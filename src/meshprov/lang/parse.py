@@ -24,9 +24,20 @@ _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
 _ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)", re.DOTALL)
 
 _TOKEN_NAMES = {
-    "RBRACE": '"}"', "LBRACE": '"{"', "RSQB": '"]"', "LSQB": '"["', "RPAR": '")"',
-    "LPAR": '"("', "EQ": '"="', "COMMA": '","', "NL_OR_COMMENT": "newline", "NAME": "identifier",
-    "DBLQUOTE": "quote", "COLON": '":"', "QMARK": '"?"', "DOT": '"."',
+    "RBRACE": '"}"',
+    "LBRACE": '"{"',
+    "RSQB": '"]"',
+    "LSQB": '"["',
+    "RPAR": '")"',
+    "LPAR": '"("',
+    "EQ": '"="',
+    "COMMA": '","',
+    "NL_OR_COMMENT": "newline",
+    "NAME": "identifier",
+    "DBLQUOTE": "quote",
+    "COLON": '":"',
+    "QMARK": '"?"',
+    "DOT": '"."',
 }
 
 
@@ -75,7 +86,9 @@ def _syntax_error(
         detail = f"This character is not expected here: {char!r}."
     elif isinstance(exc, UnexpectedToken):
         found = exc.token
-        found_text = "end of file" if found.type == "$END" else repr(str(found).strip() or "newline")
+        found_text = (
+            "end of file" if found.type == "$END" else repr(str(found).strip() or "newline")
+        )
         expected = sorted(_TOKEN_NAMES.get(t, t.lower()) for t in (exc.expected or ()))
         detail = f"Found {found_text}"
         if expected and len(expected) <= 8:
@@ -160,7 +173,9 @@ class _Builder:
         )
 
     def block(self, tree: Tree) -> ast.Block:
-        heads = [c for c in tree.children if isinstance(c, Tree) and c.data != "new_line_or_comment"]
+        heads = [
+            c for c in tree.children if isinstance(c, Tree) and c.data != "new_line_or_comment"
+        ]
         *label_nodes, body_node = heads
         type_node, *label_nodes = label_nodes
         labels = []
@@ -314,7 +329,9 @@ class _Builder:
                 steps.append(ast.SplatStep(self._attr_name(step), None))
             elif step.data == "short_index":
                 key_token = step.children[1]
-                steps.append(ast.SplatStep(None, ast.Literal(self.rng(key_token), int(str(key_token)))))
+                steps.append(
+                    ast.SplatStep(None, ast.Literal(self.rng(key_token), int(str(key_token))))
+                )
             else:
                 (key,) = self._subtrees(step)
                 steps.append(ast.SplatStep(None, self.expr(key)))
@@ -339,8 +356,14 @@ class _Builder:
         key_expr = self.expr(rest[0]) if is_object else None
         value_expr = self.expr(rest[-1])
         return ast.ForExpr(
-            self.rng(node), key_var, value_var, self.expr(collection), key_expr, value_expr,
-            condition, grouping,
+            self.rng(node),
+            key_var,
+            value_var,
+            self.expr(collection),
+            key_expr,
+            value_expr,
+            condition,
+            grouping,
         )
 
     # --- templates -------------------------------------------------------------------------
@@ -353,11 +376,9 @@ class _Builder:
                 continue  # the quotes
             (inner,) = part.children
             if isinstance(inner, Token):
-                text = str(inner)
-                if inner.type == "STRING_CHARS":
-                    text = self._unescape_at(text, inner)
-                else:  # $${ or %%{ escapes
-                    text = text[1:]
+                # STRING_CHARS carry escapes; the other tokens are "$${" or "%%{" escapes
+                raw = str(inner)
+                text = self._unescape_at(raw, inner) if inner.type == "STRING_CHARS" else raw[1:]
                 flat.append(ast.TemplateText(self.rng(inner), text))
             elif inner.data == "interpolation":
                 (expr,) = self._subtrees(inner)
@@ -370,7 +391,9 @@ class _Builder:
         try:
             return _unescape(text)
         except ValueError as exc:
-            raise DiagnosticError.single("Invalid escape sequence", str(exc), self.rng(token)) from None
+            raise DiagnosticError.single(
+                "Invalid escape sequence", str(exc), self.rng(token)
+            ) from None
 
     def _directive_marker(self, node: Tree) -> tuple:
         toks = [c for c in node.children if isinstance(c, Token)]
@@ -438,10 +461,14 @@ class _Builder:
                         then_parts, else_parts = current, []
                     else:
                         else_parts = current
-                    outer.append(ast.TemplateIf(full, o_payload, tuple(then_parts), tuple(else_parts)))
+                    outer.append(
+                        ast.TemplateIf(full, o_payload, tuple(then_parts), tuple(else_parts))
+                    )
                 else:
                     names, coll = o_payload
-                    key_var, value_var = (names[0], names[1]) if len(names) == 2 else (None, names[0])
+                    key_var, value_var = (
+                        (names[0], names[1]) if len(names) == 2 else (None, names[0])
+                    )
                     outer.append(ast.TemplateFor(full, key_var, value_var, coll, tuple(current)))
                 current = outer
         if stack:
@@ -514,7 +541,9 @@ class _Builder:
         left = inner.startswith("~")
         right = inner.endswith("~")
         content = inner[1 if left else 0 : len(inner) - 1 if right else len(inner)]
-        rng = SourceRange(self.filename, Pos(line_no, col - 2, 0), Pos(line_no, col + len(inner) + 1, 0))
+        rng = SourceRange(
+            self.filename, Pos(line_no, col - 2, 0), Pos(line_no, col + len(inner) + 1, 0)
+        )
         if sigil == "$":
             expr = parse_expression(content, self.filename, line_no, col + (1 if left else 0))
             return ("interp", rng, expr, left, right)
@@ -523,7 +552,9 @@ class _Builder:
         if keyword == "if" and len(words) == 2:
             return ("if", rng, parse_expression(words[1], self.filename, line_no, col), left, right)
         if keyword == "for" and len(words) == 2:
-            m = re.fullmatch(r"([A-Za-z_][\w-]*)(?:\s*,\s*([A-Za-z_][\w-]*))?\s+in\s+(.+)", words[1], re.S)
+            m = re.fullmatch(
+                r"([A-Za-z_][\w-]*)(?:\s*,\s*([A-Za-z_][\w-]*))?\s+in\s+(.+)", words[1], re.S
+            )
             if m:
                 names = [n for n in (m.group(1), m.group(2)) if n]
                 coll = parse_expression(m.group(3), self.filename, line_no, col)

@@ -25,7 +25,9 @@ def traversals(expr: ast.Expression) -> list[Traversal]:
     return list(_walk(expr, frozenset()))
 
 
-def _static_chain(expr: ast.Expression) -> tuple[ast.Name, list[str | int], list[ast.Expression]] | None:
+def _static_chain(
+    expr: ast.Expression,
+) -> tuple[ast.Name, list[str | int], list[ast.Expression]] | None:
     """Unwind GetAttr/Index to a root Name; returns (root, static steps, dynamic key exprs)."""
     steps: list[str | int] = []
     dynamic: list[ast.Expression] = []
@@ -36,8 +38,11 @@ def _static_chain(expr: ast.Expression) -> tuple[ast.Name, list[str | int], list
             node = node.source
         elif isinstance(node, ast.Index):
             key = node.key
-            if isinstance(key, ast.Literal) and isinstance(key.value, str | int) \
-                    and not isinstance(key.value, bool):
+            if (
+                isinstance(key, ast.Literal)
+                and isinstance(key.value, str | int)
+                and not isinstance(key.value, bool)
+            ):
                 steps.append(key.value)
             else:
                 # steps after a dynamic key are not part of the static traversal

@@ -21,7 +21,7 @@ def resource_graph(graph: nx.DiGraph) -> nx.DiGraph:
 
 
 def render_dot(graph: nx.DiGraph) -> str:
-    lines = ["digraph meshprov {", "  rankdir = \"LR\";", "  node [shape = box];"]
+    lines = ["digraph meshprov {", '  rankdir = "LR";', "  node [shape = box];"]
     for node in sorted(graph.nodes):
         lines.append(f'  "{_dot_escape(node)}";')
     for src, dst in sorted(graph.edges):

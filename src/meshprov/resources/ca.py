@@ -10,8 +10,13 @@ SCHEMA = ResourceSchema(
     attributes=(
         Attr("common_name", STRING, required=True, forces_replacement=True),
         Attr("organization", STRING, forces_replacement=True),
-        Attr("key_algorithm", STRING, default="ECDSA_P256", allowed=KEY_ALGORITHMS,
-             forces_replacement=True),
+        Attr(
+            "key_algorithm",
+            STRING,
+            default="ECDSA_P256",
+            allowed=KEY_ALGORITHMS,
+            forces_replacement=True,
+        ),
         Attr("validity", STRING, default="87600h", check=check_duration, forces_replacement=True),
         Attr("renew_before", STRING, default="2160h", check=check_duration),
         Attr("parent", ANY, reference="ca", forces_replacement=True),

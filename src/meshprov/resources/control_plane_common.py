@@ -44,4 +44,3 @@ SHARED_EXPORTS = (
     Exported("cert_fingerprint"),
     Exported("dial_host"),
 )
-

@@ -88,5 +88,14 @@ class ResourceSchema:
 
 
 STRING_LIST = ListType(STRING)
-__all__ = ["BOOL", "NUMBER", "STRING", "STRING_LIST", "Attr", "Exported", "ResourceSchema",
-           "check_duration", "parse_duration"]
+__all__ = [
+    "BOOL",
+    "NUMBER",
+    "STRING",
+    "STRING_LIST",
+    "Attr",
+    "Exported",
+    "ResourceSchema",
+    "check_duration",
+    "parse_duration",
+]

@@ -2,7 +2,15 @@
 
 from meshprov.lang.types import ANY
 from meshprov.resources.control_plane_common import SHARED_ATTRIBUTES, SHARED_EXPORTS, check_port
-from meshprov.resources.schema import BOOL, NUMBER, STRING, STRING_LIST, Attr, Exported, ResourceSchema
+from meshprov.resources.schema import (
+    BOOL,
+    NUMBER,
+    STRING,
+    STRING_LIST,
+    Attr,
+    Exported,
+    ResourceSchema,
+)
 
 SCHEMA = ResourceSchema(
     "zone",
@@ -13,10 +21,18 @@ SCHEMA = ResourceSchema(
         Attr("egress_ips", STRING_LIST),
         Attr("dp_port", NUMBER, default=5678, check=check_port),
         Attr("mads_tls", BOOL, default=True),
-        Attr("dp_authn", STRING, default="dpToken",
-             allowed=("dpToken", "serviceAccountToken", "none")),
-        Attr("zone_proxy_authn", STRING, default="zoneToken",
-             allowed=("zoneToken", "serviceAccountToken", "none")),
+        Attr(
+            "dp_authn",
+            STRING,
+            default="dpToken",
+            allowed=("dpToken", "serviceAccountToken", "none"),
+        ),
+        Attr(
+            "zone_proxy_authn",
+            STRING,
+            default="zoneToken",
+            allowed=("zoneToken", "serviceAccountToken", "none"),
+        ),
     ),
     exported=(
         *SHARED_EXPORTS,
