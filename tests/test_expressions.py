@@ -212,7 +212,7 @@ ERROR_CASES = [
     ("try(var.nope, var.alsonot)", "Error in function call", "no expression succeeded"),
     ("{a = 1, a = 2}", "Duplicate object attribute", ""),
     ("undefined_name", "Unknown variable", 'no variable named "undefined_name"'),
-    ('upper("a", "b")', "Error in function call", ""),
+    ('upper("a", "b")', "Too many function arguments", "expects 1 argument(s), got 2"),
 ]
 
 

@@ -244,6 +244,7 @@ def test_convert(value: Any, want: Any, expected: Any) -> None:
 CONVERT_ERRORS = [
     ("abc", NUMBER, "a number is required"),
     ("5 ", NUMBER, "a number is required"),
+    ("\u0663", NUMBER, "a number is required"),
     ("yes", BOOL, "a bool is required"),
     ("True", BOOL, "a bool is required"),
     (1, BOOL, "bool required"),

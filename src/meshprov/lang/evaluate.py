@@ -409,10 +409,8 @@ def _call(expr: ast.FunctionCall, ctx: EvalContext) -> Any:
         args.extend(mark(v, sensitive) for v in last)
     try:
         return call_function(expr.name, args, ctx.base_dir, render_template=_render_template)
-    except (FunctionError, ConversionError) as exc:
-        raise _fail(
-            "Error in function call", f'Call to function "{expr.name}" failed: {exc}', expr.range
-        ) from None
+    except FunctionError as exc:
+        raise _fail(exc.summary, str(exc), expr.range) from None
 
 
 def _try_or_can(expr: ast.FunctionCall, ctx: EvalContext) -> Any:

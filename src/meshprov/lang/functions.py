@@ -182,9 +182,11 @@ def _arg_error(param: str, message: str) -> FunctionError:
     )
 
 
-def _quote(text: str) -> str:
-    """User text for an error message: quoted, or hidden when the arguments are sensitive."""
-    return "(sensitive value)" if _redacting.get() else json.dumps(text, ensure_ascii=False)
+def _quote(text: str, quoted: bool = True) -> str:
+    """User text for an error message, hidden when the arguments are sensitive."""
+    if _redacting.get():
+        return "(sensitive value)"
+    return json.dumps(text, ensure_ascii=False) if quoted else text
 
 
 def _str(value: Any, param: str) -> str:
@@ -281,16 +283,13 @@ def _parseint(number: Any, base: Any) -> int:
     if digits[:1] in ("+", "-"):
         sign = -1 if digits[0] == "-" else 1
         digits = digits[1:]
-    value = 0
-    for ch in digits:
-        # Go's big.Int: up to base 36 letters are case-insensitive; above, A-Z are 36..61.
-        digit = _DIGITS.find(ch.lower() if radix <= 36 else ch)
-        if digit < 0 or digit >= radix:
-            value = -1
-            break
-        value = value * radix + digit
-    if not digits or value < 0:
+    # Go's big.Int: up to base 36 letters are case-insensitive; above, A-Z are 36..61.
+    values = [_DIGITS.find(ch.lower() if radix <= 36 else ch) for ch in digits]
+    if not values or not all(0 <= v < radix for v in values):
         raise _arg_error("number", f"cannot parse {_quote(number)} as a base {radix} integer")
+    value = 0
+    for v in values:
+        value = value * radix + v
     return sign * value
 
 
@@ -443,18 +442,18 @@ def _format_float(verb: _Verb, number: int | float) -> str:
 
 def _shortest_g(number: int | float) -> str:
     """Go's ``%g`` with the shortest precision: ``1.5``, ``100000``, ``1e+06``, ``1e-05``."""
+    if number == 0:
+        return "0"
     sign = "-" if number < 0 else ""
     exact = Decimal(abs(number)) if isinstance(number, int) else Decimal(repr(abs(number)))
     _, digit_tuple, exponent = exact.as_tuple()
-    digits = "".join(map(str, digit_tuple))
     assert isinstance(exponent, int)  # finite numbers only
-    stripped = digits.rstrip("0") or "0"
+    digits = "".join(map(str, digit_tuple))
+    stripped = digits.rstrip("0")
     exponent += len(digits) - len(stripped)
     digits = stripped
-    point = len(digits) + exponent  # value is 0.<digits> × 10**point
+    point = len(digits) + exponent  # the value is 0.<digits> × 10**point
     exp10 = point - 1
-    if digits == "0":
-        return "0"
     if exp10 < -4 or exp10 >= 6:  # Go uses exponent form beyond these, with shortest digits
         mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
         return f"{sign}{mantissa}e{'-' if exp10 < 0 else '+'}{abs(exp10):02d}"
@@ -891,12 +890,12 @@ def _range(*params: Any) -> list:
     else:
         start, end, step = numbers
     if step == 0:
-        raise _arg_error("step", "step must not be zero")
+        raise _arg_error("params", "step must not be zero")
     down = step < 0
     if down and end > start:
-        raise _arg_error("end", "end must be less than start when step is negative")
+        raise _arg_error("params", "end must be less than start when step is negative")
     if not down and end < start:
-        raise _arg_error("end", "end must be greater than start when step is positive")
+        raise _arg_error("params", "end must be greater than start when step is positive")
     out: list = []
     current = start
     while (current > end) if down else (current < end):
@@ -1138,7 +1137,7 @@ def _network(prefix: Any) -> _Network:
         return ipaddress.ip_network(text, strict=False)
     except ValueError:
         raise _arg_error(
-            "prefix", f"invalid CIDR expression: invalid CIDR address: {text}"
+            "prefix", f"invalid CIDR expression: invalid CIDR address: {_quote(text, quoted=False)}"
         ) from None
 
 
@@ -1164,9 +1163,11 @@ def _cidrhost(prefix: Any, hostnum: Any) -> str:
 
 @_register("cidrnetmask", 1, 1)
 def _cidrnetmask(prefix: Any) -> str:
-    network = _network(prefix)
+    text = _str(prefix, "prefix")
+    network = _network(text)
     if network.version != 4:
-        raise _arg_error("prefix", f"IPv6 addresses cannot have a netmask: {prefix}")
+        shown = _quote(text, quoted=False)
+        raise _arg_error("prefix", f"IPv6 addresses cannot have a netmask: {shown}")
     return str(network.netmask)
 
 
@@ -1287,7 +1288,9 @@ def _fileexists(ctx: CallContext, path: Any) -> bool:
         raise _CallFailed(f"failed to stat {_quote(given)}: {e.strerror}") from None
     if stat.S_ISREG(mode):
         return True
-    raise _CallFailed(f'{given} is not a regular file, but "{stat.filemode(mode)}"')
+    raise _CallFailed(
+        f'{_quote(given, quoted=False)} is not a regular file, but "{stat.filemode(mode)}"'
+    )
 
 
 _TEMPLATE_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")

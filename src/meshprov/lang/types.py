@@ -333,8 +333,8 @@ def _try_constant(expr: ast.Expression) -> Any:
 
 # go-cty's big.Float parser in base 10: optional sign, digits with an optional fraction,
 # optional exponent. No spaces, no hex, no "inf".
-_NUMBER_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-_INT_RE = re.compile(r"[+-]?\d+")
+_NUMBER_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_INT_RE = re.compile(r"[+-]?[0-9]+")
 
 
 def _parse_number(text: str) -> int | float | None:
