@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -25,6 +28,20 @@ class Session:
     def print_diagnostics(self, diagnostics: tuple[Diagnostic, ...] | list[Diagnostic]) -> None:
         for diag in diagnostics:
             click.echo(render_text(diag, self.sources), err=True)
+
+
+def _set_no_color(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.find_object(Session).no_color = True
+
+
+no_color_option = click.option(
+    "--no-color",
+    is_flag=True,
+    expose_value=False,
+    callback=_set_no_color,
+    help="Plain text output, without colours.",
+)
 
 
 def _fail(session: Session, exc: DiagnosticError) -> None:
@@ -69,6 +86,7 @@ def cli(ctx: click.Context, chdir: str, no_color: bool) -> None:
     metavar="FILE",
     help="Read variable values from a *.vars.hcl file.",
 )
+@no_color_option
 @click.pass_obj
 def validate(
     session: Session, as_json: bool, cli_vars: tuple[str, ...], var_files: tuple[str, ...]
@@ -161,6 +179,672 @@ def graph(session: Session, fmt_: str) -> None:
         _fail(session, exc)
     rgraph = resource_graph(loaded.graph)
     click.echo(render_dot(rgraph) if fmt_ == "dot" else render_mermaid(rgraph), nl=False)
+
+
+# --- plan, apply, destroy ------------------------------------------------------------------
+
+
+def _plan_options(func):
+    """Options shared by plan, apply and destroy."""
+    options = [
+        click.option(
+            "--var",
+            "cli_vars",
+            multiple=True,
+            metavar="NAME=VALUE",
+            help="Set a root variable (repeatable).",
+        ),
+        click.option(
+            "--var-file",
+            "var_files",
+            multiple=True,
+            metavar="FILE",
+            help="Read variable values from a *.vars.hcl file (repeatable).",
+        ),
+        click.option(
+            "--target",
+            "targets",
+            multiple=True,
+            metavar="ADDR",
+            help="Limit the run to ADDR and what it depends on (repeatable).",
+        ),
+        click.option(
+            "--replace",
+            "replace",
+            multiple=True,
+            metavar="ADDR",
+            help="Replace ADDR even if nothing changed (repeatable).",
+        ),
+        click.option(
+            "--refresh/--no-refresh",
+            default=True,
+            show_default=True,
+            help="Read the real world before planning.",
+        ),
+        click.option(
+            "--refresh-only",
+            is_flag=True,
+            help="Only record changes made outside meshprov; change nothing else.",
+        ),
+        click.option(
+            "--as-of",
+            "as_of",
+            metavar="RFC3339-TIME",
+            help="Plan as of this moment (to see what will need renewing).",
+        ),
+        click.option(
+            "--lock-timeout",
+            default="0s",
+            show_default=True,
+            metavar="DURATION",
+            help="How long to wait for the state lock.",
+        ),
+        click.option(
+            "--parallelism",
+            default=10,
+            show_default=True,
+            type=click.IntRange(1),
+            help="How many resource operations run at once.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _seconds(text: str) -> float:
+    from meshprov.resources.schema import parse_duration
+
+    if text in ("0", "0s"):
+        return 0.0
+    try:
+        return float(parse_duration(text))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--lock-timeout'") from None
+
+
+def _now(as_of: str | None):
+    from datetime import UTC, datetime
+
+    if as_of is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{as_of!r} is not an RFC 3339 time such as 2027-01-31T12:00:00Z",
+            param_hint="'--as-of'",
+        ) from None
+    if moment.tzinfo is None:
+        raise click.BadParameter("the time needs a zone, e.g. Z or +02:00", param_hint="'--as-of'")
+    return moment.astimezone(UTC)
+
+
+def _make_plan(session: Session, loaded, state, mode, opts: dict):
+    from meshprov.plan.planner import PlanOptions, plan
+
+    if opts["refresh_only"] and not opts["refresh"]:
+        raise DiagnosticError.single(
+            "Incompatible refresh options",
+            "It doesn't make sense to use --refresh-only at the same time as --no-refresh.",
+        )
+    if opts["replace"] and mode.value == "destroy":
+        raise DiagnosticError.single(
+            "Incompatible options", "--replace cannot be used when destroying."
+        )
+    options = PlanOptions(
+        mode=mode,
+        refresh=opts["refresh"],
+        targets=tuple(opts["targets"]),
+        replace=tuple(opts["replace"]),
+        now=_now(opts["as_of"]),
+        parallelism=opts["parallelism"],
+    )
+    return plan(loaded, state, options)
+
+
+def _mode(destroy: bool, refresh_only: bool):
+    from meshprov.plan.model import Mode
+
+    if destroy and refresh_only:
+        raise DiagnosticError.single(
+            "Incompatible plan mode options",
+            "The --destroy and --refresh-only options are mutually-exclusive.",
+        )
+    return Mode.DESTROY if destroy else Mode.REFRESH_ONLY if refresh_only else Mode.NORMAL
+
+
+@cli.command()
+@_plan_options
+@click.option("--destroy", is_flag=True, help="Plan to destroy everything meshprov manages.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the plan to FILE for `meshprov apply FILE`.",
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 with no changes, 1 on error, 2 when there are changes.",
+)
+@no_color_option
+@click.pass_obj
+def plan(
+    session: Session, destroy: bool, out: Path | None, detailed_exitcode: bool, **opts
+) -> None:
+    """Show what apply would change, without changing anything."""
+    from meshprov.backend import locked, open_backend, read_state
+    from meshprov.plan.planfile import write_plan
+    from meshprov.render.human import render_plan
+
+    try:
+        mode = _mode(destroy, opts["refresh_only"])
+        loaded = config.load(session.directory, opts["var_files"], opts["cli_vars"])
+        backend = open_backend(loaded.root, loaded.directory)
+        with locked(backend, "OperationTypePlan", _seconds(opts["lock_timeout"])):
+            state = read_state(backend)
+            the_plan = _make_plan(session, loaded, state, mode, opts)
+    except DiagnosticError as exc:
+        _fail(session, exc)
+    session.print_diagnostics(the_plan.warnings)
+    click.echo(render_plan(the_plan, color=not session.no_color), nl=False)
+    if out is not None:
+        write_plan(the_plan, out, _sensitive_variables(loaded))
+        click.echo(
+            f"\nSaved the plan to: {out}\n\nTo perform exactly these actions, run the "
+            f"following command to apply:\n    meshprov apply {out}"
+        )
+    if detailed_exitcode and the_plan.has_changes:
+        sys.exit(EXIT_CHANGES)
+
+
+def _sensitive_variables(loaded) -> set[str]:
+    return {name for name, var in loaded.root.variables.items() if var.sensitive}
+
+
+@cli.command()
+@click.argument("planfile", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@_plan_options
+@click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
+@click.option(
+    "--input",
+    "input_",
+    type=bool,
+    default=True,
+    show_default=True,
+    help="Ask for confirmation on stdin (false needs --auto-approve).",
+)
+@click.option("--destroy", is_flag=True, help="Destroy everything meshprov manages.")
+@no_color_option
+@click.pass_obj
+def apply(
+    session: Session, planfile: Path | None, auto_approve: bool, input_: bool, destroy: bool, **opts
+) -> None:
+    """Make the changes of a plan: a saved one (no prompt), or a fresh one after a yes."""
+    _apply_command(session, planfile, auto_approve, input_, destroy, opts)
+
+
+@cli.command()
+@_plan_options
+@click.option("--auto-approve", is_flag=True, help="Destroy without asking for confirmation.")
+@click.option(
+    "--input",
+    "input_",
+    type=bool,
+    default=True,
+    show_default=True,
+    help="Ask for confirmation on stdin (false needs --auto-approve).",
+)
+@no_color_option
+@click.pass_obj
+def destroy(session: Session, auto_approve: bool, input_: bool, **opts) -> None:
+    """Destroy everything meshprov manages in this configuration (plan --destroy, then apply)."""
+    _apply_command(session, None, auto_approve, input_, True, opts)
+
+
+def _apply_command(
+    session: Session,
+    planfile: Path | None,
+    auto_approve: bool,
+    input_: bool,
+    destroy: bool,
+    opts: dict,
+) -> None:
+    from meshprov.backend import locked, open_backend, read_state
+    from meshprov.plan.planfile import load_plan_document, read_plan
+    from meshprov.render.human import render_plan
+
+    if planfile is None and not input_ and not auto_approve:
+        _fail(
+            session,
+            DiagnosticError.single(
+                "No confirmation possible",
+                "--input=false without --auto-approve would wait for an answer it may not ask for; "
+                "add --auto-approve, or apply a saved plan file.",
+            ),
+        )
+    try:
+        mode = _mode(destroy, opts["refresh_only"])
+        saved_vars = load_plan_document(planfile)["variables"] if planfile else None
+        loaded = config.load(
+            session.directory, opts["var_files"], opts["cli_vars"], saved=saved_vars
+        )
+        backend = open_backend(loaded.root, loaded.directory)
+        operation = "OperationTypeApply" if not destroy else "OperationTypeDestroy"
+        with locked(backend, operation, _seconds(opts["lock_timeout"])):
+            state = read_state(backend)
+            if planfile is not None:
+                the_plan = read_plan(planfile, state)
+                if the_plan.config_digest != loaded.digest:
+                    raise DiagnosticError.single(
+                        "Configuration changed since the plan was made",
+                        f"The configuration or variable values differ from those {planfile} "
+                        "was made with. Run meshprov plan again.",
+                    )
+            else:
+                the_plan = _make_plan(session, loaded, state, mode, opts)
+                session.print_diagnostics(the_plan.warnings)
+                click.echo(render_plan(the_plan, color=not session.no_color), nl=False)
+                if not the_plan.has_changes:
+                    return
+                if not auto_approve and not _confirm(the_plan, destroy):
+                    click.echo("\nApply cancelled." if not destroy else "\nDestroy cancelled.")
+                    sys.exit(EXIT_ERROR)
+            _run_apply(session, loaded, the_plan, backend, opts["parallelism"])
+    except DiagnosticError as exc:
+        _fail(session, exc)
+
+
+def _confirm(the_plan, destroy: bool) -> bool:
+    if destroy:
+        question = (
+            "Do you really want to destroy all resources?\n  meshprov will destroy all "
+            "your managed infrastructure, as shown above.\n  There is no undo. Only "
+            "'yes' will be accepted to confirm."
+        )
+    else:
+        question = (
+            "Do you want to perform these actions?\n  meshprov will perform the actions "
+            "described above.\n  Only 'yes' will be accepted to approve."
+        )
+    click.echo(f"\n{question}\n")
+    click.echo("  Enter a value: ", nl=False)
+    answer = sys.stdin.readline()
+    click.echo("")
+    return answer.strip() == "yes"
+
+
+def _run_apply(session: Session, loaded, the_plan, backend, parallelism: int) -> None:
+    from meshprov.apply import ApplyOptions, apply_plan
+    from meshprov.render.human import render_apply_summary, render_outputs
+    from meshprov.state import StateError
+
+    stop = threading.Event()
+    printer = _EventPrinter(len(the_plan.resource_changes), sys.stdout.isatty())
+
+    def interrupt(signum, frame) -> None:
+        if stop.is_set():
+            click.echo(
+                "\nTwo interrupts received. Exiting immediately. Every finished "
+                "resource is in the state journal.",
+                err=True,
+            )
+            os._exit(EXIT_ERROR)
+        stop.set()
+        click.echo(
+            "\nInterrupt received.\nPlease wait for meshprov to exit or data loss may "
+            "occur.\nGracefully shutting down...",
+            err=True,
+        )
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    journal = backend.begin_journal(the_plan.prior_state)
+    try:
+        result = apply_plan(
+            loaded,
+            the_plan,
+            journal,
+            ApplyOptions(
+                parallelism=parallelism, stop=stop, on_event=printer.event, now=_now(None)
+            ),
+        )
+    finally:
+        journal.close()
+        signal.signal(signal.SIGINT, previous)
+    printer.finish()
+    try:
+        backend.write(result.state)
+        backend.discard_journal()
+    except (StateError, OSError) as exc:
+        raise DiagnosticError.single(
+            "Failed to save state",
+            f"{exc}\nEvery finished resource is recorded in the journal next to the state file; "
+            "the next meshprov run folds it into the state.",
+        ) from None
+    session.print_diagnostics(result.diagnostics)
+    if result.interrupted:
+        click.echo(
+            "Apply interrupted: no new operations were started after the interrupt; the "
+            "state records everything that finished.",
+            err=True,
+        )
+    if result.failed:
+        sys.exit(EXIT_ERROR)
+    click.echo(
+        "\n"
+        + render_apply_summary(
+            result.added, result.changed, result.destroyed, the_plan.mode.value == "destroy"
+        )
+    )
+    if result.state.outputs:
+        click.echo("\n" + render_outputs(result.state.outputs), nl=False)
+
+
+class _EventPrinter:
+    """One line per resource event; on a terminal, a live progress line below them."""
+
+    def __init__(self, total: int, tty: bool):
+        self.total = total
+        self.done = 0
+        self.live = tty and total > 5
+        self.lock = threading.Lock()
+
+    def event(self, address: str, phase: str, message: str) -> None:
+        with self.lock:
+            if phase in ("done", "error"):
+                self.done += 1
+            line = f"{address}: {message}"
+            if self.live:
+                click.echo(f"\r\033[K{line}")
+                click.echo(f"[{self.done}/{self.total}] applying...", nl=False)
+            else:
+                click.echo(line)
+
+    def finish(self) -> None:
+        if self.live:
+            click.echo("\r\033[K", nl=False)
+
+
+# --- reading state and plans -----------------------------------------------------------------
+
+
+def _backend(session: Session):
+    """The backend of the configuration, loading only what choosing it needs."""
+    from meshprov.backend import open_backend
+    from meshprov.config.load import load_config
+
+    return open_backend(load_config(session.directory), session.directory.resolve())
+
+
+@cli.command()
+@click.argument(
+    "planfile", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@no_color_option
+@click.pass_obj
+def show(session: Session, planfile: Path | None) -> None:
+    """Show a saved plan, or the current state when no PLANFILE is given."""
+    from meshprov.backend import read_state
+    from meshprov.plan.planfile import load_plan_document, plan_from_document
+    from meshprov.render.human import render_outputs, render_plan, render_resource_state
+
+    try:
+        if planfile is not None:
+            the_plan = plan_from_document(load_plan_document(planfile), None)
+            click.echo(render_plan(the_plan, color=not session.no_color), nl=False)
+            return
+        state = read_state(_backend(session))
+    except DiagnosticError as exc:
+        _fail(session, exc)
+    if not state.resources and not state.outputs:
+        click.echo("The state file is empty. No resources are represented.")
+        return
+    for rs in state.resources.values():
+        click.echo(
+            render_resource_state(rs.address, rs.type, rs.attributes, rs.sensitive_attributes)
+        )
+    if state.outputs:
+        click.echo(render_outputs(state.outputs), nl=False)
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="All outputs (or NAME) as JSON.")
+@click.option("--raw", is_flag=True, help="NAME's value as a raw string, for scripts.")
+@no_color_option
+@click.pass_obj
+def output(session: Session, name: str | None, as_json: bool, raw: bool) -> None:
+    """Show the root module's output values from the state."""
+    from meshprov.backend import read_state
+    from meshprov.render.human import render_outputs
+
+    try:
+        outputs = read_state(_backend(session)).outputs
+        if name is not None and name not in outputs:
+            raise DiagnosticError.single(
+                f'Output "{name}" not found',
+                "The output variable requested could not be found in the state file. If you "
+                "recently added this to your configuration, be sure to run `meshprov apply`.",
+            )
+    except DiagnosticError as exc:
+        _fail(session, exc)
+    if raw:
+        if name is None:
+            _fail(
+                session,
+                DiagnosticError.single(
+                    "Output name required", "--raw needs the NAME of one output."
+                ),
+            )
+        value = outputs[name]["value"]
+        if isinstance(value, dict | list) or value is None:
+            _fail(
+                session,
+                DiagnosticError.single(
+                    "Unsupported value for raw output",
+                    f'The value of output "{name}" is not a string, number or bool; use --json.',
+                ),
+            )
+        click.echo(json.dumps(value) if isinstance(value, bool) else value, nl=False)
+        return
+    if as_json:
+        data = (
+            outputs[name]["value"]
+            if name
+            else {
+                k: {"sensitive": v.get("sensitive", False), "value": v["value"]}
+                for k, v in outputs.items()
+            }
+        )
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        return
+    if name is not None:
+        click.echo(render_outputs({name: outputs[name]}, bare=True), nl=False)
+        return
+    click.echo(render_outputs(outputs), nl=False)
+
+
+@cli.group()
+def state() -> None:
+    """Inspect and edit the state: list, show, rm, pull, push."""
+
+
+@state.command("list")
+@click.argument("addresses", nargs=-1)
+@click.pass_obj
+def state_list(session: Session, addresses: tuple[str, ...]) -> None:
+    """List the resource instances in the state (those under ADDRESSES, if given)."""
+    from meshprov.backend import read_state
+
+    try:
+        current = read_state(_backend(session))
+    except DiagnosticError as exc:
+        _fail(session, exc)
+    for address in current.resources:
+        if not addresses or any(_under(address, a) for a in addresses):
+            click.echo(address)
+
+
+def _under(address: str, prefix: str) -> bool:
+    return address == prefix or address.startswith((prefix + ".", prefix + "["))
+
+
+@state.command("show")
+@click.argument("address")
+@no_color_option
+@click.pass_obj
+def state_show(session: Session, address: str) -> None:
+    """Show one resource instance's attributes (secrets masked)."""
+    from meshprov.backend import read_state
+    from meshprov.render.human import render_resource_state
+
+    try:
+        rs = read_state(_backend(session)).resources.get(address)
+        if rs is None:
+            raise DiagnosticError.single(
+                "No instance found for the given address",
+                f"{address} is not in the state. `meshprov state list` shows what is.",
+            )
+    except DiagnosticError as exc:
+        _fail(session, exc)
+    click.echo(
+        render_resource_state(rs.address, rs.type, rs.attributes, rs.sensitive_attributes), nl=False
+    )
+
+
+@state.command("rm")
+@click.argument("addresses", nargs=-1, required=True)
+@click.option("--lock-timeout", default="0s", show_default=True, metavar="DURATION")
+@click.pass_obj
+def state_rm(session: Session, addresses: tuple[str, ...], lock_timeout: str) -> None:
+    """Forget instances without destroying them: meshprov stops managing them."""
+    from meshprov.backend import locked, read_state
+
+    try:
+        backend = _backend(session)
+        with locked(backend, "state-rm", _seconds(lock_timeout)):
+            current = read_state(backend)
+            doomed = [a for a in current.resources if any(_under(a, given) for given in addresses)]
+            if not doomed:
+                raise DiagnosticError.single(
+                    "Invalid target address",
+                    f"No matching objects found for {', '.join(addresses)}.",
+                )
+            for address in doomed:
+                del current.resources[address]
+            backend.write(current)
+    except DiagnosticError as exc:
+        _fail(session, exc)
+    for address in doomed:
+        click.echo(f"Removed {address}")
+    click.echo(f"Successfully removed {len(doomed)} resource instance(s).")
+
+
+@state.command("pull")
+@click.pass_obj
+def state_pull(session: Session) -> None:
+    """Print the state as JSON (it holds private keys: keep the output secret)."""
+    from meshprov.backend import read_state
+
+    try:
+        current = read_state(_backend(session))
+    except DiagnosticError as exc:
+        _fail(session, exc)
+    click.echo(current.dumps().decode(), nl=False)
+
+
+@state.command("push")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Skip the lineage and serial checks.")
+@click.option("--lock-timeout", default="0s", show_default=True, metavar="DURATION")
+@click.pass_obj
+def state_push(session: Session, file: Path, force: bool, lock_timeout: str) -> None:
+    """Replace the state with FILE, refusing another lineage or an older serial."""
+    from meshprov.backend import locked, read_state
+    from meshprov.state import StateError, loads_state
+
+    try:
+        try:
+            incoming = loads_state(file.read_bytes(), str(file))
+        except StateError as exc:
+            raise DiagnosticError.single("Failed to load state", str(exc)) from None
+        backend = _backend(session)
+        with locked(backend, "state-push", _seconds(lock_timeout)):
+            current = read_state(backend)
+            existing = bool(current.resources or current.serial)
+            if existing and not force:
+                if incoming.lineage != current.lineage:
+                    raise DiagnosticError.single(
+                        "Failed to write state",
+                        f"cannot import state with lineage {incoming.lineage!r} over unrelated "
+                        f"state with lineage {current.lineage!r}. Use --force to overwrite it.",
+                    )
+                if incoming.serial < current.serial:
+                    raise DiagnosticError.single(
+                        "Failed to write state",
+                        f"cannot import state with serial {incoming.serial} over newer state "
+                        f"with serial {current.serial}. Use --force to overwrite it.",
+                    )
+                if incoming.serial == current.serial and not incoming.content_equal(current):
+                    raise DiagnosticError.single(
+                        "Failed to write state",
+                        f"cannot overwrite existing state with serial {current.serial} with a "
+                        "different state that has the same serial.",
+                    )
+            backend.write_exact(incoming)
+    except DiagnosticError as exc:
+        _fail(session, exc)
+    click.echo(f"State pushed (lineage {incoming.lineage}, serial {incoming.serial}).")
+
+
+@cli.command("force-unlock")
+@click.argument("lock_id")
+@click.option("--force", is_flag=True, help="Don't ask for confirmation.")
+@click.pass_obj
+def force_unlock(session: Session, lock_id: str, force: bool) -> None:
+    """Release a state lock left behind by a run that died, if LOCK_ID matches it."""
+    from meshprov.state import LockError
+
+    try:
+        backend = _backend(session)
+    except DiagnosticError as exc:
+        _fail(session, exc)
+    if not force:
+        click.echo(
+            "Do you really want to force-unlock?\n  meshprov will remove the lock on the "
+            "state.\n  This will allow local meshprov commands to modify this state, even "
+            "though it may still be in use. Only 'yes' will be accepted to confirm.\n"
+        )
+        click.echo("  Enter a value: ", nl=False)
+        if sys.stdin.readline().strip() != "yes":
+            click.echo("\nforce-unlock cancelled.")
+            sys.exit(EXIT_ERROR)
+    try:
+        backend.force_unlock(lock_id)
+    except LockError as exc:
+        _fail(session, DiagnosticError.single(exc.summary, exc.detail))
+    click.echo("meshprov state has been successfully unlocked!")
+
+
+@cli.command()
+@click.pass_obj
+def init(session: Session) -> None:
+    """Check that the configuration loads and prepare the state backend."""
+    from meshprov.backend import open_backend
+
+    try:
+        loaded = config.load(session.directory)
+        backend = open_backend(loaded.root, loaded.directory)
+        backend.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except DiagnosticError as exc:
+        _fail(session, exc)
+    session.print_diagnostics(loaded.inputs.warnings)
+    click.echo(
+        f"Initializing the backend...\n  local state: {backend.path}\n\n"
+        "meshprov has been successfully initialized!\n\nYou may now begin working with "
+        'meshprov. Try running "meshprov plan" to see any changes that are required.'
+    )
 
 
 def main() -> None:

@@ -9,7 +9,10 @@ values). A node whose dependency failed is skipped, so one mistake gives one err
 
 from __future__ import annotations
 
+import heapq
+import threading
 from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -73,12 +76,13 @@ class ResourceHook(Protocol):
 
 
 class ValidationHook:
-    """Validation: configured arguments are known, every exported attribute is unknown."""
+    """Validation: configured arguments are known, every exported attribute is unknown
+    (and sensitive where the schema says so, so a root output exposing one is caught)."""
 
     def resource_instance(self, instance: ResourceInstance) -> Any:
-        return ResourceValue(
-            instance.address, {**instance.values, **instance.resource.schema.unknown_exports()}
-        )
+        schema = instance.resource.schema
+        exports = {e.name: mark(UNKNOWN, e.sensitive) for e in schema.exported}
+        return ResourceValue(instance.address, {**instance.values, **exports})
 
 
 @dataclass
@@ -91,6 +95,20 @@ class ModuleInstance:
     def ctx(self, **extra: Any) -> EvalContext:
         names = {**self.names, **extra} if extra else self.names
         return EvalContext(names, self.module.path)
+
+
+@dataclass
+class _PendingResource:
+    """A resource node's instances in one module instance: values, or futures of values."""
+
+    inst: ModuleInstance
+    resource: Resource
+    keys: list[InstanceKey]
+    answers: dict[InstanceKey, Any]
+
+    @property
+    def futures(self) -> list[Future]:
+        return [a for a in self.answers.values() if isinstance(a, Future)]
 
 
 @dataclass
@@ -110,14 +128,15 @@ def evaluate_config(
     hook: ResourceHook,
     root_dir: Path,
     partial: bool = False,
+    stop: threading.Event | None = None,
 ) -> Evaluation:
     """Walk the configuration.
 
     ``partial`` is for ``validate``: root variables without a value are unknown instead of an
     error, and a block whose ``count``/``for_each`` is unknown is checked once with unknown
-    ``count.index``/``each`` instead of failing.
+    ``count.index``/``each`` instead of failing. Once ``stop`` is set, no resource node starts.
     """
-    return _Walker(root, graph, inputs, hook, root_dir, partial).run()
+    return _Walker(root, graph, inputs, hook, root_dir, partial, stop).run()
 
 
 UNKNOWN_KEY = "*"  # the one placeholder instance of a block whose expansion is unknown
@@ -137,8 +156,10 @@ class _Walker:
         hook: ResourceHook,
         root_dir: Path,
         partial: bool,
+        stop: threading.Event | None,
     ):
         self.partial = partial
+        self.stop = stop
         self.graph = graph
         self.inputs = inputs
         self.hook = hook
@@ -167,18 +188,58 @@ class _Walker:
         return ModuleInstance(path, module, names)
 
     def run(self) -> Evaluation:
+        """Evaluate nodes as their dependencies finish.
+
+        A hook may answer with a ``Future`` (apply runs resource operations on a thread pool):
+        the node then completes when all its instances have, and only then do its dependents
+        start. Nodes downstream of a failure are skipped; independent ones go on.
+        """
+        graph = self.graph
+        waiting = {n: graph.in_degree(n) for n in graph}
+        ready = [n for n, d in waiting.items() if d == 0]
+        heapq.heapify(ready)
         failed: set[str] = set()
-        for node_id in nx.topological_sort(self.graph):
-            if any(p in failed for p in self.graph.predecessors(node_id)):
-                failed.add(node_id)
-                continue
-            node = node_of(self.graph, node_id)
-            try:
-                for instance in list(self.by_path.get(node.module_path, ())):
-                    self._evaluate_node(node, instance)
-            except DiagnosticError as exc:
-                self.diags.extend(exc.diagnostics)
-                failed.add(node_id)
+        pending: dict[str, list[_PendingResource]] = {}
+
+        def finish(node_id: str) -> None:
+            for succ in graph.successors(node_id):
+                waiting[succ] -= 1
+                if waiting[succ] == 0:
+                    heapq.heappush(ready, succ)
+
+        while ready or pending:
+            while ready:
+                node_id = heapq.heappop(ready)
+                node = node_of(graph, node_id)
+                started: list[_PendingResource] = []
+                if any(p in failed for p in graph.predecessors(node_id)) or (
+                    node.kind == "resource" and self.stop is not None and self.stop.is_set()
+                ):
+                    failed.add(node_id)
+                    finish(node_id)
+                    continue
+                try:
+                    for instance in list(self.by_path.get(node.module_path, ())):
+                        started.extend(self._evaluate_node(node, instance))
+                except DiagnosticError as exc:
+                    self.diags.extend(exc.diagnostics)
+                    failed.add(node_id)
+                    finish(node_id)
+                    continue
+                if any(p.futures for p in started):
+                    pending[node_id] = started
+                    continue
+                if not self._complete(started):
+                    failed.add(node_id)
+                finish(node_id)
+            if pending:
+                futures = [f for parts in pending.values() for p in parts for f in p.futures]
+                wait(futures, return_when=FIRST_COMPLETED)
+                for node_id in sorted(pending):
+                    if all(f.done() for p in pending[node_id] for f in p.futures):
+                        if not self._complete(pending.pop(node_id)):
+                            failed.add(node_id)
+                        finish(node_id)
         self.diags.raise_if_errors()
         root = self.by_path[()][0]
         return Evaluation(
@@ -188,7 +249,28 @@ class _Walker:
             [d for d in self.diags if d.severity == "warning"],
         )
 
-    def _evaluate_node(self, node: Node, inst: ModuleInstance) -> None:
+    def _complete(self, started: list[_PendingResource]) -> bool:
+        """Resolve a resource node's instance values; false if any instance failed."""
+        ok = True
+        for part in started:
+            values: dict[InstanceKey, Any] = {}
+            for key, answer in part.answers.items():
+                if isinstance(answer, Future):
+                    try:
+                        answer = answer.result()
+                    except DiagnosticError as exc:
+                        self.diags.extend(exc.diagnostics)
+                        ok = False
+                        continue
+                values[key] = answer
+            if ok:
+                part.inst.names[part.resource.type][part.resource.name] = _collection(
+                    part.resource.repetition, part.keys, values
+                )
+        return ok
+
+    def _evaluate_node(self, node: Node, inst: ModuleInstance) -> list[_PendingResource]:
+        """Evaluate one node in one module instance; a resource node returns its instances."""
         module = inst.module
         if node.kind == "var":
             var = module.variables[node.name]
@@ -205,7 +287,8 @@ class _Walker:
         elif node.kind == "module":
             self._module_call(module.module_calls[node.name], inst, node)
         else:
-            self._resource(module.resources[node.name], inst, node)
+            return [self._resource(module.resources[node.name], inst, node)]
+        return []
 
     # --- variables and outputs ---------------------------------------------------------------
 
@@ -316,14 +399,14 @@ class _Walker:
 
     # --- resources ---------------------------------------------------------------------------
 
-    def _resource(self, resource: Resource, inst: ModuleInstance, node: Node) -> None:
+    def _resource(self, resource: Resource, inst: ModuleInstance, node: Node) -> _PendingResource:
         from meshprov.graph import resource_dependencies
 
         keys, each_values = self._expand(
             resource.repetition, inst, f'{resource.type} "{resource.name}"'
         )
         deps = tuple(sorted(resource_dependencies(self.graph, node.id)))
-        values_seen: dict[InstanceKey, Any] = {}
+        answers: dict[InstanceKey, Any] = {}
         problems = Diagnostics()
         for key in keys:
             address = InstanceAddress(inst.path, resource.type, resource.name, key)
@@ -332,17 +415,18 @@ class _Walker:
             )
             try:
                 values = self._resource_arguments(resource, inst.ctx(**extra), address)
+                instance = ResourceInstance(address, resource, values, deps)
+                if key != UNKNOWN_KEY:
+                    self.instances.append(instance)
+                answers[key] = self.hook.resource_instance(instance)
             except DiagnosticError as exc:
                 problems.extend(exc.diagnostics)
-                continue
-            instance = ResourceInstance(address, resource, values, deps)
-            if key != UNKNOWN_KEY:
-                self.instances.append(instance)
-            values_seen[key] = self.hook.resource_instance(instance)
-        problems.raise_if_errors()
-        inst.names[resource.type][resource.name] = _collection(
-            resource.repetition, keys, values_seen
-        )
+        pending = _PendingResource(inst, resource, keys, answers)
+        if problems.has_errors:
+            for future in pending.futures:  # let started work finish before reporting
+                wait([future])
+            raise DiagnosticError(problems.items)
+        return pending
 
     def _resource_arguments(
         self, resource: Resource, ctx: EvalContext, address: InstanceAddress

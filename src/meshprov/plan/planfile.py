@@ -1,0 +1,211 @@
+"""Saved plans (``plan --out FILE``): everything ``apply FILE`` needs, and no secret.
+
+A plan file records the prior state's lineage and serial and a digest of the configuration and
+variables, so ``apply`` can refuse a stale plan. Sensitive attribute values (private keys) and
+sensitive variables are left out; ``apply`` takes them from the state, which must be the very
+state the plan was made from.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from meshprov import __version__
+from meshprov.diagnostics import DiagnosticError
+from meshprov.files import write_atomic
+from meshprov.plan.encoding import join_unknown, redact, split_unknown
+from meshprov.plan.model import Action, Mode, OutputChange, Plan, ResourceChange
+from meshprov.state import ResourceState, State
+
+FORMAT = "meshprov-plan"
+VERSION = 1
+
+
+def write_plan(plan: Plan, path: Path, sensitive_variables: set[str]) -> None:
+    write_atomic(path, dumps_plan(plan, sensitive_variables), 0o600)
+
+
+def dumps_plan(plan: Plan, sensitive_variables: set[str]) -> bytes:
+    prior = plan.prior_state
+    doc = {
+        "format": FORMAT,
+        "version": VERSION,
+        "meshprov_version": __version__,
+        "mode": plan.mode.value,
+        "timestamp": plan.timestamp,
+        "prior_lineage": plan.prior_lineage,
+        "prior_serial": plan.prior_serial,
+        "config_digest": plan.config_digest,
+        "targets": list(plan.targets),
+        "replace": list(plan.replace),
+        "variables": {k: v for k, v in plan.variables.items() if k not in sensitive_variables},
+        "changes": [_change_json(c) for c in plan.changes],
+        "drift": [_change_json(c) for c in plan.drift],
+        "output_changes": [_output_json(o) for o in plan.output_changes],
+        "prior_state": {
+            "outputs": {
+                k: ({**v, "value": None} if v.get("sensitive") else v)
+                for k, v in prior.outputs.items()
+            },
+            "resources": [
+                {**rs.to_json(), "attributes": redact(rs.attributes, rs.sensitive_attributes)}
+                for rs in prior.resources.values()
+            ],
+        },
+    }
+    return (json.dumps(doc, indent=2, sort_keys=True, default=_default) + "\n").encode()
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    raise TypeError(f"cannot encode {type(value).__name__} in a plan file")
+
+
+def _change_json(change: ResourceChange) -> dict:
+    after, after_unknown = split_unknown(redact(change.after, change.after_sensitive))
+    return {
+        "address": change.address,
+        "module": change.module,
+        "type": change.type,
+        "name": change.name,
+        "index": change.index,
+        "action": change.action.value,
+        "before": redact(change.before, change.before_sensitive),
+        "after": after,
+        "after_unknown": after_unknown,
+        "before_sensitive": sorted(change.before_sensitive),
+        "after_sensitive": sorted(change.after_sensitive),
+        "replace_paths": list(change.replace_paths),
+        "reason": change.reason,
+        "dependencies": list(change.dependencies),
+        "notes": list(change.notes),
+    }
+
+
+def _output_json(change: OutputChange) -> dict:
+    after, after_unknown = split_unknown(None if change.sensitive else change.after)
+    return {
+        "name": change.name,
+        "action": change.action.value,
+        "before": None if change.sensitive else change.before,
+        "after": after,
+        "after_unknown": after_unknown,
+        "sensitive": change.sensitive,
+    }
+
+
+def load_plan_document(path: Path) -> dict:
+    """Read and check a plan file's envelope; the document is trusted only after this."""
+    try:
+        doc = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise DiagnosticError.single("Failed to read plan file", f"{path}: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise DiagnosticError.single(
+            "Failed to read plan file", f"{path} is not a meshprov plan file."
+        )
+    if doc.get("version") != VERSION:
+        raise DiagnosticError.single(
+            "Failed to read plan file",
+            f"{path} has plan format version {doc.get('version')}; this meshprov "
+            f"({__version__}) reads version {VERSION}.",
+        )
+    return doc
+
+
+def read_plan(path: Path, current: State) -> Plan:
+    """Load a saved plan; refuse one made from another state or an older serial of this one."""
+    doc = load_plan_document(path)
+    fresh_state = doc["prior_serial"] == 0 and not current.resources and current.serial == 0
+    if doc["prior_lineage"] != current.lineage and not fresh_state:
+        raise DiagnosticError.single(
+            "Saved plan does not match the given state",
+            "The given plan file can not be applied because it was created from a different "
+            "state lineage.",
+        )
+    if doc["prior_serial"] != current.serial:
+        raise DiagnosticError.single(
+            "Saved plan is stale",
+            "The given plan file can no longer be applied because the state was changed by "
+            "another operation after the plan was created.",
+        )
+    return plan_from_document(doc, current)
+
+
+def plan_from_document(doc: dict, current: State | None) -> Plan:
+    """The plan a document describes; secrets come back from ``current`` when given."""
+    current = current or State(lineage=doc["prior_lineage"], serial=doc["prior_serial"])
+    prior = _prior_state(doc["prior_state"], current)
+    changes = tuple(_change(c, current) for c in doc["changes"])
+    return Plan(
+        mode=Mode(doc["mode"]),
+        changes=changes,
+        drift=tuple(_change(c, current) for c in doc["drift"]),
+        output_changes=tuple(_output(o) for o in doc["output_changes"]),
+        prior_state=prior,
+        prior_lineage=current.lineage,
+        prior_serial=doc["prior_serial"],
+        config_digest=doc["config_digest"],
+        variables=doc["variables"],
+        timestamp=doc["timestamp"],
+        targets=tuple(doc["targets"]),
+        replace=tuple(doc["replace"]),
+    )
+
+
+def _restore(attributes: dict | None, sensitive: list[str], current: dict | None) -> dict | None:
+    """Put secrets back from the current state (the plan file never held them)."""
+    if attributes is None or current is None:
+        return attributes
+    return {**attributes, **{k: current.get(k) for k in sensitive if k in attributes}}
+
+
+def _prior_state(doc: dict, current: State) -> State:
+    resources = {}
+    for item in doc["resources"]:
+        rs = ResourceState.from_json(item, "plan file")
+        live = current.resources.get(rs.address)
+        rs.attributes = _restore(
+            rs.attributes, rs.sensitive_attributes, live.attributes if live else None
+        )
+        resources[rs.address] = rs
+    outputs = {
+        k: (current.outputs.get(k, v) if v.get("sensitive") else v)
+        for k, v in doc["outputs"].items()
+    }
+    return State(
+        lineage=current.lineage, serial=current.serial, outputs=outputs, resources=resources
+    )
+
+
+def _change(doc: dict, current: State) -> ResourceChange:
+    live = current.resources.get(doc["address"])
+    return ResourceChange(
+        address=doc["address"],
+        module=doc["module"],
+        type=doc["type"],
+        name=doc["name"],
+        index=doc["index"],
+        action=Action(doc["action"]),
+        before=_restore(doc["before"], doc["before_sensitive"], live.attributes if live else None),
+        after=join_unknown(doc["after"], doc["after_unknown"]),
+        before_sensitive=frozenset(doc["before_sensitive"]),
+        after_sensitive=frozenset(doc["after_sensitive"]),
+        replace_paths=tuple(doc["replace_paths"]),
+        reason=doc["reason"],
+        dependencies=tuple(doc["dependencies"]),
+        notes=tuple(doc["notes"]),
+    )
+
+
+def _output(doc: dict) -> OutputChange:
+    return OutputChange(
+        name=doc["name"],
+        action=Action(doc["action"]),
+        before=doc["before"],
+        after=join_unknown(doc["after"], doc["after_unknown"]),
+        sensitive=doc["sensitive"],
+    )

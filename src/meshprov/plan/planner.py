@@ -1,0 +1,443 @@
+"""The planner: desired configuration + prior state (+ the world, by refresh) → a ``Plan``.
+
+Planning is pure: it reads state and the world and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import networkx as nx
+
+from meshprov.addrs import InstanceAddress, parse_instance_address
+from meshprov.config import LoadedConfig
+from meshprov.config.evaluation import ResourceInstance, ResourceValue, evaluate_config
+from meshprov.config.model import Module, Resource
+from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, error, warning
+from meshprov.graph import node_of
+from meshprov.lang.values import UNKNOWN, Sensitive, has_unknown, is_sensitive_deep, values_equal
+from meshprov.plan.model import Action, Mode, OutputChange, Plan, ResourceChange
+from meshprov.resources import TYPES
+from meshprov.resources.base import Context, PlanRequest, ResourceError, ResourceType
+from meshprov.state import ResourceState, State
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    mode: Mode = Mode.NORMAL
+    refresh: bool = True
+    targets: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    parallelism: int = 10
+
+
+def static_address(address: InstanceAddress) -> str:
+    """The configuration address of an instance: keys dropped, ``module.zones.zone.this``."""
+    modules = "".join(f"module.{name}." for name, _ in address.module)
+    return f"{modules}{address.type}.{address.name}"
+
+
+def resource_type(type_name: str, address: str) -> ResourceType:
+    try:
+        return TYPES[type_name]
+    except KeyError:
+        raise DiagnosticError.single(
+            "Resource type not supported",
+            f"{address}: this meshprov cannot plan or apply resources of type {type_name!r}.",
+        ) from None
+
+
+def plan(config: LoadedConfig, state: State, options: PlanOptions) -> Plan:
+    """Make a plan. Errors in the configuration or in a type's planning raise DiagnosticError."""
+    diags = Diagnostics()
+    for addr in (*options.targets, *options.replace):
+        try:
+            parse_instance_address(addr)
+        except ValueError as exc:
+            diags.add(error("Invalid resource address", str(exc)))
+    diags.raise_if_errors()
+    context = Context(config.directory, options.now)
+    refreshed, drift = _refresh(state, context, options) if options.refresh else (state, [])
+    scope = _TargetScope(config.graph, options.targets)
+    warnings: list[Diagnostic] = list(config.inputs.warnings)
+    if options.targets:
+        warnings.append(
+            warning(
+                "Resource targeting is in effect",
+                "You are creating a plan with the --target option, which means that the result "
+                "of this plan may not represent all of the changes requested by the current "
+                "configuration. The --target option is not for routine use, and is provided "
+                "only for exceptional situations such as recovering from errors or mistakes.",
+            )
+        )
+    if options.mode is Mode.REFRESH_ONLY:
+        changes: list[ResourceChange] = []
+        outputs: list[OutputChange] = []
+    elif options.mode is Mode.DESTROY:
+        changes = _destroy_changes(config.root, refreshed, scope)
+        outputs = [
+            OutputChange(name, Action.DELETE, out["value"], None, out.get("sensitive", False))
+            for name, out in sorted(refreshed.outputs.items())
+        ]
+    else:
+        hook = _PlanHook(refreshed, context, options, scope)
+        evaluation = evaluate_config(
+            config.root, config.graph, config.inputs.values, hook, config.directory
+        )
+        warnings.extend(evaluation.warnings)
+        changes = hook.changes + _orphans(config.root, refreshed, hook.planned, scope)
+        outputs = _output_changes(refreshed, evaluation.outputs, evaluation.output_sensitive)
+    _check_prevent_destroy(config.root, changes)
+    return Plan(
+        mode=options.mode,
+        changes=tuple(sorted(changes, key=lambda c: _address_sort_key(c.address))),
+        drift=tuple(drift),
+        output_changes=tuple(outputs),
+        prior_state=refreshed,
+        prior_lineage=state.lineage,
+        prior_serial=state.serial,
+        config_digest=config.digest,
+        variables={k: v.value for k, v in config.inputs.values.items()},
+        timestamp=options.now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        targets=options.targets,
+        replace=options.replace,
+        warnings=tuple(warnings),
+    )
+
+
+# --- refresh -------------------------------------------------------------------------------
+
+
+def _refresh(
+    state: State, context: Context, options: PlanOptions
+) -> tuple[State, list[ResourceChange]]:
+    """Read every instance in state from the world; what differs is drift."""
+
+    def read(rs: ResourceState):
+        rtype = resource_type(rs.type, rs.address)
+        try:
+            return rs, rtype.refresh(rs.address, rs.attributes, context)
+        except ResourceError as exc:
+            raise DiagnosticError.single("Failed to refresh", f"{rs.address}: {exc}") from None
+
+    resources = list(state.resources.values())
+    with ThreadPoolExecutor(max_workers=max(1, options.parallelism)) as pool:
+        results = list(pool.map(read, resources))
+    refreshed = State(
+        lineage=state.lineage,
+        serial=state.serial,
+        meshprov_version=state.meshprov_version,
+        outputs=dict(state.outputs),
+        resources={},
+    )
+    drift: list[ResourceChange] = []
+    for rs, result in results:
+        if result.attributes is None:
+            drift.append(_change(rs, Action.DELETE, rs.attributes, None, notes=result.notes))
+            continue
+        if not values_equal(result.attributes, rs.attributes):
+            drift.append(
+                _change(rs, Action.UPDATE, rs.attributes, result.attributes, notes=result.notes)
+            )
+        refreshed.resources[rs.address] = ResourceState(
+            address=rs.address,
+            module=rs.module,
+            type=rs.type,
+            name=rs.name,
+            index=rs.index,
+            attributes=result.attributes,
+            sensitive_attributes=rs.sensitive_attributes,
+            dependencies=rs.dependencies,
+            status=rs.status,
+        )
+    return refreshed, drift
+
+
+def _change(
+    rs: ResourceState,
+    action: Action,
+    before: dict | None,
+    after: dict | None,
+    reason: str | None = None,
+    notes: Iterable[str] = (),
+) -> ResourceChange:
+    sensitive = frozenset(rs.sensitive_attributes)
+    return ResourceChange(
+        address=rs.address,
+        module=rs.module,
+        type=rs.type,
+        name=rs.name,
+        index=rs.index,
+        action=action,
+        before=before,
+        after=after,
+        before_sensitive=sensitive,
+        after_sensitive=sensitive if after is not None else frozenset(),
+        reason=reason,
+        dependencies=tuple(rs.dependencies),
+        notes=tuple(notes),
+    )
+
+
+# --- targeting -----------------------------------------------------------------------------
+
+
+class _TargetScope:
+    """Which instances a ``--target`` run may touch: the targets and what they depend on."""
+
+    def __init__(self, graph: nx.DiGraph, targets: tuple[str, ...]):
+        self.targets = targets
+        self.dependencies: set[str] = set()
+        static_targets = [_strip_keys(t) for t in targets]
+        for node_id in graph.nodes:
+            if node_of(graph, node_id).kind == "resource" and any(
+                _matches(node_id, t) for t in static_targets
+            ):
+                self.dependencies |= {
+                    a for a in nx.ancestors(graph, node_id) if node_of(graph, a).kind == "resource"
+                }
+
+    def includes(self, address: str, static: str) -> bool:
+        if not self.targets or static in self.dependencies:
+            return True
+        return any(_matches(address, t) for t in self.targets)
+
+
+def _matches(address: str, target: str) -> bool:
+    """``zone.z`` matches ``zone.z["a"]``; ``module.m`` matches everything inside it."""
+    return address == target or address.startswith((target + ".", target + "["))
+
+
+def _strip_keys(address: str) -> str:
+    out, depth = [], 0
+    for ch in address:
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif depth == 0:
+            out.append(ch)
+    return "".join(out)
+
+
+# --- the walk ------------------------------------------------------------------------------
+
+
+class _PlanHook:
+    """Plans each instance as the walk reaches it; the planned value is what references see."""
+
+    def __init__(self, state: State, context: Context, options: PlanOptions, scope: _TargetScope):
+        self.state = state
+        self.context = context
+        self.options = options
+        self.scope = scope
+        self.changes: list[ResourceChange] = []
+        self.planned: set[str] = set()
+
+    def resource_instance(self, instance: ResourceInstance) -> Any:
+        address = str(instance.address)
+        prior = self.state.resources.get(address)
+        self.planned.add(address)
+        if not self.scope.includes(address, static_address(instance.address)):
+            return instance_value(instance.address, prior) if prior else UNKNOWN
+        rtype = resource_type(instance.resource.type, address)
+        config = dict(instance.values)
+        if prior is not None:
+            for name in instance.resource.lifecycle.ignore_changes:
+                if (
+                    name in prior.attributes
+                    and not instance.resource.schema.attribute(name).reference
+                ):
+                    config[name] = prior.attributes[name]
+        tainted = prior is not None and prior.status == "tainted"
+        try:
+            planned = rtype.plan(
+                PlanRequest(address, prior.attributes if prior else None, config, self.context)
+            )
+        except ResourceError as exc:
+            raise DiagnosticError.single(
+                "Failed to plan", str(exc), instance.resource.range, address
+            ) from None
+        after = planned.planned
+        reason = planned.reason
+        replace_paths = planned.replace_paths
+        if prior is None:
+            action = Action.CREATE
+        elif tainted:
+            action, reason = Action.REPLACE, "replace_because_tainted"
+        elif address in self.options.replace:
+            action, reason = Action.REPLACE, "replace_by_request"
+        elif replace_paths or (reason or "").startswith("replace_"):
+            action = Action.REPLACE
+        elif values_equal(after, prior.attributes) and not has_unknown(after):
+            action = Action.NOOP
+        else:
+            action = Action.UPDATE
+        if action is Action.REPLACE and rtype.create_before_destroy:
+            action = Action.REPLACE_CBD
+        if action.is_replace:  # a replacement computes everything anew
+            after = {**after, **instance.resource.schema.unknown_exports()}
+        schema = instance.resource.schema
+        sensitive = frozenset(
+            schema.sensitive_exports
+            | {
+                k
+                for k, v in instance.values.items()
+                if not schema.attribute(k).reference and is_sensitive_deep(v)
+            }
+        )
+        self.changes.append(
+            ResourceChange(
+                address=address,
+                module=instance.address.module_address,
+                type=instance.address.type,
+                name=instance.address.name,
+                index=instance.address.key,
+                action=action,
+                before=prior.attributes if prior else None,
+                after=after,
+                before_sensitive=frozenset(prior.sensitive_attributes) if prior else frozenset(),
+                after_sensitive=sensitive,
+                replace_paths=tuple(replace_paths),
+                reason=reason if action is not Action.NOOP else None,
+                dependencies=instance.dependencies,
+            )
+        )
+        return instance_value(instance.address, None, after, sensitive)
+
+
+def instance_value(
+    address: InstanceAddress,
+    rs: ResourceState | None,
+    attributes: dict | None = None,
+    sensitive: Iterable[str] = (),
+) -> ResourceValue:
+    """What a reference to an instance evaluates to, sensitive attributes marked."""
+    if rs is not None:
+        attributes, sensitive = rs.attributes, rs.sensitive_attributes
+    marked = set(sensitive)
+    values = {k: Sensitive(v) if k in marked else v for k, v in (attributes or {}).items()}
+    return ResourceValue(address, values)
+
+
+# --- deletions -----------------------------------------------------------------------------
+
+
+def _find_resource(root: Module, address: InstanceAddress) -> tuple[Module | None, Resource | None]:
+    """The module and resource block an instance address names in the configuration, if any."""
+    module: Module | None = root
+    for name, _key in address.module:
+        call = module.module_calls.get(name) if module else None
+        module = call.module if call else None
+    if module is None:
+        return None, None
+    return module, module.resources.get(f"{address.type}.{address.name}")
+
+
+def _orphans(
+    root: Module, state: State, planned: set[str], scope: _TargetScope
+) -> list[ResourceChange]:
+    out = []
+    for address, rs in state.resources.items():
+        if address in planned:
+            continue
+        inst = parse_instance_address(address)
+        if not scope.includes(address, static_address(inst)):
+            continue
+        module, resource = _find_resource(root, inst)
+        if module is None:
+            reason = "delete_because_no_module"
+        elif resource is None:
+            reason = "delete_because_no_resource_config"
+        elif resource.repetition.count is not None and isinstance(inst.key, int):
+            reason = "delete_because_count_index"
+        elif resource.repetition.for_each is not None and isinstance(inst.key, str):
+            reason = "delete_because_each_key"
+        else:
+            reason = "delete_because_wrong_repetition"
+        out.append(_change(rs, Action.DELETE, rs.attributes, None, reason))
+    return out
+
+
+def _destroy_changes(root: Module, state: State, scope: _TargetScope) -> list[ResourceChange]:
+    doomed = {
+        a for a in state.resources if scope.includes(a, static_address(parse_instance_address(a)))
+    }
+    if scope.targets:  # destroying a target destroys what depends on it, too
+        changed = True
+        while changed:
+            changed = False
+            for address, rs in state.resources.items():
+                if address not in doomed and any(
+                    _depends_on(dep, d) for dep in rs.dependencies for d in doomed
+                ):
+                    doomed.add(address)
+                    changed = True
+    return [
+        _change(state.resources[a], Action.DELETE, state.resources[a].attributes, None)
+        for a in sorted(doomed)
+    ]
+
+
+def _depends_on(dependency: str, address: str) -> bool:
+    return static_address(parse_instance_address(address)) == dependency
+
+
+def _check_prevent_destroy(root: Module, changes: list[ResourceChange]) -> None:
+    diags = Diagnostics()
+    for change in changes:
+        if not change.action.destroys:
+            continue
+        _module, resource = _find_resource(root, parse_instance_address(change.address))
+        if resource is not None and resource.lifecycle.prevent_destroy:
+            diags.add(
+                error(
+                    "Instance cannot be destroyed",
+                    f"Resource {change.address} has lifecycle.prevent_destroy set, but the plan "
+                    "calls for this resource to be destroyed. To avoid this error and continue "
+                    "with the plan, either disable lifecycle.prevent_destroy or reduce the scope "
+                    "of the plan using the --target option.",
+                    resource.range,
+                )
+            )
+    diags.raise_if_errors()
+
+
+# --- outputs -------------------------------------------------------------------------------
+
+
+def _output_changes(
+    state: State, outputs: dict[str, Any], sensitive: dict[str, bool]
+) -> list[OutputChange]:
+    from meshprov.lang.values import unmark_deep
+
+    out = []
+    for name in sorted(set(outputs) | set(state.outputs)):
+        before = state.outputs.get(name, {}).get("value") if name in state.outputs else None
+        if name not in outputs:
+            out.append(OutputChange(name, Action.DELETE, before, None, False))
+            continue
+        after, _ = unmark_deep(outputs[name])
+        if name not in state.outputs:
+            action = Action.CREATE
+        elif values_equal(before, after) and not has_unknown(after):
+            action = Action.NOOP
+        else:
+            action = Action.UPDATE
+        out.append(OutputChange(name, action, before, after, sensitive.get(name, False)))
+    return out
+
+
+def _address_sort_key(address: str) -> tuple:
+    inst = parse_instance_address(address)
+    return (
+        [(n, (k is not None, str(k))) for n, k in inst.module],
+        inst.type,
+        inst.name,
+        (inst.key is not None, isinstance(inst.key, str), inst.key if inst.key is not None else 0),
+    )

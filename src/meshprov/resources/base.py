@@ -1,0 +1,132 @@
+"""The interface every resource type implements; the engine knows nothing else about a type.
+
+A type declares its ``schema`` and implements three operations, Terraform-provider style:
+
+* ``plan``: prior state + checked configuration → the planned attributes, with ``UNKNOWN``
+  where a value is known only after apply, and what forces replacement (and why).
+* ``apply``: make the world match a planned create or update; return the new attributes.
+  ``delete`` removes what the resource made.
+* ``refresh``: read the world and return the attributes as they are now (``None`` when the
+  object is gone), so drift shows in the plan.
+
+Attributes are plain JSON-compatible dicts. A reference argument (``ca = ca.root``) arrives in
+``config`` as the referenced instance's value and is stored as its address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from meshprov.config.evaluation import ResourceValue
+from meshprov.lang.values import UNKNOWN, unmark, unmark_deep, values_equal
+from meshprov.resources.schema import ResourceSchema
+
+
+class ResourceError(Exception):
+    """A resource operation failed in a way the user must see (a refusal, a bad file...)."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What operations may read besides their arguments: where files go, and what time it is."""
+
+    config_dir: Path
+    now: datetime
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    address: str
+    prior: dict[str, Any] | None  # None when the instance does not exist yet
+    config: dict[str, Any]  # checked arguments, defaults applied; may contain UNKNOWN
+    context: Context
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """A type's answer to ``plan``: the attributes after apply, and what forces a replace."""
+
+    planned: dict[str, Any]
+    replace_paths: tuple[str, ...] = ()
+    reason: str | None = None  # an action reason, e.g. "replace_because_expiring"
+
+
+@dataclass(frozen=True)
+class ApplyRequest:
+    address: str
+    prior: dict[str, Any] | None  # None for a create (and for the create half of a replace)
+    planned: dict[str, Any]  # the plan's "after", with UNKNOWN where computed at apply
+    config: dict[str, Any]  # re-evaluated now that dependencies are applied: fully known
+    context: Context
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    attributes: dict[str, Any] | None  # None: the object no longer exists
+    notes: tuple[str, ...] = field(default_factory=tuple)  # what drifted, for the plan
+
+
+class ResourceType:
+    """Base class: schema-driven planning that suits most types; override what differs."""
+
+    schema: ResourceSchema
+    create_before_destroy = False
+
+    @property
+    def name(self) -> str:
+        return self.schema.type_name
+
+    def plan(self, request: PlanRequest) -> PlannedChange:
+        planned = self.planned_arguments(request.config)
+        if request.prior is None:
+            planned.update(self.schema.unknown_exports())
+            return PlannedChange(planned)
+        replace = tuple(
+            attr.name
+            for attr in self.schema.attributes
+            if attr.forces_replacement
+            and not values_equal(planned.get(attr.name), request.prior.get(attr.name))
+            and planned.get(attr.name) is not UNKNOWN
+        )
+        if replace:
+            planned.update(self.schema.unknown_exports())
+            return PlannedChange(planned, replace)
+        for export in self.schema.exported:
+            planned[export.name] = request.prior.get(export.name)
+        return PlannedChange(planned)
+
+    def planned_arguments(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Configured arguments as state stores them: references become addresses."""
+        out: dict[str, Any] = {}
+        for attr in self.schema.attributes:
+            value = config.get(attr.name)
+            out[attr.name] = reference_address(value) if attr.reference else _plain(value)
+        return out
+
+    def apply(self, request: ApplyRequest) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def delete(self, address: str, prior: dict[str, Any], context: Context) -> None:
+        """Remove what the instance made. The default: nothing outside state."""
+
+    def refresh(self, address: str, prior: dict[str, Any], context: Context) -> RefreshResult:
+        """Read the world. The default: the state is the truth."""
+        return RefreshResult(prior)
+
+
+def reference_address(value: Any) -> Any:
+    """A reference argument as stored: ``"ca.root"``, a list of addresses, or unknown/null."""
+    raw, _ = unmark(value)
+    if isinstance(raw, ResourceValue):
+        return str(raw.address)
+    if isinstance(raw, list):
+        return [reference_address(v) for v in raw]
+    return raw
+
+
+def _plain(value: Any) -> Any:
+    """Strip sensitive marks (the engine tracks sensitivity separately) but keep UNKNOWN."""
+    return unmark_deep(value)[0]

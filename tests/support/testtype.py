@@ -1,0 +1,77 @@
+"""``test_thing``: a small resource type for the engine's tests, registered like any other.
+
+Its "world" is a directory of JSON files (``<config dir>/world/<address>.json``), so tests can
+change or delete objects behind meshprov's back and watch refresh find the drift. Arguments:
+``value`` (updatable), ``key`` (forces replacement), ``fail`` (apply raises), ``delay`` (seconds
+apply sleeps, for interrupt tests), ``parent`` (a reference to another test_thing). Exports:
+``id`` (known after apply) and ``secret`` (sensitive).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from meshprov.lang.types import ANY, BOOL, NUMBER, STRING
+from meshprov.resources import register
+from meshprov.resources.base import (
+    ApplyRequest,
+    Context,
+    RefreshResult,
+    ResourceError,
+    ResourceType,
+)
+from meshprov.resources.schema import Attr, Exported, ResourceSchema
+
+SCHEMA = ResourceSchema(
+    "test_thing",
+    attributes=(
+        Attr("value", STRING, default=""),
+        Attr("key", STRING, default="", forces_replacement=True),
+        Attr("fail", BOOL, default=False),
+        Attr("delay", NUMBER, default=0),
+        Attr("parent", ANY, reference="test_thing"),
+    ),
+    exported=(Exported("id"), Exported("secret", sensitive=True)),
+)
+
+
+def world_file(context: Context, address: str) -> Path:
+    safe = address.replace('"', "").replace("[", "_").replace("]", "")
+    return context.config_dir / "world" / f"{safe}.json"
+
+
+class ThingType(ResourceType):
+    schema = SCHEMA
+
+    def apply(self, request: ApplyRequest) -> dict[str, Any]:
+        config = request.config
+        if config["delay"]:
+            time.sleep(config["delay"])
+        if config["fail"]:
+            raise ResourceError(f"{request.address} was told to fail")
+        attributes = self.planned_arguments(config)
+        digest = hashlib.sha256(f"{request.address}/{attributes['key']}".encode()).hexdigest()
+        attributes["id"] = digest[:16]
+        attributes["secret"] = f"-----BEGIN PRIVATE KEY-----{digest[16:32]}"
+        path = world_file(request.context, request.address)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(attributes, sort_keys=True))
+        return attributes
+
+    def delete(self, address: str, prior: dict[str, Any], context: Context) -> None:
+        world_file(context, address).unlink(missing_ok=True)
+
+    def refresh(self, address: str, prior: dict[str, Any], context: Context) -> RefreshResult:
+        path = world_file(context, address)
+        if not path.exists():
+            return RefreshResult(None, (f"{path.name} was deleted",))
+        current = json.loads(path.read_text())
+        notes = tuple(f"{k} was changed" for k in sorted(current) if current[k] != prior.get(k))
+        return RefreshResult(current, notes)
+
+
+register(ThingType())
