@@ -206,7 +206,7 @@ class _Runner:
                 )
             )
             if change.action is Action.REPLACE_CBD and prior is not None:
-                rtype.delete(address, prior.attributes, self.context)
+                rtype.delete_replaced(address, prior.attributes, attributes, self.context)
         except (ResourceError, OSError) as exc:
             summary = "Failed to create" if change.action.creates else "Failed to update"
             raise self._fail(address, summary, str(exc)) from None

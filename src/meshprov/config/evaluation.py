@@ -29,6 +29,7 @@ from meshprov.lang.types import NUMBER, ConversionError, convert
 from meshprov.lang.values import (
     UNKNOWN,
     HclSet,
+    ResourceValue,
     Unknown,
     has_unknown,
     is_sensitive_deep,
@@ -38,17 +39,6 @@ from meshprov.lang.values import (
     unmark,
 )
 from meshprov.resources.schema import Attr
-
-
-class ResourceValue(dict):
-    """A resource instance as expressions see it; it remembers which instance it is."""
-
-    def __init__(self, address: InstanceAddress, values: Mapping[str, Any]):
-        super().__init__(values)
-        self.address = address
-
-    def __reduce__(self):
-        return (ResourceValue, (self.address, dict(self)))
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,11 @@ Python's ``True == 1`` must never leak into HCL semantics: use ``values_equal``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from meshprov.addrs import InstanceAddress
 
 
 class Unknown:
@@ -45,6 +48,21 @@ class Sensitive:
 
     def __repr__(self) -> str:
         return "Sensitive(...)"
+
+
+class ResourceValue(dict):
+    """A resource instance as expressions see it: an object that remembers which instance it is.
+
+    That is how an argument such as ``ca = ca.root`` is checked to point at a ``ca``, and how
+    the engine knows which instance it names.
+    """
+
+    def __init__(self, address: InstanceAddress, values: Mapping[str, Any]):
+        super().__init__(values)
+        self.address = address
+
+    def __reduce__(self):
+        return (ResourceValue, (self.address, dict(self)))
 
 
 class HclSet(tuple):

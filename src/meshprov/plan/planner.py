@@ -15,11 +15,18 @@ import networkx as nx
 
 from meshprov.addrs import InstanceAddress, parse_instance_address
 from meshprov.config import LoadedConfig
-from meshprov.config.evaluation import ResourceInstance, ResourceValue, evaluate_config
+from meshprov.config.evaluation import ResourceInstance, evaluate_config
 from meshprov.config.model import Module, Resource
 from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, error, warning
 from meshprov.graph import node_of
-from meshprov.lang.values import UNKNOWN, Sensitive, has_unknown, is_sensitive_deep, values_equal
+from meshprov.lang.values import (
+    UNKNOWN,
+    ResourceValue,
+    Sensitive,
+    has_unknown,
+    is_sensitive_deep,
+    values_equal,
+)
 from meshprov.plan.model import Action, Mode, OutputChange, Plan, ResourceChange
 from meshprov.resources import TYPES
 from meshprov.resources.base import Context, PlanRequest, ResourceError, ResourceType

@@ -24,3 +24,8 @@ TYPES: dict[str, ResourceType] = {}
 def register(resource_type: ResourceType) -> None:
     SCHEMAS[resource_type.name] = resource_type.schema
     TYPES[resource_type.name] = resource_type
+
+
+register(ca.CAType())
+register(control_plane.GlobalControlPlaneType())
+register(zone.ZoneType())

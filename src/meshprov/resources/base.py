@@ -20,8 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from meshprov.config.evaluation import ResourceValue
-from meshprov.lang.values import UNKNOWN, unmark, unmark_deep, values_equal
+from meshprov.lang.values import UNKNOWN, ResourceValue, unmark, unmark_deep, values_equal
 from meshprov.resources.schema import ResourceSchema
 
 
@@ -111,6 +110,12 @@ class ResourceType:
 
     def delete(self, address: str, prior: dict[str, Any], context: Context) -> None:
         """Remove what the instance made. The default: nothing outside state."""
+
+    def delete_replaced(
+        self, address: str, prior: dict[str, Any], new: dict[str, Any], context: Context
+    ) -> None:
+        """After a create-before-destroy replacement: remove what only the old object had."""
+        self.delete(address, prior, context)
 
     def refresh(self, address: str, prior: dict[str, Any], context: Context) -> RefreshResult:
         """Read the world. The default: the state is the truth."""

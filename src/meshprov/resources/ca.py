@@ -1,7 +1,26 @@
-"""``ca``: a certificate authority that signs control-plane certificates."""
+"""``ca``: a certificate authority that signs control-plane certificates.
 
+A root when ``parent`` is null, else an intermediate signed by its parent. Its key and
+certificate live in state only (like Terraform's tls provider), so refresh has nothing to read.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from meshprov import pki
 from meshprov.lang.types import ANY
-from meshprov.resources.schema import STRING, Attr, Exported, ResourceSchema, check_duration
+from meshprov.lang.values import UNKNOWN, ResourceValue, unmark
+from meshprov.resources.base import ApplyRequest, PlannedChange, PlanRequest, ResourceType
+from meshprov.resources.schema import (
+    STRING,
+    Attr,
+    Exported,
+    ResourceSchema,
+    check_duration,
+    parse_duration,
+)
 
 KEY_ALGORITHMS = ("ECDSA_P256", "ECDSA_P384", "RSA_2048", "RSA_3072", "RSA_4096")
 
@@ -29,5 +48,72 @@ SCHEMA = ResourceSchema(
         Exported("not_before"),
         Exported("not_after"),
         Exported("serial_number"),
+        Exported("parent_id"),
     ),
 )
+
+# what changes when the certificate is (re)signed; the key survives a re-sign
+_SIGNED = ("id", "cert_pem", "chain_pem", "not_before", "not_after", "serial_number")
+
+
+def expiring(not_after: str | None, renew_before: str, now: datetime) -> bool:
+    """True once ``now + renew_before`` has passed the certificate's ``not_after``."""
+    if not isinstance(not_after, str):
+        return False
+    end = datetime.fromisoformat(not_after.replace("Z", "+00:00"))
+    return now + timedelta(seconds=parse_duration(renew_before)) >= end
+
+
+class CAType(ResourceType):
+    schema = SCHEMA
+
+    def plan(self, request: PlanRequest) -> PlannedChange:
+        change = super().plan(request)
+        planned = change.planned
+        parent = _parent(request.config)
+        planned["parent_id"] = parent["id"] if parent is not None else None
+        prior = request.prior
+        if prior is None or change.replace_paths:
+            return change
+        if expiring(prior.get("not_after"), planned["renew_before"], request.context.now):
+            planned.update(self.schema.unknown_exports())
+            planned["parent_id"] = parent["id"] if parent is not None else None
+            return PlannedChange(planned, (), "replace_because_expiring")
+        if planned["parent_id"] != prior.get("parent_id"):
+            # the parent was replaced: re-sign this CA's key under the new parent
+            planned.update(dict.fromkeys(_SIGNED, UNKNOWN))
+            return PlannedChange(planned, (), "update_because_ca_replaced")
+        return change
+
+    def apply(self, request: ApplyRequest) -> dict[str, Any]:
+        config = request.config
+        parent = _parent(config)
+        keep_key = request.prior is not None and request.planned.get("id") is UNKNOWN
+        issued = pki.issue_ca(
+            common_name=config["common_name"],
+            organization=config["organization"],
+            key_algorithm=config["key_algorithm"],
+            validity=timedelta(seconds=parse_duration(config["validity"])),
+            now=request.context.now,
+            parent=pki.Issuer(parent["cert_pem"], parent["private_key_pem"]) if parent else None,
+            key_pem=request.prior["private_key_pem"] if keep_key else None,
+        )
+        attributes = self.planned_arguments(config)
+        attributes.update(
+            id=pki.fingerprint(issued.cert_pem),
+            cert_pem=issued.cert_pem,
+            chain_pem=issued.cert_pem + (parent["chain_pem"] if parent else ""),
+            private_key_pem=issued.key_pem,
+            not_before=pki.rfc3339(pki.not_before(issued.cert_pem)),
+            not_after=pki.rfc3339(pki.not_after(issued.cert_pem)),
+            serial_number=pki.serial_hex(issued.cert_pem),
+            parent_id=parent["id"] if parent else None,
+        )
+        return attributes
+
+
+def _parent(config: dict[str, Any]) -> dict[str, Any] | None:
+    raw, _ = unmark(config.get("parent"))
+    if not isinstance(raw, ResourceValue):
+        return None
+    return {k: unmark(v)[0] for k, v in raw.items()}

@@ -1,6 +1,17 @@
 """``control_plane``: the global control plane that zones connect to over KDS."""
 
-from meshprov.resources.control_plane_common import SHARED_ATTRIBUTES, SHARED_EXPORTS, check_port
+from __future__ import annotations
+
+from typing import Any
+
+from meshprov.kuma import ControlPlaneSpec, url_host
+from meshprov.lang.values import UNKNOWN
+from meshprov.resources.control_plane_common import (
+    SHARED_ATTRIBUTES,
+    SHARED_EXPORTS,
+    ControlPlaneType,
+    check_port,
+)
 from meshprov.resources.schema import NUMBER, Attr, Exported, ResourceSchema
 
 SCHEMA = ResourceSchema(
@@ -8,3 +19,20 @@ SCHEMA = ResourceSchema(
     attributes=(*SHARED_ATTRIBUTES, Attr("kds_port", NUMBER, default=5685, check=check_port)),
     exported=(*SHARED_EXPORTS, Exported("kds_address"), Exported("kds_port")),
 )
+
+
+class GlobalControlPlaneType(ControlPlaneType):
+    schema = SCHEMA
+
+    def own_exports(self, address: str, planned: dict[str, Any], config: dict[str, Any]) -> None:
+        dial_host = planned["dial_host"]
+        port = planned["kds_port"]
+        planned["kds_address"] = (
+            UNKNOWN if dial_host is UNKNOWN else f"grpcs://{url_host(dial_host)}:{port}"
+        )
+
+    def spec(
+        self, address: str, attributes: dict[str, Any], config: dict[str, Any]
+    ) -> ControlPlaneSpec:
+        name = address.rsplit(".", 1)[-1].split("[")[0].replace("_", "-")
+        return ControlPlaneSpec(**self.base_spec(name, attributes), kds_port=attributes["kds_port"])

@@ -1,7 +1,32 @@
-"""Attributes and exports shared by the global ``control_plane`` and ``zone`` resources."""
+"""What the global ``control_plane`` and ``zone`` share: attributes, exports and behaviour.
 
+A control plane owns a server certificate signed by its ``ca`` and the files of SPEC §3 in its
+``output_dir``. State keeps the certificate and key (the truth) and, in ``artifacts``, each
+file's mode and digest, so refresh can tell which file was deleted, edited or loosened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from meshprov import kuma, pki
+from meshprov.files import write_atomic
 from meshprov.lang.types import ANY
-from meshprov.resources.ca import KEY_ALGORITHMS
+from meshprov.lang.values import UNKNOWN, ResourceValue, has_unknown, unmark
+from meshprov.resources.base import (
+    ApplyRequest,
+    Context,
+    PlannedChange,
+    PlanRequest,
+    RefreshResult,
+    ResourceError,
+    ResourceType,
+)
+from meshprov.resources.ca import KEY_ALGORITHMS, expiring
 from meshprov.resources.schema import (
     BOOL,
     NUMBER,
@@ -10,6 +35,7 @@ from meshprov.resources.schema import (
     Attr,
     Exported,
     check_duration,
+    parse_duration,
 )
 
 
@@ -24,7 +50,13 @@ SHARED_ATTRIBUTES = (
     Attr("environment", STRING, default="universal", allowed=("universal", "kubernetes")),
     Attr("hostnames", STRING_LIST, default=()),
     Attr("addresses", STRING_LIST, default=()),
-    Attr("key_algorithm", STRING, default="ECDSA_P256", allowed=KEY_ALGORITHMS),
+    Attr(
+        "key_algorithm",
+        STRING,
+        default="ECDSA_P256",
+        allowed=KEY_ALGORITHMS,
+        forces_replacement=True,
+    ),
     Attr("cert_validity", STRING, default="8760h", check=check_duration),
     Attr("renew_before", STRING, default="720h", check=check_duration),
     Attr("tls_min_version", STRING, default="TLSv1_2", allowed=("TLSv1_2", "TLSv1_3")),
@@ -43,4 +75,245 @@ SHARED_EXPORTS = (
     Exported("cert_not_after"),
     Exported("cert_fingerprint"),
     Exported("dial_host"),
+    Exported("api_cert_pem"),
+    Exported("api_private_key_pem", sensitive=True),
+    Exported("ca_id"),
+    Exported("artifacts"),
 )
+
+# attributes that change when the certificate is reissued
+_ISSUED = ("cert_pem", "private_key_pem", "cert_not_after", "cert_fingerprint")
+_API_ISSUED = ("api_cert_pem", "api_private_key_pem")
+# arguments whose change means a new certificate (the SANs, its lifetime)
+_CERT_INPUTS = ("hostnames", "addresses", "cert_validity", "api_separate_cert")
+
+
+def artifact_digest(content: bytes, mode: int) -> str:
+    """How state records a file: its mode and content digest, e.g. ``0600 sha256:1f2e…``."""
+    return f"{mode:04o} sha256:{hashlib.sha256(content).hexdigest()[:16]}"
+
+
+def plain(value: Any) -> Any:
+    """A configuration value without marks; a referenced instance as a plain dict."""
+    raw, _ = unmark(value)
+    if isinstance(raw, ResourceValue):
+        return {k: unmark(v)[0] for k, v in raw.items()}
+    return raw
+
+
+class ControlPlaneType(ResourceType):
+    """Planning, issuing, writing and checking a control plane's certificate and files."""
+
+    # a new certificate and key are written over the old files, never leaving none
+    create_before_destroy = True
+
+    # --- what a subclass adds ----------------------------------------------------------------
+
+    def own_exports(self, address: str, planned: dict[str, Any], config: dict[str, Any]) -> None:
+        """Fill in the exports that follow from the arguments (addresses, URLs, names)."""
+        raise NotImplementedError
+
+    def spec(
+        self, address: str, attributes: dict[str, Any], config: dict[str, Any]
+    ) -> kuma.ControlPlaneSpec:
+        """The Kong Mesh settings the artifacts are rendered from."""
+        raise NotImplementedError
+
+    def base_spec(self, name: str, attributes: dict[str, Any]) -> dict[str, Any]:
+        """The ``ControlPlaneSpec`` fields both kinds fill the same way."""
+        return {
+            "name": name,
+            "environment": attributes["environment"],
+            "work_dir": attributes["work_dir"],
+            "namespace": attributes["namespace"],
+            "dial_host": attributes["dial_host"],
+            "tls_min_version": attributes["tls_min_version"],
+            "api_http_interface": attributes["api_http_interface"],
+            "api_https_port": attributes["api_https_port"],
+            "cert_pem": attributes["cert_pem"],
+            "key_pem": attributes["private_key_pem"],
+            "ca_chain_pem": attributes["ca_bundle_pem"],
+            "api_cert_pem": attributes["api_cert_pem"],
+            "api_key_pem": attributes["api_private_key_pem"],
+        }
+
+    # --- plan ------------------------------------------------------------------------------
+
+    def plan(self, request: PlanRequest) -> PlannedChange:
+        config = request.config
+        prior = request.prior
+        planned = self.planned_arguments(config)
+        if planned["output_dir"] is None:
+            planned["output_dir"] = default_output_dir(request.address)
+        hosts = [*planned["hostnames"], *planned["addresses"]]
+        if not has_unknown(hosts) and not hosts:
+            raise ResourceError(
+                f"{request.address} needs at least one of hostnames or addresses: they are the "
+                "names its certificate is valid for and the address others dial."
+            )
+        planned["dial_host"] = hosts[0] if hosts else UNKNOWN
+        ca = plain(config["ca"])
+        planned["ca_id"] = ca["id"] if isinstance(ca, dict) else UNKNOWN
+        planned["ca_bundle_pem"] = ca["chain_pem"] if isinstance(ca, dict) else UNKNOWN
+        self.own_exports(request.address, planned, config)
+        replace = tuple(
+            a.name
+            for a in self.schema.attributes
+            if a.forces_replacement and prior is not None and planned[a.name] != prior.get(a.name)
+        )
+        reason = None
+        if prior is None or replace:
+            reissue = True
+        elif expiring(prior.get("cert_not_after"), planned["renew_before"], request.context.now):
+            reissue, reason = True, "replace_because_expiring"
+        elif planned["ca_id"] != prior.get("ca_id"):
+            reissue, reason = True, "update_because_ca_replaced"
+        else:
+            reissue = any(planned[k] != prior.get(k) for k in _CERT_INPUTS)
+        if reissue:
+            planned.update(dict.fromkeys(_ISSUED, UNKNOWN))
+            separate = planned["api_separate_cert"]
+            planned.update(dict.fromkeys(_API_ISSUED, UNKNOWN if separate else None))
+            planned["artifacts"] = UNKNOWN
+        else:
+            for key in (*_ISSUED, *_API_ISSUED):
+                planned[key] = prior[key]
+            planned["artifacts"] = self._expected_artifacts(request.address, planned, config)
+        return PlannedChange(planned, replace, reason)
+
+    def _expected_artifacts(
+        self, address: str, planned: dict[str, Any], config: dict[str, Any]
+    ) -> Any:
+        """The files' digests with the certificate kept, or UNKNOWN while an input is."""
+        if has_unknown(planned) or has_unknown(plain(config.get("global"))):
+            return UNKNOWN
+        files = kuma.render_artifacts(self.spec(address, planned, config))
+        return {path: artifact_digest(a.content, a.mode) for path, a in sorted(files.items())}
+
+    # --- apply -----------------------------------------------------------------------------
+
+    def apply(self, request: ApplyRequest) -> dict[str, Any]:
+        planned = dict(request.planned)
+        config = request.config
+        prior = request.prior
+        attributes = {k: v for k, v in planned.items() if k not in ("artifacts",)}
+        if prior is None or planned.get("cert_pem") is UNKNOWN:
+            attributes.update(self._issue(planned, config, request.context))
+        else:
+            for key in (*_ISSUED, *_API_ISSUED):
+                attributes[key] = prior[key]
+        # values the plan could not know yet (the CA's chain after its own replacement)
+        ca = plain(config["ca"])
+        attributes["ca_id"] = ca["id"]
+        attributes["ca_bundle_pem"] = ca["chain_pem"]
+        self.own_exports(request.address, attributes, config)
+        files = kuma.render_artifacts(self.spec(request.address, attributes, config))
+        out = request.context.config_dir / attributes["output_dir"]
+        try:
+            for relative, artifact in sorted(files.items()):
+                write_atomic(out / relative, artifact.content, artifact.mode)
+        except OSError as exc:
+            raise ResourceError(f"cannot write {exc.filename}: {exc.strerror}") from None
+        attributes["artifacts"] = {
+            path: artifact_digest(a.content, a.mode) for path, a in sorted(files.items())
+        }
+        if prior is not None:
+            self._remove_stale(request.context, prior, attributes)
+        return attributes
+
+    def _issue(self, planned: dict[str, Any], config: dict[str, Any], context: Context) -> dict:
+        ca = plain(config["ca"])
+        issuer = pki.Issuer(ca["cert_pem"], ca["private_key_pem"])
+        validity = timedelta(seconds=parse_duration(planned["cert_validity"]))
+
+        def issue() -> pki.Issued:
+            return pki.issue_server(
+                planned["hostnames"],
+                planned["addresses"],
+                planned["key_algorithm"],
+                validity,
+                context.now,
+                issuer,
+            )
+
+        server = issue()
+        api = issue() if planned["api_separate_cert"] else None
+        return {
+            "cert_pem": server.cert_pem,
+            "private_key_pem": server.key_pem,
+            "cert_not_after": pki.rfc3339(pki.not_after(server.cert_pem)),
+            "cert_fingerprint": pki.fingerprint(server.cert_pem),
+            "api_cert_pem": api.cert_pem if api else None,
+            "api_private_key_pem": api.key_pem if api else None,
+        }
+
+    # --- delete and refresh ----------------------------------------------------------------
+
+    def delete(self, address: str, prior: dict[str, Any], context: Context) -> None:
+        self._remove_stale(context, prior, None)
+
+    def delete_replaced(
+        self, address: str, prior: dict[str, Any], new: dict[str, Any], context: Context
+    ) -> None:
+        self._remove_stale(context, prior, new)
+
+    def _remove_stale(
+        self, context: Context, prior: dict[str, Any], new: dict[str, Any] | None
+    ) -> None:
+        """Remove the files ``prior`` wrote that ``new`` (if any) did not write again."""
+        keep: set[Path] = set()
+        if new is not None:
+            new_dir = context.config_dir / new["output_dir"]
+            keep = {(new_dir / p).resolve() for p in new.get("artifacts") or {}}
+        old_dir = context.config_dir / prior["output_dir"]
+        for relative in prior.get("artifacts") or {}:
+            path = (old_dir / relative).resolve()
+            if path not in keep:
+                path.unlink(missing_ok=True)
+        for directory in (old_dir / "tls", old_dir):
+            try:
+                directory.rmdir()  # only when empty: never remove what meshprov did not write
+            except OSError:
+                pass
+
+    def refresh(self, address: str, prior: dict[str, Any], context: Context) -> RefreshResult:
+        out = context.config_dir / prior["output_dir"]
+        recorded = prior.get("artifacts") or {}
+        actual: dict[str, str | None] = {}
+        notes = []
+        for relative, digest in recorded.items():
+            path = out / relative
+            try:
+                content = path.read_bytes()
+                mode = os.stat(path).st_mode & 0o777
+            except FileNotFoundError:
+                actual[relative] = None
+                notes.append(f"{relative} was deleted")
+                continue
+            except OSError as exc:
+                raise ResourceError(f"cannot read {path}: {exc.strerror}") from None
+            actual[relative] = artifact_digest(content, mode)
+            if actual[relative] != digest:
+                want_mode = digest.split(" ", 1)[0]
+                if f"{mode:04o}" != want_mode:
+                    notes.append(f"{relative} has mode {mode:04o}, want {want_mode}")
+                else:
+                    notes.append(f"{relative} was modified")
+        key_path, cert_path = out / "tls/tls.key", out / "tls/tls.crt"
+        if "tls/tls.key" in recorded and key_path.exists() and cert_path.exists():
+            try:
+                matches = pki.key_matches(cert_path.read_text(), key_path.read_text())
+            except ValueError:
+                matches = False
+            if not matches:
+                notes.append("tls/tls.key does not match the certificate in tls/tls.crt")
+        if not notes:
+            return RefreshResult(prior)
+        return RefreshResult({**prior, "artifacts": actual}, tuple(notes))
+
+
+def default_output_dir(address: str) -> str:
+    """``out/<address>`` with instance keys as dotted parts: ``zone.z["eu"]`` → ``out/zone.z.eu``."""
+    dotted = address.replace('["', ".").replace('"]', "").replace("[", ".").replace("]", "")
+    return f"out/{dotted}"
+

@@ -1,0 +1,247 @@
+"""Certificate and key operations with ``cryptography``, and nothing else.
+
+CAs get basicConstraints CA:TRUE (critical, with a path length), keyUsage keyCertSign+cRLSign
+(critical) and key identifiers; server certificates get CA:FALSE, serverAuth, digitalSignature
+(plus keyEncipherment for RSA) and the SANs they serve. Serials are 128-bit random and validity
+starts five minutes in the past to allow for clock skew, as kumactl does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+CLOCK_SKEW = timedelta(minutes=5)
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+def generate_key(algorithm: str) -> PrivateKey:
+    """A new private key: ECDSA_P256, ECDSA_P384, RSA_2048, RSA_3072 or RSA_4096."""
+    if algorithm == "ECDSA_P256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if algorithm == "ECDSA_P384":
+        return ec.generate_private_key(ec.SECP384R1())
+    if algorithm.startswith("RSA_"):
+        return rsa.generate_private_key(public_exponent=65537, key_size=int(algorithm[4:]))
+    raise ValueError(f"unknown key algorithm {algorithm!r}")
+
+
+def _signature_hash(key: PrivateKey) -> hashes.HashAlgorithm:
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size >= 384:
+        return hashes.SHA384()
+    return hashes.SHA256()
+
+
+def _serial() -> int:
+    return secrets.randbits(128) | 1  # 128 random bits, never zero
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A freshly issued certificate and its key, as PEM text."""
+
+    cert_pem: str
+    key_pem: str
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """What signs: a CA's certificate and private key (PEM)."""
+
+    cert_pem: str
+    key_pem: str
+
+
+def issue_ca(
+    common_name: str,
+    organization: str | None,
+    key_algorithm: str,
+    validity: timedelta,
+    now: datetime,
+    parent: Issuer | None = None,
+    key_pem: str | None = None,
+) -> Issued:
+    """A root CA (self-signed) or, with ``parent``, an intermediate; ``key_pem`` re-signs a key."""
+    key = load_private_key(key_pem) if key_pem else generate_key(key_algorithm)
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organization:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    subject = x509.Name(attrs)
+    if parent is None:
+        issuer_name, signing_key, issuer_public = subject, key, key.public_key()
+        path_length = 1
+    else:
+        parent_cert = load_certificate(parent.cert_pem)
+        signing_key = load_private_key(parent.key_pem)
+        issuer_name, issuer_public = parent_cert.subject, parent_cert.public_key()
+        parent_bc = parent_cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        path_length = max((parent_bc.path_length or 1) - 1, 0)
+    not_before = now - CLOCK_SKEW
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(_serial())
+        .not_valid_before(not_before)
+        .not_valid_after(not_before + validity)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public), critical=False
+        )
+    )
+    cert = builder.sign(signing_key, _signature_hash(signing_key))
+    return Issued(cert_to_pem(cert), key_to_pem(key))
+
+
+def issue_server(
+    hostnames: list[str],
+    addresses: list[str],
+    key_algorithm: str,
+    validity: timedelta,
+    now: datetime,
+    issuer: Issuer,
+) -> Issued:
+    """A TLS server certificate for the given DNS names and IPs (plus ``localhost``)."""
+    key = generate_key(key_algorithm)
+    ca_cert = load_certificate(issuer.cert_pem)
+    ca_key = load_private_key(issuer.key_pem)
+    dns = list(dict.fromkeys([*hostnames, "localhost"]))
+    sans: list[x509.GeneralName] = [x509.DNSName(h) for h in dns]
+    sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in dict.fromkeys(addresses)]
+    first = (hostnames or addresses or ["localhost"])[0]
+    not_before = now - CLOCK_SKEW
+    is_rsa = isinstance(key, rsa.RSAPrivateKey)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, first[:64])]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(_serial())
+        .not_valid_before(not_before)
+        .not_valid_after(not_before + validity)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=is_rsa,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, _signature_hash(ca_key))
+    )
+    return Issued(cert_to_pem(cert), key_to_pem(key))
+
+
+# --- encoding and inspection ---------------------------------------------------------------
+
+
+def cert_to_pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def key_to_pem(key: PrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def load_certificate(pem: str) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(pem.encode())
+
+
+def load_certificates(pem: str) -> list[x509.Certificate]:
+    return x509.load_pem_x509_certificates(pem.encode())
+
+
+def load_private_key(pem: str) -> PrivateKey:
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise ValueError("only ECDSA and RSA keys are supported")
+    return key
+
+
+def fingerprint(cert_pem: str) -> str:
+    """SHA-256 of the certificate's DER encoding, hex."""
+    cert = load_certificate(cert_pem)
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def not_after(cert_pem: str) -> datetime:
+    return load_certificate(cert_pem).not_valid_after_utc
+
+
+def not_before(cert_pem: str) -> datetime:
+    return load_certificate(cert_pem).not_valid_before_utc
+
+
+def serial_hex(cert_pem: str) -> str:
+    return format(load_certificate(cert_pem).serial_number, "x")
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def key_matches(cert_pem: str, key_pem: str) -> bool:
+    """True when the private key belongs to the certificate's public key."""
+    try:
+        key = load_private_key(key_pem)
+    except (ValueError, TypeError):
+        return False
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    encoding = serialization.Encoding.DER
+    cert_public = load_certificate(cert_pem).public_key().public_bytes(encoding, public)
+    return key.public_key().public_bytes(encoding, public) == cert_public
+
+
+def subject_alt_names(cert_pem: str) -> tuple[list[str], list[str]]:
+    """(DNS names, IP addresses) of a certificate."""
+    try:
+        ext = load_certificate(cert_pem).extensions.get_extension_for_class(
+            x509.SubjectAlternativeName
+        )
+    except x509.ExtensionNotFound:
+        return [], []
+    dns = ext.value.get_values_for_type(x509.DNSName)
+    ips = [str(ip) for ip in ext.value.get_values_for_type(x509.IPAddress)]
+    return dns, ips
