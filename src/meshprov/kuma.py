@@ -92,9 +92,13 @@ def render_artifacts(spec: ControlPlaneSpec) -> dict[str, Artifact]:
 
 def cp_environment(spec: ControlPlaneSpec) -> dict[str, str]:
     """kuma-cp's environment on a Universal host (systemd EnvironmentFile)."""
-    api_cert, api_key = ("tls/api.crt", "tls/api.key") if spec.api_cert_pem else (
-        "tls/tls.crt",
-        "tls/tls.key",
+    api_cert, api_key = (
+        ("tls/api.crt", "tls/api.key")
+        if spec.api_cert_pem
+        else (
+            "tls/tls.crt",
+            "tls/tls.key",
+        )
     )
     env = {
         "KUMA_MODE": spec.mode,

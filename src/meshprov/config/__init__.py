@@ -15,6 +15,7 @@ from meshprov.config.evaluation import Evaluation, InputValue, ValidationHook, e
 from meshprov.config.load import config_files, load_config
 from meshprov.config.model import Module
 from meshprov.config.variables import VariableInputs, collect_inputs
+from meshprov.diagnostics import DiagnosticError
 from meshprov.graph import build_graph
 
 
@@ -71,7 +72,7 @@ def _digest(root: Module, inputs: VariableInputs) -> str:
 
 def validate(config: LoadedConfig) -> Evaluation:
     """Evaluate everything that can be known without state or network; raise on any error."""
-    return evaluate_config(
+    evaluation = evaluate_config(
         config.root,
         config.graph,
         config.inputs.values,
@@ -79,3 +80,15 @@ def validate(config: LoadedConfig) -> Evaluation:
         config.directory,
         partial=True,
     )
+    return check_resources(evaluation)
+
+
+def check_resources(evaluation: Evaluation) -> Evaluation:
+    """Run the resource types' own rules; errors raise, warnings join the evaluation's."""
+    from meshprov.resources import check_instances
+
+    found = check_instances(evaluation.instances)
+    if any(d.severity == "error" for d in found):
+        raise DiagnosticError([*evaluation.warnings, *found])
+    evaluation.warnings.extend(found)
+    return evaluation

@@ -55,9 +55,7 @@ def redact(attributes: dict[str, Any] | None, sensitive: Iterable[str]) -> dict[
     return {k: (None if k in hidden else v) for k, v in attributes.items()}
 
 
-def sensitive_mask(
-    attributes: dict[str, Any] | None, sensitive: Iterable[str]
-) -> dict[str, bool]:
+def sensitive_mask(attributes: dict[str, Any] | None, sensitive: Iterable[str]) -> dict[str, bool]:
     """Terraform's ``before_sensitive``/``after_sensitive``: ``true`` at each sensitive attribute."""
     if attributes is None:
         return {}

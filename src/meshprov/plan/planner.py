@@ -14,7 +14,7 @@ from typing import Any
 import networkx as nx
 
 from meshprov.addrs import InstanceAddress, parse_instance_address
-from meshprov.config import LoadedConfig
+from meshprov.config import LoadedConfig, check_resources
 from meshprov.config.evaluation import ResourceInstance, evaluate_config
 from meshprov.config.model import Module, Resource
 from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, error, warning
@@ -93,8 +93,8 @@ def plan(config: LoadedConfig, state: State, options: PlanOptions) -> Plan:
         ]
     else:
         hook = _PlanHook(refreshed, context, options, scope)
-        evaluation = evaluate_config(
-            config.root, config.graph, config.inputs.values, hook, config.directory
+        evaluation = check_resources(
+            evaluate_config(config.root, config.graph, config.inputs.values, hook, config.directory)
         )
         warnings.extend(evaluation.warnings)
         changes = hook.changes + _orphans(config.root, refreshed, hook.planned, scope)

@@ -18,10 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from meshprov.diagnostics import Diagnostic
 from meshprov.lang.values import UNKNOWN, ResourceValue, unmark, unmark_deep, values_equal
 from meshprov.resources.schema import ResourceSchema
+
+if TYPE_CHECKING:
+    from meshprov.config.evaluation import ResourceInstance
 
 
 class ResourceError(Exception):
@@ -77,6 +81,13 @@ class ResourceType:
     @property
     def name(self) -> str:
         return self.schema.type_name
+
+    def check(self, instances: list[ResourceInstance]) -> list[Diagnostic]:
+        """Rules over this type's instances and their arguments, run by validate and plan.
+
+        Values may be unknown (during validate): skip what cannot be checked yet.
+        """
+        return []
 
     def plan(self, request: PlanRequest) -> PlannedChange:
         planned = self.planned_arguments(request.config)

@@ -7,13 +7,16 @@ file's mode and digest, so refresh can tell which file was deleted, edited or lo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshprov import kuma, pki
+from meshprov.diagnostics import Diagnostic, SourceRange, error, warning
 from meshprov.files import write_atomic
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, has_unknown, unmark
@@ -37,6 +40,9 @@ from meshprov.resources.schema import (
     check_duration,
     parse_duration,
 )
+
+if TYPE_CHECKING:
+    from meshprov.config.evaluation import ResourceInstance
 
 
 def check_port(value: object) -> str | None:
@@ -136,6 +142,49 @@ class ControlPlaneType(ResourceType):
             "api_cert_pem": attributes["api_cert_pem"],
             "api_key_pem": attributes["api_private_key_pem"],
         }
+
+    # --- checks ----------------------------------------------------------------------------
+
+    def check(self, instances: list[ResourceInstance]) -> list[Diagnostic]:
+        found: list[Diagnostic] = []
+        for instance in instances:
+            found.extend(self.check_instance(instance))
+        return found
+
+    def check_instance(self, instance: ResourceInstance) -> list[Diagnostic]:
+        """Rules about one control plane's own arguments."""
+        values = instance.values
+        found: list[Diagnostic] = []
+        hostnames, addresses = values["hostnames"], values["addresses"]
+        if not has_unknown([hostnames, addresses]) and not hostnames and not addresses:
+            found.append(
+                error(
+                    "Missing certificate names",
+                    f"{instance.address} needs at least one of hostnames or addresses: they are "
+                    "the names its certificate is valid for, and the first is what others dial.",
+                    instance.resource.range,
+                )
+            )
+        for ip in [] if has_unknown(addresses) else addresses:
+            if not _is_ip(ip):
+                found.append(
+                    error(
+                        "Invalid IP address",
+                        f'"{ip}" in addresses is not an IP address; DNS names go in hostnames.',
+                        argument_range(instance, "addresses"),
+                    )
+                )
+        if values["api_http_interface"] == "0.0.0.0":
+            found.append(
+                warning(
+                    "Plain HTTP API open on every interface",
+                    f'{instance.address} sets api_http_interface = "0.0.0.0": the API server '
+                    "answers plain, unauthenticated-by-TLS HTTP on port 5681 on every interface. "
+                    'Keep the default "127.0.0.1" and use HTTPS on the api_https_port.',
+                    argument_range(instance, "api_http_interface"),
+                )
+            )
+        return found
 
     # --- plan ------------------------------------------------------------------------------
 
@@ -271,10 +320,9 @@ class ControlPlaneType(ResourceType):
             if path not in keep:
                 path.unlink(missing_ok=True)
         for directory in (old_dir / "tls", old_dir):
-            try:
-                directory.rmdir()  # only when empty: never remove what meshprov did not write
-            except OSError:
-                pass
+            # only when empty: never remove what meshprov did not write
+            with contextlib.suppress(OSError):
+                directory.rmdir()
 
     def refresh(self, address: str, prior: dict[str, Any], context: Context) -> RefreshResult:
         out = context.config_dir / prior["output_dir"]
@@ -312,8 +360,21 @@ class ControlPlaneType(ResourceType):
         return RefreshResult({**prior, "artifacts": actual}, tuple(notes))
 
 
+def argument_range(instance: ResourceInstance, name: str) -> SourceRange:
+    """Where an argument is set, or the block when it is left to its default."""
+    attr = instance.resource.attributes.get(name)
+    return attr.expr.range if attr is not None else instance.resource.range
+
+
+def _is_ip(text: Any) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def default_output_dir(address: str) -> str:
-    """``out/<address>`` with instance keys as dotted parts: ``zone.z["eu"]`` → ``out/zone.z.eu``."""
+    """``out/<address>``, instance keys as dotted parts: ``zone.z["eu"]`` → ``out/zone.z.eu``."""
     dotted = address.replace('["', ".").replace('"]', "").replace("[", ".").replace("]", "")
     return f"out/{dotted}"
-

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
 
+from meshprov.diagnostics import Diagnostic, error, warning
 from meshprov.kuma import ControlPlaneSpec, ZoneSettings, url_host
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, has_unknown
@@ -14,6 +16,7 @@ from meshprov.resources.control_plane_common import (
     SHARED_ATTRIBUTES,
     SHARED_EXPORTS,
     ControlPlaneType,
+    argument_range,
     check_port,
     plain,
 )
@@ -26,6 +29,9 @@ from meshprov.resources.schema import (
     Exported,
     ResourceSchema,
 )
+
+if TYPE_CHECKING:
+    from meshprov.config.evaluation import ResourceInstance
 
 _RFC1035_LABEL_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -74,6 +80,67 @@ SCHEMA = ResourceSchema(
 class ZoneType(ControlPlaneType):
     schema = SCHEMA
 
+    def check(self, instances: list[ResourceInstance]) -> list[Diagnostic]:
+        found = super().check(instances)
+        by_global: dict[Any, dict[str, ResourceInstance]] = defaultdict(dict)
+        egress_owner: dict[str, ResourceInstance] = {}
+        for instance in instances:
+            values = instance.values
+            for setting in ("dp_authn", "zone_proxy_authn"):
+                found.extend(_authn_problems(instance, setting))
+            name = values["name"]
+            name = self.default_name(str(instance.address)) if name is None else name
+            global_cp = plain(values.get("global"))
+            key = global_cp.get("kds_address") if isinstance(global_cp, dict) else None
+            if isinstance(name, str) and global_cp is not None:
+                first = by_global[key].get(name)
+                if first is not None:
+                    found.append(
+                        error(
+                            "Duplicate zone name",
+                            f'{instance.address} and {first.address} are both named "{name}" '
+                            "under the same global control plane; Kuma zone names must be "
+                            "unique per global.",
+                            argument_range(instance, "name"),
+                        )
+                    )
+                by_global[key].setdefault(name, instance)
+            found.extend(self._egress_problems(instance, egress_owner))
+        return found
+
+    def _egress_problems(
+        self, instance: ResourceInstance, owners: dict[str, ResourceInstance]
+    ) -> list[Diagnostic]:
+        values = instance.values
+        ips = values["egress_ips"] if values["egress_ips"] is not None else values["addresses"]
+        if has_unknown(ips):
+            return []
+        found = []
+        for ip in ips:
+            try:
+                network = str(ipaddress.ip_network(ip, strict=False))
+            except ValueError:
+                found.append(
+                    error(
+                        "Invalid egress IP",
+                        f'"{ip}" is not an IP address or CIDR.',
+                        argument_range(instance, "egress_ips"),
+                    )
+                )
+                continue
+            first = owners.setdefault(network, instance)
+            if first is not instance:
+                found.append(
+                    error(
+                        "Zones share an egress IP",
+                        f"{instance.address} and {first.address} both dial the global from "
+                        f"{network}: a firewall could not tell them apart. Give each zone the "
+                        "egress IPs only it uses.",
+                        argument_range(instance, "egress_ips"),
+                    )
+                )
+        return found
+
     def own_exports(self, address: str, planned: dict[str, Any], config: dict[str, Any]) -> None:
         if planned["name"] is None:
             planned["name"] = self.default_name(address)
@@ -89,7 +156,9 @@ class ZoneType(ControlPlaneType):
         planned["egress_cidrs"] = egress_cidrs(planned["egress_ips"])
         dial_host = planned["dial_host"]
         planned["cp_url"] = (
-            UNKNOWN if dial_host is UNKNOWN else f"https://{url_host(dial_host)}:{planned['dp_port']}"
+            UNKNOWN
+            if dial_host is UNKNOWN
+            else f"https://{url_host(dial_host)}:{planned['dp_port']}"
         )
         global_cp = plain(config.get("global"))
         planned["global_address"] = global_cp["kds_address"] if global_cp else None
@@ -112,6 +181,31 @@ class ZoneType(ControlPlaneType):
             kds_ca_pem=global_cp["ca_bundle_pem"] if global_cp else None,
         )
         return ControlPlaneSpec(**self.base_spec(attributes["zone_name"], attributes), zone=zone)
+
+
+def _authn_problems(instance: ResourceInstance, setting: str) -> list[Diagnostic]:
+    value = instance.values[setting]
+    rng = argument_range(instance, setting)
+    if value == "serviceAccountToken" and instance.values["environment"] != "kubernetes":
+        return [
+            error(
+                "Authentication mode needs Kubernetes",
+                f'{setting} = "serviceAccountToken" works only with environment = "kubernetes"; '
+                f"{instance.address} runs on universal, where proxies authenticate with tokens.",
+                rng,
+            )
+        ]
+    if value == "none":
+        who = "data plane proxies" if setting == "dp_authn" else "zone proxies"
+        return [
+            warning(
+                "Proxy authentication disabled",
+                f'{instance.address} sets {setting} = "none": any {who} that can reach the '
+                "control plane get configuration and certificates without proving who they are.",
+                rng,
+            )
+        ]
+    return []
 
 
 def egress_cidrs(egress_ips: Any) -> Any:
