@@ -27,6 +27,7 @@ from meshprov.diagnostics import Diagnostic, DiagnosticError, error
 from meshprov.lang.values import UNKNOWN, has_unknown, unmark_deep
 from meshprov.plan.model import Action, Mode, Plan, ResourceChange
 from meshprov.plan.planner import instance_value, resource_type, static_address
+from meshprov.providers import configure_providers
 from meshprov.resources.base import ApplyRequest, Context, ResourceError
 from meshprov.state import ResourceState, State
 
@@ -81,7 +82,7 @@ class _Runner:
         self.plan = plan
         self.sink = sink
         self.options = options
-        self.context = Context(config.directory, options.now)
+        self.context = Context(config.directory, options.now, configure_providers(config))
         self.resources: dict[str, ResourceState] = dict(plan.prior_state.resources)
         self.outputs: dict[str, dict] = dict(plan.prior_state.outputs)
         self.by_address = {c.address: c for c in plan.changes}
@@ -124,6 +125,7 @@ class _Runner:
             future.exception()
 
     def _delete(self, change: ResourceChange) -> None:
+        self._skip_if_stopped()
         started = time.monotonic()
         self._event(change.address, "start", "Destroying...")
         try:
@@ -156,6 +158,8 @@ class _Runner:
             with self.lock:
                 self.diagnostics.extend(d for d in exc.diagnostics if d not in self.diagnostics)
             return
+        if self.options.stop.is_set():  # skipped nodes left outputs unevaluated: keep the old
+            return
         outputs = {}
         for name, value in evaluation.outputs.items():
             raw, _ = unmark_deep(value)
@@ -185,6 +189,7 @@ class _Runner:
         address = change.address
         rtype = resource_type(change.type, address)
         prior = self.resources.get(address)
+        self._skip_if_stopped()
         started = time.monotonic()
         verb = {Action.CREATE: "Creating", Action.UPDATE: "Modifying"}.get(
             change.action, "Replacing"
@@ -208,21 +213,14 @@ class _Runner:
             if change.action is Action.REPLACE_CBD and prior is not None:
                 rtype.delete_replaced(address, prior.attributes, attributes, self.context)
         except (ResourceError, OSError) as exc:
+            partial = getattr(exc, "partial", None)
+            if partial is not None:  # keep what the operation did before it failed
+                self._record(self._state(change, instance, partial))
             summary = "Failed to create" if change.action.creates else "Failed to update"
             raise self._fail(address, summary, str(exc)) from None
-        state = ResourceState(
-            address=address,
-            module=change.module,
-            type=change.type,
-            name=change.name,
-            index=change.index,
-            attributes=attributes,
-            sensitive_attributes=sorted(change.after_sensitive),
-            dependencies=list(instance.dependencies),
-        )
+        state = self._state(change, instance, attributes)
+        self._record(state)
         with self.lock:
-            self.sink.record_set(state)
-            self.resources[address] = state
             if change.action.is_replace:
                 self.counts["added"] += 1
                 self.counts["destroyed"] += 1
@@ -235,6 +233,32 @@ class _Runner:
         )
         self._event(address, "done", f"{done} complete after {_took(started)}")
         return instance_value(instance.address, state)
+
+    def _skip_if_stopped(self) -> None:
+        """A queued operation that had not started when the stop came does not start."""
+        if self.options.stop.is_set():
+            raise DiagnosticError([])  # skipped, not failed: no diagnostic of its own
+
+    @staticmethod
+    def _state(
+        change: ResourceChange, instance: ResourceInstance, attributes: dict[str, Any]
+    ) -> ResourceState:
+        return ResourceState(
+            address=change.address,
+            module=change.module,
+            type=change.type,
+            name=change.name,
+            index=change.index,
+            attributes=attributes,
+            sensitive_attributes=sorted(change.after_sensitive),
+            dependencies=list(instance.dependencies),
+        )
+
+    def _record(self, state: ResourceState) -> None:
+        """Make an instance's new state durable (journal) and current (for the final write)."""
+        with self.lock:
+            self.sink.record_set(state)
+            self.resources[state.address] = state
 
     # --- results ---------------------------------------------------------------------------
 

@@ -639,3 +639,36 @@ def _check_reference(attr: Attr, raw: Any, rng: SourceRange, address: InstanceAd
                 rng,
             )
     return list(items) if wants_list else raw
+
+
+def evaluate_providers(
+    root: Module, inputs: Mapping[str, InputValue], root_dir: Path
+) -> dict[str, dict[str, Any]]:
+    """The root module's provider blocks, evaluated.
+
+    Providers are needed before anything else (refresh reads the world with them), so their
+    arguments may refer to input variables only, as constants otherwise.
+    """
+    from meshprov.lang.traversals import traversals
+
+    walker = _Walker(root, nx.DiGraph(), inputs, ValidationHook(), root_dir, False, None)
+    inst = walker.by_path[()][0]
+    out: dict[str, dict[str, Any]] = {}
+    for name, provider in root.providers.items():
+        values: dict[str, Any] = {}
+        for attr_name, attr in provider.attributes.items():
+            for ref in traversals(attr.expr):
+                var = root.variables.get(ref.steps[0]) if ref.root == "var" and ref.steps else None
+                if var is None:
+                    raise DiagnosticError.single(
+                        "Unsupported provider argument",
+                        "Provider arguments are read before anything else is evaluated, so they "
+                        "may refer only to input variables (var.NAME).",
+                        ref.range,
+                    )
+                if var.name not in inst.names["var"]:
+                    inst.names["var"][var.name] = walker._variable(var, inst)
+            value, _ = unmark(evaluate(attr.expr, inst.ctx()))
+            values[attr_name] = value
+        out[name] = values
+    return out

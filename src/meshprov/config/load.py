@@ -38,14 +38,13 @@ from meshprov.resources import SCHEMAS
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _META_ARGS = ("count", "for_each", "depends_on")
-_TOP_LEVEL = {
+_BLOCK_LABELS = {  # top-level block type → number of labels; resource types take one
     "meshprov": 0,
     "provider": 1,
     "variable": 1,
     "locals": 0,
     "output": 1,
     "module": 1,
-    **{name: 1 for name in SCHEMAS},
 }
 _RESERVED_VARIABLE_NAMES = {"source", "count", "for_each", "depends_on", "lifecycle", "providers"}
 _BACKEND_ATTRIBUTES = {
@@ -313,14 +312,15 @@ class _ModuleBuilder:
     # --- blocks ----------------------------------------------------------------------------
 
     def _top_level_block(self, block: ast.Block, settings: Settings) -> Settings:
-        if block.type not in _TOP_LEVEL:
+        labels = _BLOCK_LABELS.get(block.type, 1 if block.type in SCHEMAS else None)
+        if labels is None:
             raise DiagnosticError.single(
                 "Unsupported block type",
                 f'Blocks of type "{block.type}" are not expected here.'
-                + did_you_mean(block.type, list(_TOP_LEVEL)),
+                + did_you_mean(block.type, [*_BLOCK_LABELS, *SCHEMAS]),
                 block.type_range,
             )
-        self._labels(block, _TOP_LEVEL[block.type], f'a "{block.type}"')
+        self._labels(block, labels, f'a "{block.type}"')
         handler = getattr(self, f"_block_{block.type}", None)
         if handler is None:
             self._resource(block)
@@ -396,7 +396,10 @@ class _ModuleBuilder:
             )
         self._unique(f"provider.{name}", "provider configuration", block.range)
         self._check_body(
-            block.body, ("region", "profile", "endpoint_url", "max_attempts"), (), 'provider "aws"'
+            block.body,
+            ("region", "profile", "endpoint_url", "max_attempts", "retry_mode"),
+            (),
+            'provider "aws"',
         )
         self.module.providers[name] = Provider(name, dict(block.body.attributes), block.range)
 

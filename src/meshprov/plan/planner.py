@@ -28,6 +28,7 @@ from meshprov.lang.values import (
     values_equal,
 )
 from meshprov.plan.model import Action, Mode, OutputChange, Plan, ResourceChange
+from meshprov.providers import configure_providers
 from meshprov.resources import TYPES
 from meshprov.resources.base import Context, PlanRequest, ResourceError, ResourceType
 from meshprov.state import ResourceState, State
@@ -68,7 +69,7 @@ def plan(config: LoadedConfig, state: State, options: PlanOptions) -> Plan:
         except ValueError as exc:
             diags.add(error("Invalid resource address", str(exc)))
     diags.raise_if_errors()
-    context = Context(config.directory, options.now)
+    context = Context(config.directory, options.now, configure_providers(config))
     refreshed, drift = _refresh(state, context, options) if options.refresh else (state, [])
     scope = _TargetScope(config.graph, options.targets)
     warnings: list[Diagnostic] = list(config.inputs.warnings)
@@ -280,7 +281,7 @@ class _PlanHook:
         elif address in self.options.replace:
             action, reason = Action.REPLACE, "replace_by_request"
         elif replace_paths or (reason or "").startswith("replace_"):
-            action = Action.REPLACE
+            action, reason = Action.REPLACE, reason or "replace_because_cannot_update"
         elif values_equal(after, prior.attributes) and not has_unknown(after):
             action = Action.NOOP
         else:

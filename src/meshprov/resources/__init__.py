@@ -44,3 +44,4 @@ def check_instances(instances: list[ResourceInstance]) -> list[Diagnostic]:
 register(ca.CAType())
 register(control_plane.GlobalControlPlaneType())
 register(zone.ZoneType())
+register(firewall.FirewallType())

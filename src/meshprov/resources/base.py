@@ -15,6 +15,7 @@ Attributes are plain JSON-compatible dicts. A reference argument (``ca = ca.root
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,15 +30,25 @@ if TYPE_CHECKING:
 
 
 class ResourceError(Exception):
-    """A resource operation failed in a way the user must see (a refusal, a bad file...)."""
+    """A resource operation failed in a way the user must see (a refusal, a bad file...).
+
+    ``partial`` holds the attributes of what the operation did before failing, so state keeps
+    what succeeded.
+    """
+
+    def __init__(self, message: str, partial: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.partial = partial
 
 
 @dataclass(frozen=True)
 class Context:
-    """What operations may read besides their arguments: where files go, and what time it is."""
+    """What operations may read besides their arguments: where files go, what time it is,
+    and the configured providers (``{"aws": meshprov.aws.Clients}``)."""
 
     config_dir: Path
     now: datetime
+    providers: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

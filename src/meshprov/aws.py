@@ -1,0 +1,136 @@
+"""The one place that builds boto3 clients: credentials, retries, endpoints, pagination.
+
+Credentials come from boto3's usual chain (environment, profile, instance role). Retries use
+botocore's standard mode by default (adaptive when asked), so throttling is retried with
+backoff before anything reaches the user; what still fails becomes an ``AwsError`` with a
+message that names the operation and AWS's own code.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+DEFAULT_MAX_ATTEMPTS = 5
+THROTTLING_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
+)
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """The ``provider "aws"`` block, evaluated."""
+
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    retry_mode: str = "standard"
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any] | None) -> AwsSettings:
+        values = values or {}
+        attempts = values.get("max_attempts")
+        return cls(
+            region=values.get("region"),
+            profile=values.get("profile"),
+            endpoint_url=values.get("endpoint_url"),
+            max_attempts=int(attempts) if attempts is not None else DEFAULT_MAX_ATTEMPTS,
+            retry_mode=values.get("retry_mode") or "standard",
+        )
+
+
+class AwsError(Exception):
+    """An AWS call failed after retries; ``code`` is AWS's error code when there is one."""
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+class Clients:
+    """Cached clients per (service, region) for one run; safe to share between threads."""
+
+    def __init__(self, settings: AwsSettings):
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[str, str | None], Any] = {}
+        self._session: boto3.session.Session | None = None
+
+    def session(self) -> boto3.session.Session:
+        if self._session is None:
+            self._session = boto3.session.Session(profile_name=self.settings.profile)
+        return self._session
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        region = region or self.settings.region
+        key = (service, region)
+        with self._lock:
+            if key not in self._clients:
+                config = Config(
+                    region_name=region,
+                    retries={
+                        "mode": self.settings.retry_mode,
+                        "max_attempts": self.settings.max_attempts,
+                    },
+                    connect_timeout=10,
+                    read_timeout=30,
+                )
+                try:
+                    self._clients[key] = self.session().client(
+                        service, config=config, endpoint_url=self.settings.endpoint_url
+                    )
+                except (BotoCoreError, ValueError) as exc:
+                    raise AwsError(f"cannot create the {service} client: {exc}") from None
+            return self._clients[key]
+
+
+def call(client: Any, operation: str, **kwargs: Any) -> dict:
+    """One API call, with AWS failures turned into ``AwsError``."""
+    try:
+        return getattr(client, operation)(**kwargs)
+    except ClientError as exc:
+        raise _error(operation, exc) from None
+    except NoRegionError:
+        raise AwsError(
+            f'{operation}: no AWS region is configured; set region in the provider "aws" '
+            "block or AWS_REGION."
+        ) from None
+    except NoCredentialsError:
+        raise AwsError(
+            f"{operation}: no AWS credentials were found (environment, profile or instance role)."
+        ) from None
+    except BotoCoreError as exc:
+        raise AwsError(f"{operation}: {exc}") from None
+
+
+def paginate(client: Any, operation: str, result_key: str, **kwargs: Any) -> Iterator[dict]:
+    """Every item of a paginated API, page by page."""
+    try:
+        for page in client.get_paginator(operation).paginate(**kwargs):
+            yield from page.get(result_key, [])
+    except ClientError as exc:
+        raise _error(operation, exc) from None
+    except NoRegionError:
+        raise AwsError(f"{operation}: no AWS region is configured.") from None
+    except NoCredentialsError:
+        raise AwsError(f"{operation}: no AWS credentials were found.") from None
+    except BotoCoreError as exc:
+        raise AwsError(f"{operation}: {exc}") from None
+
+
+def _error(operation: str, exc: ClientError) -> AwsError:
+    info = exc.response.get("Error", {})
+    code = info.get("Code")
+    message = info.get("Message") or str(exc)
+    if code in THROTTLING_CODES:
+        message = f"throttled by AWS even after retries ({message})"
+    elif code == "UnauthorizedOperation" or code == "AccessDenied":
+        message = f"the credentials in use are not allowed to call {operation} ({message})"
+    return AwsError(f"{operation} failed: {code}: {message}", code)
