@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+STAMP  := $(VENV)/.installed-test
+DEMO   := $(VENV)/.installed-demo
 
 .PHONY: demo test lint bench clean
 
@@ -14,8 +15,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-## demo: install meshprov and run it on examples/quickstart
-demo: $(STAMP)
+$(DEMO): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[demo]'
+	touch $@
+
+## demo: install meshprov and run plan, apply and verify on examples/quickstart
+demo: $(DEMO)
 	$(BIN)/python examples/quickstart/demo.py
 
 ## test: install meshprov with its test extras and run the whole suite

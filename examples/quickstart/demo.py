@@ -1,28 +1,104 @@
-"""The `make demo` walk-through: meshprov on examples/quickstart, step by step."""
+"""The `make demo` walk-through: meshprov on examples/quickstart against a local AWS emulator.
+
+It starts a moto server on 127.0.0.1 (a free port), creates a VPC and the global control
+plane's security group through boto3, then runs validate, plan, apply and verify on a copy of
+the quickstart with the emulator's endpoint and the group's id as variables, and stops the
+server. Against a real AWS account you would run the same commands without the two --var
+options (see README.md next to this file).
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+import boto3
+from moto.server import ThreadedMotoServer
+
 HERE = Path(__file__).resolve().parent
-MESHPROV = str(Path(sys.executable).parent / "meshprov")
+REGION = "eu-west-1"
 
 
-def step(title: str, *args: str) -> None:
-    print(f"\n\033[1m$ meshprov {' '.join(args)}\033[0m  # {title}", flush=True)
-    result = subprocess.run([MESHPROV, "-C", str(HERE), *args], check=False)
-    if result.returncode not in (0, 2):
-        sys.exit(result.returncode)
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def banner(text: str) -> None:
+    print(f"\n\033[1m== {text}\033[0m", flush=True)
+
+
+def meshprov(workdir: Path, *args: str, ok: tuple[int, ...] = (0,)) -> None:
+    command = [sys.executable, "-m", "meshprov", "-C", str(workdir), *args]
+    shown = " ".join(a if " " not in a else repr(a) for a in args)
+    print(f"\n$ meshprov {shown}", flush=True)
+    result = subprocess.run(command, check=False)
+    if result.returncode not in ok:
+        sys.exit(f"meshprov {args[0]} failed with exit code {result.returncode}")
 
 
 def main() -> None:
-    if not shutil.which(MESHPROV):
-        sys.exit("meshprov is not installed in this virtualenv; run `make demo`.")
-    step("check the configuration: syntax, references, types, cycles", "validate")
-    step("the dependency graph, as Mermaid", "graph", "--format", "mermaid")
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo", AWS_DEFAULT_REGION=REGION
+    )
+    banner(f"Starting a local AWS emulator (moto) on {endpoint}")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=endpoint)
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        group = ec2.create_security_group(
+            GroupName="kong-mesh-global-cp", Description="global control plane", VpcId=vpc
+        )["GroupId"]
+        print(f"Created {vpc} and the global control plane's security group {group}")
+        ec2.authorize_security_group_ingress(
+            GroupId=group,
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 5685,
+                    "ToPort": 5685,
+                    "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "opened by hand"}],
+                }
+            ],
+        )
+        print("Someone opened KDS (5685) to 0.0.0.0/0 by hand; meshprov will close it.")
+
+        workdir = Path(tempfile.mkdtemp(prefix="meshprov-demo-"))
+        shutil.copy(HERE / "main.hcl", workdir / "main.hcl")
+        variables = [
+            "--var",
+            f"aws_endpoint_url={endpoint}",
+            "--var",
+            f"global_security_group_id={group}",
+        ]
+        banner(f"The quickstart, copied to {workdir}")
+        meshprov(workdir, "validate")
+        banner("What would change")
+        meshprov(workdir, "plan", *variables, "--out", "quickstart.plan")
+        banner("Apply exactly that plan")
+        meshprov(workdir, "apply", "quickstart.plan")
+        banner("Check every channel: certificates, files, a real TLS handshake, the firewall")
+        meshprov(workdir, "verify", *variables)
+        banner("Security group ingress on 5685, read back from AWS")
+        for rule in ec2.describe_security_group_rules(
+            Filters=[{"Name": "group-id", "Values": [group]}]
+        )["SecurityGroupRules"]:
+            if not rule["IsEgress"]:
+                source = rule.get("CidrIpv4") or rule.get("CidrIpv6")
+                print(f"  {source:<20} {rule.get('Description', '')}")
+        print(f"\nThe files for each control plane are in {workdir}/out; state in {workdir}/state.")
+    finally:
+        server.stop()
+        print("Stopped the emulator.")
 
 
 if __name__ == "__main__":

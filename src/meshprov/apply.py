@@ -24,9 +24,15 @@ from meshprov.addrs import parse_instance_address
 from meshprov.config import LoadedConfig
 from meshprov.config.evaluation import ResourceInstance, evaluate_config
 from meshprov.diagnostics import Diagnostic, DiagnosticError, error
+from meshprov.heap import frozen_heap
 from meshprov.lang.values import UNKNOWN, has_unknown, unmark_deep
 from meshprov.plan.model import Action, Mode, Plan, ResourceChange
-from meshprov.plan.planner import instance_value, resource_type, static_address
+from meshprov.plan.planner import (
+    ignoring_changes,
+    instance_value,
+    resource_type,
+    static_address,
+)
 from meshprov.providers import configure_providers
 from meshprov.resources.base import ApplyRequest, Context, ResourceError
 from meshprov.state import ResourceState, State
@@ -57,7 +63,10 @@ class ApplyResult:
 
 
 class StateSink:
-    """Where apply records progress: the backend's journal (durable per resource)."""
+    """Where apply records progress: the backend's journal (durable per resource).
+
+    Workers call it concurrently, so it must be thread-safe (``Journal`` is).
+    """
 
     def record_set(self, resource: ResourceState) -> None: ...
     def record_remove(self, address: str) -> None: ...
@@ -68,7 +77,8 @@ def apply_plan(
 ) -> ApplyResult:
     """Carry out ``plan``. Always returns the resulting state, even after failures."""
     runner = _Runner(config, plan, sink, options)
-    with ThreadPoolExecutor(max_workers=max(1, options.parallelism)) as pool:
+    # the configuration and the plan are not garbage: the collector need not rescan them
+    with frozen_heap(), ThreadPoolExecutor(max_workers=max(1, options.parallelism)) as pool:
         runner.pool = pool
         runner.delete_phase()
         if plan.mode is Mode.NORMAL:
@@ -100,11 +110,15 @@ class _Runner:
         # an edge a → b: b depends on a, so b must be deleted before a
         graph = nx.DiGraph()
         graph.add_nodes_from(c.address for c in deletes)
-        statics = {c.address: static_address(parse_instance_address(c.address)) for c in deletes}
+        by_static: dict[str, list[str]] = {}  # static address -> the deleted instances of it
+        for c in deletes:
+            by_static.setdefault(static_address(parse_instance_address(c.address)), []).append(
+                c.address
+            )
         for change in deletes:
-            for other in deletes:
-                if statics[other.address] in change.dependencies:
-                    graph.add_edge(other.address, change.address)
+            for dependency in dict.fromkeys(change.dependencies):
+                for other in by_static.get(dependency, ()):
+                    graph.add_edge(other, change.address)
         order = list(reversed(list(nx.topological_sort(graph))))
         blocked: set[str] = set()
         futures: dict[str, Future] = {}
@@ -206,7 +220,11 @@ class _Runner:
                     address=address,
                     prior=prior.attributes if change.action is Action.UPDATE and prior else None,
                     planned=change.after or {},
-                    config=instance.values,
+                    config=(
+                        ignoring_changes(instance, prior)
+                        if change.action is Action.UPDATE
+                        else instance.values
+                    ),
                     context=self.context,
                 )
             )
@@ -256,8 +274,9 @@ class _Runner:
 
     def _record(self, state: ResourceState) -> None:
         """Make an instance's new state durable (journal) and current (for the final write)."""
+        # not under self.lock: workers finishing together then share the journal's fsync
+        self.sink.record_set(state)
         with self.lock:
-            self.sink.record_set(state)
             self.resources[state.address] = state
 
     # --- results ---------------------------------------------------------------------------

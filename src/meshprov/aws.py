@@ -1,4 +1,4 @@
-"""The one place that builds boto3 clients: credentials, retries, endpoints, pagination.
+"""The one place that builds boto3 (botocore) clients: credentials, retries, endpoints, pagination.
 
 Credentials come from boto3's usual chain (environment, profile, instance role). Retries use
 botocore's standard mode by default (adaptive when asked), so throttling is retried with
@@ -8,12 +8,14 @@ message that names the operation and AWS's own code.
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
@@ -61,11 +63,23 @@ class Clients:
         self.settings = settings
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, str | None], Any] = {}
-        self._session: boto3.session.Session | None = None
+        self._session: botocore.session.Session | None = None
+        self._hooks: list[tuple[str, Callable[..., Any]]] = []
 
-    def session(self) -> boto3.session.Session:
+    def register(self, event_name: str, handler: Callable[..., Any]) -> None:
+        """Register a botocore event handler (e.g. ``before-call.s3.*`` to count calls) on
+        every client, those already made and those made later."""
+        with self._lock:
+            self._hooks.append((event_name, handler))
+            for existing in self._clients.values():
+                existing.meta.events.register(event_name, handler)
+
+    def session(self) -> botocore.session.Session:
+        """A fresh session per run (credentials and config read anew), sharing the model loader."""
         if self._session is None:
-            self._session = boto3.session.Session(profile_name=self.settings.profile)
+            session = botocore.session.Session(profile=self.settings.profile)
+            session.register_component("data_loader", _shared_loader())
+            self._session = session
         return self._session
 
     def client(self, service: str, region: str | None = None) -> Any:
@@ -77,18 +91,29 @@ class Clients:
                     region_name=region,
                     retries={
                         "mode": self.settings.retry_mode,
-                        "max_attempts": self.settings.max_attempts,
+                        # attempts in all, the first included, as AWS_MAX_ATTEMPTS counts
+                        # them (botocore's "max_attempts" would count retries only)
+                        "total_max_attempts": self.settings.max_attempts,
                     },
                     connect_timeout=10,
                     read_timeout=30,
                 )
                 try:
-                    self._clients[key] = self.session().client(
+                    self._clients[key] = self.session().create_client(
                         service, config=config, endpoint_url=self.settings.endpoint_url
                     )
                 except (BotoCoreError, ValueError) as exc:
                     raise AwsError(f"cannot create the {service} client: {exc}") from None
+                for event_name, handler in self._hooks:
+                    self._clients[key].meta.events.register(event_name, handler)
             return self._clients[key]
+
+
+@functools.cache
+def _shared_loader() -> botocore.loaders.Loader:
+    """botocore's service-model loader, one per process: parsing the EC2 model takes about a
+    second, and a plan and its apply (or a test's many runs) would otherwise each pay it."""
+    return botocore.loaders.create_loader()
 
 
 def call(client: Any, operation: str, **kwargs: Any) -> dict:

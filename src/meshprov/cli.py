@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -12,7 +13,13 @@ from pathlib import Path
 import click
 
 from meshprov import __version__, config
-from meshprov.diagnostics import Diagnostic, DiagnosticError, SourceCache, render_text
+from meshprov.diagnostics import (
+    Diagnostic,
+    DiagnosticError,
+    SourceCache,
+    render_text,
+    warning,
+)
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_FORMAT = 0, 1, 2, 3
 
@@ -168,17 +175,42 @@ def _write_formatted(path: Path, text: str) -> None:
     show_default=True,
     help="Graphviz DOT or a Mermaid flowchart.",
 )
+@click.option(
+    "--plan",
+    "planfile",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="PLANFILE",
+    help="Colour each resource by what this saved plan does to it.",
+)
 @click.pass_obj
-def graph(session: Session, fmt_: str) -> None:
-    """Print the dependency graph of the configuration's resources."""
-    from meshprov.render.graph import render_dot, render_mermaid, resource_graph
+def graph(session: Session, fmt_: str, planfile: Path | None) -> None:
+    """Print the dependency graph of the configuration's resources.
+
+    With --plan, nodes are coloured by the planned action (create, update, replace, delete,
+    no change); resources only the plan knows (being destroyed) are added.
+    """
+    from meshprov.plan.planfile import load_plan_document, plan_from_document
+    from meshprov.render.graph import (
+        plan_actions,
+        render_dot,
+        render_mermaid,
+        resource_graph,
+        with_plan,
+    )
 
     try:
         loaded = config.load(session.directory)
+        actions = None
+        if planfile is not None:
+            document = load_plan_document(planfile, lambda: _plan_encryption(session))
+            actions = plan_actions(plan_from_document(document, None))
     except DiagnosticError as exc:
         _fail(session, exc)
     rgraph = resource_graph(loaded.graph)
-    click.echo(render_dot(rgraph) if fmt_ == "dot" else render_mermaid(rgraph), nl=False)
+    if actions is not None:
+        rgraph = with_plan(rgraph, actions)
+    render = render_dot if fmt_ == "dot" else render_mermaid
+    click.echo(render(rgraph, actions), nl=False)
 
 
 # --- plan, apply, destroy ------------------------------------------------------------------
@@ -328,39 +360,112 @@ def _mode(destroy: bool, refresh_only: bool):
     is_flag=True,
     help="Exit 0 with no changes, 1 on error, 2 when there are changes.",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the plan as Terraform's JSON plan (format 1.2) instead of text.",
+)
+@click.option(
+    "--markdown",
+    "markdown",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Also write the plan as a pull-request comment (Markdown) to FILE.",
+)
 @no_color_option
 @click.pass_obj
 def plan(
-    session: Session, destroy: bool, out: Path | None, detailed_exitcode: bool, **opts
+    session: Session,
+    destroy: bool,
+    out: Path | None,
+    detailed_exitcode: bool,
+    as_json: bool,
+    markdown: Path | None,
+    **opts,
 ) -> None:
     """Show what apply would change, without changing anything."""
-    from meshprov.backend import locked, open_backend, read_state
+    from meshprov.backend import (
+        backend_settings,
+        check_backend_initialized,
+        locked,
+        open_backend,
+        read_state,
+        record_backend,
+    )
     from meshprov.plan.planfile import write_plan
-    from meshprov.render.human import render_plan
 
     try:
         mode = _mode(destroy, opts["refresh_only"])
         loaded = config.load(session.directory, opts["var_files"], opts["cli_vars"])
         backend = open_backend(loaded.root, loaded.directory)
+        check_backend_initialized(loaded.root, loaded.directory)
         with locked(backend, "OperationTypePlan", _seconds(opts["lock_timeout"])):
             state = read_state(backend)
             the_plan = _make_plan(session, loaded, state, mode, opts)
+        record_backend(loaded.directory, backend_settings(loaded.root))
     except DiagnosticError as exc:
         _fail(session, exc)
     session.print_diagnostics(the_plan.warnings)
-    click.echo(render_plan(the_plan, color=not session.no_color), nl=False)
+    plain_text = None  # the plan as plain text, when printed so: the comment reuses it
+    if as_json:
+        from meshprov.render.json_plan import render_plan_json
+
+        click.echo(render_plan_json(the_plan, _sensitive_variables(loaded)), nl=False)
+    else:
+        plain_text = _echo_plan(session, the_plan)
     if out is not None:
-        write_plan(the_plan, out, _sensitive_variables(loaded))
-        click.echo(
-            f"\nSaved the plan to: {out}\n\nTo perform exactly these actions, run the "
-            f"following command to apply:\n    meshprov apply {out}"
-        )
+        write_plan(the_plan, out, _sensitive_variables(loaded), backend.encryption)
+        if not as_json:
+            click.echo(
+                f"\nSaved the plan to: {out}\n\nTo perform exactly these actions, run the "
+                f"following command to apply:\n    meshprov apply {out}"
+            )
+    if markdown is not None:
+        _write_markdown(session, the_plan, markdown, plain_text)
     if detailed_exitcode and the_plan.has_changes:
         sys.exit(EXIT_CHANGES)
 
 
 def _sensitive_variables(loaded) -> set[str]:
     return {name for name, var in loaded.root.variables.items() if var.sensitive}
+
+
+def _echo_plan(session: Session, the_plan) -> str | None:
+    """The plan as text, then its security impact (when there is anything to say).
+
+    Returns the plan's text when it was printed without colours (for the Markdown comment).
+    """
+    from meshprov.render.human import render_plan, render_security_impact
+
+    color = not session.no_color
+    text = render_plan(the_plan, color=color)
+    click.echo(text, nl=False)
+    impact = render_security_impact(the_plan, color=color)
+    if impact:
+        click.echo("\n" + impact, nl=False)
+    return None if color else text
+
+
+def _markdown(session: Session, the_plan, plain_text: str | None = None) -> str:
+    from meshprov.render.markdown import config_label, render_markdown
+
+    return render_markdown(the_plan, config_label(session.directory), plan_text=plain_text)
+
+
+def _write_markdown(session: Session, the_plan, path: Path, plain_text: str | None) -> None:
+    from meshprov.files import write_atomic
+
+    try:
+        text = _markdown(session, the_plan, plain_text)
+        write_atomic(path, text.encode("utf-8"), 0o644)
+    except OSError as exc:
+        _fail(
+            session,
+            DiagnosticError.single(
+                "Failed to write the Markdown plan", f"{path}: {exc.strerror or exc}"
+            ),
+        )
 
 
 @cli.command()
@@ -411,9 +516,15 @@ def _apply_command(
     destroy: bool,
     opts: dict,
 ) -> None:
-    from meshprov.backend import locked, open_backend, read_state
+    from meshprov.backend import (
+        backend_settings,
+        check_backend_initialized,
+        locked,
+        open_backend,
+        read_state,
+        record_backend,
+    )
     from meshprov.plan.planfile import load_plan_document, read_plan
-    from meshprov.render.human import render_plan
 
     if planfile is None and not input_ and not auto_approve:
         _fail(
@@ -426,16 +537,20 @@ def _apply_command(
         )
     try:
         mode = _mode(destroy, opts["refresh_only"])
-        saved_vars = load_plan_document(planfile)["variables"] if planfile else None
+        saved_vars = None
+        if planfile:
+            document = load_plan_document(planfile, lambda: _plan_encryption(session))
+            saved_vars = document["variables"]
         loaded = config.load(
             session.directory, opts["var_files"], opts["cli_vars"], saved=saved_vars
         )
         backend = open_backend(loaded.root, loaded.directory)
+        check_backend_initialized(loaded.root, loaded.directory)
         operation = "OperationTypeApply" if not destroy else "OperationTypeDestroy"
         with locked(backend, operation, _seconds(opts["lock_timeout"])):
             state = read_state(backend)
             if planfile is not None:
-                the_plan = read_plan(planfile, state)
+                the_plan = read_plan(planfile, state, backend.encryption)
                 if the_plan.config_digest != loaded.digest:
                     raise DiagnosticError.single(
                         "Configuration changed since the plan was made",
@@ -445,7 +560,8 @@ def _apply_command(
             else:
                 the_plan = _make_plan(session, loaded, state, mode, opts)
                 session.print_diagnostics(the_plan.warnings)
-                click.echo(render_plan(the_plan, color=not session.no_color), nl=False)
+                _echo_plan(session, the_plan)
+                record_backend(loaded.directory, backend_settings(loaded.root))
                 if not the_plan.has_changes:
                     return
                 if not auto_approve and not _confirm(the_plan, destroy):
@@ -477,11 +593,13 @@ def _confirm(the_plan, destroy: bool) -> bool:
 
 def _run_apply(session: Session, loaded, the_plan, backend, parallelism: int) -> None:
     from meshprov.apply import ApplyOptions, apply_plan
+    from meshprov.backend import backend_settings, record_backend, save_applied_state
     from meshprov.render.human import render_apply_summary, render_outputs
-    from meshprov.state import StateError
 
     stop = threading.Event()
     printer = _EventPrinter(len(the_plan.resource_changes), sys.stdout.isatty())
+    journal = backend.begin_journal(the_plan.prior_state)
+    persister = backend.start_persisting()  # remote state: pushed every 20 s (none for local)
 
     def interrupt(signum, frame) -> None:
         if stop.is_set():
@@ -492,6 +610,7 @@ def _run_apply(session: Session, loaded, the_plan, backend, parallelism: int) ->
             )
             os._exit(EXIT_ERROR)
         stop.set()
+        persister.request()  # push what is done now; the final write follows
         click.echo(
             "\nInterrupt received.\nPlease wait for meshprov to exit or data loss may "
             "occur.\nGracefully shutting down...",
@@ -499,7 +618,6 @@ def _run_apply(session: Session, loaded, the_plan, backend, parallelism: int) ->
         )
 
     previous = signal.signal(signal.SIGINT, interrupt)
-    journal = backend.begin_journal(the_plan.prior_state)
     try:
         result = apply_plan(
             loaded,
@@ -510,18 +628,13 @@ def _run_apply(session: Session, loaded, the_plan, backend, parallelism: int) ->
             ),
         )
     finally:
+        persister.stop()  # waits for a push in progress: it never races the final write
         journal.close()
         signal.signal(signal.SIGINT, previous)
     printer.finish()
-    try:
-        backend.write(result.state)
-        backend.discard_journal()
-    except (StateError, OSError) as exc:
-        raise DiagnosticError.single(
-            "Failed to save state",
-            f"{exc}\nEvery finished resource is recorded in the journal next to the state file; "
-            "the next meshprov run folds it into the state.",
-        ) from None
+    warnings = save_applied_state(backend, result.state, loaded.directory, persister.errors)
+    record_backend(loaded.directory, backend_settings(loaded.root))
+    session.print_diagnostics(warnings)
     session.print_diagnostics(result.diagnostics)
     if result.interrupted:
         click.echo(
@@ -537,6 +650,13 @@ def _run_apply(session: Session, loaded, the_plan, backend, parallelism: int) ->
             result.added, result.changed, result.destroyed, the_plan.mode.value == "destroy"
         )
     )
+    if the_plan.targets:
+        session.print_diagnostics([warning(
+            "Applied changes may be incomplete",
+            "The plan was created with the --target option, so it may not include all of the "
+            "changes requested by the current configuration. Run meshprov plan without --target "
+            "to check for remaining changes.",
+        )])
     if result.state.outputs:
         click.echo("\n" + render_outputs(result.state.outputs), nl=False)
 
@@ -569,34 +689,79 @@ class _EventPrinter:
 # --- reading state and plans -----------------------------------------------------------------
 
 
-def _backend(session: Session):
+def _backend(session: Session, encryption: bool = True):
     """The backend of the configuration, loading only what choosing it needs."""
     from meshprov.backend import open_backend
     from meshprov.config.load import load_config
 
-    return open_backend(load_config(session.directory), session.directory.resolve())
+    return open_backend(
+        load_config(session.directory), session.directory.resolve(), encryption=encryption
+    )
+
+
+def _plan_encryption(session: Session):
+    """The configuration's state encryption (for an encrypted plan file), if any."""
+    from meshprov.backend import state_encryption
+    from meshprov.config.load import load_config
+
+    return state_encryption(load_config(session.directory))
 
 
 @cli.command()
 @click.argument(
     "planfile", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Terraform's JSON plan (or, without PLANFILE, its JSON state representation).",
+)
+@click.option(
+    "--markdown",
+    "as_markdown",
+    is_flag=True,
+    help="The saved plan as a pull-request comment (Markdown).",
+)
 @no_color_option
 @click.pass_obj
-def show(session: Session, planfile: Path | None) -> None:
+def show(session: Session, planfile: Path | None, as_json: bool, as_markdown: bool) -> None:
     """Show a saved plan, or the current state when no PLANFILE is given."""
     from meshprov.backend import read_state
     from meshprov.plan.planfile import load_plan_document, plan_from_document
-    from meshprov.render.human import render_outputs, render_plan, render_resource_state
+    from meshprov.render.human import render_outputs, render_resource_state
 
     try:
+        if as_json and as_markdown:
+            raise DiagnosticError.single(
+                "Incompatible options", "--json and --markdown cannot be used together."
+            )
+        if as_markdown and planfile is None:
+            raise DiagnosticError.single(
+                "Plan file required",
+                "--markdown renders a saved plan: give the PLANFILE made by "
+                "`meshprov plan --out PLANFILE`.",
+            )
         if planfile is not None:
-            the_plan = plan_from_document(load_plan_document(planfile), None)
-            click.echo(render_plan(the_plan, color=not session.no_color), nl=False)
+            document = load_plan_document(planfile, lambda: _plan_encryption(session))
+            the_plan = plan_from_document(document, None)
+            if as_json:
+                from meshprov.render.json_plan import render_plan_json
+
+                click.echo(render_plan_json(the_plan), nl=False)
+            elif as_markdown:
+                click.echo(_markdown(session, the_plan), nl=False)
+            else:
+                _echo_plan(session, the_plan)
             return
         state = read_state(_backend(session))
     except DiagnosticError as exc:
         _fail(session, exc)
+    if as_json:
+        from meshprov.render.json_plan import render_state_json
+
+        click.echo(render_state_json(state), nl=False)
+        return
     if not state.resources and not state.outputs:
         click.echo("The state file is empty. No resources are represented.")
         return
@@ -612,10 +777,21 @@ def show(session: Session, planfile: Path | None) -> None:
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="All outputs (or NAME) as JSON.")
 @click.option("--raw", is_flag=True, help="NAME's value as a raw string, for scripts.")
+@click.option(
+    "--show-sensitive",
+    is_flag=True,
+    help="Print sensitive values with --json or --raw (they are masked otherwise).",
+)
 @no_color_option
 @click.pass_obj
-def output(session: Session, name: str | None, as_json: bool, raw: bool) -> None:
-    """Show the root module's output values from the state."""
+def output(
+    session: Session, name: str | None, as_json: bool, raw: bool, show_sensitive: bool
+) -> None:
+    """Show the root module's output values from the state.
+
+    Sensitive values (private keys) are masked everywhere unless --show-sensitive is given
+    together with --json or --raw, so that a secret reaches stdout only when asked for.
+    """
     from meshprov.backend import read_state
     from meshprov.render.human import render_outputs
 
@@ -629,6 +805,18 @@ def output(session: Session, name: str | None, as_json: bool, raw: bool) -> None
             )
     except DiagnosticError as exc:
         _fail(session, exc)
+    if not outputs and name is None and not as_json:
+        click.echo(
+            "Warning: No outputs found\n\nThe state file either has no outputs defined, or all "
+            "the defined outputs are empty. Please define an output in your configuration with "
+            "the `output` keyword and run `meshprov apply` for it to become available.",
+            err=True,
+        )
+        return
+    if not show_sensitive:
+        outputs = {
+            k: ({**v, "value": None} if v.get("sensitive") else v) for k, v in outputs.items()
+        }
     if raw:
         if name is None:
             _fail(
@@ -638,6 +826,14 @@ def output(session: Session, name: str | None, as_json: bool, raw: bool) -> None
                 ),
             )
         value = outputs[name]["value"]
+        if outputs[name].get("sensitive") and not show_sensitive:
+            _fail(
+                session,
+                DiagnosticError.single(
+                    "Sensitive output",
+                    f'Output "{name}" is sensitive; add --show-sensitive to print its value.',
+                ),
+            )
         if isinstance(value, dict | list) or value is None:
             _fail(
                 session,
@@ -767,7 +963,7 @@ def state_show(session: Session, address: str) -> None:
 @click.pass_obj
 def state_rm(session: Session, addresses: tuple[str, ...], lock_timeout: str) -> None:
     """Forget instances without destroying them: meshprov stops managing them."""
-    from meshprov.backend import locked, read_state
+    from meshprov.backend import locked, read_state, write_state
 
     try:
         backend = _backend(session)
@@ -781,7 +977,7 @@ def state_rm(session: Session, addresses: tuple[str, ...], lock_timeout: str) ->
                 )
             for address in doomed:
                 del current.resources[address]
-            backend.write(current)
+            write_state(backend, current)
     except DiagnosticError as exc:
         _fail(session, exc)
     for address in doomed:
@@ -790,16 +986,31 @@ def state_rm(session: Session, addresses: tuple[str, ...], lock_timeout: str) ->
 
 
 @state.command("pull")
+@click.option(
+    "--decrypt",
+    is_flag=True,
+    help="With state encryption: print the state in clear, not encrypted.",
+)
 @click.pass_obj
-def state_pull(session: Session) -> None:
-    """Print the state as JSON (it holds private keys: keep the output secret)."""
+def state_pull(session: Session, decrypt: bool) -> None:
+    """Print the state as JSON (it holds private keys: keep the output secret).
+
+    With state encryption configured, the state is printed encrypted (an envelope that
+    `state push` reads back) unless --decrypt is given.
+    """
     from meshprov.backend import read_state
 
     try:
-        current = read_state(_backend(session))
+        backend = _backend(session)
+        current = read_state(backend)
     except DiagnosticError as exc:
         _fail(session, exc)
-    click.echo(current.dumps().decode(), nl=False)
+    data = current.dumps()
+    if backend.encryption is not None and not decrypt:
+        from meshprov.state.encryption import CONTENT_STATE
+
+        data = backend.encryption.seal(data, CONTENT_STATE)
+    click.echo(data.decode(), nl=False)
 
 
 @state.command("push")
@@ -809,38 +1020,21 @@ def state_pull(session: Session) -> None:
 @click.pass_obj
 def state_push(session: Session, file: Path, force: bool, lock_timeout: str) -> None:
     """Replace the state with FILE, refusing another lineage or an older serial."""
-    from meshprov.backend import locked, read_state
+    from meshprov.backend import check_replace, locked, read_state, write_state
     from meshprov.state import StateError, loads_state
+    from meshprov.state.encryption import CONTENT_STATE, decode
 
     try:
+        backend = _backend(session)
         try:
-            incoming = loads_state(file.read_bytes(), str(file))
+            plain, _ = decode(file.read_bytes(), CONTENT_STATE, str(file), backend.encryption)
+            incoming = loads_state(plain, str(file))
         except StateError as exc:
             raise DiagnosticError.single("Failed to load state", str(exc)) from None
-        backend = _backend(session)
         with locked(backend, "state-push", _seconds(lock_timeout)):
             current = read_state(backend)
-            existing = bool(current.resources or current.serial)
-            if existing and not force:
-                if incoming.lineage != current.lineage:
-                    raise DiagnosticError.single(
-                        "Failed to write state",
-                        f"cannot import state with lineage {incoming.lineage!r} over unrelated "
-                        f"state with lineage {current.lineage!r}. Use --force to overwrite it.",
-                    )
-                if incoming.serial < current.serial:
-                    raise DiagnosticError.single(
-                        "Failed to write state",
-                        f"cannot import state with serial {incoming.serial} over newer state "
-                        f"with serial {current.serial}. Use --force to overwrite it.",
-                    )
-                if incoming.serial == current.serial and not incoming.content_equal(current):
-                    raise DiagnosticError.single(
-                        "Failed to write state",
-                        f"cannot overwrite existing state with serial {current.serial} with a "
-                        "different state that has the same serial.",
-                    )
-            backend.write_exact(incoming)
+            check_replace(incoming, current, force)
+            write_state(backend, incoming, exact=True)
     except DiagnosticError as exc:
         _fail(session, exc)
     click.echo(f"State pushed (lineage {incoming.lineage}, serial {incoming.serial}).")
@@ -855,7 +1049,7 @@ def force_unlock(session: Session, lock_id: str, force: bool) -> None:
     from meshprov.state import LockError
 
     try:
-        backend = _backend(session)
+        backend = _backend(session, encryption=False)  # no passphrase needed to unlock
     except DiagnosticError as exc:
         _fail(session, exc)
     if not force:
@@ -876,24 +1070,80 @@ def force_unlock(session: Session, lock_id: str, force: bool) -> None:
 
 
 @cli.command()
+@click.option(
+    "--migrate-state",
+    is_flag=True,
+    help="Move the state from the previous backend to the configured one.",
+)
+@click.option(
+    "--reconfigure",
+    is_flag=True,
+    help="Use the configured backend as it is, moving no state.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With --migrate-state: overwrite a state of another lineage or a newer serial.",
+)
+@click.option("--lock-timeout", default="0s", show_default=True, metavar="DURATION")
 @click.pass_obj
-def init(session: Session) -> None:
-    """Check that the configuration loads and prepare the state backend."""
-    from meshprov.backend import open_backend
+def init(
+    session: Session, migrate_state: bool, reconfigure: bool, force: bool, lock_timeout: str
+) -> None:
+    """Check that the configuration loads and prepare the state backend.
+
+    Creates the local state directory; for S3, checks the bucket (it is never created) and
+    warns when it has no versioning. The backend is recorded in .meshprov/backend.json; when
+    the configuration names another backend than the recorded one, --migrate-state moves the
+    state (both locked, lineage and serial checked) and --reconfigure switches without moving
+    it. With encryption configured, a state stored in clear (or under the fallback
+    passphrase) is rewritten encrypted with the passphrase.
+    """
+    from meshprov.backend import init_backend
 
     try:
+        if migrate_state and reconfigure:
+            raise DiagnosticError.single(
+                "Incompatible options", "--migrate-state and --reconfigure exclude each other."
+            )
         loaded = config.load(session.directory)
-        backend = open_backend(loaded.root, loaded.directory)
-        backend.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        report = init_backend(
+            loaded.root,
+            loaded.directory,
+            migrate=migrate_state,
+            reconfigure=reconfigure,
+            force=force,
+            timeout=_seconds(lock_timeout),
+        )
     except DiagnosticError as exc:
         _fail(session, exc)
     session.print_diagnostics(loaded.inputs.warnings)
+    session.print_diagnostics(report.warnings)
     click.echo(
-        f"Initializing the backend...\n  local state: {backend.path}\n\n"
-        "meshprov has been successfully initialized!\n\nYou may now begin working with "
+        "Initializing the backend...\n"
+        + "".join(f"  {line}\n" for line in report.lines)
+        + "\nmeshprov has been successfully initialized!\n\nYou may now begin working with "
         'meshprov. Try running "meshprov plan" to see any changes that are required.'
     )
 
 
+_TERRAFORM_STYLE = re.compile(r"^-[a-z][a-z-]+(=.*)?$", re.DOTALL)
+
+
+def terraform_spelling(args: list[str]) -> list[str]:
+    """Accept Terraform's one-dash long options: ``-auto-approve``, ``-out=plan.bin``.
+
+    Short options are one letter (``-C``, ``-h``, ``-v``), so a longer word after a single dash
+    can only be a long option.
+    """
+    out = []
+    for arg in args:
+        if arg == "--":
+            out.extend(args[len(out) :])
+            break
+        out.append("-" + arg if _TERRAFORM_STYLE.match(arg) else arg)
+    return out
+
+
 def main() -> None:
-    cli(prog_name="meshprov")
+    cli(args=terraform_spelling(sys.argv[1:]), prog_name="meshprov")

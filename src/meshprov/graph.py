@@ -109,6 +109,10 @@ class _GraphBuilder:
             self._depends_on(node_id, module, path, resource.depends_on)
         for name, call in module.module_calls.items():
             self._module_call(module, path, name, call)
+        for provider in module.providers.values():  # not graph nodes, but references are checked
+            for attr in provider.attributes.values():
+                for ref in traversals(attr.expr):
+                    list(self._resolve(ref, module, path, None, None))  # reports bad ones
 
     def _module_call(self, module: Module, path: StaticPath, name: str, call: ModuleCall) -> None:
         prefix = prefix_of(path)
@@ -298,15 +302,26 @@ def _check_acyclic(graph: nx.DiGraph) -> None:
     members = [u for u, _v in cycle] + [cycle[0][0]]
     chain = []
     for node_id in members:
-        node = node_of(graph, node_id)
-        chain.append(f"  {node_id} ({node.range.filename}:{node.range.start.line})")
+        rng = _location(graph, node_of(graph, node_id))
+        chain.append(f"  {node_id} ({rng.filename}:{rng.start.line})")
     raise DiagnosticError(
         [
             error(
                 "Cycle in configuration",
                 "These objects depend on each other, so none of them can be evaluated first:\n"
                 + " →\n".join(chain),
-                node_of(graph, members[0]).range,
+                _location(graph, node_of(graph, members[0])),
             )
         ]
     )
+
+
+def _location(graph: nx.DiGraph, node: Node) -> SourceRange:
+    """Where a node's value comes from: a module input's is the argument in the module call."""
+    if node.kind == "var" and node.module_path:
+        *parent, call_name = node.module_path
+        caller = node_of(graph, f"{prefix_of(tuple(parent))}module.{call_name}").module
+        attr = caller.module_calls[call_name].inputs.get(node.name)
+        if attr is not None:
+            return attr.range
+    return node.range

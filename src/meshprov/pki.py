@@ -13,6 +13,7 @@ import ipaddress
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -83,7 +84,9 @@ def issue_ca(
         signing_key = load_private_key(parent.key_pem)
         issuer_name, issuer_public = parent_cert.subject, parent_cert.public_key()
         parent_bc = parent_cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-        path_length = max((parent_bc.path_length or 1) - 1, 0)
+        if parent_bc.path_length == 0:
+            raise ValueError(f"{parent_cert.subject.rfc4514_string()} (pathlen 0) cannot sign a CA")
+        path_length = None if parent_bc.path_length is None else parent_bc.path_length - 1
     not_before = now - CLOCK_SKEW
     builder = (
         x509.CertificateBuilder()
@@ -127,8 +130,7 @@ def issue_server(
 ) -> Issued:
     """A TLS server certificate for the given DNS names and IPs (plus ``localhost``)."""
     key = generate_key(key_algorithm)
-    ca_cert = load_certificate(issuer.cert_pem)
-    ca_key = load_private_key(issuer.key_pem)
+    ca_subject, ca_key, authority_key_id = _signer(issuer.cert_pem, issuer.key_pem)
     dns = list(dict.fromkeys([*hostnames, "localhost"]))
     sans: list[x509.GeneralName] = [x509.DNSName(h) for h in dns]
     sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in dict.fromkeys(addresses)]
@@ -138,7 +140,7 @@ def issue_server(
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, first[:64])]))
-        .issuer_name(ca_cert.subject)
+        .issuer_name(ca_subject)
         .public_key(key.public_key())
         .serial_number(_serial())
         .not_valid_before(not_before)
@@ -161,13 +163,20 @@ def issue_server(
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),
-            critical=False,
-        )
+        .add_extension(authority_key_id, critical=False)
         .sign(ca_key, _signature_hash(ca_key))
     )
     return Issued(cert_to_pem(cert), key_to_pem(key))
+
+
+@lru_cache(maxsize=16)
+def _signer(
+    cert_pem: str, key_pem: str
+) -> tuple[x509.Name, PrivateKey, x509.AuthorityKeyIdentifier]:
+    """An issuer parsed once, not once per certificate: apply signs every zone's with one CA."""
+    ca_cert = load_certificate(cert_pem)
+    authority_key_id = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key())
+    return ca_cert.subject, load_private_key(key_pem), authority_key_id
 
 
 # --- encoding and inspection ---------------------------------------------------------------

@@ -59,7 +59,9 @@ class ThingType(ResourceType):
         attributes["secret"] = f"-----BEGIN PRIVATE KEY-----{digest[16:32]}"
         path = world_file(request.context, request.address)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(attributes, sort_keys=True))
+        tmp = path.with_suffix(".tmp")  # atomic, so a SIGKILL'ed apply leaves no torn object
+        tmp.write_text(json.dumps(attributes, sort_keys=True))
+        tmp.replace(path)
         return attributes
 
     def delete(self, address: str, prior: dict[str, Any], context: Context) -> None:

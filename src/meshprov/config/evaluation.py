@@ -10,9 +10,10 @@ values). A node whose dependency failed is skipped, so one mistake gives one err
 from __future__ import annotations
 
 import heapq
+import queue
 import threading
 from collections.abc import Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -67,12 +68,18 @@ class ResourceHook(Protocol):
 
 class ValidationHook:
     """Validation: configured arguments are known, every exported attribute is unknown
-    (and sensitive where the schema says so, so a root output exposing one is caught)."""
+    (and sensitive where the schema says so, so a root output exposing one is caught), and so
+    is an argument left unset whose value the type computes when planning (``Attr.computed``)."""
 
     def resource_instance(self, instance: ResourceInstance) -> Any:
         schema = instance.resource.schema
+        computed = {
+            a.name: UNKNOWN
+            for a in schema.attributes
+            if a.computed and instance.values.get(a.name) is None
+        }
         exports = {e.name: mark(UNKNOWN, e.sensitive) for e in schema.exported}
-        return ResourceValue(instance.address, {**instance.values, **exports})
+        return ResourceValue(instance.address, {**instance.values, **computed, **exports})
 
 
 @dataclass
@@ -159,6 +166,7 @@ class _Walker:
         self.output_sensitive: dict[str, bool] = {}
         self.module_each: dict[tuple[ModulePath, str], dict[InstanceKey, Any]] = {}
         self.by_path: dict[StaticPath, list[ModuleInstance]] = {(): [self._new_instance((), root)]}
+        self.dependencies: dict[str, tuple[str, ...]] = {}  # resource node -> its dependencies
 
     def _new_instance(self, path: ModulePath, module: Module) -> ModuleInstance:
         from meshprov.resources import SCHEMAS
@@ -182,7 +190,8 @@ class _Walker:
 
         A hook may answer with a ``Future`` (apply runs resource operations on a thread pool):
         the node then completes when all its instances have, and only then do its dependents
-        start. Nodes downstream of a failure are skipped; independent ones go on.
+        start. Nodes downstream of a failure are skipped; independent ones go on. Each finished
+        future reports its node on a queue, so waiting costs O(1) per future however many run.
         """
         graph = self.graph
         waiting = {n: graph.in_degree(n) for n in graph}
@@ -190,6 +199,8 @@ class _Walker:
         heapq.heapify(ready)
         failed: set[str] = set()
         pending: dict[str, list[_PendingResource]] = {}
+        running: dict[str, int] = {}  # pending node -> how many of its futures have not finished
+        finished: queue.SimpleQueue[str] = queue.SimpleQueue()  # a node, once per finished future
 
         def finish(node_id: str) -> None:
             for succ in graph.successors(node_id):
@@ -216,20 +227,32 @@ class _Walker:
                     failed.add(node_id)
                     finish(node_id)
                     continue
-                if any(p.futures for p in started):
+                futures = [f for p in started for f in p.futures]
+                if futures:
                     pending[node_id] = started
+                    running[node_id] = len(futures)
+                    for future in futures:
+                        future.add_done_callback(lambda _f, n=node_id: finished.put(n))
                     continue
                 if not self._complete(started):
                     failed.add(node_id)
                 finish(node_id)
             if pending:
-                futures = [f for parts in pending.values() for p in parts for f in p.futures]
-                wait(futures, return_when=FIRST_COMPLETED)
-                for node_id in sorted(pending):
-                    if all(f.done() for p in pending[node_id] for f in p.futures):
-                        if not self._complete(pending.pop(node_id)):
-                            failed.add(node_id)
-                        finish(node_id)
+                settled = []
+                node_id = finished.get()  # blocks until a future finishes; then take all so far
+                while True:
+                    running[node_id] -= 1
+                    if running[node_id] == 0:
+                        settled.append(node_id)
+                    try:
+                        node_id = finished.get_nowait()
+                    except queue.Empty:
+                        break
+                for node_id in sorted(settled):
+                    del running[node_id]
+                    if not self._complete(pending.pop(node_id)):
+                        failed.add(node_id)
+                    finish(node_id)
         self.diags.raise_if_errors()
         root = self.by_path[()][0]
         return Evaluation(
@@ -284,11 +307,14 @@ class _Walker:
 
     def _variable(self, var: Variable, inst: ModuleInstance) -> Any:
         where = var.range
+        origin = ""  # for a value from --var or the environment, which have no source range
         if inst.path:  # a module input, evaluated in the caller's scope
             value, where = self._module_input(var, inst)
         elif var.name in self.inputs:
             given = self.inputs[var.name]
             value, where = given.value, given.range or var.range
+            if given.range is None:
+                origin = f"\n\nThe value came from {given.source}."
         elif var.required and self.partial:
             return mark(UNKNOWN, var.sensitive)
         elif var.required:
@@ -305,7 +331,8 @@ class _Walker:
             if not var.nullable:
                 raise DiagnosticError.single(
                     "Invalid value for variable",
-                    f'The variable "{var.name}" is not nullable, so it cannot be set to null.',
+                    f'The variable "{var.name}" is not nullable, so it cannot be set to null.'
+                    + origin,
                     where,
                 )
         elif not is_unknown(value):
@@ -315,7 +342,7 @@ class _Walker:
                 raise DiagnosticError.single(
                     "Invalid value for variable",
                     f"The given value is not suitable for var.{var.name} declared at "
-                    f"{var.range.filename}:{var.range.start.line}: {exc}.",
+                    f"{var.range.filename}:{var.range.start.line}: {exc}." + origin,
                     where,
                 ) from None
         value = mark(value, var.sensitive)
@@ -335,7 +362,7 @@ class _Walker:
                 raise DiagnosticError.single(
                     "Invalid value for variable",
                     f"{message}\n\nThis was checked by the validation rule at "
-                    f"{rule.range.filename}:{rule.range.start.line}.",
+                    f"{rule.range.filename}:{rule.range.start.line}." + origin,
                     where,
                 )
         return value
@@ -395,7 +422,10 @@ class _Walker:
         keys, each_values = self._expand(
             resource.repetition, inst, f'{resource.type} "{resource.name}"'
         )
-        deps = tuple(sorted(resource_dependencies(self.graph, node.id)))
+        deps = self.dependencies.get(node.id)
+        if deps is None:  # the same in every instance of the module: walk the graph once
+            deps = tuple(sorted(resource_dependencies(self.graph, node.id)))
+            self.dependencies[node.id] = deps
         answers: dict[InstanceKey, Any] = {}
         problems = Diagnostics()
         for key in keys:
@@ -524,8 +554,8 @@ class _Walker:
         raise DiagnosticError.single(
             "Invalid for_each argument",
             f'The "for_each" argument of {what} must be a map, or set of strings, and you have '
-            f"provided a value of type {type_name(value)}. A list can be converted with "
-            "toset(...).",
+            f"provided a value of type {type_name(value)}."
+            + (" A list can be converted with toset(...)." if isinstance(value, list) else ""),
             attr.expr.range,
         )
 

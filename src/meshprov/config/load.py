@@ -31,7 +31,7 @@ from meshprov.config.model import (
 from meshprov.diagnostics import DiagnosticError, Diagnostics, SourceRange, error
 from meshprov.lang import ast
 from meshprov.lang.evaluate import EvalContext, evaluate
-from meshprov.lang.parse import parse_file
+from meshprov.lang.parse_cache import parse_file_cached
 from meshprov.lang.traversals import Traversal, traversals
 from meshprov.lang.types import ANY, parse_type
 from meshprov.resources import SCHEMAS
@@ -86,7 +86,7 @@ class _Loader:
         self, directory: Path, call_range: SourceRange | None, stack: tuple[Path, ...]
     ) -> Module:
         if directory in stack:
-            chain = " → ".join(str(p) for p in (*stack, directory))
+            chain = " → ".join(_display(p) for p in (*stack, directory))
             raise DiagnosticError.single(
                 "Module calls itself", f"The module tree contains a loop: {chain}.", call_range
             )
@@ -95,14 +95,14 @@ class _Loader:
         if not directory.is_dir():
             raise DiagnosticError.single(
                 "Module not found" if call_range else "No configuration directory",
-                f"The directory {directory} does not exist.",
+                f"The directory {_display(directory)} does not exist.",
                 call_range,
             )
         files = config_files(directory)
         if not files:
             raise DiagnosticError.single(
                 "No configuration files",
-                f"The directory {directory} contains no *.hcl configuration files.",
+                f"The directory {_display(directory)} contains no *.hcl configuration files.",
                 call_range,
             )
         diags = Diagnostics()
@@ -114,7 +114,7 @@ class _Loader:
                 diags.add(error("Cannot read configuration file", f"{path}: {exc}"))
                 continue
             try:
-                parsed.append(parse_file(text, _display(path)))
+                parsed.append(parse_file_cached(path, text, _display(path)))
             except DiagnosticError as exc:
                 diags.extend(exc.diagnostics)
         diags.raise_if_errors()

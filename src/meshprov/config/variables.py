@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from meshprov.config.evaluation import InputValue
-from meshprov.config.load import constant, did_you_mean
+from meshprov.config.load import _display, constant, did_you_mean
 from meshprov.config.model import Module
 from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, error, warning
 from meshprov.lang.parse import parse_expression, parse_file
-from meshprov.lang.types import Primitive
+from meshprov.lang.types import AnyType, Primitive
 
 ENV_PREFIX = "MESHPROV_VAR_"
 
@@ -88,7 +88,8 @@ def _resolve(directory: Path, name: str) -> Path:
 
 
 def _raw_or_expression(root: Module, name: str, raw: str, what: str) -> object:
-    if isinstance(root.variables[name].type, Primitive):
+    # Terraform's rule: a primitive or unconstrained (any) variable takes the text as a string
+    if isinstance(root.variables[name].type, Primitive | AnyType):
         return raw
     expr = parse_expression(raw, f"<value for var.{name} from {what}>")
     return constant(expr, f"the value of var.{name}")
@@ -97,11 +98,16 @@ def _raw_or_expression(root: Module, name: str, raw: str, what: str) -> object:
 def _read_var_file(root: Module, path: Path, diags: Diagnostics) -> dict[str, InputValue]:
     try:
         text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        diags.add(
+            error("Failed to read variables file", f"The file {_display(path)} does not exist.")
+        )
+        return {}
     except (OSError, UnicodeDecodeError) as exc:
-        diags.add(error("Failed to read variables file", f"{path}: {exc}"))
+        diags.add(error("Failed to read variables file", f"{_display(path)}: {exc}"))
         return {}
     try:
-        file = parse_file(text, str(path))
+        file = parse_file(text, _display(path))
     except DiagnosticError as exc:
         diags.extend(exc.diagnostics)
         return {}

@@ -10,7 +10,10 @@ same grammar.
 
 from __future__ import annotations
 
+import gc
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 
 from hcl2.api import parses_to_tree
@@ -38,13 +41,34 @@ _TOKEN_NAMES = {
     "COLON": '":"',
     "QMARK": '"?"',
     "DOT": '"."',
+    "$END": "end of file",
 }
 
 
 def parse_file(text: str, filename: str) -> ast.File:
     """Parse one HCL file; a syntax error raises ``DiagnosticError`` naming file, line, column."""
-    tree = _parse_tree(text, filename)
-    return ast.File(filename, _Builder(filename).body(tree.children[0]))
+    with gc_paused():
+        tree = _parse_tree(text, filename)
+        return ast.File(filename, _Builder(filename).body(tree.children[0]))
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a file is parsed (or its tree unpickled).
+
+    A parse allocates a parse tree and a syntax tree of several objects per source token, all
+    alive until the end and free of reference cycles. With the collector running, its passes
+    over that growing heap cost more than parsing itself (1,000 zone blocks: 2.7 s CPU instead
+    of 1.4 s) and grow faster than the file (5,000 zone blocks: 17 s instead of 7 s).
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def parse_expression(text: str, filename: str, line: int = 1, column: int = 1) -> ast.Expression:
@@ -77,18 +101,56 @@ def _syntax_error(
 ) -> Diagnostic:
     line = getattr(exc, "line", None) or 1
     column = getattr(exc, "column", None) or 1
-    if isinstance(exc, UnexpectedEOF) or line < 1:
-        lines = text.splitlines() or [""]
-        line, column = len(lines), len(lines[-1]) + 1
+    at_end = isinstance(exc, UnexpectedEOF) or (
+        isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
+    )
+    where = getattr(exc, "pos_in_stream", None)
+    unclosed, brackets = _scan(text, len(text) if at_end or where is None else where)
+    innermost = brackets[-1] if brackets else None
+    raw_found = str(exc.token).lstrip(" \t") if isinstance(exc, UnexpectedToken) else ""
+    found = raw_found.strip().splitlines()[0] if raw_found.strip() else ""
+    before = text[:where].rsplit("\n", 1)[-1].rstrip() if where is not None else ""
+    summary = "Syntax error"
+    if unclosed is not None:
+        # the grammar lets a quoted string run on over newlines and fails somewhere later
+        opener, line, column = unclosed
+        summary = "Unterminated template string"
+        detail = _UNTERMINATED_DETAIL
+        if opener == "<<":
+            marker = _HEREDOC_START_RE.match(text.splitlines(keepends=True)[line - 1], column - 1)
+            detail = (
+                f"There is no closing {marker.group(1) if marker else 'marker'} line for this "
+                "heredoc before the end of the file. The closing marker must stand alone on its "
+                "own line."
+            )
+    elif innermost is not None and at_end:
+        opener, line, column = innermost
+        header = text.splitlines()[line - 1][: column - 1]
+        if opener == "{" and _BLOCK_HEADER_RE.match(header):
+            summary = "Unclosed configuration block"
+        detail = (
+            f'There is no closing "{_CLOSERS[opener]}" for this "{opener}" before the end of the '
+            "file. This may be caused by incorrect nesting elsewhere in this file."
+        )
+    elif isinstance(exc, UnexpectedEOF) or line < 1:
+        line, column = _end_of_text(text)
         detail = "The file ends before the expression or block is complete."
     elif isinstance(exc, UnexpectedCharacters):
         char = exc.char if exc.char != "\n" else "newline"
         detail = f"This character is not expected here: {char!r}."
-    elif isinstance(exc, UnexpectedToken):
-        found = exc.token
-        found_text = (
-            "end of file" if found.type == "$END" else repr(str(found).strip() or "newline")
+    elif found in ("}", "]", ")") and not any(_CLOSERS[b[0]] == found for b in brackets):
+        detail = f'Found "{found}", which closes nothing: no "{_OPENERS[found]}" is open here.'
+    elif found in ("}", "]", ")") and innermost is not None and found != _CLOSERS[innermost[0]]:
+        opener, open_line, open_column = innermost
+        detail = (
+            f'Found "{found}", but the "{opener}" opened at line {line0 + open_line - 1}, column '
+            f"{open_column + (col0 - 1 if open_line == 1 else 0)} is not closed yet: it needs a "
+            f'"{_CLOSERS[opener]}" first.'
         )
+    elif isinstance(exc, UnexpectedToken) and before.endswith("=") and raw_found[:1] in "\r\n":
+        detail = 'Expected a value after "=", but the line ends here.'
+    elif isinstance(exc, UnexpectedToken):
+        found_text = "end of file" if exc.token.type == "$END" else repr(found or "newline")
         expected = sorted(_TOKEN_NAMES.get(t, t.lower()) for t in (exc.expected or ()))
         detail = f"Found {found_text}"
         if expected and len(expected) <= 8:
@@ -96,10 +158,93 @@ def _syntax_error(
         detail += "."
     else:
         detail = str(exc).splitlines()[0]
+    if line > len(text.splitlines()):  # "$END" sits after the last line: show the last one
+        line, column = _end_of_text(text)
     abs_line = line0 + line - 1
     abs_col = column + (col0 - 1 if line == 1 else 0)
     pos = Pos(abs_line, abs_col, 0)
-    return error("Syntax error", detail, SourceRange(filename, pos, Pos(abs_line, abs_col + 1, 0)))
+    return error(summary, detail, SourceRange(filename, pos, Pos(abs_line, abs_col + 1, 0)))
+
+
+_UNTERMINATED_DETAIL = (
+    "No closing quote was found for the string on this line. Quoted strings may not be split "
+    'over multiple lines: use the \\n escape for a newline, or a heredoc ("<<EOT") for '
+    "multi-line text."
+)
+_HEREDOC_START_RE = re.compile(r"<<-?([A-Za-z_][\w-]*)[ \t]*\r?\n")
+_BLOCK_HEADER_RE = re.compile(r'^\s*[A-Za-z_][\w-]*(\s+("[^"\n]*"|[A-Za-z_][\w-]*))*\s*$')
+_CLOSERS = {"{": "}", "[": "]", "(": ")", "${": "}"}
+_OPENERS = {"}": "{", "]": "[", ")": "("}
+
+Opener = tuple[str, int, int]  # an opening '"', "<<", "{", "[", "(" or "${", with line and column
+
+
+def _end_of_text(text: str) -> tuple[int, int]:
+    """Line and column just after the last non-blank line: where "end of file" is shown."""
+    lines = text.splitlines() or [""]
+    last = max((i for i, ln in enumerate(lines) if ln.strip()), default=len(lines) - 1)
+    return last + 1, len(lines[last].rstrip()) + 1
+
+
+def _scan(text: str, until: int) -> tuple[Opener | None, list[Opener]]:
+    """What a failed parse most likely tripped over, for a better message than the grammar's.
+
+    Returns a quoted string opened before offset ``until`` that a newline or the end of the
+    text interrupts (``'"'``), or a heredoc that never closes (``"<<"``); and the brackets
+    still open at ``until``, innermost last. A small scanner over comments, heredocs, quoted
+    strings and the ``${ }``/``%{ }`` sequences inside them (in which strings nest), only
+    called once the parse has failed.
+    """
+    stack: list[tuple[str, int, int, int]] = []  # (opener, line, column, offset)
+    open_at_until: list[Opener] = []
+    line, col, i, n = 1, 1, 0, len(text)
+    while i < n:
+        if i == until:
+            open_at_until = _open_brackets(stack)
+        ch = text[i]
+        step = 1
+        if stack and stack[-1][0] == '"':
+            if ch == "\\":
+                step = 2
+            elif ch == '"':
+                stack.pop()
+            elif ch == "\n":
+                if stack[-1][3] <= until:
+                    return stack[-1][:3], open_at_until
+                stack.pop()  # after the failure: not what broke the parse
+            elif text.startswith(("$${", "%%{"), i):
+                step = 3
+            elif text.startswith(("${", "%{"), i):
+                stack.append(("${", line, col, i))
+                step = 2
+        elif ch == "#" or text.startswith("//", i):
+            end = text.find("\n", i)
+            step = (end if end >= 0 else n) - i
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            step = (end + 2 if end >= 0 else n) - i
+        elif heredoc := _HEREDOC_START_RE.match(text, i):
+            closing = re.compile(rf"^[ \t]*{re.escape(heredoc.group(1))}[ \t]*$", re.M)
+            close = closing.search(text, heredoc.end())
+            if close is None:
+                return (("<<", line, col) if i <= until else None), open_at_until
+            step = close.end() - i
+        elif ch in '"{[(':
+            stack.append((ch, line, col, i))
+        elif ch in "}])" and stack and _CLOSERS[stack[-1][0]] == ch:
+            stack.pop()
+        skipped = text[i : i + step]
+        newlines = skipped.count("\n")
+        line += newlines
+        col = len(skipped) - skipped.rfind("\n") if newlines else col + len(skipped)
+        i += step
+    if stack and stack[-1][0] == '"' and stack[-1][3] <= until:
+        return stack[-1][:3], open_at_until
+    return None, open_at_until if until < n else _open_brackets(stack)
+
+
+def _open_brackets(stack: list[tuple[str, int, int, int]]) -> list[Opener]:
+    return [entry[:3] for entry in stack if entry[0] != '"']
 
 
 class _Builder:
@@ -378,6 +523,14 @@ class _Builder:
             if isinstance(inner, Token):
                 # STRING_CHARS carry escapes; the other tokens are "$${" or "%%{" escapes
                 raw = str(inner)
+                if "\n" in raw:  # the grammar accepts it; HCL does not
+                    start = self.rng(node).start
+                    end = Pos(start.line, start.column + 1, start.byte + 1)
+                    raise DiagnosticError.single(
+                        "Unterminated template string",
+                        _UNTERMINATED_DETAIL,
+                        SourceRange(self.filename, start, end),
+                    )
                 text = self._unescape_at(raw, inner) if inner.type == "STRING_CHARS" else raw[1:]
                 flat.append(ast.TemplateText(self.rng(inner), text))
             elif inner.data == "interpolation":

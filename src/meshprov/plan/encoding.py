@@ -56,7 +56,7 @@ def redact(attributes: dict[str, Any] | None, sensitive: Iterable[str]) -> dict[
 
 
 def sensitive_mask(attributes: dict[str, Any] | None, sensitive: Iterable[str]) -> dict[str, bool]:
-    """Terraform's ``before_sensitive``/``after_sensitive``: ``true`` at each sensitive attribute."""
+    """Terraform's ``before_sensitive``/``after_sensitive``: ``true`` at each sensitive one."""
     if attributes is None:
         return {}
     return {k: True for k in sorted(set(sensitive)) if k in attributes}

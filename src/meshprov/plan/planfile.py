@@ -9,6 +9,7 @@ state the plan was made from.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +18,26 @@ from meshprov.diagnostics import DiagnosticError
 from meshprov.files import write_atomic
 from meshprov.plan.encoding import join_unknown, redact, split_unknown
 from meshprov.plan.model import Action, Mode, OutputChange, Plan, ResourceChange
-from meshprov.state import ResourceState, State
+from meshprov.state import ResourceState, State, StateEncryption, StateError
+from meshprov.state.encryption import CONTENT_PLAN, decode, encode
+
+# A plan file's encryption: the configuration's, or a function giving it (called only when the
+# file turns out to be encrypted, so plaintext plans need no passphrase).
+PlanEncryption = StateEncryption | Callable[[], StateEncryption | None] | None
 
 FORMAT = "meshprov-plan"
 VERSION = 1
 
 
-def write_plan(plan: Plan, path: Path, sensitive_variables: set[str]) -> None:
-    write_atomic(path, dumps_plan(plan, sensitive_variables), 0o600)
+def write_plan(
+    plan: Plan,
+    path: Path,
+    sensitive_variables: set[str],
+    encryption: StateEncryption | None = None,
+) -> None:
+    """Write the plan file (0600), sealed when state encryption is configured."""
+    data = encode(dumps_plan(plan, sensitive_variables), CONTENT_PLAN, encryption)
+    write_atomic(path, data, 0o600)
 
 
 def dumps_plan(plan: Plan, sensitive_variables: set[str]) -> bytes:
@@ -65,7 +78,9 @@ def _default(value: Any) -> Any:
 
 
 def _change_json(change: ResourceChange) -> dict:
-    after, after_unknown = split_unknown(redact(change.after, change.after_sensitive))
+    # unknown first: a key to be generated is both "known after apply" and sensitive
+    known, after_unknown = split_unknown(change.after)
+    after = redact(known, change.after_sensitive)
     return {
         "address": change.address,
         "module": change.module,
@@ -97,10 +112,18 @@ def _output_json(change: OutputChange) -> dict:
     }
 
 
-def load_plan_document(path: Path) -> dict:
+def load_plan_document(path: Path, encryption: PlanEncryption = None) -> dict:
     """Read and check a plan file's envelope; the document is trusted only after this."""
     try:
-        doc = json.loads(path.read_bytes())
+        data = path.read_bytes()
+        if callable(encryption) and not isinstance(encryption, StateEncryption):
+            from meshprov.state.encryption import is_envelope
+
+            encryption = encryption() if is_envelope(data) else None
+        data, _ = decode(data, CONTENT_PLAN, str(path), encryption)
+        doc = json.loads(data)
+    except StateError as exc:
+        raise DiagnosticError.single("Failed to read plan file", str(exc)) from None
     except (OSError, ValueError) as exc:
         raise DiagnosticError.single("Failed to read plan file", f"{path}: {exc}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
@@ -116,11 +139,13 @@ def load_plan_document(path: Path) -> dict:
     return doc
 
 
-def read_plan(path: Path, current: State) -> Plan:
+def read_plan(path: Path, current: State, encryption: PlanEncryption = None) -> Plan:
     """Load a saved plan; refuse one made from another state or an older serial of this one."""
-    doc = load_plan_document(path)
-    fresh_state = doc["prior_serial"] == 0 and not current.resources and current.serial == 0
-    if doc["prior_lineage"] != current.lineage and not fresh_state:
+    doc = load_plan_document(path, encryption)
+    # A plan made before any state was written (serial 0) has a lineage nobody kept, as
+    # Terraform's first plan has none: only the serial can tell whether it is stale.
+    first_plan = doc["prior_serial"] == 0
+    if doc["prior_lineage"] != current.lineage and not first_plan:
         raise DiagnosticError.single(
             "Saved plan does not match the given state",
             "The given plan file can not be applied because it was created from a different "

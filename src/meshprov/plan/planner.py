@@ -19,6 +19,7 @@ from meshprov.config.evaluation import ResourceInstance, evaluate_config
 from meshprov.config.model import Module, Resource
 from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, error, warning
 from meshprov.graph import node_of
+from meshprov.heap import frozen_heap
 from meshprov.lang.values import (
     UNKNOWN,
     ResourceValue,
@@ -30,7 +31,13 @@ from meshprov.lang.values import (
 from meshprov.plan.model import Action, Mode, OutputChange, Plan, ResourceChange
 from meshprov.providers import configure_providers
 from meshprov.resources import TYPES
-from meshprov.resources.base import Context, PlanRequest, ResourceError, ResourceType
+from meshprov.resources.base import (
+    Context,
+    PlannedChange,
+    PlanRequest,
+    ResourceError,
+    ResourceType,
+)
 from meshprov.state import ResourceState, State
 
 
@@ -62,6 +69,11 @@ def resource_type(type_name: str, address: str) -> ResourceType:
 
 def plan(config: LoadedConfig, state: State, options: PlanOptions) -> Plan:
     """Make a plan. Errors in the configuration or in a type's planning raise DiagnosticError."""
+    with frozen_heap():  # the configuration and the state are not garbage: don't rescan them
+        return _plan(config, state, options)
+
+
+def _plan(config: LoadedConfig, state: State, options: PlanOptions) -> Plan:
     diags = Diagnostics()
     for addr in (*options.targets, *options.replace):
         try:
@@ -200,15 +212,22 @@ class _TargetScope:
 
     def __init__(self, graph: nx.DiGraph, targets: tuple[str, ...]):
         self.targets = targets
-        self.dependencies: set[str] = set()
         static_targets = [_strip_keys(t) for t in targets]
-        for node_id in graph.nodes:
-            if node_of(graph, node_id).kind == "resource" and any(
-                _matches(node_id, t) for t in static_targets
-            ):
-                self.dependencies |= {
-                    a for a in nx.ancestors(graph, node_id) if node_of(graph, a).kind == "resource"
-                }
+        # the resource ancestors of every targeted resource node, in one walk of the graph
+        stack = [
+            p
+            for node_id in graph.nodes
+            if node_of(graph, node_id).kind == "resource"
+            and any(_matches(node_id, t) for t in static_targets)
+            for p in graph.predecessors(node_id)
+        ]
+        ancestors: set[str] = set()
+        while stack:
+            node_id = stack.pop()
+            if node_id not in ancestors:
+                ancestors.add(node_id)
+                stack.extend(graph.predecessors(node_id))
+        self.dependencies = {a for a in ancestors if node_of(graph, a).kind == "resource"}
 
     def includes(self, address: str, static: str) -> bool:
         if not self.targets or static in self.dependencies:
@@ -247,6 +266,21 @@ class _PlanHook:
         self.changes: list[ResourceChange] = []
         self.planned: set[str] = set()
 
+    def _type_plan(
+        self,
+        rtype: ResourceType,
+        instance: ResourceInstance,
+        prior: dict[str, Any] | None,
+        config: dict[str, Any],
+    ) -> PlannedChange:
+        address = str(instance.address)
+        try:
+            return rtype.plan(PlanRequest(address, prior, config, self.context))
+        except ResourceError as exc:
+            raise DiagnosticError.single(
+                "Failed to plan", str(exc), instance.resource.range, address
+            ) from None
+
     def resource_instance(self, instance: ResourceInstance) -> Any:
         address = str(instance.address)
         prior = self.state.resources.get(address)
@@ -254,23 +288,9 @@ class _PlanHook:
         if not self.scope.includes(address, static_address(instance.address)):
             return instance_value(instance.address, prior) if prior else UNKNOWN
         rtype = resource_type(instance.resource.type, address)
-        config = dict(instance.values)
-        if prior is not None:
-            for name in instance.resource.lifecycle.ignore_changes:
-                if (
-                    name in prior.attributes
-                    and not instance.resource.schema.attribute(name).reference
-                ):
-                    config[name] = prior.attributes[name]
+        config = ignoring_changes(instance, prior)
         tainted = prior is not None and prior.status == "tainted"
-        try:
-            planned = rtype.plan(
-                PlanRequest(address, prior.attributes if prior else None, config, self.context)
-            )
-        except ResourceError as exc:
-            raise DiagnosticError.single(
-                "Failed to plan", str(exc), instance.resource.range, address
-            ) from None
+        planned = self._type_plan(rtype, instance, prior.attributes if prior else None, config)
         after = planned.planned
         reason = planned.reason
         replace_paths = planned.replace_paths
@@ -288,8 +308,10 @@ class _PlanHook:
             action = Action.UPDATE
         if action is Action.REPLACE and rtype.create_before_destroy:
             action = Action.REPLACE_CBD
-        if action.is_replace:  # a replacement computes everything anew
-            after = {**after, **instance.resource.schema.unknown_exports()}
+        if action.is_replace:
+            # a new object: planned as a create, so ignore_changes does not apply and what
+            # follows from the arguments alone (addresses, URLs) stays known
+            after = self._type_plan(rtype, instance, None, dict(instance.values)).planned
         schema = instance.resource.schema
         sensitive = frozenset(
             schema.sensitive_exports
@@ -317,6 +339,19 @@ class _PlanHook:
             )
         )
         return instance_value(instance.address, None, after, sensitive)
+
+
+def ignoring_changes(instance: ResourceInstance, prior: ResourceState | None) -> dict[str, Any]:
+    """The instance's arguments, with those in ``lifecycle.ignore_changes`` as ``prior`` has them.
+
+    Used for an update, by plan and by apply alike, so apply does what the plan showed.
+    """
+    config = dict(instance.values)
+    if prior is not None:
+        for name in instance.resource.lifecycle.ignore_changes:
+            if name in prior.attributes and not instance.resource.schema.attribute(name).reference:
+                config[name] = prior.attributes[name]
+    return config
 
 
 def instance_value(
@@ -377,23 +412,21 @@ def _destroy_changes(root: Module, state: State, scope: _TargetScope) -> list[Re
         a for a in state.resources if scope.includes(a, static_address(parse_instance_address(a)))
     }
     if scope.targets:  # destroying a target destroys what depends on it, too
-        changed = True
-        while changed:
-            changed = False
-            for address, rs in state.resources.items():
-                if address not in doomed and any(
-                    _depends_on(dep, d) for dep in rs.dependencies for d in doomed
-                ):
+        dependents: dict[str, list[str]] = {}  # static address -> instances depending on it
+        for address, rs in state.resources.items():
+            for dep in rs.dependencies:
+                dependents.setdefault(dep, []).append(address)
+        todo = list(doomed)
+        while todo:
+            static = static_address(parse_instance_address(todo.pop()))
+            for address in dependents.pop(static, ()):
+                if address not in doomed:
                     doomed.add(address)
-                    changed = True
+                    todo.append(address)
     return [
         _change(state.resources[a], Action.DELETE, state.resources[a].attributes, None)
         for a in sorted(doomed)
     ]
-
-
-def _depends_on(dependency: str, address: str) -> bool:
-    return static_address(parse_instance_address(address)) == dependency
 
 
 def _check_prevent_destroy(root: Module, changes: list[ResourceChange]) -> None:
@@ -427,8 +460,10 @@ def _output_changes(
     out = []
     for name in sorted(set(outputs) | set(state.outputs)):
         before = state.outputs.get(name, {}).get("value") if name in state.outputs else None
+        # a value that was sensitive stays hidden, even as it goes away or stops being sensitive
+        was_sensitive = bool(state.outputs.get(name, {}).get("sensitive", False))
         if name not in outputs:
-            out.append(OutputChange(name, Action.DELETE, before, None, False))
+            out.append(OutputChange(name, Action.DELETE, before, None, was_sensitive))
             continue
         after, _ = unmark_deep(outputs[name])
         if name not in state.outputs:
@@ -437,7 +472,9 @@ def _output_changes(
             action = Action.NOOP
         else:
             action = Action.UPDATE
-        out.append(OutputChange(name, action, before, after, sensitive.get(name, False)))
+        out.append(
+            OutputChange(name, action, before, after, sensitive.get(name, False) or was_sensitive)
+        )
     return out
 
 

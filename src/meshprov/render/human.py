@@ -26,7 +26,13 @@ from meshprov.addrs import format_key, parse_instance_address
 from meshprov.lang.values import UNKNOWN, HclSet, Sensitive
 from meshprov.plan.model import Action, Mode, OutputChange, Plan, ResourceChange
 
-__all__ = ["render_apply_summary", "render_outputs", "render_plan", "render_resource_state"]
+__all__ = [
+    "render_apply_summary",
+    "render_outputs",
+    "render_plan",
+    "render_resource_state",
+    "render_security_impact",
+]
 
 # --- styling ---------------------------------------------------------------------------------
 
@@ -684,9 +690,11 @@ def _render_output_changes(r: _Renderer, outputs: Sequence[OutputChange]) -> str
     width = max(len(_attr_name(o.name)) for o in outputs)
     lines = []
     for o in sorted(outputs, key=lambda o: o.name):
+        # a saved plan holds no sensitive value: there, None stands for a hidden one
+        kept = o.sensitive
         d = r.diff(
-            _ABSENT if o.action is Action.CREATE or o.before is None else o.before,
-            _ABSENT if o.action is Action.DELETE or o.after is None else o.after,
+            _ABSENT if o.action is Action.CREATE or (o.before is None and not kept) else o.before,
+            _ABSENT if o.action is Action.DELETE or (o.after is None and not kept) else o.after,
             0,
             before_sensitive=o.sensitive,
             after_sensitive=o.sensitive,
@@ -694,6 +702,25 @@ def _render_output_changes(r: _Renderer, outputs: Sequence[OutputChange]) -> str
         text = d.text if d is not None else r.value(None, 0, Action.NOOP)
         lines.append(f"{r.sym(o.action)}{_attr_name(o.name):<{width}} = {text}")
     return "\n".join(lines)
+
+
+def render_security_impact(plan: Plan, color: bool) -> str:
+    """The ``Security impact:`` block that ends a plan, or '' when there is nothing to say.
+
+    The same facts as the Markdown comment's section (``render/security.py``), in a few lines.
+    """
+    from meshprov.render.security import security_impact, summary_lines
+
+    if plan.mode is Mode.REFRESH_ONLY:
+        return ""
+    lines = summary_lines(security_impact(plan))
+    if not lines:
+        return ""
+    s = _Style(color)
+    body = "\n".join(
+        "  " + (s(line, _YELLOW) if line.startswith("warning:") else line) for line in lines
+    )
+    return s("Security impact:", _BOLD) + "\n" + body + "\n"
 
 
 # --- apply summary, outputs, state show -------------------------------------------------------
@@ -706,13 +733,19 @@ def render_apply_summary(added: int, changed: int, destroyed: int, destroy_mode:
     return f"Apply complete! Resources: {added} added, {changed} changed, {destroyed} destroyed."
 
 
-def render_outputs(outputs: dict[str, dict]) -> str:
+def render_outputs(outputs: dict[str, dict], bare: bool = False) -> str:
     """``Outputs:`` and ``name = value`` lines, as after apply and in ``meshprov output``.
 
     Each entry is ``{"value": ..., "sensitive": bool}`` as in the state. Empty input gives ''.
+    ``bare``: only the values, one a line (``meshprov output NAME``).
     """
     if not outputs:
         return ""
+    if bare:
+        return "".join(
+            ("<sensitive>" if out.get("sensitive") else _hcl_value(out.get("value"), 0)) + "\n"
+            for _, out in sorted(outputs.items())
+        )
     lines = ["Outputs:", ""]
     for name in sorted(outputs):
         out = outputs[name]

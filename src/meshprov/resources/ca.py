@@ -7,9 +7,10 @@ certificate live in state only (like Terraform's tls provider), so refresh has n
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshprov import pki
+from meshprov.diagnostics import Diagnostic, error
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, unmark
 from meshprov.resources.base import ApplyRequest, PlannedChange, PlanRequest, ResourceType
@@ -21,6 +22,9 @@ from meshprov.resources.schema import (
     check_duration,
     parse_duration,
 )
+
+if TYPE_CHECKING:
+    from meshprov.config.evaluation import ResourceInstance
 
 KEY_ALGORITHMS = ("ECDSA_P256", "ECDSA_P384", "RSA_2048", "RSA_3072", "RSA_4096")
 
@@ -66,6 +70,25 @@ def expiring(not_after: str | None, renew_before: str, now: datetime) -> bool:
 
 class CAType(ResourceType):
     schema = SCHEMA
+
+    def check(self, instances: list[ResourceInstance]) -> list[Diagnostic]:
+        """One level of intermediates: a root is issued with pathlen 1, an intermediate with 0,
+        so a CA under an intermediate would sign certificates no verifier accepts."""
+        found = []
+        for instance in instances:
+            parent, _ = unmark(instance.values.get("parent"))
+            if isinstance(parent, ResourceValue) and unmark(parent.get("parent"))[0] is not None:
+                attr = instance.resource.attributes.get("parent")
+                found.append(
+                    error(
+                        "Intermediate CA under an intermediate",
+                        f"{instance.address} sets parent = {parent.address}, which is itself an "
+                        "intermediate CA (pathlen 0): it may not sign another CA. Set parent to "
+                        "a root CA (one without parent).",
+                        attr.expr.range if attr is not None else instance.resource.range,
+                    )
+                )
+        return found
 
     def plan(self, request: PlanRequest) -> PlannedChange:
         change = super().plan(request)

@@ -10,6 +10,7 @@ from meshprov.resources.control_plane_common import (
     SHARED_ATTRIBUTES,
     SHARED_EXPORTS,
     ControlPlaneType,
+    block_label,
     check_port,
 )
 from meshprov.resources.schema import NUMBER, Attr, Exported, ResourceSchema
@@ -34,5 +35,5 @@ class GlobalControlPlaneType(ControlPlaneType):
     def spec(
         self, address: str, attributes: dict[str, Any], config: dict[str, Any]
     ) -> ControlPlaneSpec:
-        name = address.rsplit(".", 1)[-1].split("[")[0].replace("_", "-")
+        name = block_label(address).replace("_", "-")
         return ControlPlaneSpec(**self.base_spec(name, attributes), kds_port=attributes["kds_port"])

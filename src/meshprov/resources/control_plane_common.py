@@ -11,13 +11,15 @@ import contextlib
 import hashlib
 import ipaddress
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshprov import kuma, pki
+from meshprov.addrs import parse_instance_address
 from meshprov.diagnostics import Diagnostic, SourceRange, error, warning
-from meshprov.files import write_atomic
+from meshprov.files import write_files_atomic
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, has_unknown, unmark
 from meshprov.resources.base import (
@@ -69,7 +71,7 @@ SHARED_ATTRIBUTES = (
     Attr("api_http_interface", STRING, default="127.0.0.1"),
     Attr("api_https_port", NUMBER, default=5682, check=check_port),
     Attr("api_separate_cert", BOOL, default=False),
-    Attr("output_dir", STRING),
+    Attr("output_dir", STRING, computed=True),  # default: out/<address>
     Attr("work_dir", STRING, default="/var/lib/kong-mesh"),
     Attr("namespace", STRING, default="kong-mesh-system"),
 )
@@ -174,6 +176,12 @@ class ControlPlaneType(ResourceType):
                         argument_range(instance, "addresses"),
                     )
                 )
+        for name in [] if has_unknown(hostnames) else hostnames:
+            problem = _hostname_problem(name)
+            if problem:
+                found.append(
+                    error("Invalid hostname", problem, argument_range(instance, "hostnames"))
+                )
         if values["api_http_interface"] == "0.0.0.0":
             found.append(
                 warning(
@@ -195,11 +203,7 @@ class ControlPlaneType(ResourceType):
         if planned["output_dir"] is None:
             planned["output_dir"] = default_output_dir(request.address)
         hosts = [*planned["hostnames"], *planned["addresses"]]
-        if not has_unknown(hosts) and not hosts:
-            raise ResourceError(
-                f"{request.address} needs at least one of hostnames or addresses: they are the "
-                "names its certificate is valid for and the address others dial."
-            )
+        # no names at all: check() reports "Missing certificate names", in validate and plan
         planned["dial_host"] = hosts[0] if hosts else UNKNOWN
         ca = plain(config["ca"])
         planned["ca_id"] = ca["id"] if isinstance(ca, dict) else UNKNOWN
@@ -246,8 +250,13 @@ class ControlPlaneType(ResourceType):
         config = request.config
         prior = request.prior
         attributes = {k: v for k, v in planned.items() if k not in ("artifacts",)}
+        # config is fully known now; a replacement is planned with every export unknown,
+        # kds_port and dial_host included: derive what follows from the arguments again
+        arguments = self.planned_arguments(config)
+        attributes.update({k: v for k, v in arguments.items() if has_unknown(attributes.get(k))})
+        attributes["dial_host"] = [*attributes["hostnames"], *attributes["addresses"]][0]
         if prior is None or planned.get("cert_pem") is UNKNOWN:
-            attributes.update(self._issue(planned, config, request.context))
+            attributes.update(self._issue(attributes, config, request.context))
         else:
             for key in (*_ISSUED, *_API_ISSUED):
                 attributes[key] = prior[key]
@@ -259,8 +268,10 @@ class ControlPlaneType(ResourceType):
         files = kuma.render_artifacts(self.spec(request.address, attributes, config))
         out = request.context.config_dir / attributes["output_dir"]
         try:
-            for relative, artifact in sorted(files.items()):
-                write_atomic(out / relative, artifact.content, artifact.mode)
+            write_files_atomic(
+                (out / relative, artifact.content, artifact.mode)
+                for relative, artifact in sorted(files.items())
+            )
         except OSError as exc:
             raise ResourceError(f"cannot write {exc.filename}: {exc.strerror}") from None
         attributes["artifacts"] = {
@@ -372,6 +383,29 @@ def _is_ip(text: Any) -> bool:
     except ValueError:
         return False
     return True
+
+
+_DNS_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+
+
+def _hostname_problem(name: Any) -> str | None:
+    """Why ``name`` cannot be a DNS name in a certificate (and be dialled), or None."""
+    if _is_ip(name):
+        return f'"{name}" in hostnames is an IP address; IP addresses go in addresses.'
+    labels = name.split(".")
+    if labels[0] == "*":  # a wildcard covers one label
+        labels = labels[1:]
+    if len(name) <= 253 and labels and all(_DNS_LABEL_RE.match(label) for label in labels):
+        return None
+    return (
+        f'"{name}" in hostnames is not a DNS name: use dot-separated labels of letters, digits '
+        "and dashes (an internationalised name in its xn-- form)."
+    )
+
+
+def block_label(address: str) -> str:
+    """The resource's name label: ``module.m["a"].zone.us_east["10.0.0.1"]`` → ``us_east``."""
+    return parse_instance_address(address).name
 
 
 def default_output_dir(address: str) -> str:

@@ -69,6 +69,10 @@ SCHEMA = ResourceSchema(
 
 AUTHORIZE_BATCH = 100  # IP ranges per AuthorizeSecurityGroupIngress call
 REVOKE_BATCH = 500  # rule ids per RevokeSecurityGroupIngress call
+# what RevokeSecurityGroupIngress answers when a rule id is already gone (AWS, moto)
+RULE_GONE_CODES = frozenset({"InvalidSecurityGroupRuleId.NotFound", "InvalidPermission.NotFound"})
+# what a retried AuthorizeSecurityGroupIngress may answer when its first attempt got through
+READ_BACK_CODES = frozenset({"InvalidPermission.Duplicate", "RulesPerSecurityGroupLimitExceeded"})
 
 
 def owner_prefix(address: str) -> str:
@@ -139,7 +143,7 @@ class FirewallType(ResourceType):
                 )
             )
         except AwsError as exc:
-            raise ResourceError(_aws_message(address, groups, exc)) from None
+            raise ResourceError(_aws_message(groups, exc)) from None
         prefix = owner_prefix(address)
         port, protocol = values["port"], values["protocol"]
         live = Live({}, [])
@@ -261,12 +265,7 @@ class FirewallType(ResourceType):
                 if arguments["exclusive"]:
                     doomed += [f["rule_id"] for f in live.foreign if f["group"] == group]
                 for chunk in _chunks(doomed, REVOKE_BATCH):
-                    call(
-                        ec2,
-                        "revoke_security_group_ingress",
-                        GroupId=group,
-                        SecurityGroupRuleIds=chunk,
-                    )
+                    _revoke(ec2, group, chunk)
                     for rid in chunk:
                         live.rules.pop(rid, None)
                     live.foreign = [f for f in live.foreign if f["rule_id"] not in chunk]
@@ -277,7 +276,7 @@ class FirewallType(ResourceType):
                     self._authorize(ec2, group, chunk, sources, prefix, arguments, live)
         except AwsError as exc:
             done = {**arguments, **live.attributes()}
-            raise ResourceError(_aws_message(address, [group], exc), done) from None
+            raise ResourceError(_aws_message([group], exc), done) from None
         return {**arguments, **live.attributes()}
 
     def _authorize(
@@ -304,14 +303,20 @@ class FirewallType(ResourceType):
                 ec2, "authorize_security_group_ingress", GroupId=group, IpPermissions=[permission]
             )
         except AwsError as exc:
-            if exc.code != "InvalidPermission.Duplicate":
+            if exc.code not in READ_BACK_CODES:
                 raise
-            # an earlier attempt got through (e.g. a lost response): read back what exists
+            # an earlier attempt may have got through (a lost response, retried): read back
             fresh = self._group_rules(ec2, group, prefix)
             live.rules.update(fresh)
             remaining = [c for c in cidrs if c not in {r["cidr"] for r in fresh.values()}]
-            if remaining:
-                self._authorize(ec2, group, remaining, sources, prefix, arguments, live)
+            if not remaining:
+                return
+            if exc.code != "InvalidPermission.Duplicate":
+                raise
+            if len(remaining) == len(cidrs):
+                # no progress: a rule meshprov does not own already has one of these sources
+                raise _taken(exc, group, remaining, arguments, live) from None
+            self._authorize(ec2, group, remaining, sources, prefix, arguments, live)
             return
         for rule in response.get("SecurityGroupRules", []):
             cidr = rule.get("CidrIpv4") or rule.get("CidrIpv6")
@@ -349,14 +354,9 @@ class FirewallType(ResourceType):
         try:
             for group, ids in sorted(by_group.items()):
                 for chunk in _chunks(sorted(ids), REVOKE_BATCH):
-                    call(
-                        ec2,
-                        "revoke_security_group_ingress",
-                        GroupId=group,
-                        SecurityGroupRuleIds=chunk,
-                    )
+                    _revoke(ec2, group, chunk)
         except AwsError as exc:
-            raise ResourceError(_aws_message(address, list(by_group), exc)) from None
+            raise ResourceError(_aws_message(list(by_group), exc)) from None
 
 
 def desired_sources(address: str, config: dict[str, Any]) -> Any:
@@ -460,17 +460,65 @@ def _other_source(rule: dict[str, Any]) -> str:
     return "unknown source"
 
 
+def _revoke(ec2: Any, group: str, rule_ids: list[str]) -> None:
+    """Revoke rules by id. A rule already gone counts as revoked: a retry whose first attempt
+    got through (its response lost) or someone else's revoke must not fail the run."""
+    try:
+        call(ec2, "revoke_security_group_ingress", GroupId=group, SecurityGroupRuleIds=rule_ids)
+    except AwsError as exc:
+        if exc.code not in RULE_GONE_CODES:
+            raise
+        present = {
+            rule["SecurityGroupRuleId"]
+            for rule in paginate(
+                ec2,
+                "describe_security_group_rules",
+                "SecurityGroupRules",
+                Filters=[{"Name": "group-id", "Values": [group]}],
+            )
+        }
+        remaining = [rid for rid in rule_ids if rid in present]
+        if remaining:
+            call(
+                ec2, "revoke_security_group_ingress", GroupId=group, SecurityGroupRuleIds=remaining
+            )
+
+
+def _taken(
+    exc: AwsError, group: str, cidrs: list[str], arguments: dict[str, Any], live: Live
+) -> AwsError:
+    """The Duplicate error, naming the rules meshprov does not own that are in the way."""
+    port = f"{arguments['protocol']}/{arguments['port']}"
+    taken = sorted(
+        f"{f['source']} ({f['rule_id']})"
+        for f in live.foreign
+        if f["group"] == group and f["source"] in cidrs and f["ports"] == port
+    )
+    if not taken:
+        return exc
+    return AwsError(
+        f"authorize_security_group_ingress failed: {exc.code}: {', '.join(taken)} on {port} "
+        "already allowed by a rule meshprov does not own",
+        exc.code,
+    )
+
+
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
-def _aws_message(address: str, groups: list[str], exc: AwsError) -> str:
-    where = ", ".join(g for g in groups if g)
+def _aws_message(groups: list[str], exc: AwsError) -> str:
+    """The error without the firewall's address: the engine puts it in front (or, at plan time,
+    in the diagnostic's context line)."""
+    groups = [g for g in groups if g]
+    where = ", ".join(groups)
     hint = ""
     if exc.code in ("InvalidGroup.NotFound", "InvalidGroupId.NotFound", "InvalidGroupId.Malformed"):
         hint = " Check security_group_ids and the region."
     elif exc.code == "RulesPerSecurityGroupLimitExceeded":
         hint = " Lower rules_per_group to the account's quota or add security groups."
-    target = f" (security group {where})" if where else ""
-    return f"{address}{target}: {exc}.{hint}"
+    elif exc.code == "InvalidPermission.Duplicate":
+        hint = " Remove that rule, or set exclusive = true so that meshprov replaces it."
+    target = f"security group{'s' if len(groups) > 1 else ''} {where}: " if where else ""
+    return f"{target}{str(exc).rstrip('.')}.{hint}"

@@ -44,7 +44,8 @@ class Attr:
     """One attribute of a resource type.
 
     ``reference`` names the resource type an attribute must point at (``ca = ca.root``);
-    ``check`` returns an error message for a bad known value, or None.
+    ``check`` returns an error message for a bad known value, or None; ``computed``: left
+    unset, the type computes the value when planning (so ``validate`` cannot know it).
     """
 
     name: str
@@ -56,6 +57,7 @@ class Attr:
     check: Callable[[Any], str | None] | None = None
     forces_replacement: bool = False
     description: str = ""
+    computed: bool = False
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 from meshprov.diagnostics import Diagnostic, error, warning
 from meshprov.kuma import ControlPlaneSpec, ZoneSettings, url_host
 from meshprov.lang.types import ANY
-from meshprov.lang.values import UNKNOWN, has_unknown
-from meshprov.resources.base import ResourceError
+from meshprov.lang.values import UNKNOWN, ResourceValue, has_unknown, unmark
 from meshprov.resources.control_plane_common import (
     SHARED_ATTRIBUTES,
     SHARED_EXPORTS,
     ControlPlaneType,
     argument_range,
+    block_label,
     check_port,
     plain,
 )
@@ -49,9 +49,9 @@ SCHEMA = ResourceSchema(
     "zone",
     attributes=(
         *SHARED_ATTRIBUTES,
-        Attr("name", STRING, check=check_zone_name),
+        Attr("name", STRING, check=check_zone_name, computed=True),  # default: the label
         Attr("global", ANY, reference="control_plane"),
-        Attr("egress_ips", STRING_LIST),
+        Attr("egress_ips", STRING_LIST, computed=True),  # default: addresses
         Attr("dp_port", NUMBER, default=5678, check=check_port),
         Attr("mads_tls", BOOL, default=True),
         Attr(
@@ -82,17 +82,30 @@ class ZoneType(ControlPlaneType):
 
     def check(self, instances: list[ResourceInstance]) -> list[Diagnostic]:
         found = super().check(instances)
-        by_global: dict[Any, dict[str, ResourceInstance]] = defaultdict(dict)
+        by_global: dict[str, dict[str, ResourceInstance]] = defaultdict(dict)
         egress_owner: dict[str, ResourceInstance] = {}
         for instance in instances:
             values = instance.values
             for setting in ("dp_authn", "zone_proxy_authn"):
                 found.extend(_authn_problems(instance, setting))
             name = values["name"]
-            name = self.default_name(str(instance.address)) if name is None else name
-            global_cp = plain(values.get("global"))
-            key = global_cp.get("kds_address") if isinstance(global_cp, dict) else None
-            if isinstance(name, str) and global_cp is not None:
+            if name is None:
+                name = self.default_name(str(instance.address))
+                problem = check_zone_name(name)
+                if problem:
+                    found.append(
+                        error(
+                            "Invalid zone name",
+                            f"{instance.address}: the zone name defaults to the block label, "
+                            f"but {problem} Set name explicitly.",
+                            instance.resource.range,
+                        )
+                    )
+            # zones are grouped by the global they reference (its address: during validate
+            # its exports, kds_address included, are all unknown)
+            global_cp, _ = unmark(values.get("global"))
+            key = str(global_cp.address) if isinstance(global_cp, ResourceValue) else None
+            if isinstance(name, str) and key is not None:
                 first = by_global[key].get(name)
                 if first is not None:
                     found.append(
@@ -143,13 +156,8 @@ class ZoneType(ControlPlaneType):
 
     def own_exports(self, address: str, planned: dict[str, Any], config: dict[str, Any]) -> None:
         if planned["name"] is None:
+            # check() reports a default that is not a valid zone name, in validate and plan
             planned["name"] = self.default_name(address)
-            problem = check_zone_name(planned["name"])
-            if problem:
-                raise ResourceError(
-                    f"{address}: the zone name defaults to the block label, but {problem} "
-                    "Set name explicitly."
-                )
         if planned["egress_ips"] is None:
             planned["egress_ips"] = planned["addresses"]
         planned["zone_name"] = planned["name"]
@@ -166,7 +174,7 @@ class ZoneType(ControlPlaneType):
     @staticmethod
     def default_name(address: str) -> str:
         """The block label with ``_`` → ``-``: ``zone.us_east`` → ``us-east``."""
-        return address.rsplit(".", 1)[-1].split("[")[0].replace("_", "-")
+        return block_label(address).replace("_", "-")
 
     def spec(
         self, address: str, attributes: dict[str, Any], config: dict[str, Any]
@@ -209,7 +217,13 @@ def _authn_problems(instance: ResourceInstance, setting: str) -> list[Diagnostic
 
 
 def egress_cidrs(egress_ips: Any) -> Any:
-    """Each egress IP as a /32 or /128 network (a CIDR stays as it is, normalised)."""
+    """Each egress IP as a /32 or /128 network (a CIDR stays as it is, normalised).
+
+    Unknown while an entry is not an IP or CIDR: ``check`` reports it as an error.
+    """
     if has_unknown(egress_ips):
         return UNKNOWN
-    return [str(ipaddress.ip_network(ip, strict=False)) for ip in egress_ips]
+    try:
+        return [str(ipaddress.ip_network(ip, strict=False)) for ip in egress_ips]
+    except ValueError:
+        return UNKNOWN

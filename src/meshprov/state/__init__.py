@@ -1,7 +1,16 @@
-"""meshprov state: the state model and file format, lock info, and the local backend."""
+"""meshprov state: the state model and file format, lock info, the backend core and its local
+and S3 backends, and client-side encryption."""
 
-from meshprov.state.local import Journal, LocalBackend
-from meshprov.state.lock import LockError, LockInfo, StateLockError, StateUnlockError
+from meshprov.state.core import Journal, StateBackend, StatePersister
+from meshprov.state.encryption import EncryptionError, StateEncryption
+from meshprov.state.local import LocalBackend
+from meshprov.state.lock import (
+    LockError,
+    LockInfo,
+    StateLockError,
+    StateReleaseError,
+    StateUnlockError,
+)
 from meshprov.state.model import (
     STATE_FORMAT,
     STATE_VERSION,
@@ -14,14 +23,19 @@ from meshprov.state.model import (
 __all__ = [
     "STATE_FORMAT",
     "STATE_VERSION",
+    "EncryptionError",
     "Journal",
     "LocalBackend",
     "LockError",
     "LockInfo",
     "ResourceState",
     "State",
+    "StateBackend",
+    "StateEncryption",
     "StateError",
     "StateLockError",
+    "StatePersister",
+    "StateReleaseError",
     "StateUnlockError",
     "loads_state",
 ]

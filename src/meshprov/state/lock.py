@@ -137,3 +137,11 @@ class StateUnlockError(LockError):
 
     def __init__(self, detail: str, holder: LockInfo | None = None):
         super().__init__("Failed to unlock state", detail, holder)
+
+
+class StateReleaseError(LockError):
+    """The lock could not be released (a remote lock that vanished, changed hands, or that the
+    network would not let us delete); the detail says how to release it by hand."""
+
+    def __init__(self, detail: str, holder: LockInfo | None = None):
+        super().__init__("Error releasing the state lock", detail, holder)

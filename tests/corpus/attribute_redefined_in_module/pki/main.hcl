@@ -1,0 +1,5 @@
+ca "root" {
+  common_name = "Root CA"
+  validity    = "90d"
+  validity    = "180d"
+}

@@ -1,0 +1,10 @@
+ca "root" {
+  common_name = "Root CA"
+}
+
+zone "eu" {
+  ca = ca.root
+  addresses {
+    ip = "10.0.0.1"
+  }
+}

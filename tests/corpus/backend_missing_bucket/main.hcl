@@ -1,0 +1,5 @@
+meshprov {
+  backend "s3" {
+    key = "meshprov.state"
+  }
+}

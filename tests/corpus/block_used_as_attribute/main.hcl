@@ -1,0 +1,6 @@
+ca "root" {
+  common_name = "Root CA"
+  lifecycle = {
+    prevent_destroy = true
+  }
+}

@@ -1,0 +1,4 @@
+ca "root" {
+  count       = 1.5
+  common_name = "Root CA"
+}

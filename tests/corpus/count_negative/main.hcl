@@ -1,0 +1,4 @@
+ca "root" {
+  count       = -1
+  common_name = "Root CA"
+}

@@ -1,0 +1,4 @@
+ca "root" {
+  count       = "two"
+  common_name = "Root CA"
+}

@@ -1,0 +1,5 @@
+module "zones" {
+  source  = "./modules/zones"
+  ca_name = "root"
+  ip      = module.zones.ip
+}

@@ -1,0 +1,4 @@
+# another root
+ca "root" {
+  common_name = "Other"
+}

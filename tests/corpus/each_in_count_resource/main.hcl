@@ -1,0 +1,4 @@
+ca "root" {
+  count       = 2
+  common_name = "CA ${each.key}"
+}

@@ -1,0 +1,5 @@
+meshprov {
+  encryption {
+    fallback_passphrase_env = "OLD_KEY"
+  }
+}

@@ -1,0 +1,4 @@
+ca "root" {
+  for_each    = ["a", "b"]
+  common_name = "CA ${each.key}"
+}

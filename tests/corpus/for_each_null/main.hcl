@@ -1,0 +1,4 @@
+ca "root" {
+  for_each    = null
+  common_name = "CA ${each.key}"
+}

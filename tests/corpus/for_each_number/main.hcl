@@ -1,0 +1,4 @@
+ca "root" {
+  for_each    = 3
+  common_name = "CA ${each.key}"
+}

@@ -1,0 +1,3 @@
+locals {
+  n = parseint("zz", 10)
+}

@@ -1,0 +1,3 @@
+locals {
+  name = replace("eu_west", "_")
+}

@@ -1,0 +1,3 @@
+locals {
+  cidr = cidrsubnet("10.0.0.0/8", 8)
+}

@@ -1,0 +1,4 @@
+locals {
+  ports = { kds = 5685 }
+  dp    = local.ports["dp"]
+}

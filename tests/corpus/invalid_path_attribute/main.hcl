@@ -1,0 +1,3 @@
+locals {
+  dir = path.home
+}

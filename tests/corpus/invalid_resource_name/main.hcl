@@ -1,0 +1,3 @@
+ca "1root" {
+  common_name = "Root CA"
+}

@@ -1,0 +1,7 @@
+ca "root" {
+  common_name = "Root CA"
+
+  lifecycle {
+    ignore_changes = [comon_name]
+  }
+}

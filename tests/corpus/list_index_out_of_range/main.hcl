@@ -1,0 +1,4 @@
+locals {
+  zones = ["eu", "us"]
+  third = local.zones[2]
+}

@@ -1,0 +1,3 @@
+meshprov {
+  required_version = ">= 0.1"
+}

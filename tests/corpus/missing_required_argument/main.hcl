@@ -1,0 +1,3 @@
+ca "root" {
+  organization = "Example"
+}

@@ -1,0 +1,3 @@
+module "pki" {
+  source = "./pki"
+}

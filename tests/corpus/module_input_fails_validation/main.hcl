@@ -1,0 +1,4 @@
+module "env" {
+  source      = "./env"
+  environment = "docker"
+}

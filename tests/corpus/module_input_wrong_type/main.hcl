@@ -1,0 +1,4 @@
+module "zones" {
+  source  = "./modules/zones"
+  ca_name = ["root"]
+}

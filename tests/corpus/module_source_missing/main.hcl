@@ -1,0 +1,3 @@
+module "zones" {
+  source = "./modules/zones"
+}

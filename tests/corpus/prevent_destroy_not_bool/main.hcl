@@ -1,0 +1,7 @@
+ca "root" {
+  common_name = "Root CA"
+
+  lifecycle {
+    prevent_destroy = "yes"
+  }
+}

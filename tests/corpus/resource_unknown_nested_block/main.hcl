@@ -1,0 +1,7 @@
+ca "root" {
+  common_name = "Root CA"
+
+  timeouts {
+    create = "1m"
+  }
+}

@@ -1,0 +1,3 @@
+ca "root" {
+  common_name = "Root \q CA"
+}

@@ -1,0 +1,4 @@
+variable "ca" {
+  type = string
+  default = "x"
+}}

@@ -1,0 +1,4 @@
+zone "eu" {
+  ca = ca.root
+  addresses = ["10.0.0.1",]]
+}

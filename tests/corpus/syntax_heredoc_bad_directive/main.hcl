@@ -1,0 +1,5 @@
+locals {
+  text = <<-EOT
+    %{ while true }x%{ endwhile }
+  EOT
+}

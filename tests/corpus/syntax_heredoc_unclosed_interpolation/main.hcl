@@ -1,0 +1,10 @@
+locals {
+  text = <<-EOT
+    first
+    hello ${var.name
+  EOT
+}
+
+variable "name" {
+  default = "x"
+}

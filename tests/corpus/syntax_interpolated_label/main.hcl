@@ -1,0 +1,7 @@
+variable "name" {
+  default = "root"
+}
+
+ca "${var.name}" {
+  common_name = "Root CA"
+}

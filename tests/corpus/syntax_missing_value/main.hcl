@@ -1,0 +1,4 @@
+ca "root" {
+  common_name =
+  organization = "x"
+}

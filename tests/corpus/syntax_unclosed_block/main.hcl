@@ -1,0 +1,6 @@
+ca "root" {
+  common_name = "Root CA"
+
+zone "eu" {
+  ca = ca.root
+}

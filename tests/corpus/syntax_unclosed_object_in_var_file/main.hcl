@@ -1,0 +1,3 @@
+variable "zone_ips" {
+  type = map(string)
+}

@@ -1,0 +1,5 @@
+locals {
+  pem = <<EOT
+line one
+line two
+}

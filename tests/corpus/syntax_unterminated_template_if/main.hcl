@@ -1,0 +1,3 @@
+locals {
+  greeting = "%{ if true }hello"
+}

@@ -1,0 +1,2 @@
+# prod
+zones = ["eu" "us"]

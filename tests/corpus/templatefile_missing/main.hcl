@@ -1,0 +1,3 @@
+locals {
+  env = templatefile("${path.module}/env.tpl", { port = 5685 })
+}

@@ -1,0 +1,5 @@
+ca "root" {
+  common_name = "Root CA"
+}
+
+region = "eu-west-1"

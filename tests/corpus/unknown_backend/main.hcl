@@ -1,0 +1,5 @@
+meshprov {
+  backend "gcs" {
+    bucket = "x"
+  }
+}

@@ -1,0 +1,3 @@
+provider "gcp" {
+  region = "europe-west1"
+}

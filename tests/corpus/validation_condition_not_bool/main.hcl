@@ -1,0 +1,8 @@
+variable "a" {
+  default = "x"
+
+  validation {
+    condition     = var.a
+    error_message = "never."
+  }
+}

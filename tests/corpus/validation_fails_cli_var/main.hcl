@@ -1,0 +1,8 @@
+variable "environment" {
+  type = string
+
+  validation {
+    condition     = contains(["universal", "kubernetes"], var.environment)
+    error_message = "environment must be universal or kubernetes."
+  }
+}

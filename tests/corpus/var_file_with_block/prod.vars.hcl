@@ -1,0 +1,4 @@
+zones = ["eu"]
+
+zone "eu" {
+}

@@ -1,0 +1,2 @@
+# values
+zones = 5

@@ -1,0 +1,3 @@
+variable "cp" {
+  type = object({ host = string, port = number })
+}

@@ -1,0 +1,4 @@
+variable "token" {
+  default   = "x"
+  sensitive = "yes"
+}

@@ -1,0 +1,3 @@
+locals "mine" {
+  a = 1
+}

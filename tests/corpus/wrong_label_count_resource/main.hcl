@@ -1,0 +1,3 @@
+ca "root" "extra" {
+  common_name = "Root CA"
+}

@@ -1,0 +1,92 @@
+"""The engine at a few hundred instances: wide fan-outs whose operations finish out of order,
+targeted destroys that follow long dependency chains, and the garbage-collector freeze.
+
+(How it scales with thousands of resources is measured by ``bench/engine.py``.)
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from pathlib import Path
+
+import pytest
+from tests.support.engine import Workspace
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    return Workspace(tmp_path / "config")
+
+
+def state_addresses(ws: Workspace) -> list[str]:
+    doc = json.loads((ws.dir / "state" / "default.json").read_text())
+    return [r["address"] for r in doc["resources"]]
+
+
+def test_wide_fan_out_whose_operations_finish_out_of_order(ws: Workspace) -> None:
+    # the delays make later instances finish before earlier ones, across two counted blocks
+    # and a block depending on both
+    ws.write(
+        """
+test_thing "root" {
+  value = "r"
+}
+
+test_thing "a" {
+  count  = 60
+  value  = "a${count.index}-${test_thing.root.id}"
+  delay  = count.index % 7 == 0 ? 0.05 : 0
+  parent = test_thing.root
+}
+
+test_thing "b" {
+  count  = 40
+  value  = "b${count.index}"
+  delay  = count.index % 5 == 0 ? 0.03 : 0
+  parent = test_thing.root
+}
+
+test_thing "last" {
+  value = "${length(test_thing.a)}/${length(test_thing.b)}/${test_thing.a[59].id}"
+}
+"""
+    )
+    result = ws.run("apply", "--auto-approve", "--parallelism", "8")
+    assert "Apply complete! Resources: 102 added, 0 changed, 0 destroyed." in result.stdout
+    assert len(state_addresses(ws)) == 102
+    assert "No changes." in ws.run("plan").stdout
+
+
+def test_targeted_destroy_follows_a_long_chain_of_dependents(ws: Workspace) -> None:
+    blocks = ['test_thing "r0" {\n  value = "0"\n}\n']
+    blocks += [
+        f'test_thing "r{i}" {{\n  value  = "{i}"\n  parent = test_thing.r{i - 1}\n}}\n'
+        for i in range(1, 40)
+    ]
+    blocks.append('test_thing "solo" {\n  value = "s"\n}\n')
+    ws.write("\n".join(blocks))
+    ws.run("apply", "--auto-approve")
+    out = ws.run("destroy", "--auto-approve", "--target", "test_thing.r10").stdout
+    assert "Destroy complete! Resources: 30 destroyed." in out
+    assert sorted(state_addresses(ws)) == sorted(
+        ["test_thing.solo", *(f"test_thing.r{i}" for i in range(10))]
+    )
+
+
+def test_frozen_heap_thaws_and_leaves_a_foreign_freeze_alone() -> None:
+    from meshprov.heap import frozen_heap
+
+    before = gc.get_freeze_count()
+    assert before == 0
+    with frozen_heap():
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
+    gc.freeze()  # someone else's freeze: not ours to undo
+    try:
+        frozen = gc.get_freeze_count()
+        with frozen_heap():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
