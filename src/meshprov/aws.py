@@ -8,16 +8,17 @@ message that names the operation and AWS's own code.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import botocore.loaders
-import botocore.session
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+if TYPE_CHECKING:  # botocore is imported on first use: commands without AWS start faster
+    import botocore.loaders
+    import botocore.session
+    from botocore.exceptions import ClientError
 
 DEFAULT_MAX_ATTEMPTS = 5
 THROTTLING_CODES = frozenset(
@@ -76,6 +77,8 @@ class Clients:
 
     def session(self) -> botocore.session.Session:
         """A fresh session per run (credentials and config read anew), sharing the model loader."""
+        import botocore.session
+
         if self._session is None:
             session = botocore.session.Session(profile=self.settings.profile)
             session.register_component("data_loader", _shared_loader())
@@ -83,6 +86,9 @@ class Clients:
         return self._session
 
     def client(self, service: str, region: str | None = None) -> Any:
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError
+
         region = region or self.settings.region
         key = (service, region)
         with self._lock:
@@ -113,13 +119,31 @@ class Clients:
 def _shared_loader() -> botocore.loaders.Loader:
     """botocore's service-model loader, one per process: parsing the EC2 model takes about a
     second, and a plan and its apply (or a test's many runs) would otherwise each pay it."""
+    import botocore.loaders
+
     return botocore.loaders.create_loader()
 
 
 def call(client: Any, operation: str, **kwargs: Any) -> dict:
     """One API call, with AWS failures turned into ``AwsError``."""
-    try:
+    with translated_errors(operation):
         return getattr(client, operation)(**kwargs)
+
+
+def paginate(client: Any, operation: str, result_key: str, **kwargs: Any) -> Iterator[dict]:
+    """Every item of a paginated API, page by page."""
+    with translated_errors(operation):
+        for page in client.get_paginator(operation).paginate(**kwargs):
+            yield from page.get(result_key, [])
+
+
+@contextlib.contextmanager
+def translated_errors(operation: str) -> Iterator[None]:
+    """botocore's exceptions as ``AwsError`` with a message a user can act on."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+    try:
+        yield
     except ClientError as exc:
         raise _error(operation, exc) from None
     except NoRegionError:
@@ -131,21 +155,6 @@ def call(client: Any, operation: str, **kwargs: Any) -> dict:
         raise AwsError(
             f"{operation}: no AWS credentials were found (environment, profile or instance role)."
         ) from None
-    except BotoCoreError as exc:
-        raise AwsError(f"{operation}: {exc}") from None
-
-
-def paginate(client: Any, operation: str, result_key: str, **kwargs: Any) -> Iterator[dict]:
-    """Every item of a paginated API, page by page."""
-    try:
-        for page in client.get_paginator(operation).paginate(**kwargs):
-            yield from page.get(result_key, [])
-    except ClientError as exc:
-        raise _error(operation, exc) from None
-    except NoRegionError:
-        raise AwsError(f"{operation}: no AWS region is configured.") from None
-    except NoCredentialsError:
-        raise AwsError(f"{operation}: no AWS credentials were found.") from None
     except BotoCoreError as exc:
         raise AwsError(f"{operation}: {exc}") from None
 
