@@ -12,9 +12,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshprov.aws import AwsError, call, paginate
+from meshprov.diagnostics import Diagnostic, error
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, has_unknown, unmark
 from meshprov.resources.base import (
@@ -26,7 +27,7 @@ from meshprov.resources.base import (
     ResourceError,
     ResourceType,
 )
-from meshprov.resources.control_plane_common import check_port
+from meshprov.resources.control_plane_common import argument_range, check_port
 from meshprov.resources.schema import (
     BOOL,
     NUMBER,
@@ -43,6 +44,9 @@ def _check_rules_per_group(value: object) -> str | None:
         return None
     return f"rules_per_group must be a whole number of at least 1, not {value}."
 
+
+if TYPE_CHECKING:
+    from meshprov.config.evaluation import ResourceInstance
 
 SCHEMA = ResourceSchema(
     "firewall",
@@ -119,6 +123,48 @@ class Live:
 
 class FirewallType(ResourceType):
     schema = SCHEMA
+
+    def check(self, instances: list[ResourceInstance]) -> list[Diagnostic]:
+        """What validate can tell without AWS: groups given, extra CIDRs valid and not public."""
+        found: list[Diagnostic] = []
+        for instance in instances:
+            values = instance.values
+            groups = values["security_group_ids"]
+            if not has_unknown(groups) and not groups:
+                found.append(
+                    error(
+                        "No security groups",
+                        f"{instance.address} needs at least one id in security_group_ids: the "
+                        "groups in front of the control plane whose ingress it manages.",
+                        argument_range(instance, "security_group_ids"),
+                    )
+                )
+            cidrs = values["allow_cidrs"]
+            if has_unknown(cidrs):
+                continue
+            for cidr in cidrs:
+                try:
+                    network = ipaddress.ip_network(cidr, strict=False)
+                except ValueError:
+                    found.append(
+                        error(
+                            "Invalid CIDR",
+                            f'"{cidr}" in allow_cidrs is not an IP address or CIDR.',
+                            argument_range(instance, "allow_cidrs"),
+                        )
+                    )
+                    continue
+                if is_public(str(network)) and values["allow_public"] is False:
+                    found.append(
+                        error(
+                            "Public source not allowed",
+                            f"{network} (from allow_cidrs) would open port {values['port']} to "
+                            "the internet or a very wide range. Set allow_public = true if that "
+                            "is really intended.",
+                            argument_range(instance, "allow_cidrs"),
+                        )
+                    )
+        return found
 
     # --- reading ---------------------------------------------------------------------------
 

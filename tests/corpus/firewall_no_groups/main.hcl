@@ -1,0 +1,3 @@
+firewall "kds" {
+  security_group_ids = []
+}
