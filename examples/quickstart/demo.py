@@ -2,13 +2,15 @@
 
 It starts a moto server on 127.0.0.1 (a free port), creates a VPC and the global control
 plane's security group through boto3, then runs validate, plan, apply and verify on a copy of
-the quickstart with the emulator's endpoint and the group's id as variables, and stops the
-server. Against a real AWS account you would run the same commands without the two --var
+the quickstart with the emulator's endpoint and the group's id as variables. Then someone opens
+KDS to 0.0.0.0/0 by hand: verify fails, plan shows the drift, apply revokes the rule, verify
+passes again. Finally it stops the server. Against a real AWS account you would run the same commands without the two --var
 options (see README.md next to this file).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -50,6 +52,7 @@ def main() -> None:
         AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo", AWS_DEFAULT_REGION=REGION
     )
     banner(f"Starting a local AWS emulator (moto) on {endpoint}")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log lines
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
@@ -59,19 +62,6 @@ def main() -> None:
             GroupName="kong-mesh-global-cp", Description="global control plane", VpcId=vpc
         )["GroupId"]
         print(f"Created {vpc} and the global control plane's security group {group}")
-        ec2.authorize_security_group_ingress(
-            GroupId=group,
-            IpPermissions=[
-                {
-                    "IpProtocol": "tcp",
-                    "FromPort": 5685,
-                    "ToPort": 5685,
-                    "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "opened by hand"}],
-                }
-            ],
-        )
-        print("Someone opened KDS (5685) to 0.0.0.0/0 by hand; meshprov will close it.")
-
         workdir = Path(tempfile.mkdtemp(prefix="meshprov-demo-"))
         shutil.copy(HERE / "main.hcl", workdir / "main.hcl")
         variables = [
@@ -87,6 +77,24 @@ def main() -> None:
         banner("Apply exactly that plan")
         meshprov(workdir, "apply", "quickstart.plan")
         banner("Check every channel: certificates, files, a real TLS handshake, the firewall")
+        meshprov(workdir, "verify", *variables)
+
+        banner("Someone opens KDS (5685) to the whole internet by hand")
+        ec2.authorize_security_group_ingress(
+            GroupId=group,
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 5685,
+                    "ToPort": 5685,
+                    "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "quick fix, remove later"}],
+                }
+            ],
+        )
+        meshprov(workdir, "verify", *variables, ok=(1,))
+        banner("meshprov sees the drift and plans to revoke the foreign rule")
+        meshprov(workdir, "plan", *variables, "--detailed-exitcode", ok=(2,))
+        meshprov(workdir, "apply", *variables, "--auto-approve")
         meshprov(workdir, "verify", *variables)
         banner("Security group ingress on 5685, read back from AWS")
         for rule in ec2.describe_security_group_rules(
