@@ -73,9 +73,10 @@ def main() -> None:
         banner(f"The quickstart, copied to {workdir}")
         meshprov(workdir, "validate")
         banner("What would change")
-        meshprov(workdir, "plan", *variables, "--out", "quickstart.plan")
+        plan_file = str(workdir / "quickstart.plan")
+        meshprov(workdir, "plan", *variables, "--out", plan_file)
         banner("Apply exactly that plan")
-        meshprov(workdir, "apply", "quickstart.plan")
+        meshprov(workdir, "apply", plan_file)
         banner("Check every channel: certificates, files, a real TLS handshake, the firewall")
         meshprov(workdir, "verify", *variables)
 
