@@ -15,14 +15,17 @@ key_algorithm, and measured three ways in the same run:
 3. The same apply in process (in a fresh child process: ``pki.py --in-process DIR``), with
    timers monkeypatched around what it does: config load, plan, the apply walk, certificate
    work (``ControlPlaneType._issue``: ``pki.issue_server`` plus the fingerprint and expiry
-   meshprov derives), ``kuma.render_artifacts``, file writes (``write_atomic`` of the
-   artifacts), ``Journal.record_set`` and the final state write. Calls run on 10 threads,
-   so each phase shows the sum of its calls' durations and the wall time during which at
-   least one call was running ("busy").
+   meshprov derives), ``kuma.render_artifacts``, the artifact file writes (one
+   ``write_files_atomic`` per control plane; ``write_atomic`` per file before it existed),
+   ``Journal.record_set``, the final state write, and every ``os.fsync``. Calls run on 10
+   threads, so each phase shows the sum of its calls' durations, the wall time during which
+   at least one call was running ("busy") and the calling threads' CPU time.
 
 Goals (on the machine that runs it): certificate work within 3x of the raw limit, i.e. the
 certificates divided by the busy wall time of certificate work, against the limit's rate; and
 the whole apply of 1,000 ECDSA zones (the subprocess, files and state included) under 10 s.
+Both are wall-clock figures: on a shared machine, read them with the load average printed at
+the top, the CPU columns (less disturbed by other load) and ``--repeat``.
 
     .venv/bin/python bench/pki.py [--zones 1000] [--rsa-zones 200] [--parallelism 10]
                                   [--algorithms ECDSA_P256,RSA_2048] [--repeat 1] [--strict]
