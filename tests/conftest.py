@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _parse_cache_dir(tmp_path_factory):
+    """The parse cache of every meshprov the tests run, in-process or not: not the user's."""
+    saved = os.environ.get("MESHPROV_CACHE_DIR")
+    os.environ["MESHPROV_CACHE_DIR"] = str(tmp_path_factory.mktemp("parse-cache"))
+    yield
+    if saved is None:
+        os.environ.pop("MESHPROV_CACHE_DIR", None)
+    else:
+        os.environ["MESHPROV_CACHE_DIR"] = saved
 
 
 @pytest.fixture(scope="session")

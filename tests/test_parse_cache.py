@@ -92,6 +92,24 @@ def test_entries_not_written_for_30_days_are_removed(cache_dir, tmp_path):
     assert len(entries(cache_dir)) == 2
 
 
+def test_least_recently_used_entries_go_beyond_the_size_limit(cache_dir, tmp_path, monkeypatch):
+    written = []
+    hour_ago = time.time() - 3600
+    for age, name in enumerate(("a.hcl", "b.hcl", "c.hcl")):
+        parse_cache.parse_file_cached(tmp_path / name, TEXT, name)
+        (entry,) = set(entries(cache_dir)) - set(written)
+        os.utime(entry, (hour_ago + age, hour_ago + age))
+        written.append(entry)
+    a, b, c = written
+    parse_cache.parse_file_cached(tmp_path / "a.hcl", TEXT, "a.hcl")  # a hit: a is used again
+    assert a.stat().st_mtime > c.stat().st_mtime
+    monkeypatch.setattr(parse_cache, "_MAX_BYTES", 3 * a.stat().st_size)
+    parse_cache.parse_file_cached(tmp_path / "d.hcl", TEXT, "d.hcl")
+    assert a.exists() and c.exists()
+    assert not b.exists()
+    assert len(entries(cache_dir)) == 3
+
+
 @pytest.mark.parametrize(
     "damage",
     [

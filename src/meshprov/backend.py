@@ -25,6 +25,7 @@ from typing import Any
 from meshprov.config.load import constant
 from meshprov.config.model import Module
 from meshprov.diagnostics import Diagnostic, DiagnosticError, error, warning
+from meshprov.heap import frozen_heap
 from meshprov.state import (
     EncryptionError,
     LocalBackend,
@@ -238,7 +239,8 @@ def _unlock(backend: StateBackend) -> Diagnostic | None:
 
 def read_state(backend: StateBackend):
     try:
-        return backend.read()
+        with frozen_heap():  # the loaded configuration need not be rescanned by the collector
+            return backend.read()
     except StateError as exc:
         raise DiagnosticError.single("Failed to load state", str(exc)) from None
 
@@ -291,7 +293,8 @@ def save_applied_state(
     says how to push it.
     """
     try:
-        backend.write(state)
+        with frozen_heap():  # nor the configuration, plan and state by the write's collections
+            backend.write(state)
         backend.discard_journal()
     except (StateError, OSError) as exc:
         if not backend.remote:

@@ -230,8 +230,11 @@ class _TargetScope:
         self.dependencies = {a for a in ancestors if node_of(graph, a).kind == "resource"}
 
     def includes(self, address: str, static: str) -> bool:
-        if not self.targets or static in self.dependencies:
-            return True
+        """A target, or something a target depends on."""
+        return not self.targets or static in self.dependencies or self.matches(address)
+
+    def matches(self, address: str) -> bool:
+        """One of the targets themselves."""
         return any(_matches(address, t) for t in self.targets)
 
 
@@ -408,10 +411,9 @@ def _orphans(
 
 
 def _destroy_changes(root: Module, state: State, scope: _TargetScope) -> list[ResourceChange]:
-    doomed = {
-        a for a in state.resources if scope.includes(a, static_address(parse_instance_address(a)))
-    }
-    if scope.targets:  # destroying a target destroys what depends on it, too
+    # a target and what depends on it are destroyed, never what it depends on (as Terraform)
+    doomed = {a for a in state.resources if not scope.targets or scope.matches(a)}
+    if scope.targets:
         dependents: dict[str, list[str]] = {}  # static address -> instances depending on it
         for address, rs in state.resources.items():
             for dep in rs.dependencies:
