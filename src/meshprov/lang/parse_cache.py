@@ -25,6 +25,7 @@ secrets, are parsed directly.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import io
@@ -113,14 +114,14 @@ def _code_fingerprint() -> bytes:
 
 
 class _Unpickler(pickle.Unpickler):
-    """Loads syntax trees only: their classes, and the builtins pickle encodes directly."""
+    """Loads syntax trees only: their dataclasses, and the builtins pickle encodes directly."""
 
     _MODULES = frozenset({"meshprov.lang.ast", "meshprov.diagnostics"})
 
     def find_class(self, module: str, name: str) -> type:
         if module in self._MODULES:
             found = getattr(sys.modules[module], name, None)
-            if isinstance(found, type):
+            if isinstance(found, type) and dataclasses.is_dataclass(found):
                 return found
         raise pickle.UnpicklingError(f"{module}.{name} is not part of a syntax tree")
 
