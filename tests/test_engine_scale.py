@@ -85,7 +85,9 @@ def test_frozen_heap_thaws_and_leaves_a_foreign_freeze_alone() -> None:
         frozen = gc.get_freeze_count()
         with frozen_heap():
             pass
-        assert gc.get_freeze_count() == frozen
+        # still frozen (not thawed by frozen_heap); frozen objects may die meanwhile, so the
+        # count can only have gone down
+        assert 0 < gc.get_freeze_count() <= frozen
     finally:
         if not foreign:
             gc.unfreeze()

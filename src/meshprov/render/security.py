@@ -7,7 +7,6 @@ reviewer sees the same facts wherever they look. Everything is derived from the 
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,6 +14,7 @@ from typing import Any
 
 from meshprov.lang.values import Unknown
 from meshprov.plan.model import Action, Plan, ResourceChange
+from meshprov.resources.firewall import is_public
 from meshprov.resources.schema import parse_duration
 
 CONTROL_PLANE_TYPES = ("control_plane", "zone")
@@ -122,7 +122,7 @@ def security_impact(plan: Plan) -> SecurityImpact:
     warnings: list[str] = []
     for impact in firewalls:
         for source in impact.added:
-            if _is_public(source.cidr):
+            if is_public(source.cidr):
                 warnings.append(
                     f"{impact.address} opens port {impact.port} to {source.cidr} (allow_public)"
                 )
@@ -248,7 +248,7 @@ def _setting_warnings(change: ResourceChange) -> list[str]:
     if change.type == "firewall":
         for rule in after.get("foreign") if isinstance(after.get("foreign"), list) else []:
             source = rule.get("source")
-            if isinstance(source, str) and _is_public(source):
+            if isinstance(source, str) and is_public(source):
                 found.append(
                     f"{change.address} keeps {source} in {rule.get('group')} on port "
                     f"{after.get('port')}, a rule meshprov does not own (exclusive = false)"
@@ -276,14 +276,6 @@ def _expiry(timestamp: str, after: dict[str, Any], key: str = "cert_validity") -
     except (ValueError, OverflowError):
         return ""
     return end.strftime("%Y-%m-%d")
-
-
-def _is_public(cidr: str) -> bool:
-    try:
-        network = ipaddress.ip_network(cidr, strict=False)
-    except ValueError:
-        return False
-    return network.prefixlen < (8 if network.version == 4 else 32)
 
 
 def listing(items: Sequence[str], limit: int = LIST_LIMIT) -> str:

@@ -90,8 +90,11 @@ def cidr_key(cidr: str) -> tuple:
 
 
 def is_public(cidr: str) -> bool:
-    """0.0.0.0/0, ::/0, or wider than /8 (IPv4) or /32 (IPv6)."""
-    network = ipaddress.ip_network(cidr)
+    """0.0.0.0/0, ::/0, or wider than /8 (IPv4) or /32 (IPv6); false for a non-CIDR source."""
+    try:
+        network = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return False
     return network.prefixlen < (8 if network.version == 4 else 32)
 
 
