@@ -41,6 +41,41 @@ def _signature_hash(key: PrivateKey) -> hashes.HashAlgorithm:
     return hashes.SHA256()
 
 
+def _base(
+    subject: x509.Name, issuer: x509.Name, key: PrivateKey, now: datetime, validity: timedelta
+) -> x509.CertificateBuilder:
+    """What every certificate shares: names, key, a random serial, backdated validity."""
+    not_before = now - CLOCK_SKEW
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(_serial())
+        .not_valid_before(not_before)
+        .not_valid_after(not_before + validity)
+    )
+
+
+def _key_usage(**allowed: bool) -> x509.KeyUsage:
+    """A keyUsage extension with only the named usages set."""
+    usages = dict.fromkeys(
+        (
+            "digital_signature",
+            "content_commitment",
+            "key_encipherment",
+            "data_encipherment",
+            "key_agreement",
+            "key_cert_sign",
+            "crl_sign",
+            "encipher_only",
+            "decipher_only",
+        ),
+        False,
+    )
+    return x509.KeyUsage(**{**usages, **allowed})
+
+
 def _serial() -> int:
     return secrets.randbits(128) | 1  # 128 random bits, never zero
 
@@ -87,30 +122,10 @@ def issue_ca(
         if parent_bc.path_length == 0:
             raise ValueError(f"{parent_cert.subject.rfc4514_string()} (pathlen 0) cannot sign a CA")
         path_length = None if parent_bc.path_length is None else parent_bc.path_length - 1
-    not_before = now - CLOCK_SKEW
     builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(_serial())
-        .not_valid_before(not_before)
-        .not_valid_after(not_before + validity)
+        _base(subject, issuer_name, key, now, validity)
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public), critical=False
@@ -135,31 +150,12 @@ def issue_server(
     sans: list[x509.GeneralName] = [x509.DNSName(h) for h in dns]
     sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in dict.fromkeys(addresses)]
     first = (hostnames or addresses or ["localhost"])[0]
-    not_before = now - CLOCK_SKEW
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, first[:64])])
     is_rsa = isinstance(key, rsa.RSAPrivateKey)
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, first[:64])]))
-        .issuer_name(ca_subject)
-        .public_key(key.public_key())
-        .serial_number(_serial())
-        .not_valid_before(not_before)
-        .not_valid_after(not_before + validity)
+        _base(subject, ca_subject, key, now, validity)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=is_rsa,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(digital_signature=True, key_encipherment=is_rsa), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
