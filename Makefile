@@ -27,6 +27,7 @@ demo: $(DEMO)
 ## test: install meshprov with its test extras and run the whole suite
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -108,9 +108,9 @@ def main(sizes: list[int]) -> None:
             vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
             group_count = math.ceil(n / RULES_PER_GROUP)
             groups = [
-                ec2.create_security_group(
-                    GroupName=f"g{n}-{i}", Description="bench", VpcId=vpc
-                )["GroupId"]
+                ec2.create_security_group(GroupName=f"g{n}-{i}", Description="bench", VpcId=vpc)[
+                    "GroupId"
+                ]
                 for i in range(group_count)
             ]
             cidrs = [f"100.{64 + i // 65536}.{(i // 256) % 256}.{i % 256}/32" for i in range(n)]

@@ -56,8 +56,7 @@ def test_triggers_jobs_and_permissions() -> None:
         install = next(s for s in job["steps"] if s.get("name") == "Install meshprov")
         assert install["run"].strip() == "python -m pip install ."
     assert any(
-        s.get("uses", "").startswith("actions/upload-artifact@")
-        and s["with"]["path"] == "plan.bin"
+        s.get("uses", "").startswith("actions/upload-artifact@") and s["with"]["path"] == "plan.bin"
         for s in plan["steps"]
     )
     assert "--out plan.bin" in step("apply", "meshprov plan")["run"]

@@ -259,7 +259,7 @@ def test_a_clear_local_state_is_encrypted_and_no_clear_copy_is_left(
     clear = ws.state()
     ws.write(_local(THINGS))
     assert ws.run("plan", "--detailed-exitcode", valid_state=False).code == 0  # reads it
-    assert ws.state_bytes().startswith(b"{\n  \"format\"")  # a plan writes nothing
+    assert ws.state_bytes().startswith(b'{\n  "format"')  # a plan writes nothing
     init = ws.run("init", valid_state=False)
     assert "Encrypted the state" in init.stdout and "(it was in clear)" in init.stdout
     for path in (ws.state_path, ws.backup_path):

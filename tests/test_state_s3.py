@@ -235,7 +235,7 @@ def test_a_second_run_is_refused_with_the_holders_info_or_waits_for_it(
 def test_a_killed_holder_leaves_a_lock_that_only_its_id_releases(ws: Workspace, s3: S3) -> None:
     bucket = s3.bucket()
     block = backend_block(bucket, s3.endpoint)
-    ws.write(block + THINGS.replace('parent = test_thing.a', "parent = test_thing.a\n  delay = 60"))
+    ws.write(block + THINGS.replace("parent = test_thing.a", "parent = test_thing.a\n  delay = 60"))
     proc = ws.popen("apply", "--auto-approve")
     out = Lines(proc.stdout)
     try:
@@ -544,9 +544,7 @@ def test_a_no_op_run_makes_a_handful_of_s3_calls(s3: S3, tmp_path: Path) -> None
     assert calls == ["PutObject", "GetObject", "GetObject", "DeleteObject"]
 
 
-def test_a_crash_after_a_checkpoint_push_is_folded_from_the_journal(
-    s3: S3, tmp_path: Path
-) -> None:
+def test_a_crash_after_a_checkpoint_push_is_folded_from_the_journal(s3: S3, tmp_path: Path) -> None:
     bucket = s3.bucket()
     first = _backend(s3.endpoint, bucket, tmp_path)
     first.lock("apply")

@@ -652,12 +652,16 @@ def _run_apply(session: Session, loaded, the_plan, backend, parallelism: int) ->
         )
     )
     if the_plan.targets:
-        session.print_diagnostics([warning(
-            "Applied changes may be incomplete",
-            "The plan was created with the --target option, so it may not include all of the "
-            "changes requested by the current configuration. Run meshprov plan without --target "
-            "to check for remaining changes.",
-        )])
+        session.print_diagnostics(
+            [
+                warning(
+                    "Applied changes may be incomplete",
+                    "The plan was created with the --target option, so it may not include all "
+                    "of the changes requested by the current configuration. Run meshprov plan "
+                    "without --target to check for remaining changes.",
+                )
+            ]
+        )
     if result.state.outputs:
         click.echo("\n" + render_outputs(result.state.outputs), nl=False)
 
@@ -870,14 +874,29 @@ def output(
     metavar="RFC3339-TIME",
     help="Check expiry as of this moment instead of now.",
 )
-@click.option("--var", "cli_vars", multiple=True, metavar="NAME=VALUE",
-              help="Set a root variable (for the provider settings).")
-@click.option("--var-file", "var_files", multiple=True, metavar="FILE",
-              help="Read variable values from a *.vars.hcl file.")
+@click.option(
+    "--var",
+    "cli_vars",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set a root variable (for the provider settings).",
+)
+@click.option(
+    "--var-file",
+    "var_files",
+    multiple=True,
+    metavar="FILE",
+    help="Read variable values from a *.vars.hcl file.",
+)
 @no_color_option
 @click.pass_obj
-def verify(session: Session, as_json: bool, as_of: str | None, cli_vars: tuple[str, ...],
-           var_files: tuple[str, ...]) -> None:
+def verify(
+    session: Session,
+    as_json: bool,
+    as_of: str | None,
+    cli_vars: tuple[str, ...],
+    var_files: tuple[str, ...],
+) -> None:
     """Check the deployed certificates, keys and files of every secured channel.
 
     Certificate chains, SANs, expiry against renew_before, key files and their modes, the files

@@ -235,9 +235,7 @@ def _summary(plan: Plan) -> str:
     line = f"**{plan.summary_line()}**"
     replaced = sum(c.action.is_replace for c in plan.resource_changes)
     if replaced:
-        line += (
-            f" Of these, {plural(replaced, 'replacement')} (counted in both add and destroy)."
-        )
+        line += f" Of these, {plural(replaced, 'replacement')} (counted in both add and destroy)."
     if plan.mode is Mode.DESTROY:
         line += " — a **destroy** plan"
     return line
