@@ -433,18 +433,22 @@ def _sensitive_variables(loaded) -> set[str]:
 
 
 def _echo_plan(session: Session, the_plan) -> str | None:
-    """The plan as text, then its security impact (when there is anything to say).
+    """The plan as text, then its security impact and the after-apply notices (when there is
+    anything to say).
 
     Returns the plan's text when it was printed without colours (for the Markdown comment).
     """
-    from meshprov.render.human import render_plan, render_security_impact
+    from meshprov.render.human import render_notices, render_plan, render_security_impact
 
     color = not session.no_color
     text = render_plan(the_plan, color=color)
     click.echo(text, nl=False)
-    impact = render_security_impact(the_plan, color=color)
-    if impact:
-        click.echo("\n" + impact, nl=False)
+    for block in (
+        render_security_impact(the_plan, color=color),
+        render_notices(the_plan, color=color),
+    ):
+        if block:
+            click.echo("\n" + block, nl=False)
     return None if color else text
 
 
@@ -595,7 +599,7 @@ def _confirm(the_plan, destroy: bool) -> bool:
 def _run_apply(session: Session, loaded, the_plan, backend, parallelism: int) -> None:
     from meshprov.apply import ApplyOptions, apply_plan
     from meshprov.backend import backend_settings, record_backend, save_applied_state
-    from meshprov.render.human import render_apply_summary, render_outputs
+    from meshprov.render.human import render_apply_summary, render_notices, render_outputs
 
     stop = threading.Event()
     printer = _EventPrinter(len(the_plan.resource_changes), sys.stdout.isatty())
@@ -664,6 +668,9 @@ def _run_apply(session: Session, loaded, the_plan, backend, parallelism: int) ->
         )
     if result.state.outputs:
         click.echo("\n" + render_outputs(result.state.outputs), nl=False)
+    notices = render_notices(the_plan, color=not session.no_color)
+    if notices:
+        click.echo("\n" + notices, nl=False)
 
 
 class _EventPrinter:

@@ -17,7 +17,14 @@ from meshprov.addrs import InstanceAddress, parse_instance_address
 from meshprov.config import LoadedConfig, check_resources
 from meshprov.config.evaluation import ResourceInstance, evaluate_config
 from meshprov.config.model import Module, Resource
-from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, error, warning
+from meshprov.diagnostics import (
+    TARGETING,
+    Diagnostic,
+    DiagnosticError,
+    Diagnostics,
+    error,
+    warning,
+)
 from meshprov.graph import node_of
 from meshprov.heap import frozen_heap
 from meshprov.lang.values import (
@@ -28,7 +35,7 @@ from meshprov.lang.values import (
     is_sensitive_deep,
     values_equal,
 )
-from meshprov.plan.model import Action, Mode, OutputChange, Plan, ResourceChange
+from meshprov.plan.model import Action, ActionReason, Mode, OutputChange, Plan, ResourceChange
 from meshprov.providers import configure_providers
 from meshprov.resources import TYPES
 from meshprov.resources.base import (
@@ -93,6 +100,7 @@ def _plan(config: LoadedConfig, state: State, options: PlanOptions) -> Plan:
                 "of this plan may not represent all of the changes requested by the current "
                 "configuration. The --target option is not for routine use, and is provided "
                 "only for exceptional situations such as recovering from errors or mistakes.",
+                code=TARGETING,
             )
         )
     if options.mode is Mode.REFRESH_ONLY:
@@ -183,7 +191,7 @@ def _change(
     action: Action,
     before: dict | None,
     after: dict | None,
-    reason: str | None = None,
+    reason: ActionReason | None = None,
     notes: Iterable[str] = (),
 ) -> ResourceChange:
     sensitive = frozenset(rs.sensitive_attributes)
@@ -300,11 +308,11 @@ class _PlanHook:
         if prior is None:
             action = Action.CREATE
         elif tainted:
-            action, reason = Action.REPLACE, "replace_because_tainted"
+            action, reason = Action.REPLACE, ActionReason.REPLACE_BECAUSE_TAINTED
         elif address in self.options.replace:
-            action, reason = Action.REPLACE, "replace_by_request"
-        elif replace_paths or (reason or "").startswith("replace_"):
-            action, reason = Action.REPLACE, reason or "replace_because_cannot_update"
+            action, reason = Action.REPLACE, ActionReason.REPLACE_BY_REQUEST
+        elif replace_paths or (reason is not None and reason.replaces):
+            action, reason = Action.REPLACE, reason or ActionReason.REPLACE_BECAUSE_CANNOT_UPDATE
         elif values_equal(after, prior.attributes) and not has_unknown(after):
             action = Action.NOOP
         else:
@@ -397,15 +405,15 @@ def _orphans(
             continue
         module, resource = _find_resource(root, inst)
         if module is None:
-            reason = "delete_because_no_module"
+            reason = ActionReason.DELETE_BECAUSE_NO_MODULE
         elif resource is None:
-            reason = "delete_because_no_resource_config"
+            reason = ActionReason.DELETE_BECAUSE_NO_RESOURCE_CONFIG
         elif resource.repetition.count is not None and isinstance(inst.key, int):
-            reason = "delete_because_count_index"
+            reason = ActionReason.DELETE_BECAUSE_COUNT_INDEX
         elif resource.repetition.for_each is not None and isinstance(inst.key, str):
-            reason = "delete_because_each_key"
+            reason = ActionReason.DELETE_BECAUSE_EACH_KEY
         else:
-            reason = "delete_because_wrong_repetition"
+            reason = ActionReason.DELETE_BECAUSE_WRONG_REPETITION
         out.append(_change(rs, Action.DELETE, rs.attributes, None, reason))
     return out
 

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from meshprov.aws import AwsError, call, paginate
 from meshprov.diagnostics import Diagnostic, error
 from meshprov.lang.types import ANY
-from meshprov.lang.values import UNKNOWN, ResourceValue, has_unknown, unmark
+from meshprov.lang.values import UNKNOWN, ResourceValue, Unknown, has_unknown, unmark
+from meshprov.plan.model import Action, Plan, ResourceChange
 from meshprov.resources.base import (
     ApplyRequest,
     Context,
@@ -28,6 +29,7 @@ from meshprov.resources.base import (
     ResourceType,
 )
 from meshprov.resources.control_plane_common import argument_range, check_port
+from meshprov.resources.report import FirewallImpact, ImpactItem, ImpactWarning, SourceChange
 from meshprov.resources.schema import (
     BOOL,
     NUMBER,
@@ -406,6 +408,69 @@ class FirewallType(ResourceType):
                     _revoke(ec2, group, chunk)
         except AwsError as exc:
             raise ResourceError(_aws_message(list(by_group), exc)) from None
+
+    # --- what a change means ----------------------------------------------------------------
+
+    def impact(self, change: ResourceChange, plan: Plan) -> list[ImpactItem]:
+        """Sources allowed or no longer allowed on the port, foreign rules revoked, and public
+        sources opened or kept."""
+        items: list[ImpactItem] = []
+        firewall = _firewall_impact(change)
+        if firewall is not None:
+            items.append(firewall)
+            items.extend(
+                ImpactWarning(
+                    f"{change.address} opens port {firewall.port} to {source.cidr} (allow_public)",
+                    first=True,
+                )
+                for source in firewall.added
+                if is_public(source.cidr)
+            )
+        if change.action is not Action.DELETE:
+            after = change.after or {}
+            foreign = after.get("foreign")
+            for rule in foreign if isinstance(foreign, list) else []:
+                source = rule.get("source")
+                if isinstance(source, str) and is_public(source):
+                    items.append(
+                        ImpactWarning(
+                            f"{change.address} keeps {source} in {rule.get('group')} on port "
+                            f"{after.get('port')}, a rule meshprov does not own "
+                            "(exclusive = false)"
+                        )
+                    )
+        return items
+
+
+def _sources(values: dict | None) -> dict[str, str] | None:
+    if values is None:
+        return {}
+    sources = values.get("sources")
+    if isinstance(sources, Unknown):
+        return None
+    return dict(sources or {})
+
+
+def _firewall_impact(change: ResourceChange) -> FirewallImpact | None:
+    before = _sources(change.before)
+    after = _sources(change.after if change.action is not Action.DELETE else None)
+    values = change.after or change.before or {}
+    port = values.get("port")
+    after_foreign = (change.after or {}).get("foreign")
+    kept = {r["rule_id"] for r in after_foreign} if isinstance(after_foreign, list) else set()
+    revoked = tuple(
+        f"{rule['source']} in {rule['group']}"
+        for rule in (change.before or {}).get("foreign") or []
+        if change.action is not Action.DELETE and rule["rule_id"] not in kept
+    )
+    if after is None:
+        return FirewallImpact(change.address, port, (), (), revoked, unknown=True)
+    before = before or {}
+    added = tuple(SourceChange(c, after[c]) for c in after if c not in before)
+    removed = tuple(SourceChange(c, before[c]) for c in before if c not in after)
+    if not (added or removed or revoked):
+        return None
+    return FirewallImpact(change.address, port, added, removed, revoked)
 
 
 def desired_sources(address: str, config: dict[str, Any]) -> Any:
