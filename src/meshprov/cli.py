@@ -923,10 +923,8 @@ def verify(
     try:
         loaded = config.load(session.directory, var_files, cli_vars)
         state = read_state(open_backend(loaded.root, loaded.directory))
-        context = None
-        if any(rs.type == "firewall" for rs in state.resources.values()):
-            context = Context(loaded.directory, now, configure_providers(loaded))
-        report = verify_state(state, loaded.directory, now, context)
+        context = Context(loaded.directory, now, configure_providers(loaded))
+        report = verify_state(state, context)
     except DiagnosticError as exc:
         _fail(session, exc)
     if as_json:

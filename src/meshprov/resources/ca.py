@@ -67,7 +67,7 @@ def expiring(not_after: str | None, renew_before: str, now: datetime) -> bool:
     if not isinstance(not_after, str):
         return False
     end = datetime.fromisoformat(not_after.replace("Z", "+00:00"))
-    return now + timedelta(seconds=parse_duration(renew_before)) >= end
+    return pki.renewal_due(end, timedelta(seconds=parse_duration(renew_before)), now)
 
 
 class CAType(ResourceType):

@@ -29,7 +29,15 @@ from meshprov.resources.base import (
     ResourceType,
 )
 from meshprov.resources.control_plane_common import argument_range, check_port
-from meshprov.resources.report import FirewallImpact, ImpactItem, ImpactWarning, SourceChange
+from meshprov.resources.report import (
+    CheckRow,
+    FirewallImpact,
+    ImpactItem,
+    ImpactWarning,
+    RowBuilder,
+    SourceChange,
+    VerifyContext,
+)
 from meshprov.resources.schema import (
     BOOL,
     NUMBER,
@@ -49,6 +57,7 @@ def _check_rules_per_group(value: object) -> str | None:
 
 if TYPE_CHECKING:
     from meshprov.config.evaluation import ResourceInstance
+    from meshprov.state.model import ResourceState
 
 SCHEMA = ResourceSchema(
     "firewall",
@@ -73,6 +82,7 @@ SCHEMA = ResourceSchema(
     ),
 )
 
+_VERIFY_ORDER = (4,)  # after the control planes' channel rows
 AUTHORIZE_BATCH = 100  # IP ranges per AuthorizeSecurityGroupIngress call
 REVOKE_BATCH = 500  # rule ids per RevokeSecurityGroupIngress call
 # what RevokeSecurityGroupIngress answers when a rule id is already gone (AWS, moto)
@@ -408,6 +418,52 @@ class FirewallType(ResourceType):
                     _revoke(ec2, group, chunk)
         except AwsError as exc:
             raise ResourceError(_aws_message(list(by_group), exc)) from None
+
+    # --- verify ----------------------------------------------------------------------------
+
+    def verify(self, instance: ResourceState, context: VerifyContext) -> list[CheckRow]:
+        """Ingress on the port, read back from AWS: exactly the allowed CIDRs, nothing public."""
+        attrs = instance.attributes
+        port = attrs["port"]
+        row = RowBuilder(f"firewall (port {port})", instance.address, _VERIFY_ORDER)
+        try:
+            live = self.read(instance.address, attrs, context.context)
+        except ResourceError as exc:
+            row.failed("aws", str(exc))
+            return [row.build("could not read the security groups")]
+        allowed = set(attrs.get("cidrs") or [])
+        owned = {rule["cidr"] for rule in live.rules.values()}
+        groups = ", ".join(attrs["security_group_ids"])
+        missing = sorted(allowed - owned, key=cidr_key)
+        extra = sorted(owned - allowed, key=cidr_key)
+        if missing:
+            row.failed("allowed", f"no ingress on {port} for {', '.join(missing)} in {groups}")
+        if extra:
+            row.failed("allowed", f"meshprov rules for {', '.join(extra)} that are not allowed")
+        if not missing and not extra:
+            row.passed(
+                "allowed", f"ingress on {port} from exactly the {len(allowed)} allowed CIDR(s)"
+            )
+        for rule in live.foreign:
+            text = (
+                f"{rule['group']} also accepts {rule['source']} on {rule['ports']} "
+                f"({rule['rule_id']}, not meshprov's)"
+            )
+            if self.schema.value(attrs, "exclusive"):
+                row.failed("foreign", text)
+            else:
+                row.warn("foreign", text)
+        public = sorted(
+            {c for c in owned if is_public(c)}
+            | {r["source"] for r in live.foreign if "/" in r["source"] and is_public(r["source"])}
+        )
+        for cidr in public:
+            text = f"port {port} is open to {cidr}"
+            if attrs.get("allow_public") and cidr in allowed:
+                row.warn("public", text + " (allow_public)")
+            else:
+                row.failed("public", text)
+        return [row.build(f"{len(owned)} rule(s) in {groups}")]
 
     # --- what a change means ----------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshprov.plan.model import ActionReason
+from meshprov.resources.base import Context
 from meshprov.resources.schema import parse_duration
 
 if TYPE_CHECKING:
@@ -135,13 +136,21 @@ class Notice:
 @dataclass(frozen=True)
 class VerifyContext:
     """What a type's ``verify`` may read: the whole state (a zone checks its global's
-    certificate), where apply wrote files, the moment to check expiry at, and the configured
-    providers (empty when the state has nothing that needs one)."""
+    certificate) and the operations' ``Context`` (where apply wrote files, the moment to check
+    expiry at, the configured providers). ``cache`` holds what a type derives once per run
+    from the whole state, keyed by the function that derives it."""
 
     state: State
-    config_dir: Path
-    now: datetime
-    providers: dict[str, Any] = field(default_factory=dict)
+    context: Context
+    cache: dict[Any, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def config_dir(self) -> Path:
+        return self.context.config_dir
+
+    @property
+    def now(self) -> datetime:
+        return self.context.now
 
 
 @dataclass(frozen=True)
@@ -178,15 +187,17 @@ class CheckResult:
 class CheckRow:
     """The checks of one channel for one object (or one zone → global pair).
 
-    ``order`` places the row in the report: rows sort by it, stably, so a type keeps one
-    channel's rows together across instances (every data plane row, then every API row...).
+    ``order`` places the row in the report: rows sort by it, stably (state order within one
+    value), so a type keeps one channel's rows together across instances (every data plane
+    row, then every API row...). The control-plane channels use 0-3 and firewalls 4; by
+    default a row comes after them.
     """
 
     channel: str
     control_plane: str
     checks: tuple[CheckResult, ...]
     summary: str  # what was established, shown when nothing failed or warned
-    order: tuple[int, ...] = (0,)
+    order: tuple[int, ...] = (100,)
 
     @property
     def failures(self) -> tuple[CheckResult, ...]:
@@ -226,7 +237,7 @@ class CheckRow:
 class RowBuilder:
     """Collects the results of one row; a problem found by two routes is one result."""
 
-    def __init__(self, channel: str, control_plane: str, order: tuple[int, ...] = (0,)):
+    def __init__(self, channel: str, control_plane: str, order: tuple[int, ...] = (100,)):
         self.channel = channel
         self.control_plane = control_plane
         self.order = order

@@ -12,6 +12,7 @@ from meshprov.kuma import ControlPlaneSpec, ZoneSettings, url_host
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, has_unknown, unmark
 from meshprov.plan.model import ResourceChange
+from meshprov.resources import control_plane
 from meshprov.resources.control_plane_common import (
     API_HTTP_OPEN,
     SHARED_ATTRIBUTES,
@@ -22,6 +23,8 @@ from meshprov.resources.control_plane_common import (
     check_port,
     plain,
 )
+from meshprov.resources.control_plane_verify import verify_control_plane
+from meshprov.resources.report import CheckRow, VerifyContext
 from meshprov.resources.schema import (
     BOOL,
     NUMBER,
@@ -34,6 +37,7 @@ from meshprov.resources.schema import (
 
 if TYPE_CHECKING:
     from meshprov.config.evaluation import ResourceInstance
+    from meshprov.state.model import ResourceState
 
 PROXY_AUTHN_DISABLED = "proxy_authn_disabled"  # the diagnostic code of dp_authn = "none"
 _RFC1035_LABEL_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -185,6 +189,9 @@ class ZoneType(ControlPlaneType):
         )
         global_cp = plain(config.get("global"))
         planned["global_address"] = global_cp["kds_address"] if global_cp else None
+
+    def verify(self, instance: ResourceState, context: VerifyContext) -> list[CheckRow]:
+        return verify_control_plane(instance, context, SCHEMA, control_plane.SCHEMA)
 
     @staticmethod
     def default_name(address: str) -> str:
