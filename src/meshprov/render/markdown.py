@@ -32,6 +32,8 @@ from meshprov.render.graph import COLOURS, LEGEND, action_class, mermaid_classes
 from meshprov.render.human import render_plan
 from meshprov.render.notices import grouped, plan_notices
 from meshprov.render.security import SecurityImpact, plural, security_impact
+from meshprov.resources import TYPES
+from meshprov.resources.base import ResourceType
 
 COMMENT_LIMIT = 65_536  # GitHub's maximum comment length, in characters
 MARKER_PREFIX = "<!-- meshprov-plan: "
@@ -50,12 +52,6 @@ _ACTION_TITLES = (
     ("replace", "Replace"),
     ("delete", "Destroy"),
 )
-_SHAPES = {
-    "ca": ('{{"', '"}}'),
-    "control_plane": ('[["', '"]]'),
-    "zone": ('("', '")'),
-    "firewall": ('[/"', '"\\]'),
-}
 
 
 # --- the marker and the config directory ------------------------------------------------------
@@ -525,7 +521,8 @@ def _mermaid(nodes: dict[str, str], edges: set[tuple[str, str]]) -> str:
             rtype = parse_instance_address(label).type
         except ValueError:
             rtype = ""
-        left, right = _SHAPES.get(rtype, ('["', '"]'))
+        resource_type = TYPES.get(rtype)
+        left, right = resource_type.mermaid_shape if resource_type else ResourceType.mermaid_shape
         lines.append(f"  {ident}{left}{mermaid_escape(node)}{right}")
     for src, dst in sorted(edges):
         lines.append(f"  {ids[src]} --> {ids[dst]}")

@@ -102,6 +102,8 @@ class ResourceType:
     create_before_destroy = False
     # codes of the warning diagnostics whose facts ``impact`` already tells (not said twice)
     impact_codes: frozenset[str] = frozenset()
+    # how the Markdown comment's Mermaid topology draws an instance: (before, after) its label
+    mermaid_shape: tuple[str, str] = ('["', '"]')
 
     @property
     def name(self) -> str:

@@ -72,6 +72,7 @@ def expiring(not_after: str | None, renew_before: str, now: datetime) -> bool:
 
 class CAType(ResourceType):
     schema = SCHEMA
+    mermaid_shape = ('{{"', '"}}')
 
     def check(self, instances: list[ResourceInstance]) -> list[Diagnostic]:
         """One level of intermediates: a root is issued with pathlen 1, an intermediate with 0,

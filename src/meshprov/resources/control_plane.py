@@ -27,6 +27,7 @@ SCHEMA = ResourceSchema(
 
 class GlobalControlPlaneType(ControlPlaneType):
     schema = SCHEMA
+    mermaid_shape = ('[["', '"]]')
 
     def own_exports(self, address: str, planned: dict[str, Any], config: dict[str, Any]) -> None:
         dial_host = planned["dial_host"]

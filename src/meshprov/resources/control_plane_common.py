@@ -439,14 +439,16 @@ class ControlPlaneType(ResourceType):
                     notes.append(f"{relative} has mode {mode:04o}, want {want_mode}")
                 else:
                     notes.append(f"{relative} was modified")
-        key_path, cert_path = out / "tls/tls.key", out / "tls/tls.crt"
-        if "tls/tls.key" in recorded and key_path.exists() and cert_path.exists():
+        key_path, cert_path = out / kuma.Files.KEY, out / kuma.Files.CERT
+        if kuma.Files.KEY in recorded and key_path.exists() and cert_path.exists():
             try:
                 matches = pki.key_matches(cert_path.read_text(), key_path.read_text())
             except ValueError:
                 matches = False
             if not matches:
-                notes.append("tls/tls.key does not match the certificate in tls/tls.crt")
+                notes.append(
+                    f"{kuma.Files.KEY} does not match the certificate in {kuma.Files.CERT}"
+                )
         if not notes:
             return RefreshResult(prior)
         return RefreshResult({**prior, "artifacts": actual}, tuple(notes))

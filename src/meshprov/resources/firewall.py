@@ -138,6 +138,7 @@ class Live:
 
 class FirewallType(ResourceType):
     schema = SCHEMA
+    mermaid_shape = ('[/"', '"\\]')
 
     def check(self, instances: list[ResourceInstance]) -> list[Diagnostic]:
         """What validate can tell without AWS: groups given, extra CIDRs valid and not public."""

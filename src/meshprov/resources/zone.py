@@ -86,6 +86,7 @@ SCHEMA = ResourceSchema(
 
 class ZoneType(ControlPlaneType):
     schema = SCHEMA
+    mermaid_shape = ('("', '")')
     impact_codes = frozenset({API_HTTP_OPEN, PROXY_AUTHN_DISABLED})
     serves_data_planes = True
 
