@@ -20,6 +20,7 @@ from tests.support.engine import Workspace
 SRC = Path(__file__).resolve().parents[1] / "src" / "meshprov"
 PLAN_SCHEMA = json.loads((SRC / "render" / "plan.schema.json").read_text(encoding="utf-8"))
 
+
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
     ws = Workspace(tmp_path / "cfg")
