@@ -9,6 +9,7 @@ renderers, verify and the command layer must not name a built-in type.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -126,5 +127,50 @@ def test_renderers_verify_and_commands_name_no_resource_type() -> None:
         for path in files
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if _TYPE_NAME.search(line)
+    ]
+    assert hits == []
+
+
+# --- one owner of Kong Mesh names --------------------------------------------------------------
+
+
+def _constants(path: Path) -> list[tuple[int, str]]:
+    """The string constants of a module (f-string parts included), docstrings left out."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    ]
+
+
+def test_kong_mesh_names_are_spelled_only_in_kuma_py() -> None:
+    kuma_py = SRC / "kuma.py"
+    layout = {value for _, value in _constants(kuma_py)}
+    # the distinctive names: file paths, Secret names, camelCase Helm keys (not "tls", "zone")
+    distinctive = {
+        v
+        for v in layout
+        if v.startswith(("tls/", "kuma-"))
+        or v.endswith((".yaml", ".yml", ".env", ".sh", "-certs", "-tls"))
+        or (v[:1].islower() and any(c.isupper() for c in v) and " " not in v)
+    }
+    assert {"tls/ca.crt", "kuma-cp.env", "general-tls-certs", "kdsGlobalAddress"} <= distinctive
+    hits = [
+        f"{path.relative_to(SRC)}:{line}: {value!r}"
+        for path in sorted(SRC.rglob("*.py"))
+        if path != kuma_py
+        for line, value in _constants(path)
+        if "KUMA_" in value or value in distinctive
     ]
     assert hits == []
