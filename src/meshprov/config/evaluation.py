@@ -10,6 +10,7 @@ values). A node whose dependency failed is skipped, so one mistake gives one err
 from __future__ import annotations
 
 import heapq
+import os
 import queue
 import threading
 from collections.abc import Mapping
@@ -87,11 +88,12 @@ class ModuleInstance:
     path: ModulePath
     module: Module
     names: dict[str, Any]
+    base_dir: Path  # where relative paths in file(), templatefile(), ... start: the root's
     outputs: dict[str, Any] = field(default_factory=dict)
 
     def ctx(self, **extra: Any) -> EvalContext:
         names = {**self.names, **extra} if extra else self.names
-        return EvalContext(names, self.module.path)
+        return EvalContext(names, self.base_dir)
 
 
 @dataclass
@@ -175,15 +177,17 @@ class _Walker:
             "var": {},
             "local": {},
             "module": {},
+            # Relative, as Terraform's: an absolute path would tie values (output_dir) and
+            # saved plans to one checkout. Relative paths resolve from the root directory.
             "path": {
-                "module": str(module.path),
-                "root": str(self.root_dir),
+                "module": Path(os.path.relpath(module.path, self.root_dir)).as_posix(),
+                "root": ".",
                 "cwd": str(Path.cwd()),
             },
         }
         for type_name_ in SCHEMAS:
             names[type_name_] = {}
-        return ModuleInstance(path, module, names)
+        return ModuleInstance(path, module, names, self.root_dir)
 
     def run(self) -> Evaluation:
         """Evaluate nodes as their dependencies finish.
@@ -347,7 +351,7 @@ class _Walker:
                 ) from None
         value = mark(value, var.sensitive)
         for rule in var.validations:
-            ctx = EvalContext({"var": {var.name: value}}, inst.module.path)
+            ctx = EvalContext({"var": {var.name: value}}, inst.base_dir)
             ok, _ = unmark(evaluate(rule.condition, ctx))
             if isinstance(ok, Unknown):
                 continue
