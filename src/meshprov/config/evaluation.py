@@ -39,6 +39,7 @@ from meshprov.lang.values import (
     mark,
     type_name,
     unmark,
+    unmark_deep,
 )
 from meshprov.resources.schema import Attr
 
@@ -673,6 +674,20 @@ def _check_reference(attr: Attr, raw: Any, rng: SourceRange, address: InstanceAd
                 rng,
             )
     return list(items) if wants_list else raw
+
+
+def root_variable_values(
+    root: Module, inputs: Mapping[str, InputValue], root_dir: Path
+) -> dict[str, Any]:
+    """Every root variable's value, defaults applied and converted to its type, as Terraform's
+    JSON plan lists them; a sensitive one is None, so the result may be shown and saved."""
+    walker = _Walker(root, nx.DiGraph(), inputs, ValidationHook(), root_dir, False, None)
+    inst = walker.by_path[()][0]
+    values: dict[str, Any] = {}
+    for name, var in sorted(root.variables.items()):
+        value, sensitive = unmark_deep(walker._variable(var, inst))
+        values[name] = None if sensitive else value
+    return values
 
 
 def evaluate_providers(
