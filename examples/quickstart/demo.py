@@ -36,7 +36,8 @@ def free_port() -> int:
 
 
 def banner(text: str) -> None:
-    print(f"\n\033[1m== {text}\033[0m", flush=True)
+    bold, plain = ("", "") if os.environ.get("NO_COLOR") else ("\033[1m", "\033[0m")
+    print(f"\n{bold}== {text}{plain}", flush=True)
 
 
 def meshprov(workdir: Path, *args: str, ok: tuple[int, ...] = (0,)) -> None:
@@ -52,7 +53,7 @@ WHAT_NEXT = """
 What next:
   - Run the quickstart yourself, no AWS account needed (the firewall is off by default):
       cd examples/quickstart && meshprov validate && meshprov plan && meshprov apply
-  - Turn the firewall on against your AWS account (README.md, "Against a real AWS account"):
+  - Turn the firewall on against your AWS account (examples/quickstart/README.md, "Firewall"):
       meshprov plan --var firewall=true --var global_security_group_id=sg-... --out review.plan
   - Review plans in pull requests: examples/github-actions/README.md
   - Many zones from one map through modules/zone: examples/many-zones
