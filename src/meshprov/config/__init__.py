@@ -63,11 +63,14 @@ def _digest(directory: Path, root: Module, inputs: VariableInputs) -> str:
             continue
         seen.add(module.path)
         stack.extend(call.module for call in module.module_calls.values())
-    for directory in sorted(seen):
-        for path in config_files(directory):
-            name = Path(os.path.relpath(path, directory)).as_posix()
-            digest.update(f"{name}\0".encode())
-            digest.update(path.read_bytes())
+    files = {
+        Path(os.path.relpath(path, directory)).as_posix(): path
+        for module_dir in seen
+        for path in config_files(module_dir)
+    }
+    for name, path in sorted(files.items()):
+        digest.update(f"{name}\0".encode())
+        digest.update(path.read_bytes())
     values = {name: value.value for name, value in inputs.values.items()}
     digest.update(json.dumps(values, sort_keys=True, default=repr).encode())
     return digest.hexdigest()
