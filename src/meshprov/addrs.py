@@ -46,6 +46,12 @@ class InstanceAddress:
         return format_module_path(self.module)
 
 
+def static_address(address: InstanceAddress) -> str:
+    """The configuration address of an instance: keys dropped, ``module.zones.zone.this``."""
+    modules = "".join(f"module.{name}." for name, _ in address.module)
+    return f"{modules}{address.type}.{address.name}"
+
+
 _STEP_RE = re.compile(
     r'(?P<name>[A-Za-z_][A-Za-z0-9_-]*)(?:\[(?P<key>\d+|"(?:[^"\\]|\\.)*")\])?(?:\.|$)'
 )

@@ -21,9 +21,10 @@ from typing import Any
 import networkx as nx
 
 from meshprov.addrs import parse_instance_address
-from meshprov.config import LoadedConfig
-from meshprov.config.evaluation import ResourceInstance, evaluate_config
 from meshprov.diagnostics import Diagnostic, DiagnosticError, error
+from meshprov.engine.configuration import LoadedConfig
+from meshprov.engine.providers import configure_providers
+from meshprov.engine.walk import evaluate_config
 from meshprov.heap import frozen_heap
 from meshprov.lang.values import UNKNOWN, has_unknown, unmark_deep
 from meshprov.plan.model import Action, Mode, Plan, ResourceChange
@@ -33,8 +34,7 @@ from meshprov.plan.planner import (
     resource_type,
     static_address,
 )
-from meshprov.providers import configure_providers
-from meshprov.resources.base import ApplyRequest, Context, ResourceError
+from meshprov.resources.base import ApplyRequest, Context, ResourceError, ResourceInstance
 from meshprov.state import ResourceState, State
 
 Event = Callable[[str, str, str], None]  # (address, phase, message)

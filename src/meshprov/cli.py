@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from meshprov import __version__, config
+from meshprov import __version__
 from meshprov.diagnostics import (
     Diagnostic,
     DiagnosticError,
@@ -21,6 +21,7 @@ from meshprov.diagnostics import (
     render_text,
     warning,
 )
+from meshprov.engine import configuration as config
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_FORMAT = 0, 1, 2, 3
 
@@ -907,7 +908,7 @@ def verify(
     0.0.0.0, MADS without TLS) are only warnings.
     """
     from meshprov.backend import open_backend, read_state
-    from meshprov.providers import configure_providers
+    from meshprov.engine.providers import configure_providers
     from meshprov.render.verify import render_verify_json, render_verify_text
     from meshprov.resources.base import Context
     from meshprov.verify import verify_state

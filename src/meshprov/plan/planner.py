@@ -13,12 +13,13 @@ from typing import Any
 
 import networkx as nx
 
-from meshprov.addrs import InstanceAddress, parse_instance_address
-from meshprov.config import LoadedConfig, check_resources
-from meshprov.config.evaluation import ResourceInstance, evaluate_config
+from meshprov.addrs import InstanceAddress, parse_instance_address, static_address
 from meshprov.config.model import Module, Resource
 from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, error, warning
-from meshprov.graph import node_of
+from meshprov.engine.configuration import LoadedConfig, check_resources
+from meshprov.engine.graph import node_of
+from meshprov.engine.providers import configure_providers
+from meshprov.engine.walk import evaluate_config
 from meshprov.heap import frozen_heap
 from meshprov.lang.values import (
     UNKNOWN,
@@ -29,13 +30,13 @@ from meshprov.lang.values import (
     values_equal,
 )
 from meshprov.plan.model import Action, Mode, OutputChange, Plan, ResourceChange
-from meshprov.providers import configure_providers
 from meshprov.resources import TYPES
 from meshprov.resources.base import (
     Context,
     PlannedChange,
     PlanRequest,
     ResourceError,
+    ResourceInstance,
     ResourceType,
 )
 from meshprov.state import ResourceState, State
@@ -49,12 +50,6 @@ class PlanOptions:
     replace: tuple[str, ...] = ()
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     parallelism: int = 10
-
-
-def static_address(address: InstanceAddress) -> str:
-    """The configuration address of an instance: keys dropped, ``module.zones.zone.this``."""
-    modules = "".join(f"module.{name}." for name, _ in address.module)
-    return f"{modules}{address.type}.{address.name}"
 
 
 def resource_type(type_name: str, address: str) -> ResourceType:
@@ -281,7 +276,7 @@ class _PlanHook:
             return rtype.plan(PlanRequest(address, prior, config, self.context))
         except ResourceError as exc:
             raise DiagnosticError.single(
-                "Failed to plan", str(exc), instance.resource.range, address
+                "Failed to plan", str(exc), instance.range, address
             ) from None
 
     def resource_instance(self, instance: ResourceInstance) -> Any:
@@ -290,7 +285,7 @@ class _PlanHook:
         self.planned.add(address)
         if not self.scope.includes(address, static_address(instance.address)):
             return instance_value(instance.address, prior) if prior else UNKNOWN
-        rtype = resource_type(instance.resource.type, address)
+        rtype = resource_type(instance.type, address)
         config = ignoring_changes(instance, prior)
         tainted = prior is not None and prior.status == "tainted"
         planned = self._type_plan(rtype, instance, prior.attributes if prior else None, config)
@@ -315,7 +310,7 @@ class _PlanHook:
             # a new object: planned as a create, so ignore_changes does not apply and what
             # follows from the arguments alone (addresses, URLs) stays known
             after = self._type_plan(rtype, instance, None, dict(instance.values)).planned
-        schema = instance.resource.schema
+        schema = instance.schema
         sensitive = frozenset(
             schema.sensitive_exports
             | {
@@ -351,8 +346,8 @@ def ignoring_changes(instance: ResourceInstance, prior: ResourceState | None) ->
     """
     config = dict(instance.values)
     if prior is not None:
-        for name in instance.resource.lifecycle.ignore_changes:
-            if name in prior.attributes and not instance.resource.schema.attribute(name).reference:
+        for name in instance.ignore_changes:
+            if name in prior.attributes and not instance.schema.attribute(name).reference:
                 config[name] = prior.attributes[name]
     return config
 

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping
 
 import networkx as nx
 
-from meshprov.addrs import parse_instance_address
+from meshprov.addrs import parse_instance_address, static_address
+from meshprov.engine.graph import node_of, resource_dependencies
 from meshprov.plan.model import Action, Plan
 
 ACTION_CLASSES = ("create", "update", "replace", "delete", "noop")
@@ -54,8 +55,6 @@ def combined_class(classes: Iterable[str]) -> str:
 
 def plan_actions(plan: Plan) -> dict[str, str]:
     """Resource (configuration) address → action class, for the nodes of ``resource_graph``."""
-    from meshprov.plan.planner import static_address
-
     by_resource: dict[str, list[str]] = {}
     for change in plan.changes:
         static = static_address(parse_instance_address(change.address))
@@ -65,8 +64,6 @@ def plan_actions(plan: Plan) -> dict[str, str]:
 
 def resource_graph(graph: nx.DiGraph) -> nx.DiGraph:
     """Only resources, with an edge wherever one depends on another through any values."""
-    from meshprov.graph import node_of, resource_dependencies  # imports config: not at load
-
     out = nx.DiGraph()
     for node_id in graph.nodes:
         if node_of(graph, node_id).kind == "resource":

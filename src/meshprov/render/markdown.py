@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from meshprov import __version__
-from meshprov.addrs import parse_instance_address
+from meshprov.addrs import parse_instance_address, static_address
 from meshprov.plan.model import Action, Mode, Plan, ResourceChange
 from meshprov.render.graph import COLOURS, LEGEND, action_class, mermaid_classes, mermaid_escape
 from meshprov.render.human import render_plan
 from meshprov.render.security import SecurityImpact, plural, security_impact
+from meshprov.resources import SCHEMAS
 
 COMMENT_LIMIT = 65_536  # GitHub's maximum comment length, in characters
 MARKER_PREFIX = "<!-- meshprov-plan: "
@@ -436,8 +437,6 @@ def _topology(
     depended on to what depends on it. Over ``MAX_DIAGRAM_NODES``, instances of one resource
     that fare alike are drawn as one node (``zone.z ×500``).
     """
-    from meshprov.resources import SCHEMAS
-
     every = {c.address: c for c in plan.changes}
     edges: set[tuple[str, str]] = set()
     for change in plan.changes:
@@ -474,8 +473,6 @@ def _addresses(value: object) -> list[str]:
 def _grouped(
     nodes: dict[str, str], edges: set[tuple[str, str]]
 ) -> tuple[dict[str, str], set[tuple[str, str]]]:
-    from meshprov.plan.planner import static_address
-
     group_of: dict[str, str] = {}
     counts: dict[tuple[str, str], int] = {}
     for address, cls in nodes.items():

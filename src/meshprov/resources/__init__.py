@@ -16,7 +16,7 @@ from meshprov.resources.base import ResourceType
 from meshprov.resources.schema import ResourceSchema
 
 if TYPE_CHECKING:
-    from meshprov.config.evaluation import ResourceInstance
+    from meshprov.resources.base import ResourceInstance
 
 SCHEMAS: dict[str, ResourceSchema] = {
     module.SCHEMA.type_name: module.SCHEMA for module in (ca, control_plane, zone, firewall)
@@ -33,7 +33,7 @@ def check_instances(instances: list[ResourceInstance]) -> list[Diagnostic]:
     """Every type's own rules (zone names, egress IPs, authn modes...) over its instances."""
     by_type: dict[str, list[ResourceInstance]] = defaultdict(list)
     for instance in instances:
-        by_type[instance.resource.type].append(instance)
+        by_type[instance.type].append(instance)
     found: list[Diagnostic] = []
     for type_name, group in by_type.items():
         if type_name in TYPES:

@@ -24,7 +24,7 @@ from meshprov.resources.schema import (
 )
 
 if TYPE_CHECKING:
-    from meshprov.config.evaluation import ResourceInstance
+    from meshprov.resources.base import ResourceInstance
 
 KEY_ALGORITHMS = ("ECDSA_P256", "ECDSA_P384", "RSA_2048", "RSA_3072", "RSA_4096")
 
@@ -78,14 +78,13 @@ class CAType(ResourceType):
         for instance in instances:
             parent, _ = unmark(instance.values.get("parent"))
             if isinstance(parent, ResourceValue) and unmark(parent.get("parent"))[0] is not None:
-                attr = instance.resource.attributes.get("parent")
                 found.append(
                     error(
                         "Intermediate CA under an intermediate",
                         f"{instance.address} sets parent = {parent.address}, which is itself an "
                         "intermediate CA (pathlen 0): it may not sign another CA. Set parent to "
                         "a root CA (one without parent).",
-                        attr.expr.range if attr is not None else instance.resource.range,
+                        instance.argument_range("parent"),
                     )
                 )
         return found

@@ -15,7 +15,6 @@ from meshprov.resources.control_plane_common import (
     SHARED_ATTRIBUTES,
     SHARED_EXPORTS,
     ControlPlaneType,
-    argument_range,
     block_label,
     check_port,
     plain,
@@ -31,7 +30,7 @@ from meshprov.resources.schema import (
 )
 
 if TYPE_CHECKING:
-    from meshprov.config.evaluation import ResourceInstance
+    from meshprov.resources.base import ResourceInstance
 
 _RFC1035_LABEL_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -98,7 +97,7 @@ class ZoneType(ControlPlaneType):
                             "Invalid zone name",
                             f"{instance.address}: the zone name defaults to the block label, "
                             f"but {problem} Set name explicitly.",
-                            instance.resource.range,
+                            instance.range,
                         )
                     )
             # zones are grouped by the global they reference (its address: during validate
@@ -114,7 +113,7 @@ class ZoneType(ControlPlaneType):
                             f'{instance.address} and {first.address} are both named "{name}" '
                             "under the same global control plane; Kuma zone names must be "
                             "unique per global.",
-                            argument_range(instance, "name"),
+                            instance.argument_range("name"),
                         )
                     )
                 by_global[key].setdefault(name, instance)
@@ -137,7 +136,7 @@ class ZoneType(ControlPlaneType):
                     error(
                         "Invalid egress IP",
                         f'"{ip}" is not an IP address or CIDR.',
-                        argument_range(instance, "egress_ips"),
+                        instance.argument_range("egress_ips"),
                     )
                 )
                 continue
@@ -149,7 +148,7 @@ class ZoneType(ControlPlaneType):
                         f"{instance.address} and {first.address} both dial the global from "
                         f"{network}: a firewall could not tell them apart. Give each zone the "
                         "egress IPs only it uses.",
-                        argument_range(instance, "egress_ips"),
+                        instance.argument_range("egress_ips"),
                     )
                 )
         return found
@@ -193,7 +192,7 @@ class ZoneType(ControlPlaneType):
 
 def _authn_problems(instance: ResourceInstance, setting: str) -> list[Diagnostic]:
     value = instance.values[setting]
-    rng = argument_range(instance, setting)
+    rng = instance.argument_range(setting)
     if value == "serviceAccountToken" and instance.values["environment"] != "kubernetes":
         return [
             error(

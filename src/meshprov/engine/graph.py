@@ -15,9 +15,15 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from meshprov.config.load import did_you_mean
 from meshprov.config.model import Module, ModuleCall, Resource
-from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, SourceRange, error
+from meshprov.diagnostics import (
+    Diagnostic,
+    DiagnosticError,
+    Diagnostics,
+    SourceRange,
+    did_you_mean,
+    error,
+)
 from meshprov.lang import ast
 from meshprov.lang.traversals import Traversal, traversals
 from meshprov.resources import SCHEMAS
