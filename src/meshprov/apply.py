@@ -20,7 +20,6 @@ from typing import Any
 
 import networkx as nx
 
-from meshprov.addrs import parse_instance_address
 from meshprov.diagnostics import Diagnostic, DiagnosticError, error
 from meshprov.engine.configuration import LoadedConfig
 from meshprov.engine.providers import configure_providers
@@ -32,7 +31,6 @@ from meshprov.plan.planner import (
     ignoring_changes,
     instance_value,
     resource_type,
-    static_address,
 )
 from meshprov.resources.base import ApplyRequest, Context, ResourceError, ResourceInstance
 from meshprov.state import ResourceState, State
@@ -112,9 +110,7 @@ class _Runner:
         graph.add_nodes_from(c.address for c in deletes)
         by_static: dict[str, list[str]] = {}  # static address -> the deleted instances of it
         for c in deletes:
-            by_static.setdefault(static_address(parse_instance_address(c.address)), []).append(
-                c.address
-            )
+            by_static.setdefault(c.instance.static, []).append(c.address)
         for change in deletes:
             for dependency in dict.fromkeys(change.dependencies):
                 for other in by_static.get(dependency, ()):

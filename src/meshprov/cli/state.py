@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from meshprov.addrs import address_under
 from meshprov.backend import check_replace, read_state
 from meshprov.cli.session import EXIT_ERROR, Session, fail, no_color_option, seconds
 from meshprov.diagnostics import DiagnosticError
@@ -31,12 +32,8 @@ def state_list(session: Session, addresses: tuple[str, ...]) -> None:
     except DiagnosticError as exc:
         fail(session, exc)
     for address in current.resources:
-        if not addresses or any(_under(address, a) for a in addresses):
+        if not addresses or any(address_under(address, a) for a in addresses):
             click.echo(address)
-
-
-def _under(address: str, prefix: str) -> bool:
-    return address == prefix or address.startswith((prefix + ".", prefix + "["))
 
 
 @state.command("show")
@@ -68,7 +65,9 @@ def state_rm(session: Session, addresses: tuple[str, ...], lock_timeout: str) ->
     doomed: list[str] = []
 
     def forget(current: State) -> State:
-        doomed.extend(a for a in current.resources if any(_under(a, given) for given in addresses))
+        doomed.extend(
+            a for a in current.resources if any(address_under(a, given) for given in addresses)
+        )
         if not doomed:
             raise DiagnosticError.single(
                 "Invalid target address",

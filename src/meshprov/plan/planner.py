@@ -13,7 +13,7 @@ from typing import Any
 
 import networkx as nx
 
-from meshprov.addrs import InstanceAddress, parse_instance_address, static_address
+from meshprov.addrs import InstanceAddress, address_under, parse_instance_address
 from meshprov.config.model import Module, Resource
 from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, error, warning
 from meshprov.engine.configuration import LoadedConfig, check_resources
@@ -110,7 +110,7 @@ def _plan(config: LoadedConfig, state: State, options: PlanOptions) -> Plan:
     _check_prevent_destroy(config.root, changes)
     return Plan(
         mode=options.mode,
-        changes=tuple(sorted(changes, key=lambda c: _address_sort_key(c.address))),
+        changes=tuple(sorted(changes, key=lambda c: c.instance.sort_key())),
         drift=tuple(drift),
         output_changes=tuple(outputs),
         prior_state=refreshed,
@@ -213,7 +213,7 @@ class _TargetScope:
             p
             for node_id in graph.nodes
             if node_of(graph, node_id).kind == "resource"
-            and any(_matches(node_id, t) for t in static_targets)
+            and any(address_under(node_id, t) for t in static_targets)
             for p in graph.predecessors(node_id)
         ]
         ancestors: set[str] = set()
@@ -230,12 +230,7 @@ class _TargetScope:
 
     def matches(self, address: str) -> bool:
         """One of the targets themselves."""
-        return any(_matches(address, t) for t in self.targets)
-
-
-def _matches(address: str, target: str) -> bool:
-    """``zone.z`` matches ``zone.z["a"]``; ``module.m`` matches everything inside it."""
-    return address == target or address.startswith((target + ".", target + "["))
+        return any(address_under(address, t) for t in self.targets)
 
 
 def _strip_keys(address: str) -> str:
@@ -283,7 +278,7 @@ class _PlanHook:
         address = str(instance.address)
         prior = self.state.resources.get(address)
         self.planned.add(address)
-        if not self.scope.includes(address, static_address(instance.address)):
+        if not self.scope.includes(address, instance.address.static):
             return instance_value(instance.address, prior) if prior else UNKNOWN
         rtype = resource_type(instance.type, address)
         config = ignoring_changes(instance, prior)
@@ -298,7 +293,7 @@ class _PlanHook:
             action, reason = Action.REPLACE, "replace_because_tainted"
         elif address in self.options.replace:
             action, reason = Action.REPLACE, "replace_by_request"
-        elif replace_paths or (reason or "").startswith("replace_"):
+        elif replace_paths or _is_replace_reason(reason):
             action, reason = Action.REPLACE, reason or "replace_because_cannot_update"
         elif values_equal(after, prior.attributes) and not has_unknown(after):
             action = Action.NOOP
@@ -337,6 +332,11 @@ class _PlanHook:
             )
         )
         return instance_value(instance.address, None, after, sensitive)
+
+
+def _is_replace_reason(reason: str | None) -> bool:
+    # The one decision taken on a reason's spelling: with reasons as an enum, a property of it.
+    return (reason or "").startswith("replace_")
 
 
 def ignoring_changes(instance: ResourceInstance, prior: ResourceState | None) -> dict[str, Any]:
@@ -387,8 +387,8 @@ def _orphans(
     for address, rs in state.resources.items():
         if address in planned:
             continue
-        inst = parse_instance_address(address)
-        if not scope.includes(address, static_address(inst)):
+        inst = rs.instance
+        if not scope.includes(address, inst.static):
             continue
         module, resource = _find_resource(root, inst)
         if module is None:
@@ -415,7 +415,7 @@ def _destroy_changes(root: Module, state: State, scope: _TargetScope) -> list[Re
                 dependents.setdefault(dep, []).append(address)
         todo = list(doomed)
         while todo:
-            static = static_address(parse_instance_address(todo.pop()))
+            static = state.resources[todo.pop()].instance.static
             for address in dependents.pop(static, ()):
                 if address not in doomed:
                     doomed.add(address)
@@ -431,7 +431,7 @@ def _check_prevent_destroy(root: Module, changes: list[ResourceChange]) -> None:
     for change in changes:
         if not change.action.destroys:
             continue
-        _module, resource = _find_resource(root, parse_instance_address(change.address))
+        _module, resource = _find_resource(root, change.instance)
         if resource is not None and resource.lifecycle.prevent_destroy:
             diags.add(
                 error(
@@ -473,13 +473,3 @@ def _output_changes(
             OutputChange(name, action, before, after, sensitive.get(name, False) or was_sensitive)
         )
     return out
-
-
-def _address_sort_key(address: str) -> tuple:
-    inst = parse_instance_address(address)
-    return (
-        [(n, (k is not None, str(k))) for n, k in inst.module],
-        inst.type,
-        inst.name,
-        (inst.key is not None, isinstance(inst.key, str), inst.key if inst.key is not None else 0),
-    )

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping
 
 import networkx as nx
 
-from meshprov.addrs import parse_instance_address, static_address
 from meshprov.engine.graph import node_of, resource_dependencies
 from meshprov.plan.model import Action, Plan
 
@@ -57,7 +56,7 @@ def plan_actions(plan: Plan) -> dict[str, str]:
     """Resource (configuration) address → action class, for the nodes of ``resource_graph``."""
     by_resource: dict[str, list[str]] = {}
     for change in plan.changes:
-        static = static_address(parse_instance_address(change.address))
+        static = change.instance.static
         by_resource.setdefault(static, []).append(action_class(change.action))
     return {address: combined_class(classes) for address, classes in by_resource.items()}
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from meshprov import __version__
-from meshprov.addrs import parse_instance_address, static_address
+from meshprov.addrs import parse_instance_address
 from meshprov.plan.model import Action, Mode, Plan, ResourceChange
 from meshprov.render.graph import COLOURS, LEGEND, action_class, mermaid_classes, mermaid_escape
 from meshprov.render.human import render_plan
@@ -459,7 +459,7 @@ def _topology(
     edges = {(s, d) for s, d in edges if s in keep and d in keep}
     if len(nodes) <= MAX_DIAGRAM_NODES:
         return nodes, edges
-    return _grouped(nodes, edges)
+    return _grouped(nodes, edges, {a: every[a].instance.static for a in nodes})
 
 
 def _addresses(value: object) -> list[str]:
@@ -471,15 +471,15 @@ def _addresses(value: object) -> list[str]:
 
 
 def _grouped(
-    nodes: dict[str, str], edges: set[tuple[str, str]]
+    nodes: dict[str, str], edges: set[tuple[str, str]], statics: dict[str, str]
 ) -> tuple[dict[str, str], set[tuple[str, str]]]:
     group_of: dict[str, str] = {}
     counts: dict[tuple[str, str], int] = {}
     for address, cls in nodes.items():
-        key = (static_address(parse_instance_address(address)), cls)
+        key = (statics[address], cls)
         counts[key] = counts.get(key, 0) + 1
     for address, cls in nodes.items():
-        static = static_address(parse_instance_address(address))
+        static = statics[address]
         n = counts[(static, cls)]
         group_of[address] = static if n == 1 else f"{static} ×{n:,}"
         if sum(1 for (s, _) in counts if s == static) > 1:
