@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import networkx as nx
 
@@ -60,7 +60,7 @@ class ApplyResult:
         return self.interrupted or any(d.severity == "error" for d in self.diagnostics)
 
 
-class StateSink:
+class StateSink(Protocol):
     """Where apply records progress: the backend's journal (durable per resource).
 
     Workers call it concurrently, so it must be thread-safe (``Journal`` is).
@@ -128,9 +128,12 @@ class _Runner:
                 blocked.add(address)
                 continue
             futures[address] = self.pool.submit(self._delete, self.by_address[address])
-            futures[address].add_done_callback(
-                lambda f, a=address: blocked.add(a) if f.exception() else None
-            )
+
+            def block_if_failed(future: Future, a: str = address) -> None:
+                if future.exception():
+                    blocked.add(a)
+
+            futures[address].add_done_callback(block_if_failed)
         for future in futures.values():
             future.exception()
 

@@ -222,7 +222,11 @@ class _Walker:
                     pending[node_id] = started
                     running[node_id] = len(futures)
                     for future in futures:
-                        future.add_done_callback(lambda _f, n=node_id: finished.put(n))
+
+                        def done(_future: Future, n: str = node_id) -> None:
+                            finished.put(n)
+
+                        future.add_done_callback(done)
                     continue
                 if not self._complete(started):
                     failed.add(node_id)
@@ -647,7 +651,8 @@ def _check_reference(attr: Attr, raw: Any, rng: SourceRange, address: InstanceAd
             f"[{attr.reference}.example].",
             rng,
         )
-    for item in items if wants_list else [raw]:
+    elements = list(items) if items is not None and wants_list else [raw]
+    for item in elements:
         item_raw, _ = unmark(item)
         if isinstance(item_raw, Unknown):
             continue
@@ -665,7 +670,7 @@ def _check_reference(attr: Attr, raw: Any, rng: SourceRange, address: InstanceAd
                 f"{item_raw.address} is a {item_raw.address.type}.",
                 rng,
             )
-    return list(items) if wants_list else raw
+    return elements if wants_list else raw
 
 
 def evaluate_providers(
@@ -683,7 +688,8 @@ def evaluate_providers(
         values: dict[str, Any] = {}
         for attr_name, attr in provider.attributes.items():
             for ref in traversals(attr.expr):
-                var = root.variables.get(ref.steps[0]) if ref.root == "var" and ref.steps else None
+                first = ref.steps[0] if ref.root == "var" and ref.steps else None
+                var = root.variables.get(first) if isinstance(first, str) else None
                 if var is None:
                     raise DiagnosticError.single(
                         "Unsupported provider argument",

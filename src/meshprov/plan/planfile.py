@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from meshprov import __version__
 from meshprov.diagnostics import DiagnosticError
@@ -181,7 +181,10 @@ def plan_from_document(doc: dict, current: State | None) -> Plan:
     )
 
 
-def _restore(attributes: dict | None, sensitive: list[str], current: dict | None) -> dict | None:
+_Attributes = TypeVar("_Attributes", dict, None)
+
+
+def _restore(attributes: _Attributes, sensitive: list[str], current: dict | None) -> _Attributes:
     """Put secrets back from the current state (the plan file never held them)."""
     if attributes is None or current is None:
         return attributes

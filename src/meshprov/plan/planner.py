@@ -311,7 +311,7 @@ class _PlanHook:
             | {
                 k
                 for k, v in instance.values.items()
-                if not schema.attribute(k).reference and is_sensitive_deep(v)
+                if not schema.is_reference(k) and is_sensitive_deep(v)
             }
         )
         self.changes.append(
@@ -347,7 +347,7 @@ def ignoring_changes(instance: ResourceInstance, prior: ResourceState | None) ->
     config = dict(instance.values)
     if prior is not None:
         for name in instance.ignore_changes:
-            if name in prior.attributes and not instance.schema.attribute(name).reference:
+            if name in prior.attributes and not instance.schema.is_reference(name):
                 config[name] = prior.attributes[name]
     return config
 

@@ -241,7 +241,7 @@ class FirewallType(ResourceType):
     def plan(self, request: PlanRequest) -> PlannedChange:
         config = request.config
         planned = self.planned_arguments(config)
-        replace = ()
+        replace: tuple[str, ...] = ()
         prior = request.prior
         if prior is not None:
             replace = tuple(

@@ -77,6 +77,10 @@ class ResourceSchema:
     def attribute(self, name: str) -> Attr | None:
         return next((a for a in self.attributes if a.name == name), None)
 
+    def is_reference(self, name: str) -> bool:
+        attr = self.attribute(name)
+        return attr is not None and bool(attr.reference)
+
     @property
     def attribute_names(self) -> list[str]:
         return [a.name for a in self.attributes]
