@@ -32,7 +32,7 @@ from meshprov.lang import ast
 from meshprov.lang.evaluate import EvalContext, evaluate
 from meshprov.lang.parse_cache import parse_file_cached
 from meshprov.lang.traversals import Traversal, traversals
-from meshprov.lang.types import ANY, parse_type
+from meshprov.lang.types import ANY, ConversionError, convert, parse_type
 from meshprov.providers import PROVIDERS
 from meshprov.resources import SCHEMAS
 
@@ -417,8 +417,6 @@ class _ModuleBuilder:
         type_ = parse_type(body.attributes["type"].expr) if "type" in body.attributes else ANY
         default = NO_DEFAULT
         if "default" in body.attributes:
-            from meshprov.lang.types import ConversionError, convert
-
             raw = constant(body.attributes["default"].expr, "variable default")
             try:
                 default = convert(raw, type_) if raw is not None else None

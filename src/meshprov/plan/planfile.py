@@ -19,7 +19,7 @@ from meshprov.files import write_atomic
 from meshprov.plan.encoding import join_unknown, redact, split_unknown
 from meshprov.plan.model import Action, Mode, OutputChange, Plan, ResourceChange
 from meshprov.state import ResourceState, State, StateEncryption, StateError
-from meshprov.state.encryption import CONTENT_PLAN, decode, encode
+from meshprov.state.encryption import CONTENT_PLAN, decode, encode, is_envelope
 
 # A plan file's encryption: the configuration's, or a function giving it (called only when the
 # file turns out to be encrypted, so plaintext plans need no passphrase).
@@ -117,8 +117,6 @@ def load_plan_document(path: Path, encryption: PlanEncryption = None) -> dict:
     try:
         data = path.read_bytes()
         if callable(encryption) and not isinstance(encryption, StateEncryption):
-            from meshprov.state.encryption import is_envelope
-
             encryption = encryption() if is_envelope(data) else None
         data, _ = decode(data, CONTENT_PLAN, str(path), encryption)
         doc = json.loads(data)

@@ -27,6 +27,7 @@ from meshprov.lang.values import (
     Sensitive,
     has_unknown,
     is_sensitive_deep,
+    unmark_deep,
     values_equal,
 )
 from meshprov.plan.model import Action, Mode, OutputChange, Plan, ResourceChange
@@ -452,8 +453,6 @@ def _check_prevent_destroy(root: Module, changes: list[ResourceChange]) -> None:
 def _output_changes(
     state: State, outputs: dict[str, Any], sensitive: dict[str, bool]
 ) -> list[OutputChange]:
-    from meshprov.lang.values import unmark_deep
-
     out = []
     for name in sorted(set(outputs) | set(state.outputs)):
         before = state.outputs.get(name, {}).get("value") if name in state.outputs else None

@@ -8,15 +8,11 @@ type through it, exactly as the built-in types are registered).
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING
 
 from meshprov.diagnostics import Diagnostic
 from meshprov.resources import ca, control_plane, firewall, zone
-from meshprov.resources.base import ResourceType
+from meshprov.resources.base import ResourceInstance, ResourceType
 from meshprov.resources.schema import ResourceSchema
-
-if TYPE_CHECKING:
-    from meshprov.resources.base import ResourceInstance
 
 SCHEMAS: dict[str, ResourceSchema] = {
     module.SCHEMA.type_name: module.SCHEMA for module in (ca, control_plane, zone, firewall)

@@ -7,13 +7,19 @@ certificate live in state only (like Terraform's tls provider), so refresh has n
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from meshprov import pki
 from meshprov.diagnostics import Diagnostic, error
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, unmark
-from meshprov.resources.base import ApplyRequest, PlannedChange, PlanRequest, ResourceType
+from meshprov.resources.base import (
+    ApplyRequest,
+    PlannedChange,
+    PlanRequest,
+    ResourceInstance,
+    ResourceType,
+)
 from meshprov.resources.schema import (
     STRING,
     Attr,
@@ -22,9 +28,6 @@ from meshprov.resources.schema import (
     check_duration,
     parse_duration,
 )
-
-if TYPE_CHECKING:
-    from meshprov.resources.base import ResourceInstance
 
 KEY_ALGORITHMS = ("ECDSA_P256", "ECDSA_P384", "RSA_2048", "RSA_3072", "RSA_4096")
 

@@ -14,7 +14,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from meshprov import kuma, pki
 from meshprov.addrs import parse_instance_address
@@ -29,6 +29,7 @@ from meshprov.resources.base import (
     PlanRequest,
     RefreshResult,
     ResourceError,
+    ResourceInstance,
     ResourceType,
 )
 from meshprov.resources.ca import KEY_ALGORITHMS, expiring
@@ -42,9 +43,6 @@ from meshprov.resources.schema import (
     check_duration,
     parse_duration,
 )
-
-if TYPE_CHECKING:
-    from meshprov.resources.base import ResourceInstance
 
 
 def check_port(value: object) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from meshprov.aws import AwsError, call, paginate
 from meshprov.diagnostics import Diagnostic, error
@@ -25,6 +25,7 @@ from meshprov.resources.base import (
     PlanRequest,
     RefreshResult,
     ResourceError,
+    ResourceInstance,
     ResourceType,
 )
 from meshprov.resources.control_plane_common import check_port
@@ -44,9 +45,6 @@ def _check_rules_per_group(value: object) -> str | None:
         return None
     return f"rules_per_group must be a whole number of at least 1, not {value}."
 
-
-if TYPE_CHECKING:
-    from meshprov.resources.base import ResourceInstance
 
 SCHEMA = ResourceSchema(
     "firewall",

@@ -5,12 +5,13 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from meshprov.diagnostics import Diagnostic, error, warning
 from meshprov.kuma import ControlPlaneSpec, ZoneSettings, url_host
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, has_unknown, unmark
+from meshprov.resources.base import ResourceInstance
 from meshprov.resources.control_plane_common import (
     SHARED_ATTRIBUTES,
     SHARED_EXPORTS,
@@ -28,9 +29,6 @@ from meshprov.resources.schema import (
     Exported,
     ResourceSchema,
 )
-
-if TYPE_CHECKING:
-    from meshprov.resources.base import ResourceInstance
 
 _RFC1035_LABEL_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
