@@ -391,7 +391,7 @@ def record_backend(directory: Path, settings: BackendSettings, *, strict: bool =
     try:
         if path.exists() and path.read_bytes() == data:
             return
-            write_atomic(work_dir(directory) / BACKEND_RECORD, data, 0o600)
+        write_atomic(work_dir(directory) / BACKEND_RECORD, data, 0o600)
     except OSError as exc:
         if strict:
             raise DiagnosticError.single(
