@@ -10,6 +10,7 @@ import click
 from meshprov.cli.session import Session, fail, no_color_option
 from meshprov.cli.views import echo_plan, markdown
 from meshprov.diagnostics import DiagnosticError
+from meshprov.lang.types import infer_type, type_json
 from meshprov.operations import current_state, plan_encryption
 from meshprov.plan.planfile import load_plan_document, plan_from_document
 from meshprov.render.human import render_outputs, render_resource_state
@@ -111,6 +112,8 @@ def output(
             err=True,
         )
         return
+    # states written before types were kept: the type of the JSON value
+    types = {k: v.get("type") or type_json(infer_type(v["value"])) for k, v in outputs.items()}
     if not show_sensitive:
         outputs = {
             k: ({**v, "value": None} if v.get("sensitive") else v) for k, v in outputs.items()
@@ -147,7 +150,7 @@ def output(
             outputs[name]["value"]
             if name
             else {
-                k: {"sensitive": v.get("sensitive", False), "value": v["value"]}
+                k: {"sensitive": v.get("sensitive", False), "type": types[k], "value": v["value"]}
                 for k, v in outputs.items()
             }
         )

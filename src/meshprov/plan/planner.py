@@ -19,7 +19,7 @@ from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, error
 from meshprov.engine.configuration import LoadedConfig, check_resources
 from meshprov.engine.graph import node_of
 from meshprov.engine.providers import configure_providers
-from meshprov.engine.walk import evaluate_config
+from meshprov.engine.walk import evaluate_config, root_variable_values
 from meshprov.heap import frozen_heap
 from meshprov.lang.values import (
     UNKNOWN,
@@ -119,6 +119,7 @@ def _plan(config: LoadedConfig, state: State, options: PlanOptions) -> Plan:
         prior_serial=state.serial,
         config_digest=config.digest,
         variables={k: v.value for k, v in config.inputs.values.items()},
+        root_variables=root_variable_values(config.root, config.inputs.values, config.directory),
         timestamp=options.now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         targets=options.targets,
         replace=options.replace,
