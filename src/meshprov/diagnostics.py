@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Literal
 
@@ -180,3 +181,9 @@ def render_text(diag: Diagnostic, sources: SourceCache | None = None) -> str:
         out.append("")
         out.append(diag.detail)
     return "\n".join(out) + "\n"
+
+
+def did_you_mean(name: str, options: Iterable[str]) -> str:
+    """A hint naming the closest option, or nothing: appended to a "not declared" detail."""
+    match = get_close_matches(name, list(options), n=1, cutoff=0.6)
+    return f' Did you mean "{match[0]}"?' if match else ""

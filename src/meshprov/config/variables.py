@@ -12,14 +12,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshprov.config.evaluation import InputValue
-from meshprov.config.load import _display, constant, did_you_mean
-from meshprov.config.model import Module
+from meshprov.config.load import _display, constant
+from meshprov.config.model import InputValue, Module
 from meshprov.diagnostics import (
     UNDECLARED_VARIABLE,
     Diagnostic,
     DiagnosticError,
     Diagnostics,
+    did_you_mean,
     error,
     warning,
 )

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
+from meshprov.addrs import InstanceAddress, parse_instance_address
 from meshprov.diagnostics import Diagnostic
 from meshprov.state import State
 
@@ -99,6 +101,11 @@ class ResourceChange:
     reason: ActionReason | None = None
     dependencies: tuple[str, ...] = ()  # resource addresses, e.g. "ca.root"
     notes: tuple[str, ...] = ()  # for drift: what was found changed, e.g. a file deleted
+
+    @cached_property
+    def instance(self) -> InstanceAddress:
+        """The address, typed (parsed once, on first use)."""
+        return parse_instance_address(self.address)
 
 
 @dataclass(frozen=True)

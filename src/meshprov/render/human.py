@@ -25,6 +25,7 @@ from typing import Any
 from meshprov.addrs import format_key, parse_instance_address
 from meshprov.lang.values import UNKNOWN, HclSet, Sensitive
 from meshprov.plan.model import Action, Mode, OutputChange, Plan, ResourceChange
+from meshprov.render.security import security_impact, summary_lines
 
 __all__ = [
     "render_apply_summary",
@@ -710,8 +711,6 @@ def render_security_impact(plan: Plan, color: bool) -> str:
 
     The same facts as the Markdown comment's section (``render/security.py``), in a few lines.
     """
-    from meshprov.render.security import security_impact, summary_lines
-
     if plan.mode is Mode.REFRESH_ONLY:
         return ""
     lines = summary_lines(security_impact(plan))

@@ -32,7 +32,7 @@ from meshprov.render.graph import COLOURS, LEGEND, action_class, mermaid_classes
 from meshprov.render.human import render_plan
 from meshprov.render.notices import grouped, plan_notices
 from meshprov.render.security import SecurityImpact, plural, security_impact
-from meshprov.resources import TYPES
+from meshprov.resources import SCHEMAS, TYPES
 from meshprov.resources.base import ResourceType
 
 COMMENT_LIMIT = 65_536  # GitHub's maximum comment length, in characters
@@ -456,8 +456,6 @@ def _topology(
     depended on to what depends on it. Over ``MAX_DIAGRAM_NODES``, instances of one resource
     that fare alike are drawn as one node (``zone.z ×500``).
     """
-    from meshprov.resources import SCHEMAS
-
     every = {c.address: c for c in plan.changes}
     edges: set[tuple[str, str]] = set()
     for change in plan.changes:
@@ -480,7 +478,7 @@ def _topology(
     edges = {(s, d) for s, d in edges if s in keep and d in keep}
     if len(nodes) <= MAX_DIAGRAM_NODES:
         return nodes, edges
-    return _grouped(nodes, edges)
+    return _grouped(nodes, edges, {a: every[a].instance.static for a in nodes})
 
 
 def _addresses(value: object) -> list[str]:
@@ -492,17 +490,15 @@ def _addresses(value: object) -> list[str]:
 
 
 def _grouped(
-    nodes: dict[str, str], edges: set[tuple[str, str]]
+    nodes: dict[str, str], edges: set[tuple[str, str]], statics: dict[str, str]
 ) -> tuple[dict[str, str], set[tuple[str, str]]]:
-    from meshprov.plan.planner import static_address
-
     group_of: dict[str, str] = {}
     counts: dict[tuple[str, str], int] = {}
     for address, cls in nodes.items():
-        key = (static_address(parse_instance_address(address)), cls)
+        key = (statics[address], cls)
         counts[key] = counts.get(key, 0) + 1
     for address, cls in nodes.items():
-        static = static_address(parse_instance_address(address))
+        static = statics[address]
         n = counts[(static, cls)]
         group_of[address] = static if n == 1 else f"{static} ×{n:,}"
         if sum(1 for (s, _) in counts if s == static) > 1:

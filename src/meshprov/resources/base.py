@@ -29,13 +29,39 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meshprov.diagnostics import Diagnostic
+from meshprov.addrs import InstanceAddress
+from meshprov.diagnostics import Diagnostic, SourceRange
 from meshprov.lang.values import UNKNOWN, ResourceValue, unmark, unmark_deep, values_equal
 from meshprov.plan.model import ActionReason
 from meshprov.resources.schema import ResourceSchema
 
+
+@dataclass(frozen=True)
+class ResourceInstance:
+    """One expanded resource instance with its checked arguments (defaults applied).
+
+    What a type's ``check`` sees of the configuration: values and source locations, never the
+    syntax they came from.
+    """
+
+    address: InstanceAddress
+    schema: ResourceSchema
+    values: dict[str, Any]
+    dependencies: tuple[str, ...]  # resource addresses (static, e.g. "ca.root")
+    range: SourceRange  # the resource block
+    argument_ranges: Mapping[str, SourceRange]  # shared by the instances of one block
+    ignore_changes: tuple[str, ...] = ()  # lifecycle.ignore_changes
+
+    @property
+    def type(self) -> str:
+        return self.address.type
+
+    def argument_range(self, name: str) -> SourceRange:
+        """Where an argument is set, or the block when it is left to its default."""
+        return self.argument_ranges.get(name, self.range)
+
+
 if TYPE_CHECKING:
-    from meshprov.config.evaluation import ResourceInstance
     from meshprov.plan.model import Plan, ResourceChange
     from meshprov.resources.report import CheckRow, ImpactItem, Notice, VerifyContext
     from meshprov.state.model import ResourceState

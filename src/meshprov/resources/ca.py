@@ -7,14 +7,20 @@ certificate live in state only (like Terraform's tls provider), so refresh has n
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from meshprov import pki
 from meshprov.diagnostics import Diagnostic, error
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, Unknown, unmark
 from meshprov.plan.model import Action, ActionReason, Plan, ResourceChange
-from meshprov.resources.base import ApplyRequest, PlannedChange, PlanRequest, ResourceType
+from meshprov.resources.base import (
+    ApplyRequest,
+    PlannedChange,
+    PlanRequest,
+    ResourceInstance,
+    ResourceType,
+)
 from meshprov.resources.report import CAImpact, ImpactItem, expiry_estimate, reason_text
 from meshprov.resources.schema import (
     STRING,
@@ -24,9 +30,6 @@ from meshprov.resources.schema import (
     check_duration,
     parse_duration,
 )
-
-if TYPE_CHECKING:
-    from meshprov.config.evaluation import ResourceInstance
 
 KEY_ALGORITHMS = ("ECDSA_P256", "ECDSA_P384", "RSA_2048", "RSA_3072", "RSA_4096")
 
@@ -81,14 +84,13 @@ class CAType(ResourceType):
         for instance in instances:
             parent, _ = unmark(instance.values.get("parent"))
             if isinstance(parent, ResourceValue) and unmark(parent.get("parent"))[0] is not None:
-                attr = instance.resource.attributes.get("parent")
                 found.append(
                     error(
                         "Intermediate CA under an intermediate",
                         f"{instance.address} sets parent = {parent.address}, which is itself an "
                         "intermediate CA (pathlen 0): it may not sign another CA. Set parent to "
                         "a root CA (one without parent).",
-                        attr.expr.range if attr is not None else instance.resource.range,
+                        instance.argument_range("parent"),
                     )
                 )
         return found

@@ -14,11 +14,11 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from meshprov import kuma, pki
 from meshprov.addrs import parse_instance_address
-from meshprov.diagnostics import Diagnostic, SourceRange, error, warning
+from meshprov.diagnostics import Diagnostic, error, warning
 from meshprov.files import write_files_atomic
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, Unknown, has_unknown, unmark
@@ -30,6 +30,7 @@ from meshprov.resources.base import (
     PlanRequest,
     RefreshResult,
     ResourceError,
+    ResourceInstance,
     ResourceType,
 )
 from meshprov.resources.ca import KEY_ALGORITHMS, expiring
@@ -51,9 +52,6 @@ from meshprov.resources.schema import (
     check_duration,
     parse_duration,
 )
-
-if TYPE_CHECKING:
-    from meshprov.config.evaluation import ResourceInstance
 
 
 def check_port(value: object) -> str | None:
@@ -176,7 +174,7 @@ class ControlPlaneType(ResourceType):
                     "Missing certificate names",
                     f"{instance.address} needs at least one of hostnames or addresses: they are "
                     "the names its certificate is valid for, and the first is what others dial.",
-                    instance.resource.range,
+                    instance.range,
                 )
             )
         for ip in [] if has_unknown(addresses) else addresses:
@@ -185,14 +183,14 @@ class ControlPlaneType(ResourceType):
                     error(
                         "Invalid IP address",
                         f'"{ip}" in addresses is not an IP address; DNS names go in hostnames.',
-                        argument_range(instance, "addresses"),
+                        instance.argument_range("addresses"),
                     )
                 )
         for name in [] if has_unknown(hostnames) else hostnames:
             problem = _hostname_problem(name)
             if problem:
                 found.append(
-                    error("Invalid hostname", problem, argument_range(instance, "hostnames"))
+                    error("Invalid hostname", problem, instance.argument_range("hostnames"))
                 )
         if values["api_http_interface"] == "0.0.0.0":
             found.append(
@@ -201,7 +199,7 @@ class ControlPlaneType(ResourceType):
                     f'{instance.address} sets api_http_interface = "0.0.0.0": the API server '
                     "answers plain, unauthenticated-by-TLS HTTP on port 5681 on every interface. "
                     'Keep the default "127.0.0.1" and use HTTPS on the api_https_port.',
-                    argument_range(instance, "api_http_interface"),
+                    instance.argument_range("api_http_interface"),
                     code=API_HTTP_OPEN,
                 )
             )
@@ -523,12 +521,6 @@ _CERT_FILES = frozenset(
         kuma.Files.SECRETS,
     }
 )
-
-
-def argument_range(instance: ResourceInstance, name: str) -> SourceRange:
-    """Where an argument is set, or the block when it is left to its default."""
-    attr = instance.resource.attributes.get(name)
-    return attr.expr.range if attr is not None else instance.resource.range
 
 
 def _is_ip(text: Any) -> bool:

@@ -26,9 +26,10 @@ from meshprov.resources.base import (
     PlanRequest,
     RefreshResult,
     ResourceError,
+    ResourceInstance,
     ResourceType,
 )
-from meshprov.resources.control_plane_common import argument_range, check_port
+from meshprov.resources.control_plane_common import check_port
 from meshprov.resources.report import (
     CheckRow,
     FirewallImpact,
@@ -56,7 +57,6 @@ def _check_rules_per_group(value: object) -> str | None:
 
 
 if TYPE_CHECKING:
-    from meshprov.config.evaluation import ResourceInstance
     from meshprov.state.model import ResourceState
 
 SCHEMA = ResourceSchema(
@@ -152,7 +152,7 @@ class FirewallType(ResourceType):
                         "No security groups",
                         f"{instance.address} needs at least one id in security_group_ids: the "
                         "groups in front of the control plane whose ingress it manages.",
-                        argument_range(instance, "security_group_ids"),
+                        instance.argument_range("security_group_ids"),
                     )
                 )
             cidrs = values["allow_cidrs"]
@@ -166,7 +166,7 @@ class FirewallType(ResourceType):
                         error(
                             "Invalid CIDR",
                             f'"{cidr}" in allow_cidrs is not an IP address or CIDR.',
-                            argument_range(instance, "allow_cidrs"),
+                            instance.argument_range("allow_cidrs"),
                         )
                     )
                     continue
@@ -177,7 +177,7 @@ class FirewallType(ResourceType):
                             f"{network} (from allow_cidrs) would open port {values['port']} to "
                             "the internet or a very wide range. Set allow_public = true if that "
                             "is really intended.",
-                            argument_range(instance, "allow_cidrs"),
+                            instance.argument_range("allow_cidrs"),
                         )
                     )
         return found
@@ -254,7 +254,7 @@ class FirewallType(ResourceType):
     def plan(self, request: PlanRequest) -> PlannedChange:
         config = request.config
         planned = self.planned_arguments(config)
-        replace = ()
+        replace: tuple[str, ...] = ()
         prior = request.prior
         if prior is not None:
             replace = tuple(

@@ -85,6 +85,10 @@ class ResourceSchema:
             return attr.default if attr is not None else None
         return value
 
+    def is_reference(self, name: str) -> bool:
+        attr = self.attribute(name)
+        return attr is not None and bool(attr.reference)
+
     @property
     def attribute_names(self) -> list[str]:
         return [a.name for a in self.attributes]

@@ -13,12 +13,12 @@ from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, has_unknown, unmark
 from meshprov.plan.model import ResourceChange
 from meshprov.resources import control_plane
+from meshprov.resources.base import ResourceInstance
 from meshprov.resources.control_plane_common import (
     API_HTTP_OPEN,
     SHARED_ATTRIBUTES,
     SHARED_EXPORTS,
     ControlPlaneType,
-    argument_range,
     block_label,
     check_port,
     plain,
@@ -36,7 +36,6 @@ from meshprov.resources.schema import (
 )
 
 if TYPE_CHECKING:
-    from meshprov.config.evaluation import ResourceInstance
     from meshprov.state.model import ResourceState
 
 PROXY_AUTHN_DISABLED = "proxy_authn_disabled"  # the diagnostic code of dp_authn = "none"
@@ -118,7 +117,7 @@ class ZoneType(ControlPlaneType):
                             "Invalid zone name",
                             f"{instance.address}: the zone name defaults to the block label, "
                             f"but {problem} Set name explicitly.",
-                            instance.resource.range,
+                            instance.range,
                         )
                     )
             # zones are grouped by the global they reference (its address: during validate
@@ -134,7 +133,7 @@ class ZoneType(ControlPlaneType):
                             f'{instance.address} and {first.address} are both named "{name}" '
                             "under the same global control plane; Kuma zone names must be "
                             "unique per global.",
-                            argument_range(instance, "name"),
+                            instance.argument_range("name"),
                         )
                     )
                 by_global[key].setdefault(name, instance)
@@ -157,7 +156,7 @@ class ZoneType(ControlPlaneType):
                     error(
                         "Invalid egress IP",
                         f'"{ip}" is not an IP address or CIDR.',
-                        argument_range(instance, "egress_ips"),
+                        instance.argument_range("egress_ips"),
                     )
                 )
                 continue
@@ -169,7 +168,7 @@ class ZoneType(ControlPlaneType):
                         f"{instance.address} and {first.address} both dial the global from "
                         f"{network}: a firewall could not tell them apart. Give each zone the "
                         "egress IPs only it uses.",
-                        argument_range(instance, "egress_ips"),
+                        instance.argument_range("egress_ips"),
                     )
                 )
         return found
@@ -219,7 +218,7 @@ _AUTHN_SETTINGS = (("dp_authn", "data plane proxies"), ("zone_proxy_authn", "zon
 
 def _authn_problems(instance: ResourceInstance, setting: str) -> list[Diagnostic]:
     value = instance.values[setting]
-    rng = argument_range(instance, setting)
+    rng = instance.argument_range(setting)
     if value == "serviceAccountToken" and instance.values["environment"] != "kubernetes":
         return [
             error(
