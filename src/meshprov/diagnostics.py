@@ -6,6 +6,8 @@ Every mistake a user can make becomes a ``Diagnostic``; errors are raised togeth
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from difflib import get_close_matches
@@ -67,7 +69,11 @@ class Diagnostic:
     code: str = ""
 
     def to_json(self) -> dict:
-        out: dict = {"severity": self.severity, "summary": self.summary, "detail": self.detail}
+        out: dict = {
+            "severity": self.severity,
+            "summary": SECRETS.redact(self.summary),
+            "detail": SECRETS.redact(self.detail),
+        }
         if self.range is not None:
             out["range"] = self.range.to_json()
         return out
@@ -133,6 +139,52 @@ class Diagnostics:
             raise DiagnosticError(self.items)
 
 
+SENSITIVE_TEXT = "(sensitive value)"
+# a secret this short is redacted only where a message quotes it ("abc"): bare, it would also
+# match ordinary words and line numbers
+_BARE_MINIMUM = 6
+
+
+class Secrets:
+    """Every text this process has seen marked sensitive, so no diagnostic can show it.
+
+    Diagnostics are built in many places (type conversion, allowed values, functions, index
+    errors, a cloud's error message echoing an argument), most of which see only a plain
+    string. Rather than trust each to check a mark, the values are remembered when they are
+    marked (``lang.values.Sensitive``) and replaced where diagnostics become text: in
+    ``render_text`` (summary, detail and the quoted source line) and ``Diagnostic.to_json``.
+    """
+
+    def __init__(self) -> None:
+        self._texts: set[str] = set()
+        self._forms: set[str] = set()
+        self._ordered: list[str] = []  # longest first: a secret containing another goes whole
+        self._lock = threading.Lock()
+
+    def add(self, text: str) -> None:
+        if not text or text in self._texts:
+            return
+        with self._lock:
+            self._texts.add(text)
+            # as printed, and escaped as JSON or Python would show a multi-line PEM
+            self._forms.update((text, json.dumps(text)[1:-1], repr(text)[1:-1]))
+            self._ordered = sorted(self._forms, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for secret in self._ordered:
+            if secret not in text:
+                continue
+            if len(secret) >= _BARE_MINIMUM:
+                text = text.replace(secret, SENSITIVE_TEXT)
+            else:
+                for quote in ('"', "'"):
+                    text = text.replace(f"{quote}{secret}{quote}", SENSITIVE_TEXT)
+        return text
+
+
+SECRETS = Secrets()
+
+
 class SourceCache:
     """Source text of loaded files, so diagnostics can quote the line they point at."""
 
@@ -158,7 +210,7 @@ class SourceCache:
 def render_text(diag: Diagnostic, sources: SourceCache | None = None) -> str:
     """Terraform-style text: ``Error: summary``, the location and snippet, then the detail."""
     title = "Error" if diag.severity == "error" else "Warning"
-    out = [f"{title}: {diag.summary}"]
+    out = [f"{title}: {SECRETS.redact(diag.summary)}"]
     if diag.range is not None:
         where = f"  on {diag.range.filename} line {diag.range.start.line}"
         if diag.context:
@@ -166,7 +218,9 @@ def render_text(diag: Diagnostic, sources: SourceCache | None = None) -> str:
         out.append("")
         out.append(where + ":")
         text = (sources or SourceCache()).line(diag.range.filename, diag.range.start.line)
-        if text is not None:
+        if text is not None and SECRETS.redact(text) != text:
+            out.append(f"{diag.range.start.line:>4}: {SECRETS.redact(text)}")
+        elif text is not None:
             out.append(f"{diag.range.start.line:>4}: {text}")
             if (
                 diag.range.end.line == diag.range.start.line
@@ -179,7 +233,7 @@ def render_text(diag: Diagnostic, sources: SourceCache | None = None) -> str:
         out.append(f"  with {diag.context}")
     if diag.detail:
         out.append("")
-        out.append(diag.detail)
+        out.append(SECRETS.redact(diag.detail))
     return "\n".join(out) + "\n"
 
 

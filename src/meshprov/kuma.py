@@ -13,7 +13,9 @@ use it, so no Kong Mesh name is spelled in two places.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import re
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -235,26 +237,38 @@ def dp_environment(spec: ControlPlaneSpec) -> dict[str, str]:
 
 def _kumactl(spec: ControlPlaneSpec) -> str:
     address = f"https://{url_host(spec.dial_host)}:{spec.api_https_port}"
+    # every value is quoted: a name or address is data, never shell syntax; only $here expands
     return (
         "#!/bin/sh\n"
         f"# Point kumactl at the {spec.mode} control plane {spec.name!r}, verifying its API\n"
         "# server certificate with the CA next to this script.\n"
         "set -eu\n"
         'here="$(cd "$(dirname "$0")" && pwd)"\n'
-        f"exec kumactl config control-planes add --name={spec.name} --address={address} "
-        f'--ca-cert-file="$here/{Files.CA}" --overwrite\n'
+        "exec kumactl config control-planes add "
+        f"{shlex.quote('--name=' + spec.name)} {shlex.quote('--address=' + address)} "
+        f'--ca-cert-file="$here"/{shlex.quote(Files.CA)} --overwrite\n'
     )
 
 
-_KUMACTL_ADDRESS = re.compile(r"--address=(\S+)")
-_KUMACTL_CA = re.compile(r'--ca-cert-file="?\$here/([^"\s]+)"?')
+_HERE = "$here/"
 
 
 def parse_kumactl(text: str) -> tuple[str | None, str | None]:
     """Read back ``kumactl.sh``: the ``--address`` it adds and its CA file (relative to it)."""
-    address = _KUMACTL_ADDRESS.search(text)
-    ca_file = _KUMACTL_CA.search(text)
-    return (address.group(1) if address else None), (ca_file.group(1) if ca_file else None)
+    address = ca_file = None
+    for line in text.splitlines():
+        if not line.startswith("exec kumactl "):
+            continue
+        try:
+            words = shlex.split(line)
+        except ValueError:  # unbalanced quotes: an edited script, read as having neither
+            return None, None
+        for word in words:
+            if word.startswith("--address="):
+                address = word.removeprefix("--address=")
+            elif word.startswith("--ca-cert-file=" + _HERE):
+                ca_file = word.removeprefix("--ca-cert-file=" + _HERE)
+    return address, ca_file
 
 
 def _prometheus(spec: ControlPlaneSpec) -> str:
@@ -392,11 +406,43 @@ def _values(spec: ControlPlaneSpec) -> str:
 
 
 def _env_file(env: dict[str, str]) -> str:
-    return "".join(f"{key}={value}\n" for key, value in env.items())
+    """``KEY=value`` lines as systemd's EnvironmentFile reads them.
+
+    A control character is refused (validation rejects it earlier; this is the last line of
+    defence against a newline adding a setting). A value systemd would otherwise change (outer
+    whitespace, quotes, backslashes) is double-quoted with ``\\`` and ``\"`` escaped.
+    """
+    lines = []
+    for key, value in env.items():
+        if CONTROL_CHARACTERS.search(value):
+            raise ValueError(f"{key}: a value with a control character cannot be written")
+        if value != value.strip() or any(c in value for c in "\"'\\"):
+            value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        lines.append(f"{key}={value}\n")
+    return "".join(lines)
+
+
+# C0 and C1 control characters and DEL: in an env file or a script a newline starts a new
+# setting or command; in a name, path or hostname no control character means anything
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _join(*pems: str) -> str:
     return "".join(p if p.endswith("\n") else p + "\n" for p in pems if p)
+
+
+def binds_every_interface(interface: Any) -> bool:
+    """Whether a kuma-cp listen address (``KUMA_API_SERVER_HTTP_INTERFACE``...) is every
+    interface: ``0.0.0.0``, ``::`` in any spelling, or empty (Go's ``net.Listen``)."""
+    if not isinstance(interface, str):
+        return False
+    text = interface.strip().removeprefix("[").removesuffix("]")
+    if not text:
+        return True
+    try:
+        return ipaddress.ip_address(text).is_unspecified
+    except ValueError:
+        return False
 
 
 def url_host(host: str) -> str:
@@ -414,5 +460,7 @@ def parse_env_file(text: str) -> dict[str, str]:
     for line in text.splitlines():
         if line and not line.startswith("#") and "=" in line:
             key, value = line.split("=", 1)
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = re.sub(r"\\(.)", r"\1", value[1:-1])
             out[key] = value
     return out

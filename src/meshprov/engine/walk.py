@@ -52,7 +52,7 @@ from meshprov.lang.values import (
 )
 from meshprov.resources import SCHEMAS
 from meshprov.resources.base import ResourceInstance
-from meshprov.resources.schema import Attr
+from meshprov.resources.schema import Attr, control_character_problem
 
 
 class ResourceHook(Protocol):
@@ -73,7 +73,7 @@ class ValidationHook:
             if a.computed and instance.values.get(a.name) is None
         }
         exports = {e.name: mark(UNKNOWN, e.sensitive) for e in schema.exported}
-        return ResourceValue(instance.address, {**instance.values, **computed, **exports})
+        return ResourceValue(instance.address, {**instance.marked_values(), **computed, **exports})
 
 
 @dataclass
@@ -436,11 +436,16 @@ class _Walker:
                 instance = ResourceInstance(
                     address,
                     resource.schema,
-                    values,
+                    {k: unmark(v)[0] for k, v in values.items()},
                     deps,
                     resource.range,
                     ranges,
                     resource.lifecycle.ignore_changes,
+                    frozenset(
+                        k
+                        for k, v in values.items()
+                        if not resource.schema.is_reference(k) and is_sensitive_deep(v)
+                    ),
                 )
                 if key != UNKNOWN_KEY:
                     self.instances.append(instance)
@@ -606,9 +611,17 @@ def _default(attr: Attr) -> Any:
 def _check_argument(
     attr: Attr, value: Any, configured: ast.Attribute, address: InstanceAddress
 ) -> Any:
-    """Type, reference, allowed-value and custom checks of one configured argument."""
+    """Type, reference, allowed-value and custom checks of one configured argument.
+
+    A sensitive value is checked as the plain value it marks (so ``hostnames = [sensitive(x)]``
+    is accepted as any list of strings is) and the whole argument comes back marked: the
+    engine tracks sensitivity per argument, and types see plain values.
+    """
     rng = configured.expr.range
-    raw, sensitive = unmark(value)
+    if attr.reference is None:
+        raw, sensitive = unmark_deep(value)
+    else:
+        raw, sensitive = unmark(value)
     if raw is None:
         if attr.required:
             raise DiagnosticError.single(
@@ -639,6 +652,9 @@ def _check_argument(
             + ".",
             rng,
         )
+    problem = control_character_problem(converted)
+    if problem:
+        raise DiagnosticError.single(f'Invalid value for "{attr.name}"', problem, rng)
     if attr.check is not None:
         problem = attr.check(converted)
         if problem:

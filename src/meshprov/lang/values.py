@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshprov.addrs import InstanceAddress
+from meshprov.diagnostics import SECRETS
 
 
 class Unknown:
@@ -46,8 +47,28 @@ class Sensitive:
 
     value: Any
 
+    def __post_init__(self) -> None:
+        _remember_secret(self.value)
+
     def __repr__(self) -> str:
         return "Sensitive(...)"
+
+
+def _remember_secret(value: Any) -> None:
+    """Hand every text inside a sensitive value to ``diagnostics.SECRETS``, so no diagnostic
+    can show it whatever path formats it (conversion, allowed values, a function, a provider)."""
+    if isinstance(value, Sensitive):
+        return  # registered when it was marked
+    if isinstance(value, str):
+        SECRETS.add(value)
+    elif is_number(value):
+        SECRETS.add(format_number(value))
+    elif isinstance(value, dict):
+        for item in value.values():
+            _remember_secret(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _remember_secret(item)
 
 
 class ResourceValue(dict):

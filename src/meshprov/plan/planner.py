@@ -33,7 +33,6 @@ from meshprov.lang.values import (
     ResourceValue,
     Sensitive,
     has_unknown,
-    is_sensitive_deep,
     unmark_deep,
     values_equal,
 )
@@ -316,14 +315,7 @@ class _PlanHook:
             # follows from the arguments alone (addresses, URLs) stays known
             after = self._type_plan(rtype, instance, None, dict(instance.values)).planned
         schema = instance.schema
-        sensitive = frozenset(
-            schema.sensitive_exports
-            | {
-                k
-                for k, v in instance.values.items()
-                if not schema.is_reference(k) and is_sensitive_deep(v)
-            }
-        )
+        sensitive = frozenset(schema.sensitive_exports | instance.sensitive)
         self.changes.append(
             ResourceChange(
                 address=address,

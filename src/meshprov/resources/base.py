@@ -31,7 +31,14 @@ from typing import TYPE_CHECKING, Any
 
 from meshprov.addrs import InstanceAddress
 from meshprov.diagnostics import Diagnostic, SourceRange
-from meshprov.lang.values import UNKNOWN, ResourceValue, unmark, unmark_deep, values_equal
+from meshprov.lang.values import (
+    UNKNOWN,
+    ResourceValue,
+    mark,
+    unmark,
+    unmark_deep,
+    values_equal,
+)
 from meshprov.plan.model import ActionReason
 from meshprov.resources.schema import ResourceSchema
 
@@ -51,10 +58,17 @@ class ResourceInstance:
     range: SourceRange  # the resource block
     argument_ranges: Mapping[str, SourceRange]  # shared by the instances of one block
     ignore_changes: tuple[str, ...] = ()  # lifecycle.ignore_changes
+    # the arguments whose value is (or contains) a sensitive one; ``values`` holds them plain,
+    # so a type handles a sensitive argument exactly as any other
+    sensitive: frozenset[str] = frozenset()
 
     @property
     def type(self) -> str:
         return self.address.type
+
+    def marked_values(self) -> dict[str, Any]:
+        """The arguments as expressions see them: the sensitive ones marked again."""
+        return {k: mark(v, k in self.sensitive) for k, v in self.values.items()}
 
     def argument_range(self, name: str) -> SourceRange:
         """Where an argument is set, or the block when it is left to its default."""

@@ -178,7 +178,17 @@ class ControlPlaneType(ResourceType):
                 )
             )
         for ip in [] if has_unknown(addresses) else addresses:
-            if not _is_ip(ip):
+            if _is_scoped_ip(ip):
+                found.append(
+                    error(
+                        "Invalid IP address",
+                        f'"{ip}" in addresses has an IPv6 zone id (after "%"): it names a '
+                        "network interface of one host, which no certificate can hold and no "
+                        "other host can dial. Give the address without it.",
+                        instance.argument_range("addresses"),
+                    )
+                )
+            elif not _is_ip(ip):
                 found.append(
                     error(
                         "Invalid IP address",
@@ -192,11 +202,12 @@ class ControlPlaneType(ResourceType):
                 found.append(
                     error("Invalid hostname", problem, instance.argument_range("hostnames"))
                 )
-        if values["api_http_interface"] == "0.0.0.0":
+        interface = values["api_http_interface"]
+        if kuma.binds_every_interface(interface):
             found.append(
                 warning(
                     "Plain HTTP API open on every interface",
-                    f'{instance.address} sets api_http_interface = "0.0.0.0": the API server '
+                    f'{instance.address} sets api_http_interface = "{interface}": the API server '
                     "answers plain, unauthenticated-by-TLS HTTP on port 5681 on every interface. "
                     'Keep the default "127.0.0.1" and use HTTPS on the api_https_port.',
                     instance.argument_range("api_http_interface"),
@@ -332,9 +343,11 @@ class ControlPlaneType(ResourceType):
 
     def setting_warnings(self, change: ResourceChange) -> list[str]:
         """Insecure settings in ``change.after``, one sentence each."""
-        if (change.after or {}).get("api_http_interface") == "0.0.0.0":
+        interface = (change.after or {}).get("api_http_interface")
+        if kuma.binds_every_interface(interface):
+            listen = kuma.url_host(interface.strip()) or "*"
             return [
-                f"{change.address} serves the API over plain HTTP on 0.0.0.0:5681 "
+                f"{change.address} serves the API over plain HTTP on {listen}:5681 "
                 "(api_http_interface)"
             ]
         return []
@@ -525,10 +538,19 @@ _CERT_FILES = frozenset(
 
 def _is_ip(text: Any) -> bool:
     try:
-        ipaddress.ip_address(text)
+        ip = ipaddress.ip_address(text)
     except ValueError:
         return False
-    return True
+    return getattr(ip, "scope_id", None) is None
+
+
+def _is_scoped_ip(text: Any) -> bool:
+    """An IPv6 address with a zone id, ``fe80::1%eth0``: valid to Python, not in a SAN."""
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return getattr(ip, "scope_id", None) is not None
 
 
 _DNS_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
@@ -541,7 +563,7 @@ def _hostname_problem(name: Any) -> str | None:
     labels = name.split(".")
     if labels[0] == "*":  # a wildcard covers one label
         labels = labels[1:]
-    if len(name) <= 253 and labels and all(_DNS_LABEL_RE.match(label) for label in labels):
+    if len(name) <= 253 and labels and all(_DNS_LABEL_RE.fullmatch(label) for label in labels):
         return None
     return (
         f'"{name}" in hostnames is not a DNS name: use dot-separated labels of letters, digits '

@@ -33,7 +33,7 @@ import base64
 import os
 import ssl
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -70,8 +70,6 @@ CHANNELS = (CHANNEL_DP, CHANNEL_API, CHANNEL_MADS, CHANNEL_KDS)
 # global no zone connects to comes after the zone → global pairs
 _ORDER = {CHANNEL_DP: (0,), CHANNEL_API: (1,), CHANNEL_MADS: (2,), CHANNEL_KDS: (3, 0)}
 _LONE_GLOBAL = (3, 1)
-
-_OPEN_INTERFACES = ("0.0.0.0", "::", "[::]", "")
 
 
 def _row(channel: str, control_plane: str, order: tuple[int, ...] | None = None) -> RowBuilder:
@@ -635,7 +633,7 @@ def _setting(
     check: str,
     variable: str,
     configured: str,
-    insecure: Iterable[str],
+    insecure: Callable[[str | None], bool],
     warning: str,
 ) -> str | None:
     """A kuma-cp setting: a failure when it differs from the configuration, a warning when the
@@ -647,7 +645,7 @@ def _setting(
             f"{where} sets {variable}={value if value is not None else '(unset)'}, but the "
             f"configuration says {configured}",
         )
-    elif value in insecure:
+    elif insecure(value):
         row.warn(check, warning)
     else:
         row.passed(check, f"{variable}={value}")
@@ -680,7 +678,7 @@ def _dp_row(v: _Verifier, cp: _ControlPlane) -> CheckRow:
         "dp_authn",
         Env.DP_AUTHN,
         authn,
-        ("none",),
+        lambda value: value == "none",
         'data plane proxies get configuration and certificates without a token (dp_authn = "none")',
     )
     leaf = v.server_checks(row, cp, cert, key, ca, host)
@@ -728,7 +726,7 @@ def _api_row(v: _Verifier, cp: _ControlPlane) -> CheckRow:
         "http_interface",
         Env.API_HTTP_INTERFACE,
         str(cp.schema.value(cp.attrs, "api_http_interface")),
-        _OPEN_INTERFACES,
+        kuma.binds_every_interface,
         "the plain-HTTP API (5681) listens on every interface (api_http_interface = "
         '"0.0.0.0"): keep it on 127.0.0.1 and use HTTPS',
     )
@@ -746,7 +744,7 @@ def _mads_row(v: _Verifier, cp: _ControlPlane) -> CheckRow:
         "mads_tls",
         Env.MADS_TLS,
         "true" if configured else "false",
-        ("false",),
+        lambda value: value == "false",
         "Prometheus discovers data plane proxies over plain HTTP (mads_tls = false)",
     )
     if value != "true" or not configured:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshprov.kuma import CONTROL_CHARACTERS
 from meshprov.lang.types import BOOL, NUMBER, STRING, ListType, Type
 from meshprov.lang.values import UNKNOWN
 
@@ -36,6 +37,25 @@ def check_duration(value: Any) -> str | None:
             return f'"{value}" is not a valid duration: it must be longer than zero.'
     except ValueError as exc:
         return str(exc)
+    return None
+
+
+def control_character_problem(value: Any) -> str | None:
+    """Why a checked argument cannot be written into files, or None; never quotes the value
+    (it may be sensitive)."""
+    if isinstance(value, str):
+        found = CONTROL_CHARACTERS.search(value)
+        if found:
+            return (
+                f"The value contains the control character U+{ord(found.group()):04X}. Names, "
+                "paths, hostnames and every other argument end up in certificates, env files "
+                "and scripts, where it would break a line or a command: remove it."
+            )
+    elif isinstance(value, list | tuple):
+        for item in value:
+            problem = control_character_problem(item)
+            if problem:
+                return problem
     return None
 
 
@@ -111,5 +131,6 @@ __all__ = [
     "Exported",
     "ResourceSchema",
     "check_duration",
+    "control_character_problem",
     "parse_duration",
 ]

@@ -1,0 +1,147 @@
+"""No configuration value can add a command to a generated script or a setting to an env file.
+
+Values that cannot mean anything (control characters, an IPv6 zone id) are validate errors;
+what is written is quoted for the shell or escaped for systemd's EnvironmentFile, and the
+plain-HTTP API bound to every interface warns whichever way the wildcard is spelled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from tests.support.engine import Workspace
+
+from meshprov import kuma
+
+
+def _zone(**args: str) -> str:
+    settings = {"hostnames": '["cp.eu.example.com"]', "addresses": '["10.0.0.2"]', **args}
+    body = "\n".join(f"  {k} = {v}" for k, v in settings.items())
+    return f'ca "cp" {{\n  common_name = "Mesh CA"\n}}\n\nzone "eu" {{\n  ca = ca.cp\n{body}\n}}\n'
+
+
+def _errors(ws: Workspace) -> list[dict]:
+    doc = json.loads(ws.run("validate", "--json", code=1).stdout)
+    return [d for d in doc["diagnostics"] if d["severity"] == "error"]
+
+
+def test_ipv6_zone_id_in_addresses_is_a_validate_error(tmp_path):
+    """The issue's repro: the zone id was a command substitution that kumactl.sh ran."""
+    ws = Workspace(tmp_path)
+    ws.write(_zone(addresses='["fe80::1%`touch PWNED`"]'))
+    (error,) = _errors(ws)
+    assert error["summary"] == "Invalid IP address"
+    assert "zone id" in error["detail"]
+    assert error["range"]["start"]["line"] == 8
+    ws.run("apply", "--auto-approve", code=1)
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.rglob("PWNED")) and not (Path.cwd() / "PWNED").exists()
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [
+        ("work_dir", '"/var/lib/kuma\\nKUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE=none"'),
+        ("name", '"eu\\tbad"'),
+        ("namespace", '"kong-mesh\\r"'),
+        ("output_dir", '"out/eu\\u0000x"'),
+        ("hostnames", '["cp.eu.example.com\\n"]'),
+        ("api_http_interface", '"127.0.0.1\\u0085"'),
+    ],
+)
+def test_control_characters_are_validate_errors(tmp_path, argument, value):
+    ws = Workspace(tmp_path)
+    ws.write(_zone(**{argument: value}))
+    (error,) = _errors(ws)
+    assert error["summary"] == f'Invalid value for "{argument}"'
+    assert "control character" in error["detail"]
+    plan = ws.run("plan", "--no-color", code=1)
+    assert f'Error: Invalid value for "{argument}"' in plan.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_env_file_quotes_what_systemd_would_change(tmp_path):
+    """Quotes, backslashes and outer spaces survive into kuma-cp.env as the value, escaped."""
+    ws = Workspace(tmp_path)
+    work = ' /srv/my "mesh"\\dir '
+    ws.write(_zone(work_dir=json.dumps(work)))
+    ws.run("apply", "--auto-approve")
+    text = (tmp_path / "out/zone.eu/kuma-cp.env").read_text()
+    line = next(x for x in text.splitlines() if x.startswith("KUMA_GENERAL_WORK_DIR="))
+    assert line == 'KUMA_GENERAL_WORK_DIR=" /srv/my \\"mesh\\"\\\\dir "'
+    assert kuma.parse_env_file(text)["KUMA_GENERAL_WORK_DIR"] == work
+    assert len(text.splitlines()) == len(kuma.parse_env_file(text))
+
+
+def _spec(name: str, dial_host: str, work_dir: str = "/var/lib/kuma") -> kuma.ControlPlaneSpec:
+    return kuma.ControlPlaneSpec(
+        name=name,
+        environment="universal",
+        work_dir=work_dir,
+        namespace="kong-mesh-system",
+        dial_host=dial_host,
+        tls_min_version="TLSv1_2",
+        api_http_interface="127.0.0.1",
+        api_https_port=5682,
+        cert_pem="CERT\n",
+        key_pem="KEY\n",
+        ca_chain_pem="CA\n",
+        kds_port=5685,
+    )
+
+
+def test_kumactl_script_passes_every_value_as_data(tmp_path):
+    """Whatever reaches the renderer, the script runs kumactl with it as one literal argument."""
+    name = "eu$(touch PWNED1)`touch PWNED2`;touch PWNED3 'x\" *"
+    files = kuma.render_artifacts(_spec(name, "cp.example.com"))
+    out = tmp_path / "out"
+    out.mkdir()
+    script = out / kuma.Files.KUMACTL
+    script.write_bytes(files[kuma.Files.KUMACTL].content)
+    script.chmod(0o755)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "kumactl"
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$KUMACTL_ARGS"\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    env["KUMACTL_ARGS"] = str(tmp_path / "args")
+    subprocess.run([str(script)], env=env, cwd=tmp_path, check=True, timeout=30)
+    args = (tmp_path / "args").read_text().splitlines()
+    assert args == [
+        "config",
+        "control-planes",
+        "add",
+        f"--name={name}",
+        "--address=https://cp.example.com:5682",
+        f"--ca-cert-file={out}/{kuma.Files.CA}",
+        "--overwrite",
+    ]
+    assert not list(tmp_path.rglob("PWNED*"))
+    text = script.read_text()
+    assert kuma.parse_kumactl(text) == ("https://cp.example.com:5682", kuma.Files.CA)
+
+
+def test_env_file_refuses_a_control_character():
+    with pytest.raises(ValueError, match="control character"):
+        kuma.render_artifacts(_spec("eu", "cp.example.com", work_dir="/a\nKUMA_X=1"))
+
+
+@pytest.mark.parametrize("interface", ["0.0.0.0", "::", "[::]", "", "0:0:0:0:0:0:0:0"])
+def test_every_wildcard_interface_warns(tmp_path, interface):
+    ws = Workspace(tmp_path)
+    ws.write(_zone(api_http_interface=json.dumps(interface)))
+    doc = json.loads(ws.run("validate", "--json").stdout)
+    assert [d["summary"] for d in doc["diagnostics"]] == ["Plain HTTP API open on every interface"]
+    plan = ws.run("plan", "--no-color").stdout
+    assert "serves the API over plain HTTP on" in plan
+
+
+def test_a_specific_interface_does_not_warn(tmp_path):
+    ws = Workspace(tmp_path)
+    ws.write(_zone(api_http_interface='"10.0.0.2"'))
+    assert json.loads(ws.run("validate", "--json").stdout)["diagnostics"] == []
