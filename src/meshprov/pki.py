@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -117,6 +118,7 @@ def issue_ca(
         issuer_name, signing_key, issuer_public = subject, key, key.public_key()
         path_length = 1
     else:
+        check_issuer(parent)
         parent_cert = load_certificate(parent.cert_pem)
         signing_key = load_private_key(parent.key_pem)
         issuer_name, issuer_public = parent_cert.subject, parent_cert.public_key()
@@ -172,6 +174,7 @@ def _signer(
     cert_pem: str, key_pem: str
 ) -> tuple[x509.Name, PrivateKey, x509.AuthorityKeyIdentifier]:
     """An issuer parsed once, not once per certificate: apply signs every zone's with one CA."""
+    check_issuer(Issuer(cert_pem, key_pem))
     ca_cert = load_certificate(cert_pem)
     authority_key_id = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key())
     return ca_cert.subject, load_private_key(key_pem), authority_key_id
@@ -254,6 +257,64 @@ def key_matches(cert_pem: str, key_pem: str) -> bool:
     encoding = serialization.Encoding.DER
     cert_public = load_certificate(cert_pem).public_key().public_bytes(encoding, public)
     return key.public_key().public_bytes(encoding, public) == cert_public
+
+
+def stored_pair_problems(cert_pem: object, key_pem: object, issuer_pem: object) -> list[str]:
+    """Why a certificate and key read back from state cannot be trusted, or nothing.
+
+    State is a file a person can edit: the certificate or key may be unreadable or missing,
+    the key may belong to another certificate, and the certificate may not be signed by the
+    issuer it is recorded under (``issuer_pem``, the first certificate of that PEM). The
+    reasons never quote the PEMs.
+    """
+    try:
+        cert = load_certificate(cert_pem) if isinstance(cert_pem, str) else None
+    except ValueError:
+        cert = None
+    if cert is None:
+        return ["the certificate in state is missing or not a PEM certificate"]
+    problems = []
+    if not isinstance(key_pem, str) or not _loads_key(key_pem):
+        problems.append("the private key in state is missing or not a PEM private key")
+    elif not key_matches(cert_to_pem(cert), key_pem):
+        problems.append("the private key in state does not match its certificate")
+    try:
+        issuer = load_certificate(issuer_pem) if isinstance(issuer_pem, str) else None
+    except ValueError:
+        issuer = None
+    if issuer is None:
+        problems.append("the issuing CA's certificate in state is missing or not a PEM certificate")
+    elif not issued_by(cert, issuer):
+        problems.append(f"the certificate is not signed by its CA ({subject_text(issuer)})")
+    return problems
+
+
+def _loads_key(pem: str) -> bool:
+    try:
+        load_private_key(pem)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """True when ``issuer``'s key signed ``cert`` (and the names agree)."""
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def check_issuer(issuer: Issuer) -> None:
+    """Refuse to sign with a CA whose key is not its certificate's: what it signed would not
+    chain to the certificate everyone trusts (a key swapped in a hand-edited state)."""
+    if not _loads_key(issuer.key_pem) or not key_matches(issuer.cert_pem, issuer.key_pem):
+        cert = load_certificate(issuer.cert_pem)
+        raise ValueError(
+            f"the private key of the CA {subject_text(cert)} does not match its certificate: "
+            "refusing to issue a certificate that would not chain to it"
+        )
 
 
 def subject_alt_names(cert: x509.Certificate | str) -> tuple[list[str], list[str]]:

@@ -1,7 +1,8 @@
 """``ca``: a certificate authority that signs control-plane certificates.
 
 A root when ``parent`` is null, else an intermediate signed by its parent. Its key and
-certificate live in state only (like Terraform's tls provider), so refresh has nothing to read.
+certificate live in state only (like Terraform's tls provider), so refresh reads nothing: it
+checks that the key in state is the certificate's and that the certificate chains to its parent.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from meshprov.lang.values import UNKNOWN, ResourceValue, Unknown, unmark
 from meshprov.plan.model import Action, ActionReason, Plan, ResourceChange
 from meshprov.resources.base import (
     ApplyRequest,
+    Context,
     PlannedChange,
     PlanRequest,
+    RefreshResult,
+    ResourceError,
     ResourceInstance,
     ResourceType,
 )
@@ -103,6 +107,10 @@ class CAType(ResourceType):
         prior = request.prior
         if prior is None or change.replace_paths:
             return change
+        if prior.get("cert_pem") is None:  # refresh found the certificate or key unusable
+            planned.update(self.schema.unknown_exports())
+            planned["parent_id"] = parent["id"] if parent is not None else None
+            return PlannedChange(planned, (), ActionReason.REPLACE_BECAUSE_CANNOT_UPDATE)
         if expiring(prior.get("not_after"), planned["renew_before"], request.context.now):
             planned.update(self.schema.unknown_exports())
             planned["parent_id"] = parent["id"] if parent is not None else None
@@ -113,19 +121,37 @@ class CAType(ResourceType):
             return PlannedChange(planned, (), ActionReason.UPDATE_BECAUSE_CA_REPLACED)
         return change
 
+    def refresh(self, address: str, prior: dict[str, Any], context: Context) -> RefreshResult:
+        """State is the only copy of a CA: check that its key is its certificate's and that
+        the certificate is signed by the CA above it (itself, for a root). What is wrong
+        drops the certificate and key, so the plan replaces the CA."""
+        chain = prior.get("chain_pem")
+        issuer = chain if prior.get("parent_id") is None else _second_certificate(chain)
+        problems = pki.stored_pair_problems(
+            prior.get("cert_pem"), prior.get("private_key_pem"), issuer
+        )
+        if not problems:
+            return RefreshResult(prior)
+        return RefreshResult({**prior, "cert_pem": None, "private_key_pem": None}, tuple(problems))
+
     def apply(self, request: ApplyRequest) -> dict[str, Any]:
         config = request.config
         parent = _parent(config)
         keep_key = request.prior is not None and request.planned.get("id") is UNKNOWN
-        issued = pki.issue_ca(
-            common_name=config["common_name"],
-            organization=config["organization"],
-            key_algorithm=config["key_algorithm"],
-            validity=timedelta(seconds=parse_duration(config["validity"])),
-            now=request.context.now,
-            parent=pki.Issuer(parent["cert_pem"], parent["private_key_pem"]) if parent else None,
-            key_pem=request.prior["private_key_pem"] if keep_key else None,
-        )
+        try:
+            issued = pki.issue_ca(
+                common_name=config["common_name"],
+                organization=config["organization"],
+                key_algorithm=config["key_algorithm"],
+                validity=timedelta(seconds=parse_duration(config["validity"])),
+                now=request.context.now,
+                parent=pki.Issuer(parent["cert_pem"], parent["private_key_pem"])
+                if parent
+                else None,
+                key_pem=request.prior["private_key_pem"] if keep_key else None,
+            )
+        except ValueError as exc:  # a parent whose key is not its certificate's
+            raise ResourceError(str(exc)) from None
         attributes = self.planned_arguments(config)
         attributes.update(
             id=pki.fingerprint(issued.cert_pem),
@@ -179,6 +205,17 @@ def reissued_under(ca_address: str, changes: list[ResourceChange]) -> int:
             if link == "parent":  # an intermediate: what it signs is reissued too
                 frontier.append(other.address)
     return count
+
+
+def _second_certificate(chain: Any) -> str | None:
+    """The parent's certificate in an intermediate's ``chain_pem`` (its own comes first)."""
+    if not isinstance(chain, str):
+        return None
+    try:
+        certs = pki.load_certificates(chain)
+    except ValueError:
+        return None
+    return pki.cert_to_pem(certs[1]) if len(certs) > 1 else None
 
 
 def _parent(config: dict[str, Any]) -> dict[str, Any] | None:

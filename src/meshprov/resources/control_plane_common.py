@@ -239,6 +239,8 @@ class ControlPlaneType(ResourceType):
         reason = None
         if prior is None or replace:
             reissue = True
+        elif prior.get("cert_pem") is None:  # refresh found the certificate or key unusable
+            reissue, reason = True, ActionReason.REPLACE_BECAUSE_CANNOT_UPDATE
         elif expiring(prior.get("cert_not_after"), planned["renew_before"], request.context.now):
             reissue, reason = True, ActionReason.REPLACE_BECAUSE_EXPIRING
         elif planned["ca_id"] != prior.get("ca_id"):
@@ -318,8 +320,11 @@ class ControlPlaneType(ResourceType):
                 issuer,
             )
 
-        server = issue()
-        api = issue() if planned["api_separate_cert"] else None
+        try:
+            server = issue()
+            api = issue() if planned["api_separate_cert"] else None
+        except ValueError as exc:  # a CA whose key is not its certificate's
+            raise ResourceError(str(exc)) from None
         return {
             "cert_pem": server.cert_pem,
             "private_key_pem": server.key_pem,
@@ -428,6 +433,24 @@ class ControlPlaneType(ResourceType):
                 directory.rmdir()
 
     def refresh(self, address: str, prior: dict[str, Any], context: Context) -> RefreshResult:
+        """The certificate and key in state (the truth the files are written from) must be a
+        pair signed by the CA; then each file written must be as recorded."""
+        problems = pki.stored_pair_problems(
+            prior.get("cert_pem"), prior.get("private_key_pem"), prior.get("ca_bundle_pem")
+        )
+        if prior.get("api_cert_pem") is not None:
+            problems += [
+                f"API server: {p}"
+                for p in pki.stored_pair_problems(
+                    prior.get("api_cert_pem"),
+                    prior.get("api_private_key_pem"),
+                    prior.get("ca_bundle_pem"),
+                )
+            ]
+        if problems:  # the plan reissues: the files are rewritten from a new certificate
+            return RefreshResult(
+                {**prior, "cert_pem": None, "private_key_pem": None}, tuple(problems)
+            )
         out = context.config_dir / prior["output_dir"]
         recorded = prior.get("artifacts") or {}
         actual: dict[str, str | None] = {}

@@ -1,0 +1,138 @@
+"""A hand-edited state never yields certificates that do not chain, nor a traceback.
+
+Refresh checks each key in state against its certificate and each certificate against its CA;
+what is wrong is drift with its reason, and the plan replaces the CA or reissues the
+certificate. Issuance itself refuses a CA whose key is not its certificate's.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import UTC, datetime
+
+from tests.support.engine import Workspace
+
+from meshprov import pki
+
+CONFIG = """
+ca "cp" {
+  common_name = "Mesh CA"
+}
+
+zone "eu" {
+  ca        = ca.cp
+  hostnames = [var.host]
+  addresses = ["10.0.0.2"]
+}
+
+variable "host" {
+  default = "cp.eu.example.com"
+}
+"""
+
+
+def _applied(tmp_path) -> Workspace:
+    ws = Workspace(tmp_path)
+    ws.write(CONFIG)
+    ws.run("apply", "--auto-approve", "--no-color")
+    return ws
+
+
+def _edit(ws: Workspace, address: str, **attributes) -> None:
+    doc = json.loads(ws.state_path.read_text())
+    (resource,) = [r for r in doc["resources"] if r["address"] == address]
+    resource["attributes"].update(attributes)
+    ws.state_path.write_text(json.dumps(doc))
+
+
+def _other_key() -> str:
+    return pki.key_to_pem(pki.generate_key("ECDSA_P256"))
+
+
+def _chains(ws: Workspace) -> None:
+    out = ws.dir / "out" / "zone.eu"
+    done = subprocess.run(
+        ["openssl", "verify", "-CAfile", out / "tls/ca.crt", out / "tls/tls.crt"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    attrs = ws.resources()
+    for address in ("ca.cp", "zone.eu"):
+        a = attrs[address]["attributes"]
+        assert (
+            pki.stored_pair_problems(
+                a["cert_pem"], a["private_key_pem"], a.get("ca_bundle_pem") or a["cert_pem"]
+            )
+            == []
+        )
+
+
+def test_a_swapped_ca_key_is_drift_and_the_ca_is_replaced(tmp_path):
+    """The issue's repro: with another valid key in state, plan said "No changes" and apply
+    issued a certificate that did not chain."""
+    ws = _applied(tmp_path)
+    _edit(ws, "ca.cp", private_key_pem=_other_key())
+    plan = ws.run("plan", "--no-color").stdout
+    assert "Objects have changed outside of meshprov" in plan
+    assert "the private key in state does not match its certificate" in plan
+    assert "# ca.cp must be replaced" in plan
+    assert "zone.eu" in plan and "No changes" not in plan
+    ws.run("apply", "--auto-approve", "--no-color")
+    _chains(ws)
+    assert "No changes" in ws.run("plan", "--no-color").stdout
+
+
+def test_a_zone_certificate_from_another_ca_is_reissued(tmp_path):
+    ws = _applied(tmp_path)
+    other_ca = pki.issue_ca("Other", None, "ECDSA_P256", pki.CLOCK_SKEW * 1000, datetime.now(UTC))
+    stranger = pki.issue_server(
+        ["cp.eu.example.com"],
+        ["10.0.0.2"],
+        "ECDSA_P256",
+        pki.CLOCK_SKEW * 1000,
+        datetime.now(UTC),
+        pki.Issuer(other_ca.cert_pem, other_ca.key_pem),
+    )
+    _edit(ws, "zone.eu", cert_pem=stranger.cert_pem, private_key_pem=stranger.key_pem)
+    plan = ws.run("plan", "--no-color").stdout
+    assert "the certificate is not signed by its CA (CN=Mesh CA)" in plan
+    assert "# zone.eu must be replaced" in plan
+    ws.run("apply", "--auto-approve", "--no-color")
+    _chains(ws)
+
+
+def test_garbage_certificate_and_key_name_the_resource(tmp_path):
+    ws = _applied(tmp_path)
+    _edit(ws, "zone.eu", private_key_pem="-----BEGIN PRIVATE KEY-----\nnot base64\n")
+    plan = ws.run("plan", "--no-color").stdout
+    assert "zone.eu" in plan
+    assert "the private key in state is missing or not a PEM private key" in plan
+    _edit(ws, "ca.cp", cert_pem="garbage")
+    plan = ws.run("plan", "--no-color").stdout
+    assert "the certificate in state is missing or not a PEM certificate" in plan
+    assert "# ca.cp must be replaced" in plan
+    ws.run("apply", "--auto-approve", "--no-color")
+    _chains(ws)
+
+
+def test_issuance_refuses_a_ca_whose_key_is_not_its_certificates(tmp_path):
+    """Without refresh the tampered key reaches issuance: apply fails, naming the resource,
+    and writes no certificate that would not chain."""
+    ws = _applied(tmp_path)
+    before = (ws.dir / "out/zone.eu/tls/tls.crt").read_bytes()
+    _edit(ws, "ca.cp", private_key_pem=_other_key())
+    result = ws.run(
+        "apply",
+        "--auto-approve",
+        "--no-refresh",
+        "--no-color",
+        "--var",
+        "host=new.example.com",
+        code=1,
+    )
+    assert "zone.eu" in result.stderr
+    assert "does not match its certificate" in result.stderr
+    assert "refusing to issue" in result.stderr
+    assert (ws.dir / "out/zone.eu/tls/tls.crt").read_bytes() == before
