@@ -45,6 +45,9 @@ class Files:
     VALUES = "values.yaml"
 
 
+ALL_FILES = tuple(v for k, v in vars(Files).items() if k.isupper())
+
+
 class Env:
     """kuma-cp and kuma-dp environment variables meshprov sets or checks."""
 

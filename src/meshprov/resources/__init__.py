@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from meshprov.diagnostics import Diagnostic
+from meshprov.diagnostics import Diagnostic, error
 from meshprov.resources import ca, control_plane, firewall, zone
 from meshprov.resources.base import ResourceInstance, ResourceType
 from meshprov.resources.schema import ResourceSchema
@@ -34,6 +34,33 @@ def check_instances(instances: list[ResourceInstance]) -> list[Diagnostic]:
     for type_name, group in by_type.items():
         if type_name in TYPES:
             found.extend(TYPES[type_name].check(group))
+    found.extend(_shared_files(instances))
+    return found
+
+
+def _shared_files(instances: list[ResourceInstance]) -> list[Diagnostic]:
+    """Two instances writing one file would overwrite each other's key or certificate."""
+    writer: dict[str, ResourceInstance] = {}
+    clashes: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for instance in instances:
+        rtype = TYPES.get(instance.type)
+        for path in sorted(rtype.written_paths(instance)) if rtype else ():
+            first = writer.setdefault(path, instance)
+            if first is not instance:
+                clashes[(str(first.address), str(instance.address))].append(path)
+    found = []
+    by_address = {str(i.address): i for i in instances}
+    for (earlier, later), paths in clashes.items():
+        found.append(
+            error(
+                "Two resources write the same files",
+                f"{later} and {earlier} both write {', '.join(paths[:3])}"
+                + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+                + ": each would overwrite the other's key and certificate. Give each its own "
+                "output_dir.",
+                by_address[later].argument_range("output_dir"),
+            )
+        )
     return found
 
 

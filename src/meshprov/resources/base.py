@@ -156,6 +156,12 @@ class ResourceType:
         """
         return []
 
+    def written_paths(self, instance: ResourceInstance) -> frozenset[str]:
+        """The files the instance may write, relative to the configuration directory, as far
+        as its arguments tell (nothing while they are unknown): no two instances may share
+        one. The default: a type that writes no files."""
+        return frozenset()
+
     def plan(self, request: PlanRequest) -> PlannedChange:
         planned = self.planned_arguments(request.config)
         if request.prior is None:

@@ -97,6 +97,7 @@ SHARED_EXPORTS = (
 )
 
 API_HTTP_OPEN = "api_http_open"  # the diagnostic code of a plain-HTTP API on every interface
+OUTPUT_OUTSIDE = "output_outside"  # ... of an output_dir outside the configuration directory
 
 # attributes that change when the certificate is reissued
 _ISSUED = ("cert_pem", "private_key_pem", "cert_not_after", "cert_fingerprint")
@@ -123,7 +124,7 @@ class ControlPlaneType(ResourceType):
 
     # a new certificate and key are written over the old files, never leaving none
     create_before_destroy = True
-    impact_codes = frozenset({API_HTTP_OPEN})
+    impact_codes = frozenset({API_HTTP_OPEN, OUTPUT_OUTSIDE})
 
     # --- what a subclass adds ----------------------------------------------------------------
 
@@ -202,6 +203,18 @@ class ControlPlaneType(ResourceType):
                 found.append(
                     error("Invalid hostname", problem, instance.argument_range("hostnames"))
                 )
+        output_dir = values["output_dir"]
+        if isinstance(output_dir, str) and outside_config_dir(output_dir):
+            found.append(
+                warning(
+                    "Files written outside the configuration directory",
+                    f"{instance.address} writes its certificate, key and settings to output_dir "
+                    f'= "{output_dir}", outside the configuration directory: meshprov will '
+                    "replace and remove its files there. Check that is where they belong.",
+                    instance.argument_range("output_dir"),
+                    code=OUTPUT_OUTSIDE,
+                )
+            )
         interface = values["api_http_interface"]
         if kuma.binds_every_interface(interface):
             found.append(
@@ -215,6 +228,15 @@ class ControlPlaneType(ResourceType):
                 )
             )
         return found
+
+    def written_paths(self, instance: ResourceInstance) -> frozenset[str]:
+        """Every file of SPEC §3 this control plane may write, under its output directory."""
+        output_dir = instance.values.get("output_dir")
+        if output_dir is None:
+            output_dir = default_output_dir(str(instance.address))
+        if has_unknown(output_dir):
+            return frozenset()
+        return frozenset(os.path.normpath(os.path.join(output_dir, f)) for f in kuma.ALL_FILES)
 
     # --- plan ------------------------------------------------------------------------------
 
@@ -348,14 +370,22 @@ class ControlPlaneType(ResourceType):
 
     def setting_warnings(self, change: ResourceChange) -> list[str]:
         """Insecure settings in ``change.after``, one sentence each."""
-        interface = (change.after or {}).get("api_http_interface")
+        after = change.after or {}
+        found = []
+        interface = after.get("api_http_interface")
         if kuma.binds_every_interface(interface):
             listen = kuma.url_host(interface.strip()) or "*"
-            return [
+            found.append(
                 f"{change.address} serves the API over plain HTTP on {listen}:5681 "
                 "(api_http_interface)"
-            ]
-        return []
+            )
+        output_dir = after.get("output_dir")
+        if isinstance(output_dir, str) and outside_config_dir(output_dir):
+            found.append(
+                f"{change.address} writes its key and certificate outside the configuration "
+                f"directory, to {output_dir} (output_dir)"
+            )
+        return found
 
     def notices(self, change: ResourceChange) -> list[Notice]:
         """SPEC §4.1: Kong Mesh reads certificates and settings at start, so what apply
@@ -600,6 +630,26 @@ def block_label(address: str) -> str:
 
 
 def default_output_dir(address: str) -> str:
-    """``out/<address>``, instance keys as dotted parts: ``zone.z["eu"]`` → ``out/zone.z.eu``."""
-    dotted = address.replace('["', ".").replace('"]', "").replace("[", ".").replace("]", "")
-    return f"out/{dotted}"
+    """``out/<address>`` as one directory name: ``zone.z["eu"]`` → ``out/zone.z.eu``.
+
+    In an instance key every character but letters, digits, ``.``, ``_`` and ``-`` becomes
+    ``_``: a ``for_each`` key is data, and ``"../../tmp/x"`` must not lead out of ``out/``.
+    """
+    parsed = parse_instance_address(address)
+    parts: list[str] = []
+    for call, key in parsed.module:
+        parts += ["module", call, *_key_part(key)]
+    parts += [parsed.type, parsed.name, *_key_part(parsed.key)]
+    return "out/" + ".".join(parts)
+
+
+def _key_part(key: Any) -> list[str]:
+    return [] if key is None else [_UNSAFE_KEY_CHARACTERS.sub("_", str(key))]
+
+
+_UNSAFE_KEY_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def outside_config_dir(output_dir: str) -> bool:
+    """An absolute ``output_dir``, or one that climbs out with ``..`` (read as written)."""
+    return os.path.isabs(output_dir) or os.path.normpath(output_dir).split(os.sep)[0] == ".."
