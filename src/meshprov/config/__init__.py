@@ -11,7 +11,13 @@ from pathlib import Path
 
 import networkx as nx
 
-from meshprov.config.evaluation import Evaluation, InputValue, ValidationHook, evaluate_config
+from meshprov.config.evaluation import (
+    Evaluation,
+    InputValue,
+    ValidationHook,
+    evaluate_config,
+    evaluate_providers,
+)
 from meshprov.config.load import config_files, load_config
 from meshprov.config.model import Module
 from meshprov.config.variables import VariableInputs, collect_inputs
@@ -80,6 +86,7 @@ def validate(config: LoadedConfig) -> Evaluation:
         config.directory,
         partial=True,
     )
+    evaluate_providers(config.root, config.inputs.values, config.directory)
     return check_resources(evaluation)
 
 

@@ -16,13 +16,14 @@ A ``LocalBackend`` object is used by one thread; only its ``Journal`` is thread-
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import re
 import time
 from pathlib import Path
 
-from meshprov.files import write_atomic
+from meshprov.files import make_dirs, write_atomic
 from meshprov.state.core import (
     DIR_MODE,
     FILE_MODE,
@@ -54,9 +55,11 @@ __all__ = [
 ]
 
 
+_LOCK_FLAGS = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 def _ensure_dir(path: Path) -> None:
-    if not path.parent.is_dir():
-        path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    make_dirs(path.parent, DIR_MODE)
 
 
 class LocalFileStore:
@@ -146,9 +149,11 @@ class FlockLock:
         dies with its process, so only a stale lock info file can be left to clean up.
         """
         try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CLOEXEC)
+            fd = os.open(self.lock_path, _LOCK_FLAGS)
         except FileNotFoundError:
             raise StateUnlockError(f"No lock to unlock: {self.lock_path} does not exist.") from None
+        except OSError as exc:
+            raise StateUnlockError(f"Cannot open {self.lock_path}: {exc.strerror}") from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -198,8 +203,14 @@ class FlockLock:
         _ensure_dir(self.state_path)
         for _ in range(1000):
             try:
-                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+                # never through a symlink: opening one would truncate and chmod its target
+                fd = os.open(self.lock_path, _LOCK_FLAGS | os.O_CREAT, FILE_MODE)
             except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise StateLockError(
+                        f"The lock file {self.lock_path} is a symlink; meshprov refuses to "
+                        "follow it. Remove the link and retry."
+                    ) from None
                 raise StateLockError(
                     f"Cannot open the lock file {self.lock_path}: {exc.strerror or exc}"
                 ) from None
