@@ -364,7 +364,7 @@ def recorded_backend(directory: Path) -> BackendSettings | None:
         doc = json.loads(path.read_bytes())
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise DiagnosticError.single(
             "Invalid backend record",
             f"{path} cannot be read ({exc}); delete it and run meshprov init.",

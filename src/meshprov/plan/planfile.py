@@ -124,7 +124,7 @@ def load_plan_document(path: Path, encryption: PlanEncryption = None) -> dict:
         doc = json.loads(data)
     except StateError as exc:
         raise DiagnosticError.single("Failed to read plan file", str(exc)) from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise DiagnosticError.single("Failed to read plan file", f"{path}: {exc}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise DiagnosticError.single(

@@ -18,7 +18,11 @@ from meshprov.resources.schema import NUMBER, Attr, Exported, ResourceSchema
 SCHEMA = ResourceSchema(
     "control_plane",
     attributes=(*SHARED_ATTRIBUTES, Attr("kds_port", NUMBER, default=5685, check=check_port)),
-    exported=(*SHARED_EXPORTS, Exported("kds_address"), Exported("kds_port")),
+    exported=(
+        *SHARED_EXPORTS,
+        Exported("kds_address", kind="text"),
+        Exported("kds_port", kind="number"),
+    ),
 )
 
 

@@ -82,16 +82,16 @@ SHARED_ATTRIBUTES = (
 )
 
 SHARED_EXPORTS = (
-    Exported("cert_pem"),
-    Exported("private_key_pem", sensitive=True),
-    Exported("ca_bundle_pem"),
-    Exported("cert_not_after"),
-    Exported("cert_fingerprint"),
-    Exported("dial_host"),
-    Exported("api_cert_pem"),
-    Exported("api_private_key_pem", sensitive=True),
-    Exported("ca_id"),
-    Exported("artifacts"),
+    Exported("cert_pem", kind="pem"),
+    Exported("private_key_pem", sensitive=True, kind="pem"),
+    Exported("ca_bundle_pem", kind="pem"),
+    Exported("cert_not_after", kind="time"),
+    Exported("cert_fingerprint", kind="text"),
+    Exported("dial_host", kind="text"),
+    Exported("api_cert_pem", kind="pem", nullable=True),
+    Exported("api_private_key_pem", sensitive=True, kind="pem", nullable=True),
+    Exported("ca_id", kind="text"),
+    Exported("artifacts", kind="map"),
 )
 
 # attributes that change when the certificate is reissued

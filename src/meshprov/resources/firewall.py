@@ -142,6 +142,7 @@ class FirewallType(ResourceType):
                         argument_range(instance, "security_group_ids"),
                     )
                 )
+            found.extend(_public_zone_egress(instance))
             cidrs = values["allow_cidrs"]
             if has_unknown(cidrs):
                 continue
@@ -440,6 +441,40 @@ def desired_sources(address: str, config: dict[str, Any]) -> Any:
                     "really intended."
                 )
     return dict(sorted(sources.items(), key=lambda kv: cidr_key(kv[0])))
+
+
+def _public_zone_egress(instance: ResourceInstance) -> list[Diagnostic]:
+    """A zone in allow_zones whose egress IPs include a public range opens the port to it, so
+    validate holds it to the allow_cidrs rule (the plan does too, in ``desired_sources``)."""
+    values = instance.values
+    zones = unmark(values["allow_zones"])[0]
+    if values["allow_public"] is not False or not isinstance(zones, list):
+        return []
+    port = values["port"]
+    port = "its port" if has_unknown(port) else f"port {port}"
+    found = []
+    for zone in zones:
+        raw = unmark(zone)[0]
+        if not isinstance(raw, ResourceValue):
+            continue
+        zone_values = {k: unmark(v)[0] for k, v in raw.items()}
+        ips = zone_values.get("egress_ips")
+        if ips is None:
+            ips = zone_values.get("addresses")
+        if not isinstance(ips, list):
+            continue  # unknown until plan
+        for ip in ips:
+            if isinstance(ip, str) and is_public(ip):
+                found.append(
+                    error(
+                        "Public source not allowed",
+                        f"{ip} (egress_ips of {raw.address}) would open {port} to the "
+                        "internet or a very wide range. Set allow_public = true if that "
+                        "is really intended.",
+                        argument_range(instance, "allow_zones"),
+                    )
+                )
+    return found
 
 
 def place(

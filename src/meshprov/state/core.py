@@ -79,6 +79,8 @@ class StateStore(Protocol):
     def save_backup(self, data: bytes) -> None:
         """Keep ``data`` (the state before this run's first change), if this store keeps one."""
 
+    notices: list[str]  # what the user should hear about the stored files (a loose mode)
+
     def after_lock(self) -> None:
         """Housekeeping that needs the lock (e.g. removing temp files of killed writes)."""
 
@@ -594,6 +596,7 @@ class StateBackend:
         state = self._remember(disk, raw, plain, stored_as)
         if self.journal_path.exists():
             state = self._fold(disk, state, persist_fold)
+        state.notices = tuple(self.store.notices)
         return state
 
     # -- the journal --------------------------------------------------------------------------
@@ -779,7 +782,7 @@ def parse_journal(
     head = lines[0]
     try:
         header = json.loads(head.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         header = None
     if (
         not isinstance(header, dict)
@@ -835,7 +838,7 @@ def _valid_entry(line: bytes) -> Any:
     """The parsed entry, or None if ``line`` is not a complete journal entry."""
     try:
         entry = json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (ValueError, RecursionError):
         return None
     if isinstance(entry, dict) and entry.get("op") in ("set", "remove", "outputs", "checkpoint"):
         return entry

@@ -20,6 +20,7 @@ import errno
 import fcntl
 import os
 import re
+import stat
 import time
 from pathlib import Path
 
@@ -69,10 +70,13 @@ class LocalFileStore:
         self.path = Path(path)
         self.backup_path = self.path.with_name(self.path.name + ".backup")
         self.location = str(self.path)
+        self.notices: list[str] = []
 
     def load(self) -> bytes | None:
         try:
-            return self.path.read_bytes()
+            with open(self.path, "rb") as handle:
+                self._check_mode(os.fstat(handle.fileno()).st_mode, fixed=False)
+                return handle.read()
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -88,8 +92,27 @@ class LocalFileStore:
         _ensure_dir(self.path)
         write_atomic(self.backup_path, data, FILE_MODE)
 
+    def _check_mode(self, mode: int, fixed: bool) -> None:
+        loose = stat.S_IMODE(mode)
+        if loose & 0o077 and not any(str(self.path) in n for n in self.notices):
+            then = "meshprov set it to 0600" if fixed else "its next write sets it to 0600"
+            self.notices.append(
+                f"The state file {self.path} had mode {loose:04o}: other users could read the "
+                f"private keys in it; {then}. Check who read it meanwhile."
+            )
+
     def after_lock(self) -> None:
-        """Remove temp files of writes killed midway (they may hold secrets); we hold the lock."""
+        """Tighten a loosened state file, and remove temp files of writes killed midway
+        (they may hold secrets); we hold the lock."""
+        for path in (self.path, self.backup_path):
+            try:
+                mode = os.lstat(path).st_mode
+                if stat.S_ISREG(mode) and stat.S_IMODE(mode) & 0o077:
+                    os.chmod(path, FILE_MODE)
+                    if path == self.path:
+                        self._check_mode(mode, fixed=True)
+            except OSError:
+                continue  # absent, or not ours to change: the next write replaces it
         pattern = re.compile(
             rf"^\.{re.escape(self.path.name)}(?:\.backup)?\.[A-Za-z0-9_]{{8}}\.tmp$"
         )
