@@ -747,7 +747,15 @@ class StateBackend:
         for lineno, entry in entries:
             _apply_entry(state, entry, source, lineno)
         if persist:
-            self.write(state)
+            try:
+                self.write(state)
+            except OSError as exc:  # e.g. a full disk: the journal stays for the next run
+                raise StateError(
+                    f"The journal {source} of an interrupted apply could not be folded into "
+                    f"{self.display}: {exc.strerror or exc}. Both are unchanged; free space "
+                    "(or fix the permissions) and run meshprov again.",
+                    source,
+                ) from None
             self._journal = None
             self._delete_journal()
         return state

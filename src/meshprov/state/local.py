@@ -223,7 +223,12 @@ class FlockLock:
 
     def _try_flock(self) -> int | None:
         """An fd holding the flock on the current lock file, or None if someone holds it."""
-        _ensure_dir(self.state_path)
+        try:
+            _ensure_dir(self.state_path)
+        except OSError as exc:
+            raise StateLockError(
+                f"Cannot create the state directory {self.state_path.parent}: {exc.strerror or exc}"
+            ) from None
         for _ in range(1000):
             try:
                 # never through a symlink: opening one would truncate and chmod its target
