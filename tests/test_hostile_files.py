@@ -271,7 +271,7 @@ def test_invalid_provider_arguments_are_validate_errors(
 
 
 class _Garbage(http.server.BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length", 0)))
         body = b"<<this is not XML\x00 Action=DescribeSecurityGroups"
         self.send_response(200)
@@ -368,7 +368,7 @@ def test_a_full_disk_during_the_journal_append_and_fold(ws: Workspace) -> None:
             [sys.executable, "-m", "meshprov", "-C", str(ws.dir), *args],
             capture_output=True,
             text=True,
-            preexec_fn=_limited_file_size(limit),  # noqa: PLW1509
+            preexec_fn=_limited_file_size(limit),
             timeout=120,
         )
         assert "Traceback" not in proc.stderr, proc.stderr
