@@ -72,7 +72,7 @@ SCHEMA = ResourceSchema(
         Exported("zone_name", kind="text"),
         Exported("cp_url", kind="text"),
         Exported("egress_cidrs", kind="list"),
-        Exported("global_address", kind="text"),
+        Exported("global_address", kind="text", nullable=True),
     ),
 )
 
