@@ -115,11 +115,11 @@ def remove_orphaned_temps(base: Path, relatives: Iterable[str]) -> None:
     opened: dict[tuple[str, ...], int] = {}
     try:
         for directory, names in by_dir.items():
-            try:
+            try:  # best effort: a directory we cannot read holds nothing we could remove
                 dfd = _open_owned_dir(base, directory, opened, None)
-            except (FileNotFoundError, UnsafePath):
+                _remove_temps_at(dfd, names)
+            except (OSError, UnsafePath):
                 continue
-            _remove_temps_at(dfd, names)
     finally:
         for dfd in opened.values():
             os.close(dfd)

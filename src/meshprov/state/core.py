@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from meshprov import __version__
+from meshprov.files import make_dirs
 from meshprov.state.encryption import (
     CONTENT_STATE,
     EncryptionError,
@@ -694,7 +695,7 @@ class StateBackend:
     def _ensure_journal_dir(self) -> None:
         directory = self.journal_path.parent
         if not directory.is_dir():
-            directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            make_dirs(directory, DIR_MODE)
 
     def _journal_active(self) -> bool:
         return self._journal is not None and not self._journal.closed

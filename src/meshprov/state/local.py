@@ -19,12 +19,11 @@ import contextlib
 import errno
 import fcntl
 import os
-import re
 import stat
 import time
 from pathlib import Path
 
-from meshprov.files import make_dirs, write_atomic
+from meshprov.files import make_dirs, remove_orphaned_temps, write_atomic
 from meshprov.state.core import (
     DIR_MODE,
     FILE_MODE,
@@ -113,17 +112,7 @@ class LocalFileStore:
                         self._check_mode(mode, fixed=True)
             except OSError:
                 continue  # absent, or not ours to change: the next write replaces it
-        pattern = re.compile(
-            rf"^\.{re.escape(self.path.name)}(?:\.backup)?\.[A-Za-z0-9_]{{8}}\.tmp$"
-        )
-        try:
-            names = os.listdir(self.path.parent)
-        except OSError:
-            return
-        for name in names:
-            if pattern.match(name):
-                with contextlib.suppress(OSError):
-                    (self.path.parent / name).unlink()
+        remove_orphaned_temps(self.path.parent, [self.path.name, self.backup_path.name])
 
 
 class FlockLock:
