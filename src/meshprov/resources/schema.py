@@ -122,8 +122,9 @@ class ResourceSchema:
 def _matches(value: Any, attr: Attr) -> bool:
     if value is None:
         return not attr.required
-    if attr.reference is not None:
-        return isinstance(value, str)
+    if attr.reference is not None:  # stored as the address, or a list of addresses
+        items = value if isinstance(value, list) else [value]
+        return all(isinstance(item, str) for item in items)
     return _is(value, attr.type)
 
 
