@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING
 
 from meshprov.diagnostics import Diagnostic, error
 from meshprov.resources import ca, control_plane, firewall, zone
-from meshprov.resources.base import ResourceType
+from meshprov.resources.base import ResourceInstance, ResourceType
 from meshprov.resources.schema import ResourceSchema
 
 if TYPE_CHECKING:
-    from meshprov.config.evaluation import ResourceInstance
     from meshprov.state.model import ResourceState
 
 SCHEMAS: dict[str, ResourceSchema] = {
@@ -35,7 +34,7 @@ def check_instances(instances: list[ResourceInstance]) -> list[Diagnostic]:
     """Every type's own rules (zone names, egress IPs, authn modes...) over its instances."""
     by_type: dict[str, list[ResourceInstance]] = defaultdict(list)
     for instance in instances:
-        by_type[instance.resource.type].append(instance)
+        by_type[instance.type].append(instance)
     found: list[Diagnostic] = []
     for type_name, group in by_type.items():
         if type_name in TYPES:
