@@ -178,7 +178,7 @@ def _open_owned_dir(
                     "does not follow links inside an output directory"
                 ) from None
             raise
-        if created:
+        if created and mode is not None:
             os.fchmod(fd, mode)  # exactly ``mode``, whatever the umask
     opened[parts] = fd
     return fd

@@ -155,7 +155,8 @@ def _is(value: Any, type_: Type) -> bool:
 def _describe(type_: Type) -> str:
     if isinstance(type_, ListType):
         return f"a {type_}"
-    return {STRING: "a string", NUMBER: "a number", BOOL: "true or false"}.get(type_, "valid")
+    names: dict[Type, str] = {STRING: "a string", NUMBER: "a number", BOOL: "true or false"}
+    return names.get(type_, "valid")
 
 
 def _time_problem(value: Any) -> str | None:
