@@ -109,7 +109,10 @@ def test_garbage_certificate_and_key_name_the_resource(tmp_path):
     plan = ws.run("plan", "--no-color").stdout
     assert "zone.eu" in plan
     assert "the private key in state is missing or not a PEM private key" in plan
-    _edit(ws, "ca.cp", cert_pem="garbage")
+    _edit(ws, "ca.cp", cert_pem="garbage")  # not even PEM: the state check refuses it
+    refused = ws.run("plan", "--no-color", code=1).stderr
+    assert "Error: Invalid resource in state" in refused and "ca.cp" in refused
+    _edit(ws, "ca.cp", cert_pem="-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
     plan = ws.run("plan", "--no-color").stdout
     assert "the certificate in state is missing or not a PEM certificate" in plan
     assert "# ca.cp must be replaced" in plan
