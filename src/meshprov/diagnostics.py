@@ -168,10 +168,16 @@ class Secrets:
             self._texts.add(text)
             # as printed, and escaped as JSON or Python would show a multi-line PEM
             self._forms.update((text, json.dumps(text)[1:-1], repr(text)[1:-1]))
-            self._ordered = sorted(self._forms, key=len, reverse=True)
+            self._ordered = []  # sorted when a diagnostic is next rendered, not per secret
+
+    def _longest_first(self) -> list[str]:
+        with self._lock:
+            if len(self._ordered) != len(self._forms):
+                self._ordered = sorted(self._forms, key=len, reverse=True)
+            return self._ordered
 
     def redact(self, text: str) -> str:
-        for secret in self._ordered:
+        for secret in self._longest_first():
             if secret not in text:
                 continue
             if len(secret) >= _BARE_MINIMUM:
