@@ -170,6 +170,14 @@ class Secrets:
             self._forms.update((text, json.dumps(text)[1:-1], repr(text)[1:-1]))
             self._ordered = []  # sorted when a diagnostic is next rendered, not per secret
 
+    def clear(self) -> None:
+        """Forget every secret: a new command starts with none (in-process runs, e.g. tests,
+        would otherwise redact one command's secrets from the next one's messages)."""
+        with self._lock:
+            self._texts.clear()
+            self._forms.clear()
+            self._ordered = []
+
     def _longest_first(self) -> list[str]:
         with self._lock:
             if len(self._ordered) != len(self._forms):

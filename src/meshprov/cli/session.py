@@ -10,7 +10,13 @@ from typing import NoReturn
 
 import click
 
-from meshprov.diagnostics import Diagnostic, DiagnosticError, SourceCache, render_text
+from meshprov.diagnostics import (
+    SECRETS,
+    Diagnostic,
+    DiagnosticError,
+    SourceCache,
+    render_text,
+)
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_FORMAT = 0, 1, 2, 3
 
@@ -19,6 +25,7 @@ class Session:
     """What every command needs: the configuration directory and how to print diagnostics."""
 
     def __init__(self, chdir: str, no_color: bool):
+        SECRETS.clear()  # a command's diagnostics hide this command's secrets, no others'
         self.directory = Path(chdir)
         self.no_color = no_color or not sys.stdout.isatty()
         self.sources = SourceCache()
