@@ -131,7 +131,7 @@ class ZoneSettings:
     dp_authn: str
     zone_proxy_authn: str
     global_address: str | None  # grpcs://host:port of the global, None when standalone
-    kds_ca_pem: str | None  # the global's CA chain
+    kds_ca_pem: str | None  # the global's CA bundle: what verifies its KDS certificate
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,8 @@ class ControlPlaneSpec:
     api_https_port: int
     cert_pem: str  # the server certificate alone
     key_pem: str
-    ca_chain_pem: str  # what verifies cert_pem
+    ca_chain_pem: str  # the issuing CA's chain: what follows cert_pem in tls.crt
+    ca_bundle_pem: str  # what clients verify cert_pem with: the chain and the trusted CAs
     api_cert_pem: str | None = None  # with api_separate_cert
     api_key_pem: str | None = None
     kds_port: int | None = None  # a global
@@ -167,7 +168,7 @@ def render_artifacts(spec: ControlPlaneSpec) -> dict[str, Artifact]:
     """The files of SPEC §3 for this control plane, keyed by path relative to its output dir."""
     files: dict[str, Artifact] = {}
     chain = _join(spec.cert_pem, spec.ca_chain_pem)
-    files[Files.CA] = Artifact(spec.ca_chain_pem.encode(), 0o644)
+    files[Files.CA] = Artifact(spec.ca_bundle_pem.encode(), 0o644)
     files[Files.KUMACTL] = Artifact(_kumactl(spec).encode(), 0o755)
     if spec.zone is not None and spec.zone.mads_tls:
         files[Files.PROMETHEUS] = Artifact(_prometheus(spec).encode(), 0o644)
@@ -298,7 +299,7 @@ def _secrets(spec: ControlPlaneSpec, chain: str) -> str:
             {
                 SecretKeys.CERT: chain,
                 SecretKeys.KEY: spec.key_pem,
-                SecretKeys.CA: spec.ca_chain_pem,
+                SecretKeys.CA: spec.ca_bundle_pem,
             },
         )
     ]
@@ -335,7 +336,7 @@ def helm_values(spec: ControlPlaneSpec) -> dict:
     tls: dict = {
         Helm.GENERAL: {
             Helm.SECRET_NAME: GENERAL_SECRET,
-            Helm.CA_BUNDLE: base64.b64encode(spec.ca_chain_pem.encode()).decode(),
+            Helm.CA_BUNDLE: base64.b64encode(spec.ca_bundle_pem.encode()).decode(),
         }
     }
     if spec.api_cert_pem:

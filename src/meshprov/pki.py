@@ -224,6 +224,16 @@ def bundle_fingerprints(pem: str) -> list[str]:
         return []
 
 
+def merge_bundles(*pems: str) -> str:
+    """One trust bundle holding every certificate of ``pems`` once, in order of first
+    appearance: the issuing chain first, then the CAs trusted besides it."""
+    seen: dict[str, x509.Certificate] = {}
+    for pem in pems:
+        for cert in load_certificates(pem):
+            seen.setdefault(der_fingerprint(cert), cert)
+    return "".join(cert_to_pem(cert) for cert in seen.values())
+
+
 def subject_text(cert: x509.Certificate) -> str:
     return cert.subject.rfc4514_string() or "(empty subject)"
 

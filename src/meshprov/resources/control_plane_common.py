@@ -39,6 +39,7 @@ from meshprov.resources.report import (
     ImpactItem,
     ImpactWarning,
     Notice,
+    TrustBreak,
     expiry_estimate,
     reason_text,
 )
@@ -81,6 +82,9 @@ SHARED_ATTRIBUTES = (
     Attr("output_dir", STRING, computed=True),  # default: out/<address>
     Attr("work_dir", STRING, default="/var/lib/kong-mesh"),
     Attr("namespace", STRING, default="kong-mesh-system"),
+    # CAs every bundle that verifies this control plane holds besides its issuing chain: the
+    # overlap that lets a CA be replaced without an outage (SPEC §4.1)
+    Attr("trusted_cas", ANY, default=(), reference="ca"),
 )
 
 SHARED_EXPORTS = (
@@ -103,6 +107,19 @@ _ISSUED = ("cert_pem", "private_key_pem", "cert_not_after", "cert_fingerprint")
 _API_ISSUED = ("api_cert_pem", "api_private_key_pem")
 # arguments whose change means a new certificate (the SANs, its lifetime)
 _CERT_INPUTS = ("hostnames", "addresses", "cert_validity", "api_separate_cert")
+
+
+def trust_bundle(config: dict[str, Any]) -> Any:
+    """What clients verify this control plane with: the issuing CA's chain, then each trusted
+    CA's chain, every certificate once (SPEC §1.4); UNKNOWN while a chain is."""
+    trusted = unmark(config["trusted_cas"])[0] or []
+    if isinstance(trusted, Unknown):
+        return UNKNOWN
+    chains = [plain(ca) for ca in [config["ca"], *trusted]]
+    pems = [ca["chain_pem"] if isinstance(ca, dict) else UNKNOWN for ca in chains]
+    if has_unknown(pems):
+        return UNKNOWN
+    return pki.merge_bundles(*pems)
 
 
 def artifact_digest(content: bytes, mode: int) -> str:
@@ -137,7 +154,9 @@ class ControlPlaneType(ResourceType):
         """The Kong Mesh settings the artifacts are rendered from."""
         raise NotImplementedError
 
-    def base_spec(self, name: str, attributes: dict[str, Any]) -> dict[str, Any]:
+    def base_spec(
+        self, name: str, attributes: dict[str, Any], config: dict[str, Any]
+    ) -> dict[str, Any]:
         """The ``ControlPlaneSpec`` fields both kinds fill the same way."""
         return {
             "name": name,
@@ -150,7 +169,8 @@ class ControlPlaneType(ResourceType):
             "api_https_port": attributes["api_https_port"],
             "cert_pem": attributes["cert_pem"],
             "key_pem": attributes["private_key_pem"],
-            "ca_chain_pem": attributes["ca_bundle_pem"],
+            "ca_chain_pem": plain(config["ca"])["chain_pem"],
+            "ca_bundle_pem": attributes["ca_bundle_pem"],
             "api_cert_pem": attributes["api_cert_pem"],
             "api_key_pem": attributes["api_private_key_pem"],
         }
@@ -218,7 +238,7 @@ class ControlPlaneType(ResourceType):
         planned["dial_host"] = hosts[0] if hosts else UNKNOWN
         ca = plain(config["ca"])
         planned["ca_id"] = ca["id"] if isinstance(ca, dict) else UNKNOWN
-        planned["ca_bundle_pem"] = ca["chain_pem"] if isinstance(ca, dict) else UNKNOWN
+        planned["ca_bundle_pem"] = trust_bundle(config)
         self.own_exports(request.address, planned, config)
         replace = tuple(
             a.name
@@ -272,9 +292,8 @@ class ControlPlaneType(ResourceType):
             for key in (*_ISSUED, *_API_ISSUED):
                 attributes[key] = prior[key]
         # values the plan could not know yet (the CA's chain after its own replacement)
-        ca = plain(config["ca"])
-        attributes["ca_id"] = ca["id"]
-        attributes["ca_bundle_pem"] = ca["chain_pem"]
+        attributes["ca_id"] = plain(config["ca"])["id"]
+        attributes["ca_bundle_pem"] = trust_bundle(config)
         self.own_exports(request.address, attributes, config)
         files = kuma.render_artifacts(self.spec(request.address, attributes, config))
         out = request.context.config_dir / attributes["output_dir"]
@@ -326,9 +345,17 @@ class ControlPlaneType(ResourceType):
         certificate = _certificate_impact(change, plan.timestamp)
         if certificate is not None:
             items.append(certificate)
+        if _breaks_trust(change):
+            before, after = change.before or {}, change.after or {}
+            clients = self.trust_clients(change, plan)
+            items.append(TrustBreak(change.address, str(after["ca"]), str(before["ca"]), clients))
         if change.action is not Action.DELETE:
             items.extend(ImpactWarning(text) for text in self.setting_warnings(change))
         return items
+
+    def trust_clients(self, change: ResourceChange, plan: Plan) -> tuple[str, ...]:
+        """Who verifies this control plane with the bundle in state (SPEC §4.1)."""
+        raise NotImplementedError
 
     def setting_warnings(self, change: ResourceChange) -> list[str]:
         """Insecure settings in ``change.after``, one sentence each."""
@@ -450,6 +477,22 @@ class ControlPlaneType(ResourceType):
         if not notes:
             return RefreshResult(prior)
         return RefreshResult({**prior, "artifacts": actual}, tuple(notes))
+
+
+def _breaks_trust(change: ResourceChange) -> bool:
+    """SPEC §4.1: the certificate is reissued by a CA whose certificate is not in the bundle
+    the clients hold now (the one in state). A CA created or replaced by this plan has a
+    certificate no bundle can hold yet."""
+    before, after = change.before or {}, change.after or {}
+    if change.action is Action.CREATE or change.after is None:
+        return False
+    if not isinstance(after.get("cert_pem"), Unknown):
+        return False  # the certificate clients verify stays
+    held = before.get("ca_bundle_pem")
+    if not isinstance(held, str):
+        return False
+    issuer = after.get("ca_id")
+    return not isinstance(issuer, str) or issuer not in pki.bundle_fingerprints(held)
 
 
 def _certificate_impact(change: ResourceChange, timestamp: str) -> CertificateImpact | None:

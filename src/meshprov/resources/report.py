@@ -73,6 +73,17 @@ class CAImpact(ImpactItem):
 
 
 @dataclass(frozen=True)
+class TrustBreak(ImpactItem):
+    """SPEC §4.1: a control plane's new certificate would be issued by a CA that is not in the
+    bundle its clients hold now, so they reject it until they get the new bundle and restart."""
+
+    address: str
+    new_ca: str  # the CA that issues the new certificate
+    old_ca: str  # the CA of the certificate clients verify now
+    clients: tuple[str, ...]  # who holds the old bundle: "data plane proxies", "zone.eu", ...
+
+
+@dataclass(frozen=True)
 class ImpactWarning(ImpactItem):
     """An insecure setting or exposure the plan creates. ``first`` puts it before the others
     (an open port matters more than a setting)."""
