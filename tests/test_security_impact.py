@@ -226,6 +226,17 @@ def test_rotation_lines() -> None:
         "1 certificate reissued (key_algorithm changed): zone.us_east; expires about 2031-01-15",
         "ca.cp: CA replaced (common_name changed), reissuing 2 certificates; "
         "expires about 2040-01-13",
+        # SPEC §4.1: the CA replaced in place issues certificates no client's bundle holds
+        "warning: trust break: control_plane.global would present a certificate issued by "
+        "ca.cp, which its clients (kumactl, zone.eu_west, zone.us_east) do not trust yet: they "
+        "reject it until they get the new CA bundle and restart",
+        "warning: trust break: zone.eu_west would present a certificate issued by ca.cp, which "
+        "its clients (data plane proxies, kumactl, Prometheus) do not trust yet: they reject it "
+        "until they get the new CA bundle and restart",
+        "warning: rotate in phases instead: keep ca.cp and declare its successor in a new ca "
+        "block; 1) add the new CA to trusted_cas and apply (clients get both CAs); 2) set ca to "
+        "the new CA, keeping ca.cp in trusted_cas, and apply; 3) remove ca.cp from trusted_cas "
+        "and apply",
         "warning: zone.us_east serves the API over plain HTTP on 0.0.0.0:5681 (api_http_interface)",
     ]
 

@@ -76,10 +76,14 @@ class TrustBreakGroup:
     @property
     def procedure(self) -> str:
         """How to rotate without an outage (SPEC §4.1)."""
+        start, new, switch = "", self.new_ca, f"set ca = {self.new_ca}"
+        if self.new_ca == self.old_ca:  # replaced in place: its successor needs its own block
+            start = f"keep {self.old_ca} and declare its successor in a new ca block; "
+            new, switch = "the new CA", "set ca to the new CA"
         return (
-            f"rotate in phases instead: 1) add {self.new_ca} to trusted_cas and apply (clients "
-            f"get both CAs); 2) set ca = {self.new_ca}, keeping {self.old_ca} in trusted_cas, "
-            f"and apply; 3) remove {self.old_ca} from trusted_cas and apply"
+            f"rotate in phases instead: {start}1) add {new} to trusted_cas and apply (clients "
+            f"get both CAs); 2) {switch}, keeping {self.old_ca} in trusted_cas, and apply; "
+            f"3) remove {self.old_ca} from trusted_cas and apply"
         )
 
 

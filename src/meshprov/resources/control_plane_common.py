@@ -492,6 +492,8 @@ def _breaks_trust(change: ResourceChange) -> bool:
     if not isinstance(held, str):
         return False
     issuer = after.get("ca_id")
+    if issuer == before.get("ca_id"):
+        return False  # the same CA: every bundle holds the issuing chain
     return not isinstance(issuer, str) or issuer not in pki.bundle_fingerprints(held)
 
 
