@@ -43,6 +43,14 @@ class Files:
     VALUES = "values.yaml"
 
 
+# what kuma-cp reads when it starts on a Universal host: a change needs a restart. The others
+# are read by someone else (ca.crt, kuma-dp.env: data planes; kumactl.sh; the Prometheus job) or
+# again at run time (kds-ca.crt, on every KDS reconnect).
+READ_BY_KUMA_CP_AT_START = frozenset(
+    {Files.CERT, Files.KEY, Files.API_CERT, Files.API_KEY, Files.CP_ENV}
+)
+
+
 class Env:
     """kuma-cp and kuma-dp environment variables meshprov sets or checks."""
 

@@ -23,6 +23,7 @@ from meshprov.files import write_files_atomic
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, Unknown, has_unknown, unmark
 from meshprov.plan.model import Action, ActionReason, Plan, ResourceChange
+from meshprov.resources import cp_notices
 from meshprov.resources.base import (
     ApplyRequest,
     Context,
@@ -369,49 +370,9 @@ class ControlPlaneType(ResourceType):
     def notices(self, change: ResourceChange) -> list[Notice]:
         """SPEC §4.1: Kong Mesh reads certificates and settings at start, so what apply
         rewrites takes effect only once kuma-cp (or the Helm release) restarts."""
-        if change.action is Action.DELETE or change.after is None:
-            return []
-        before, after = change.before or {}, change.after
-        files = changed_files(before.get("artifacts"), after.get("artifacts"))
-        reissued = change.action.creates or isinstance(after.get("cert_pem"), Unknown)
-        bundle = change.action is not Action.CREATE and (
-            isinstance(after.get("ca_bundle_pem"), Unknown)
-            or after.get("ca_bundle_pem") != before.get("ca_bundle_pem")
-            or (files is not None and kuma.Files.CA in files)
-        )
-        why = _change_reasons(change, reissued, bundle, files)
-        if not why:
-            return []
-        found = []
-        if after.get("environment") == "kubernetes":
-            found.append(
-                Notice(
-                    change.address,
-                    f"kubectl apply -f {kuma.Files.SECRETS}, then helm upgrade with "
-                    f"{kuma.Files.VALUES}",
-                    why,
-                )
-            )
-        else:
-            found.append(Notice(change.address, "restart kuma-cp", why))
-        if bundle and self.serves_data_planes:
-            found.append(self.bundle_notice(change.address, after))
-        return found
+        return cp_notices.notices(change, self.serves_data_planes)
 
     serves_data_planes = False  # a zone's data plane proxies verify it with its CA bundle
-
-    def bundle_notice(self, address: str, after: dict[str, Any]) -> Notice:
-        if after.get("environment") == "kubernetes":
-            return Notice(
-                address,
-                "restart the data plane pods",
-                "the CA bundle changed: injected sidecars read it when they start",
-            )
-        return Notice(
-            address,
-            f"copy {kuma.Files.CA} to the data plane hosts and restart kuma-dp",
-            "the CA bundle changed: kuma-dp trusts only the bundle it started with",
-        )
 
     # --- delete and refresh ----------------------------------------------------------------
 
@@ -524,48 +485,6 @@ def _why(change: ResourceChange, before: dict[str, Any], after: dict[str, Any]) 
     if after.get("api_separate_cert") != before.get("api_separate_cert"):
         return "api_separate_cert changed"
     return ""
-
-
-def changed_files(before: Any, after: Any) -> list[str] | None:
-    """The artifacts whose digest a change alters, or None while the new ones are unknown."""
-    if not isinstance(after, dict):
-        return None
-    old = before if isinstance(before, dict) else {}
-    return sorted(p for p in {*old, *after} if old.get(p) != after.get(p))
-
-
-def _change_reasons(
-    change: ResourceChange, reissued: bool, bundle: bool, files: list[str] | None
-) -> str:
-    """Why the control plane must restart, or '' when nothing it reads changes."""
-    if change.action is Action.CREATE:
-        return "its certificate, key and configuration are new"
-    parts = []
-    if reissued:
-        parts.append("its certificate and key are reissued")
-    if bundle:
-        parts.append("its CA bundle changes")
-    if files is None:
-        if not parts:
-            parts.append("its configuration files are rewritten with values known after apply")
-    else:
-        said = (_CERT_FILES if reissued else set()) | ({kuma.Files.CA} if bundle else set())
-        rewritten = [f for f in files if f not in said]
-        if rewritten:
-            parts.append(", ".join(rewritten) + (" changes" if len(rewritten) == 1 else " change"))
-    return "; ".join(parts)
-
-
-# files that change with the certificate (said once as "certificate and key are reissued")
-_CERT_FILES = frozenset(
-    {
-        kuma.Files.CERT,
-        kuma.Files.KEY,
-        kuma.Files.API_CERT,
-        kuma.Files.API_KEY,
-        kuma.Files.SECRETS,
-    }
-)
 
 
 def _is_ip(text: Any) -> bool:
