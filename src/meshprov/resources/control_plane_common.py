@@ -110,6 +110,10 @@ _API_ISSUED = ("api_cert_pem", "api_private_key_pem")
 _CERT_INPUTS = ("hostnames", "addresses", "cert_validity", "api_separate_cert")
 
 
+def _known(value: Any, stand_in: str) -> Any:
+    return stand_in if isinstance(value, Unknown) else value
+
+
 def trust_bundle(config: dict[str, Any]) -> Any:
     """What clients verify this control plane with: the issuing CA's chain, then each trusted
     CA's chain, every certificate once (SPEC §1.4); UNKNOWN while a chain is."""
@@ -269,11 +273,26 @@ class ControlPlaneType(ResourceType):
     def _expected_artifacts(
         self, address: str, planned: dict[str, Any], config: dict[str, Any]
     ) -> Any:
-        """The files' digests with the certificate kept, or UNKNOWN while an input is."""
-        if has_unknown(planned) or has_unknown(plain(config.get("global"))):
-            return UNKNOWN
-        files = kuma.render_artifacts(self.spec(address, planned, config))
-        return {path: artifact_digest(a.content, a.mode) for path, a in sorted(files.items())}
+        """The files' digests with the certificate kept, or UNKNOWN while an input is.
+
+        A trust bundle known only after apply (a trusted CA created by this plan) leaves
+        only the files that hold it unknown: the files are rendered with two different
+        stand-ins for it, and those that differ are the ones it reaches. So the notices can
+        tell that kuma-cp reads none of them."""
+        global_cp = plain(config.get("global"))
+        digests = []
+        for stand_in in ("# known after apply: 1\n", "# known after apply: 2\n"):
+            own = {**planned, "ca_bundle_pem": _known(planned["ca_bundle_pem"], stand_in)}
+            given = config
+            if isinstance(global_cp, dict):
+                bundle = _known(global_cp["ca_bundle_pem"], stand_in)
+                given = {**config, "global": {**global_cp, "ca_bundle_pem": bundle}}
+            if has_unknown(own):  # the certificate, or an address the files name
+                return UNKNOWN
+            files = kuma.render_artifacts(self.spec(address, own, given))
+            digests.append({p: artifact_digest(a.content, a.mode) for p, a in files.items()})
+        first, second = digests
+        return {p: first[p] if first[p] == second.get(p) else UNKNOWN for p in sorted(first)}
 
     # --- apply -----------------------------------------------------------------------------
 

@@ -92,8 +92,9 @@ def _universal(address: str, facts: _Facts, serves_data_planes: bool) -> list[No
         found.append(
             Notice(
                 address,
-                f"put the new {Files.KDS_CA} on the zone control plane host (no restart)",
-                "the global's CA bundle changed: kuma-cp re-reads it on every KDS reconnect",
+                f"put the new {Files.KDS_CA} on the zone control plane host",
+                "the global's CA bundle changed; kuma-cp re-reads it on every KDS reconnect, "
+                "no restart",
             )
         )
     if facts.changed(Files.KUMACTL):
@@ -130,6 +131,10 @@ def _data_plane_hosts(address: str, facts: _Facts) -> list[Notice]:
     return [Notice(address, action, "; ".join(why))]
 
 
+# what reaches kuma-cp on Kubernetes: the Secrets and the chart's values
+_HELM_RELEASE = frozenset({Files.SECRETS, Files.VALUES})
+
+
 def _kubernetes(address: str, facts: _Facts, serves_data_planes: bool) -> list[Notice]:
     secrets = facts.created or facts.files is None or Files.SECRETS in facts.files
     values = facts.created or facts.files is None or Files.VALUES in facts.files
@@ -144,7 +149,7 @@ def _kubernetes(address: str, facts: _Facts, serves_data_planes: bool) -> list[N
             steps.append("kubectl rollout restart the control-plane Deployment")
     found = []
     if steps:
-        found.append(Notice(address, ", then ".join(steps), facts.reasons()))
+        found.append(Notice(address, ", then ".join(steps), facts.reasons(_HELM_RELEASE)))
     if facts.bundle and serves_data_planes:
         found.append(
             Notice(
@@ -157,8 +162,11 @@ def _kubernetes(address: str, facts: _Facts, serves_data_planes: bool) -> list[N
 
 
 def changed_files(before: Any, after: Any) -> list[str] | None:
-    """The artifacts whose digest a change alters, or None while the new ones are unknown."""
+    """The artifacts whose digest a change alters, or None while every new one is unknown."""
     if not isinstance(after, dict):
         return None
     old = before if isinstance(before, dict) else {}
-    return sorted(p for p in {*old, *after} if old.get(p) != after.get(p))
+    # a file whose digest is known only after apply holds a value that changes
+    return sorted(
+        p for p in {*old, *after} if isinstance(after.get(p), Unknown) or old.get(p) != after.get(p)
+    )
