@@ -222,3 +222,34 @@ def test_the_one_step_replacement_warns_and_really_breaks_old_clients(
         assert proc.returncode != 0, f"{out} was accepted with the old bundle:\n{proc.stdout}"
         assert "certificate verify failed" in proc.stderr
         assert "Verify return code: 0 (ok)" not in proc.stdout
+
+
+def test_a_bundle_holds_each_ca_once_and_bad_trusted_cas_are_diagnosed(tmp_path: Path) -> None:
+    hcl = """
+ca "cp" {
+  common_name = "CP CA"
+}
+zone "eu" {
+  ca          = ca.cp
+  trusted_cas = TRUSTED
+  addresses   = ["10.0.0.1"]
+}
+zone "other" {
+  ca        = ca.cp
+  addresses = ["10.0.0.2"]
+}
+"""
+    main = tmp_path / "main.hcl"
+    for trusted, message in (
+        ("[ca.cp, zone.other]", '"trusted_cas" must refer to a ca resource, but zone.other'),
+        ('"ca.cp"', '"trusted_cas" must be a list of ca references'),
+    ):
+        main.write_text(hcl.replace("TRUSTED", trusted))
+        result = CliRunner().invoke(cli, ["-C", str(tmp_path), "validate", "--no-color"])
+        assert result.exit_code == 1
+        assert "main.hcl line 7" in result.output and message in result.output
+        assert "Traceback" not in result.output
+
+    main.write_text(hcl.replace("TRUSTED", "[ca.cp, ca.cp]"))  # the issuing CA itself, twice
+    meshprov(tmp_path, "apply", "--auto-approve")
+    assert subjects(tmp_path / ZONE / "tls" / "ca.crt") == ["CP CA"]
