@@ -60,6 +60,7 @@ class RunOptions:
     refresh_only: bool = False
     destroy: bool = False
     now: Callable[[], datetime] = lambda: datetime.now(UTC)  # the plan's moment (--as-of)
+    lock: bool = True  # --lock=false: work without the state lock (the user's risk)
     lock_timeout: Callable[[], float] = lambda: 0.0
     parallelism: int = 10
 
@@ -100,7 +101,7 @@ def run(
     loaded = configuration.load(directory, options.var_files, options.cli_vars, saved=saved_vars)
     backend = open_backend(loaded.root, loaded.directory)
     check_backend_initialized(loaded.root, loaded.directory)
-    with locked(backend, lock, options.lock_timeout()):
+    with locked(backend, lock, options.lock_timeout(), enabled=options.lock):
         state = read_state(backend)
         if planfile is not None:
             the_plan = read_plan(planfile, state, backend.encryption)
@@ -217,9 +218,11 @@ def edit_state(
     edit: Callable[[State], State],
     *,
     exact: bool = False,
+    enabled: bool = True,
 ) -> State:
-    """Lock, read the state, write what ``edit`` makes of it; returns what was written."""
-    with locked(backend, lock, timeout):
+    """Lock (unless not ``enabled``), read the state, write what ``edit`` makes of it; returns
+    what was written."""
+    with locked(backend, lock, timeout, enabled=enabled):
         edited = edit(read_state(backend))
         write_state(backend, edited, exact=exact)
     return edited

@@ -9,7 +9,7 @@ import click
 
 from meshprov.addrs import address_under
 from meshprov.backend import check_replace, read_state
-from meshprov.cli.session import EXIT_ERROR, Session, fail, no_color_option, seconds
+from meshprov.cli.session import EXIT_ERROR, Session, fail, seconds, with_lock_options
 from meshprov.diagnostics import DiagnosticError
 from meshprov.operations import backend_of, current_state, edit_state
 from meshprov.render.human import render_resource_state
@@ -38,13 +38,20 @@ def state_list(session: Session, addresses: tuple[str, ...]) -> None:
 
 @state.command("show")
 @click.argument("address")
-@no_color_option
 @click.pass_obj
 def state_show(session: Session, address: str) -> None:
     """Show one resource instance's attributes (secrets masked)."""
     try:
-        rs = current_state(session.directory).resources.get(address)
+        resources = current_state(session.directory).resources
+        rs = resources.get(address)
         if rs is None:
+            under = [a for a in resources if address_under(a, address)]
+            if under:
+                raise DiagnosticError.single(
+                    "Multiple instances found for the given address",
+                    f"{address} has {len(under)} instances; `state show` shows one of them:\n"
+                    + "".join(f"  {a}\n" for a in under),
+                )
             raise DiagnosticError.single(
                 "No instance found for the given address",
                 f"{address} is not in the state. `meshprov state list` shows what is.",
@@ -58,9 +65,9 @@ def state_show(session: Session, address: str) -> None:
 
 @state.command("rm")
 @click.argument("addresses", nargs=-1, required=True)
-@click.option("--lock-timeout", default="0s", show_default=True, metavar="DURATION")
+@with_lock_options
 @click.pass_obj
-def state_rm(session: Session, addresses: tuple[str, ...], lock_timeout: str) -> None:
+def state_rm(session: Session, addresses: tuple[str, ...], lock: bool, lock_timeout: str) -> None:
     """Forget instances without destroying them: meshprov stops managing them."""
     doomed: list[str] = []
 
@@ -79,7 +86,7 @@ def state_rm(session: Session, addresses: tuple[str, ...], lock_timeout: str) ->
 
     try:
         backend = backend_of(session.directory)
-        edit_state(backend, "state-rm", seconds(lock_timeout), forget)
+        edit_state(backend, "state-rm", seconds(lock_timeout), forget, enabled=lock)
     except DiagnosticError as exc:
         fail(session, exc)
     for address in doomed:
@@ -114,9 +121,9 @@ def state_pull(session: Session, decrypt: bool) -> None:
 @state.command("push")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Skip the lineage and serial checks.")
-@click.option("--lock-timeout", default="0s", show_default=True, metavar="DURATION")
+@with_lock_options
 @click.pass_obj
-def state_push(session: Session, file: Path, force: bool, lock_timeout: str) -> None:
+def state_push(session: Session, file: Path, force: bool, lock: bool, lock_timeout: str) -> None:
     """Replace the state with FILE, refusing another lineage or an older serial."""
     try:
         backend = backend_of(session.directory)
@@ -130,7 +137,7 @@ def state_push(session: Session, file: Path, force: bool, lock_timeout: str) -> 
             check_replace(incoming, current, force)
             return incoming
 
-        edit_state(backend, "state-push", seconds(lock_timeout), replace, exact=True)
+        edit_state(backend, "state-push", seconds(lock_timeout), replace, exact=True, enabled=lock)
     except DiagnosticError as exc:
         fail(session, exc)
     click.echo(f"State pushed (lineage {incoming.lineage}, serial {incoming.serial}).")

@@ -123,11 +123,21 @@ def load_plan_document(path: Path, encryption: PlanEncryption = None) -> dict:
         doc = json.loads(data)
     except StateError as exc:
         raise DiagnosticError.single("Failed to read plan file", str(exc)) from None
-    except (OSError, ValueError) as exc:
-        raise DiagnosticError.single("Failed to read plan file", f"{path}: {exc}") from None
+    except IsADirectoryError:
+        raise DiagnosticError.single(
+            "Failed to read plan file", f"{path} is a directory, not a plan file."
+        ) from None
+    except OSError as exc:
+        raise DiagnosticError.single(
+            "Failed to read plan file", f"{path}: {exc.strerror or exc}."
+        ) from None
+    except ValueError:  # not JSON, not UTF-8: the bytes are not worth quoting
+        doc = None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise DiagnosticError.single(
-            "Failed to read plan file", f"{path} is not a meshprov plan file."
+            "Failed to read plan file",
+            f"{path} is not a meshprov plan file (one that `meshprov plan --out` wrote); it may "
+            "be truncated or another file.",
         )
     if doc.get("version") != VERSION:
         raise DiagnosticError.single(

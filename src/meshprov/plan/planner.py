@@ -31,6 +31,7 @@ from meshprov.lang.values import (
     values_equal,
 )
 from meshprov.plan.model import Action, Mode, OutputChange, Plan, ResourceChange
+from meshprov.plan.targets import check_addresses
 from meshprov.resources import TYPES
 from meshprov.resources.base import (
     Context,
@@ -91,6 +92,7 @@ def _plan(config: LoadedConfig, state: State, options: PlanOptions) -> Plan:
                 "only for exceptional situations such as recovering from errors or mistakes.",
             )
         )
+    planned: set[str] = set()  # the configuration's instances, where the mode evaluates them
     if options.mode is Mode.REFRESH_ONLY:
         changes: list[ResourceChange] = []
         outputs: list[OutputChange] = []
@@ -108,6 +110,16 @@ def _plan(config: LoadedConfig, state: State, options: PlanOptions) -> Plan:
         warnings.extend(evaluation.warnings)
         changes = hook.changes + _orphans(config.root, refreshed, hook.planned, scope)
         outputs = _output_changes(refreshed, evaluation.outputs, evaluation.output_sensitive)
+        planned = hook.planned
+    if options.targets or options.replace:
+        found = check_addresses(
+            options.targets,
+            options.replace,
+            planned | set(refreshed.resources),
+            {n for n in config.graph.nodes if node_of(config.graph, n).kind == "resource"},
+        )
+        Diagnostics(found).raise_if_errors()
+        warnings.extend(found)
     _check_prevent_destroy(config.root, changes)
     return Plan(
         mode=options.mode,

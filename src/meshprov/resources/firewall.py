@@ -159,7 +159,7 @@ class FirewallType(ResourceType):
                     found.append(
                         error(
                             "Public source not allowed",
-                            f"{network} (from allow_cidrs) would open port {values['port']} to "
+                            f"{network} (from allow_cidrs) would open {_port(values['port'])} to "
                             "the internet or a very wide range. Set allow_public = true if that "
                             "is really intended.",
                             instance.argument_range("allow_cidrs"),
@@ -430,11 +430,16 @@ def desired_sources(address: str, config: dict[str, Any]) -> Any:
         for network, where in origin.items():
             if is_public(network):
                 raise ResourceError(
-                    f"{address}: {network} (from {where}) would open port {config['port']} to "
+                    f"{address}: {network} (from {where}) would open {_port(config['port'])} to "
                     "the internet or a very wide range. Set allow_public = true if that is "
                     "really intended."
                 )
     return dict(sorted(sources.items(), key=lambda kv: cidr_key(kv[0])))
+
+
+def _port(port: Any) -> str:
+    """The port a public source would open, in words: validate may not know it yet."""
+    return "the firewall's port" if has_unknown(port) else f"port {unmark(port)[0]}"
 
 
 def place(
