@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from meshprov import __version__
+from meshprov import __version__, log
 from meshprov.cli.session import EXIT_ERROR, Session, add_common_options
 
 # command name → (module under meshprov.cli, attribute)
@@ -130,7 +130,16 @@ def main() -> None:
     # (half the CPU time of validating 5,000 zones), then once more at exit: collect rarely,
     # and never what is still alive at the end.
     gc.set_threshold(100_000, 10, 10)
+    log.configure()
     try:
         cli(args=sys.argv[1:], prog_name="meshprov")
+    except Exception as exc:  # the last resort: a bug, never a user's mistake
+        path = log.write_crash_log(exc, sys.argv[1:])
+        click.echo(
+            f"meshprov crashed: an internal error ({type(exc).__name__}), a bug in meshprov. "
+            f"The traceback is in {path}: please attach it to an issue.",
+            err=True,
+        )
+        sys.exit(EXIT_ERROR)
     finally:
         gc.freeze()

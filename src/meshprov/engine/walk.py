@@ -10,6 +10,7 @@ values). A node whose dependency failed is skipped, so one mistake gives one err
 from __future__ import annotations
 
 import heapq
+import logging
 import os
 import queue
 import threading
@@ -131,6 +132,7 @@ def evaluate_config(
     return _Walker(root, graph, inputs, hook, root_dir, partial, stop).run()
 
 
+_log = logging.getLogger(__name__)
 _NAMED_INSTANCES = 5  # a diagnostic names this many module instances, then counts the rest
 UNKNOWN_KEY = "*"  # the one placeholder instance of a block whose expansion is unknown
 
@@ -215,6 +217,7 @@ class _Walker:
                     failed.add(node_id)
                     finish(node_id)
                     continue
+                _log.debug("walk: %s", node_id)
                 problems = self._evaluate_everywhere(node, started)
                 if problems:
                     self.diags.extend(problems)
@@ -251,6 +254,12 @@ class _Walker:
                     if not self._complete(pending.pop(node_id)):
                         failed.add(node_id)
                     finish(node_id)
+        _log.info(
+            "walk: %d nodes, %d resource instances, %d failed nodes",
+            graph.number_of_nodes(),
+            len(self.instances),
+            len(failed),
+        )
         self.diags.raise_if_errors()
         root = self.by_path[()][0]
         return Evaluation(

@@ -173,7 +173,10 @@ class FirewallType(ResourceType):
         clients = context.providers.get("aws")
         if clients is None:
             raise ResourceError("no AWS provider is configured")
-        return clients.client("ec2", region)
+        try:  # creating the client is where a missing region shows
+            return clients.client("ec2", region)
+        except AwsError as exc:
+            raise ResourceError(str(exc)) from None
 
     def read(self, address: str, values: dict[str, Any], context: Context) -> Live:
         """One DescribeSecurityGroups (existence) and one paginated DescribeSecurityGroupRules."""
