@@ -26,7 +26,7 @@ from meshprov.diagnostics import DiagnosticError, warning
 from meshprov.engine.configuration import LoadedConfig
 from meshprov.plan.model import Mode, Plan
 from meshprov.plan.planfile import write_plan
-from meshprov.render.human import render_apply_summary, render_outputs
+from meshprov.render.human import render_apply_summary, render_notices, render_outputs
 from meshprov.render.json_plan import render_plan_json
 
 
@@ -292,6 +292,9 @@ def _report(session: Session, the_plan: Plan, applied: operations.Applied) -> No
         )
     if result.state.outputs:
         click.echo("\n" + render_outputs(result.state.outputs), nl=False)
+    notices = render_notices(the_plan, color=not session.no_color)
+    if notices:
+        click.echo("\n" + notices, nl=False)
 
 
 class _EventPrinter:

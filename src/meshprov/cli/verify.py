@@ -59,10 +59,8 @@ def verify(
     try:
         loaded = configuration.load(session.directory, var_files, cli_vars)
         state = read_state(open_backend(loaded.root, loaded.directory))
-        context = None
-        if any(rs.type == "firewall" for rs in state.resources.values()):
-            context = Context(loaded.directory, now, configure_providers(loaded))
-        report = verify_state(state, loaded.directory, now, context)
+        context = Context(loaded.directory, now, configure_providers(loaded))
+        report = verify_state(state, context)
     except DiagnosticError as exc:
         fail(session, exc)
     if as_json:

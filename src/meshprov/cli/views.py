@@ -10,21 +10,25 @@ from meshprov.cli.session import Session, fail
 from meshprov.diagnostics import DiagnosticError
 from meshprov.files import write_atomic
 from meshprov.plan.model import Plan
-from meshprov.render.human import render_plan, render_security_impact
+from meshprov.render.human import render_notices, render_plan, render_security_impact
 from meshprov.render.markdown import config_label, render_markdown
 
 
 def echo_plan(session: Session, the_plan: Plan) -> str | None:
-    """The plan as text, then its security impact (when there is anything to say).
+    """The plan as text, then its security impact and the after-apply notices (when there is
+    anything to say).
 
     Returns the plan's text when it was printed without colours (for the Markdown comment).
     """
     color = not session.no_color
     text = render_plan(the_plan, color=color)
     click.echo(text, nl=False)
-    impact = render_security_impact(the_plan, color=color)
-    if impact:
-        click.echo("\n" + impact, nl=False)
+    for block in (
+        render_security_impact(the_plan, color=color),
+        render_notices(the_plan, color=color),
+    ):
+        if block:
+            click.echo("\n" + block, nl=False)
     return None if color else text
 
 

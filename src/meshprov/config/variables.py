@@ -15,6 +15,7 @@ from pathlib import Path
 from meshprov.config.load import _display, constant
 from meshprov.config.model import InputValue, Module
 from meshprov.diagnostics import (
+    UNDECLARED_VARIABLE,
     Diagnostic,
     DiagnosticError,
     Diagnostics,
@@ -134,6 +135,7 @@ def _read_var_file(root: Module, path: Path, diags: Diagnostics) -> dict[str, In
                     f'The root module does not declare a variable named "{name}" but a value was '
                     "found in this file." + did_you_mean(name, list(root.variables)),
                     attr.name_range,
+                    code=UNDECLARED_VARIABLE,
                 )
             )
             continue

@@ -17,7 +17,7 @@ from meshprov import __version__
 from meshprov.diagnostics import DiagnosticError
 from meshprov.files import write_atomic
 from meshprov.plan.encoding import join_unknown, redact, split_unknown
-from meshprov.plan.model import Action, Mode, OutputChange, Plan, ResourceChange
+from meshprov.plan.model import Action, ActionReason, Mode, OutputChange, Plan, ResourceChange
 from meshprov.state import ResourceState, State, StateEncryption, StateError
 from meshprov.state.encryption import CONTENT_PLAN, decode, encode, is_envelope
 
@@ -233,7 +233,7 @@ def _change(doc: dict, current: State) -> ResourceChange:
         before_sensitive=frozenset(doc["before_sensitive"]),
         after_sensitive=frozenset(doc["after_sensitive"]),
         replace_paths=tuple(doc["replace_paths"]),
-        reason=doc["reason"],
+        reason=ActionReason(doc["reason"]) if doc["reason"] else None,
         dependencies=tuple(doc["dependencies"]),
         notes=tuple(doc["notes"]),
     )

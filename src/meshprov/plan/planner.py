@@ -15,7 +15,14 @@ import networkx as nx
 
 from meshprov.addrs import InstanceAddress, address_under, parse_instance_address
 from meshprov.config.model import Module, Resource
-from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, error, warning
+from meshprov.diagnostics import (
+    TARGETING,
+    Diagnostic,
+    DiagnosticError,
+    Diagnostics,
+    error,
+    warning,
+)
 from meshprov.engine.configuration import LoadedConfig, check_resources
 from meshprov.engine.graph import node_of
 from meshprov.engine.providers import configure_providers
@@ -30,7 +37,7 @@ from meshprov.lang.values import (
     unmark_deep,
     values_equal,
 )
-from meshprov.plan.model import Action, Mode, OutputChange, Plan, ResourceChange
+from meshprov.plan.model import Action, ActionReason, Mode, OutputChange, Plan, ResourceChange
 from meshprov.plan.targets import check_addresses
 from meshprov.resources import TYPES
 from meshprov.resources.base import (
@@ -90,6 +97,7 @@ def _plan(config: LoadedConfig, state: State, options: PlanOptions) -> Plan:
                 "of this plan may not represent all of the changes requested by the current "
                 "configuration. The --target option is not for routine use, and is provided "
                 "only for exceptional situations such as recovering from errors or mistakes.",
+                code=TARGETING,
             )
         )
     planned: set[str] = set()  # the configuration's instances, where the mode evaluates them
@@ -192,7 +200,7 @@ def _change(
     action: Action,
     before: dict | None,
     after: dict | None,
-    reason: str | None = None,
+    reason: ActionReason | None = None,
     notes: Iterable[str] = (),
 ) -> ResourceChange:
     sensitive = frozenset(rs.sensitive_attributes)
@@ -304,11 +312,11 @@ class _PlanHook:
         if prior is None:
             action = Action.CREATE
         elif tainted:
-            action, reason = Action.REPLACE, "replace_because_tainted"
+            action, reason = Action.REPLACE, ActionReason.REPLACE_BECAUSE_TAINTED
         elif address in self.options.replace:
-            action, reason = Action.REPLACE, "replace_by_request"
-        elif replace_paths or _is_replace_reason(reason):
-            action, reason = Action.REPLACE, reason or "replace_because_cannot_update"
+            action, reason = Action.REPLACE, ActionReason.REPLACE_BY_REQUEST
+        elif replace_paths or (reason is not None and reason.replaces):
+            action, reason = Action.REPLACE, reason or ActionReason.REPLACE_BECAUSE_CANNOT_UPDATE
         elif values_equal(after, prior.attributes) and not has_unknown(after):
             action = Action.NOOP
         else:
@@ -346,11 +354,6 @@ class _PlanHook:
             )
         )
         return instance_value(instance.address, None, after, sensitive)
-
-
-def _is_replace_reason(reason: str | None) -> bool:
-    # The one decision taken on a reason's spelling: with reasons as an enum, a property of it.
-    return (reason or "").startswith("replace_")
 
 
 def ignoring_changes(instance: ResourceInstance, prior: ResourceState | None) -> dict[str, Any]:
@@ -406,15 +409,15 @@ def _orphans(
             continue
         module, resource = _find_resource(root, inst)
         if module is None:
-            reason = "delete_because_no_module"
+            reason = ActionReason.DELETE_BECAUSE_NO_MODULE
         elif resource is None:
-            reason = "delete_because_no_resource_config"
+            reason = ActionReason.DELETE_BECAUSE_NO_RESOURCE_CONFIG
         elif resource.repetition.count is not None and isinstance(inst.key, int):
-            reason = "delete_because_count_index"
+            reason = ActionReason.DELETE_BECAUSE_COUNT_INDEX
         elif resource.repetition.for_each is not None and isinstance(inst.key, str):
-            reason = "delete_because_each_key"
+            reason = ActionReason.DELETE_BECAUSE_EACH_KEY
         else:
-            reason = "delete_because_wrong_repetition"
+            reason = ActionReason.DELETE_BECAUSE_WRONG_REPETITION
         out.append(_change(rs, Action.DELETE, rs.attributes, None, reason))
     return out
 

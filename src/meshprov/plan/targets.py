@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from difflib import get_close_matches
 
 from meshprov.addrs import address_under, parse_instance_address
-from meshprov.diagnostics import Diagnostic, error, warning
+from meshprov.diagnostics import TARGETING, Diagnostic, error, warning
 
 _CLOSEST = 3
 
@@ -37,6 +37,7 @@ def check_addresses(
                     "Target matches several instances",
                     f"--target {target} names a resource with {len(matched)} instances and "
                     f"targets all of them:\n{_listing(matched)}To target one, give its key.",
+                    code=TARGETING,
                 )
             )
     for address in replace:
@@ -50,6 +51,7 @@ def check_addresses(
                     f"--replace {address} replaces nothing: it names no single instance. To "
                     f"replace particular instances, use one of these full instance addresses:\n"
                     f"{_listing(matched)}",
+                    code=TARGETING,
                 )
             )
         else:

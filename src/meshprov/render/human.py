@@ -29,6 +29,7 @@ from meshprov.render.security import security_impact, summary_lines
 
 __all__ = [
     "render_apply_summary",
+    "render_notices",
     "render_outputs",
     "render_plan",
     "render_resource_state",
@@ -720,6 +721,21 @@ def render_security_impact(plan: Plan, color: bool) -> str:
         "  " + (s(line, _YELLOW) if line.startswith("warning:") else line) for line in lines
     )
     return s("Security impact:", _BOLD) + "\n" + body + "\n"
+
+
+def render_notices(plan: Plan, color: bool) -> str:
+    """The ``After apply:`` block (SPEC §4.1) that ends a plan and an apply, or ''."""
+    from meshprov.render.notices import grouped, plan_notices
+    from meshprov.render.security import listing
+
+    groups = grouped(plan_notices(plan))
+    if not groups:
+        return ""
+    s = _Style(color)
+    body = "".join(
+        f"  {listing(group.addresses)}: {group.action} ({group.reason})\n" for group in groups
+    )
+    return s("After apply:", _BOLD) + "\n" + body
 
 
 # --- apply summary, outputs, state show -------------------------------------------------------

@@ -25,6 +25,7 @@ from meshprov.addrs import InstanceAddress, InstanceKey, format_module_path
 from meshprov.lang.values import HclSet, Sensitive, Unknown
 from meshprov.plan.encoding import redact, sensitive_mask, split_unknown
 from meshprov.plan.model import Action, OutputChange, Plan, ResourceChange
+from meshprov.render.notices import plan_notices
 from meshprov.state import State
 
 FORMAT_VERSION = "1.2"
@@ -69,6 +70,7 @@ def plan_json(plan: Plan, sensitive_variables: Iterable[str] = ()) -> dict[str, 
     doc["applyable"] = plan.applyable
     doc["complete"] = not plan.errored and not plan.targets
     doc["errored"] = plan.errored
+    doc["meshprov_notices"] = [notice.to_json() for notice in plan_notices(plan)]
     return _scrub(doc)
 
 
