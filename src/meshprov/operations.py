@@ -32,10 +32,12 @@ from meshprov.backend import (
     write_state,
 )
 from meshprov.config.load import load_config
+from meshprov.config.model import Module
 from meshprov.diagnostics import Diagnostic, DiagnosticError
 from meshprov.engine import configuration
 from meshprov.engine.configuration import LoadedConfig
 from meshprov.plan.model import Mode, Plan
+from meshprov.plan.moves import Move, apply_moves
 from meshprov.plan.planfile import load_plan_document, read_plan
 from meshprov.plan.planner import PlanOptions, plan
 from meshprov.state import State, StateBackend, StateEncryption
@@ -102,7 +104,9 @@ def run(
     backend = open_backend(loaded.root, loaded.directory)
     check_backend_initialized(loaded.root, loaded.directory)
     with locked(backend, lock, options.lock_timeout(), enabled=options.lock):
-        state = read_state(backend)
+        # moved blocks rename state entries before anything looks them up (a saved plan too)
+        moved = apply_moves(moves_of(loaded.root), read_state(backend))
+        state = moved.state
         if planfile is not None:
             the_plan = read_plan(planfile, state, backend.encryption)
             if the_plan.config_digest != loaded.digest:
@@ -112,12 +116,18 @@ def run(
                     "was made with. Run meshprov plan again.",
                 )
         else:
-            the_plan = _make_plan(loaded, state, mode, options)
+            the_plan = _make_plan(loaded, state, mode, options, moved.previous)
             record_backend(loaded.directory, backend_settings(loaded.root))
         yield Run(loaded, backend, state, the_plan)
 
 
-def _make_plan(loaded: LoadedConfig, state: State, mode: Mode, options: RunOptions) -> Plan:
+def _make_plan(
+    loaded: LoadedConfig,
+    state: State,
+    mode: Mode,
+    options: RunOptions,
+    previous: dict[str, str],
+) -> Plan:
     if options.refresh_only and not options.refresh:
         raise DiagnosticError.single(
             "Incompatible refresh options",
@@ -134,8 +144,13 @@ def _make_plan(loaded: LoadedConfig, state: State, mode: Mode, options: RunOptio
         replace=tuple(options.replace),
         now=options.now(),
         parallelism=options.parallelism,
+        previous=previous,
     )
     return plan(loaded, state, plan_options)
+
+
+def moves_of(root: Module) -> list[Move]:
+    return [Move(m.source, m.target, m.range) for m in root.moved]
 
 
 class ApplyObserver(Protocol):

@@ -12,6 +12,7 @@ from meshprov.backend import check_replace, read_state
 from meshprov.cli.session import EXIT_ERROR, Session, fail, seconds, with_lock_options
 from meshprov.diagnostics import DiagnosticError
 from meshprov.operations import backend_of, current_state, edit_state
+from meshprov.plan.moves import Move, apply_moves
 from meshprov.render.human import render_resource_state
 from meshprov.state import LockError, State, StateError, loads_state
 from meshprov.state.encryption import CONTENT_STATE, decode
@@ -19,7 +20,7 @@ from meshprov.state.encryption import CONTENT_STATE, decode
 
 @click.group()
 def state() -> None:
-    """Inspect and edit the state: list, show, rm, pull, push."""
+    """Inspect and edit the state: list, show, mv, rm, pull, push."""
 
 
 @state.command("list")
@@ -92,6 +93,50 @@ def state_rm(session: Session, addresses: tuple[str, ...], lock: bool, lock_time
     for address in doomed:
         click.echo(f"Removed {address}")
     click.echo(f"Successfully removed {len(doomed)} resource instance(s).")
+
+
+@state.command("mv")
+@click.argument("source")
+@click.argument("destination")
+@click.option("--dry-run", is_flag=True, help="Show what would move; change nothing.")
+@with_lock_options
+@click.pass_obj
+def state_mv(
+    session: Session, source: str, destination: str, dry_run: bool, lock: bool, lock_timeout: str
+) -> None:
+    """Move SOURCE (a resource, instance or module call) to DESTINATION in the state, keeping
+    its keys and certificates: a rename without reissuing anything."""
+    moved: dict[str, str] = {}
+
+    def move(current: State) -> State:
+        done = apply_moves([Move(source, destination)], current)
+        if not done.previous:
+            raise DiagnosticError.single(
+                "Invalid source address",
+                f"No matching objects found for {source}. `meshprov state list` shows what is "
+                "in the state.",
+            )
+        moved.update(done.previous)
+        if dry_run:
+            raise _DryRun
+        return done.state
+
+    try:
+        backend = backend_of(session.directory)
+        edit_state(backend, "state-mv", seconds(lock_timeout), move, enabled=lock)
+    except _DryRun:
+        pass
+    except DiagnosticError as exc:
+        fail(session, exc)
+    prefix = "Would move" if dry_run else "Move"
+    for new, old in sorted(moved.items(), key=lambda kv: kv[1]):
+        click.echo(f'{prefix} "{old}" to "{new}"')
+    if not dry_run:
+        click.echo(f"Successfully moved {len(moved)} object(s).")
+
+
+class _DryRun(Exception):
+    """Leaves ``edit_state`` before it writes: ``state mv --dry-run``."""
 
 
 @state.command("pull")

@@ -98,6 +98,7 @@ def _change_json(change: ResourceChange) -> dict:
         "reason": change.reason,
         "dependencies": list(change.dependencies),
         "notes": list(change.notes),
+        "previous_address": change.previous_address,
     }
 
 
@@ -236,6 +237,7 @@ def _change(doc: dict, current: State) -> ResourceChange:
         reason=ActionReason(doc["reason"]) if doc["reason"] else None,
         dependencies=tuple(doc["dependencies"]),
         notes=tuple(doc["notes"]),
+        previous_address=doc.get("previous_address"),
     )
 
 

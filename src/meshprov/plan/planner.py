@@ -5,7 +5,7 @@ Planning is pure: it reads state and the world and changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -59,6 +59,7 @@ class PlanOptions:
     replace: tuple[str, ...] = ()
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     parallelism: int = 10
+    previous: Mapping[str, str] = field(default_factory=dict)  # moved: new address -> old
 
 
 def resource_type(type_name: str, address: str) -> ResourceType:
@@ -351,6 +352,7 @@ class _PlanHook:
                 replace_paths=tuple(replace_paths),
                 reason=reason if action is not Action.NOOP else None,
                 dependencies=instance.dependencies,
+                previous_address=self.options.previous.get(address),
             )
         )
         return instance_value(instance.address, None, after, sensitive)
