@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -325,3 +326,50 @@ def test_a_directory_or_missing_file_as_plan(ws: Workspace) -> None:
         assert "is a directory" in result.stderr and "Errno" not in result.stderr
     missing = ws.run("apply", str(ws.dir / "nope.bin"), code=1)
     assert missing.stderr.endswith("nope.bin: No such file or directory.\n\n")
+
+
+# --- the README's command table --------------------------------------------------------------
+
+_COMMON = {"--input", "--no-input", "--no-color", "--help", "-h"}
+
+
+def _readme_commands() -> dict[str, set[str]]:
+    """Each command line of the README's Commands block: command → options it names."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = text.split("## Commands\n\n```\n", 1)[1].split("```", 1)[0]
+    found: dict[str, str] = {}
+    current = ""
+    for line in block.splitlines():
+        if line.startswith("meshprov [-C DIR] "):
+            words = line.removeprefix("meshprov [-C DIR] ").split()
+            current = " ".join(words[:2]) if words[0] == "state" else words[0]
+            found[current] = line
+        elif line.strip().startswith("RUN OPTIONS:"):
+            current = "RUN OPTIONS"
+            found[current] = line
+        elif line.startswith(" ") and current:
+            found[current] += " " + line
+    run_options = found.pop("RUN OPTIONS")
+    for name, text in found.items():
+        if "[RUN OPTIONS]" in text:
+            found[name] = text + " " + run_options
+    return {c: set(re.findall(r"(--[a-z][a-z-]*)", text)) for c, text in found.items()}
+
+
+def _cli_commands() -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for name in cli.list_commands(None):
+        command = cli.get_command(None, name)
+        subs = getattr(command, "commands", None)
+        for sub_name, sub in (subs or {name: command}).items():
+            key = f"{name} {sub_name}" if subs else name
+            out[key] = {o for p in sub.params for o in p.opts if o.startswith("--")}
+    return out
+
+
+def test_readme_command_table_matches_the_cli() -> None:
+    readme, actual = _readme_commands(), _cli_commands()
+    assert set(readme) == set(actual)
+    for name, options in actual.items():
+        assert readme[name] <= options | _COMMON, (name, readme[name] - options)
+        assert options - _COMMON <= readme[name], (name, options - _COMMON - readme[name])
