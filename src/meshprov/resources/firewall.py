@@ -155,6 +155,7 @@ class FirewallType(ResourceType):
                         instance.argument_range("security_group_ids"),
                     )
                 )
+            found.extend(_public_zone_egress(instance))
             cidrs = values["allow_cidrs"]
             if has_unknown(cidrs):
                 continue
@@ -567,6 +568,38 @@ def desired_sources(address: str, config: dict[str, Any]) -> Any:
 def _port(port: Any) -> str:
     """The port a public source would open, in words: validate may not know it yet."""
     return "the firewall's port" if has_unknown(port) else f"port {unmark(port)[0]}"
+
+
+def _public_zone_egress(instance: ResourceInstance) -> list[Diagnostic]:
+    """A zone in allow_zones whose egress IPs include a public range opens the port to it, so
+    validate holds it to the allow_cidrs rule (the plan does too, in ``desired_sources``)."""
+    values = instance.values
+    zones = unmark(values["allow_zones"])[0]
+    if values["allow_public"] is not False or not isinstance(zones, list):
+        return []
+    found = []
+    for zone in zones:
+        raw = unmark(zone)[0]
+        if not isinstance(raw, ResourceValue):
+            continue
+        zone_values = {k: unmark(v)[0] for k, v in raw.items()}
+        ips = zone_values.get("egress_ips")
+        if ips is None:
+            ips = zone_values.get("addresses")
+        if not isinstance(ips, list):
+            continue  # unknown until plan
+        for ip in ips:
+            if isinstance(ip, str) and is_public(ip):
+                found.append(
+                    error(
+                        "Public source not allowed",
+                        f"{ip} (egress_ips of {raw.address}) would open {_port(values['port'])} "
+                        "to the internet or a very wide range. Set allow_public = true if that "
+                        "is really intended.",
+                        instance.argument_range("allow_zones"),
+                    )
+                )
+    return found
 
 
 def place(
