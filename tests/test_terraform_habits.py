@@ -105,6 +105,8 @@ def test_input_false_on_commands_that_ask_nothing(ws: Workspace) -> None:
     ws.sub("output", "-input=false")
     refused = ws.sub("apply", "-input=false", code=1)
     assert "No confirmation possible" in refused.stderr
+    unlock = ws.sub("force-unlock", "-input=false", "some-id", code=1)
+    assert "No confirmation possible" in unlock.stderr
 
 
 def test_compact_warnings(ws: Workspace) -> None:

@@ -132,7 +132,7 @@ class Clients:
                     read_timeout=30,
                 )
                 try:
-                    with translated_errors(f"creating the {service} client"):
+                    with translated_errors(f"cannot create the {service} client"):
                         self._clients[key] = self.session().create_client(
                             service, config=config, endpoint_url=self.settings.endpoint_url
                         )

@@ -198,6 +198,14 @@ def force_unlock(session: Session, lock_id: str, force: bool) -> None:
         backend = backend_of(session.directory, encryption=False)  # no passphrase needed to unlock
     except DiagnosticError as exc:
         fail(session, exc)
+    if not force and not session.input:
+        fail(
+            session,
+            DiagnosticError.single(
+                "No confirmation possible",
+                "--input=false without --force would wait for an answer it may not ask for.",
+            ),
+        )
     if not force:
         click.echo(
             "Do you really want to force-unlock?\n  meshprov will remove the lock on the "
