@@ -439,7 +439,11 @@ SENSITIVE_CASES = [
     ("keys", [Sensitive({"a": 1})], Sensitive(["a"])),
     ("format", ["%s:%s", "user", Sensitive("pw")], Sensitive("user:pw")),
     ("upper", [Sensitive(UNKNOWN)], Sensitive(UNKNOWN)),
-    ("concat", [[Sensitive("a")], [UNKNOWN]], Sensitive(["a", UNKNOWN])),
+    # go-cty's concat allows marked arguments: marks stay on the elements (per element)
+    ("concat", [[Sensitive("a")], [UNKNOWN]], [Sensitive("a"), UNKNOWN]),
+    ("concat", [Sensitive(["a"]), ["b"]], Sensitive(["a", "b"])),
+    ("length", [[Sensitive("a"), "b"]], 2),
+    ("values", [{"k": Sensitive("a")}], [Sensitive("a")]),
 ]
 
 

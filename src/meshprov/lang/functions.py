@@ -84,6 +84,10 @@ class Function:
     handles_unknown: bool = False  # impl receives unknowns (top level and nested) itself
     handles_marks: bool = False  # impl receives sensitive marks itself
     needs_context: bool = False  # impl's first argument is the CallContext
+    # impl passes elements on as they are: only the arguments' own marks are lifted (onto the
+    # result), marks inside stay on their elements, as Terraform's collection functions do
+    # (length(values(zone.z)) is not sensitive though every zone holds a private key)
+    shallow_marks: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,10 +111,18 @@ def _register(
     handles_unknown: bool = False,
     handles_marks: bool = False,
     needs_context: bool = False,
+    shallow_marks: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def add(impl: Callable[..., Any]) -> Callable[..., Any]:
         FUNCTIONS[name] = Function(
-            name, impl, min_args, max_args, handles_unknown, handles_marks, needs_context
+            name,
+            impl,
+            min_args,
+            max_args,
+            handles_unknown,
+            handles_marks,
+            needs_context,
+            shallow_marks,
         )
         return impl
 
@@ -132,7 +144,7 @@ def call_function(
     if not fn.handles_marks:
         stripped = []
         for arg in args:
-            raw, marked = unmark_deep(arg)
+            raw, marked = unmark(arg) if fn.shallow_marks else unmark_deep(arg)
             stripped.append(raw)
             sensitive = sensitive or marked
         args = stripped
@@ -737,7 +749,7 @@ def _expand(template: str, match: re.Match[str]) -> str:
 # --- collections ---------------------------------------------------------------------------
 
 
-@_register("length", 1, 1, handles_unknown=True)
+@_register("length", 1, 1, handles_unknown=True, shallow_marks=True)
 def _length(value: Any) -> Any:
     if isinstance(value, Unknown):
         return UNKNOWN
@@ -747,7 +759,7 @@ def _length(value: Any) -> Any:
     raise _arg_error("value", "argument must be a string, a collection type, or a structural type")
 
 
-@_register("concat", 1, None, handles_unknown=True)
+@_register("concat", 1, None, handles_unknown=True, shallow_marks=True)
 def _concat(*seqs: Any) -> Any:
     if any(isinstance(s, Unknown) for s in seqs):
         return UNKNOWN
@@ -811,8 +823,10 @@ def _element(collection: Any, index: Any) -> Any:
     return collection[position % len(collection)]
 
 
-@_register("flatten", 1, 1)
-def _flatten(collection: Any) -> list:
+@_register("flatten", 1, 1, handles_unknown=True, shallow_marks=True)
+def _flatten(collection: Any) -> Any:
+    if isinstance(collection, Unknown):
+        return UNKNOWN
     _not_null(collection, "list")
     if _seq(collection) is None:
         raise _CallFailed("can only flatten lists, sets and tuples")
@@ -820,14 +834,24 @@ def _flatten(collection: Any) -> list:
 
     def walk(items: list) -> None:
         for item in items:
-            inner = _seq(item)
+            raw, sensitive = unmark(item)
+            if isinstance(raw, Unknown):  # a list or not, and how long: not known yet
+                raise _UnknownResult
+            inner = _seq(raw)
             if inner is None:
                 out.append(item)
-            else:
-                walk(inner)
+            else:  # a sensitive inner list marks each of its elements
+                walk([mark(i, sensitive) for i in inner])
 
-    walk(list(collection))
+    try:
+        walk(list(collection))
+    except _UnknownResult:
+        return UNKNOWN
     return out
+
+
+class _UnknownResult(Exception):
+    """Raised inside an implementation when its whole result is unknown."""
 
 
 @_register("keys", 1, 1, handles_unknown=True)
@@ -840,7 +864,7 @@ def _keys(mapping: Any) -> Any:
     return sorted(mapping)
 
 
-@_register("values", 1, 1, handles_unknown=True)
+@_register("values", 1, 1, handles_unknown=True, shallow_marks=True)
 def _values(mapping: Any) -> Any:
     if isinstance(mapping, Unknown):
         return UNKNOWN
@@ -987,12 +1011,12 @@ def _to_collection(value: Any, want: ListType | SetType | MapType) -> Any:
         ) from None
 
 
-@_register("toset", 1, 1, handles_unknown=True)
+@_register("toset", 1, 1, handles_unknown=True, shallow_marks=True)
 def _toset(value: Any) -> Any:
     return _to_collection(value, SetType(ANY))
 
 
-@_register("tolist", 1, 1, handles_unknown=True)
+@_register("tolist", 1, 1, handles_unknown=True, shallow_marks=True)
 def _tolist(value: Any) -> Any:
     return _to_collection(value, ListType(ANY))
 

@@ -108,6 +108,8 @@ def unmark_deep(value: Any) -> tuple[Any, bool]:
         for k, v in raw.items():
             out[k], s = unmark_deep(v)
             sensitive = sensitive or s
+        if isinstance(raw, ResourceValue):  # unmarked, it is still the same instance
+            return ResourceValue(raw.address, out), sensitive
         return out, sensitive
     if isinstance(raw, list | HclSet):
         items = []

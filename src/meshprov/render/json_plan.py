@@ -115,6 +115,8 @@ def state_json(state: State) -> dict[str, Any]:
 def resource_change_json(change: ResourceChange) -> dict[str, Any]:
     """One ``resource_changes[]`` (or ``resource_drift[]``) entry."""
     out: dict[str, Any] = {"address": change.address}
+    if change.previous_address is not None:
+        out["previous_address"] = change.previous_address
     if change.module:
         out["module_address"] = change.module
     out.update(mode="managed", type=change.type, name=change.name)

@@ -175,7 +175,7 @@ class FirewallType(ResourceType):
                     found.append(
                         error(
                             "Public source not allowed",
-                            f"{network} (from allow_cidrs) would open port {values['port']} to "
+                            f"{network} (from allow_cidrs) would open {_port(values['port'])} to "
                             "the internet or a very wide range. Set allow_public = true if that "
                             "is really intended.",
                             instance.argument_range("allow_cidrs"),
@@ -189,7 +189,7 @@ class FirewallType(ResourceType):
         clients = context.providers.get("aws")
         if clients is None:
             raise ResourceError("no AWS provider is configured")
-        try:
+        try:  # creating the client is where a missing region shows
             return clients.client("ec2", region)
         except AwsError as exc:
             raise ResourceError(str(exc)) from None
@@ -558,11 +558,16 @@ def desired_sources(address: str, config: dict[str, Any]) -> Any:
         for network, where in origin.items():
             if is_public(network):
                 raise ResourceError(
-                    f"{address}: {network} (from {where}) would open port {config['port']} to "
+                    f"{address}: {network} (from {where}) would open {_port(config['port'])} to "
                     "the internet or a very wide range. Set allow_public = true if that is "
                     "really intended."
                 )
     return dict(sorted(sources.items(), key=lambda kv: cidr_key(kv[0])))
+
+
+def _port(port: Any) -> str:
+    """The port a public source would open, in words: validate may not know it yet."""
+    return "the firewall's port" if has_unknown(port) else f"port {unmark(port)[0]}"
 
 
 def _public_zone_egress(instance: ResourceInstance) -> list[Diagnostic]:
@@ -572,8 +577,6 @@ def _public_zone_egress(instance: ResourceInstance) -> list[Diagnostic]:
     zones = unmark(values["allow_zones"])[0]
     if values["allow_public"] is not False or not isinstance(zones, list):
         return []
-    port = values["port"]
-    port = "its port" if has_unknown(port) else f"port {port}"
     found = []
     for zone in zones:
         raw = unmark(zone)[0]
@@ -590,8 +593,8 @@ def _public_zone_egress(instance: ResourceInstance) -> list[Diagnostic]:
                 found.append(
                     error(
                         "Public source not allowed",
-                        f"{ip} (egress_ips of {raw.address}) would open {port} to the "
-                        "internet or a very wide range. Set allow_public = true if that "
+                        f"{ip} (egress_ips of {raw.address}) would open {_port(values['port'])} "
+                        "to the internet or a very wide range. Set allow_public = true if that "
                         "is really intended.",
                         instance.argument_range("allow_zones"),
                     )
