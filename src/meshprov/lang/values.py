@@ -212,3 +212,11 @@ def type_name(value: Any) -> str:
     if isinstance(raw, dict):
         return "object"
     return type(raw).__name__
+
+
+def parse_number(text: str) -> int | float:
+    """A number from its decimal text, as HCL's number literals and ``tonumber`` read it."""
+    try:
+        return int(text)
+    except ValueError:
+        return normalize_number(float(text))
