@@ -85,6 +85,10 @@ CASES = [
         {"host": "kuma.io", "scheme": "https"},
     ),
     ("regex", ["[[:digit:]]+\\z", "port 5685"], "5685"),
+    ("regexall", ["[a-z]+", "1a2bb3"], ["a", "bb"]),
+    ("regexall", ["(\\d)([a-z])", "1a2b"], [["1", "a"], ["2", "b"]]),
+    ("regexall", ["(?P<d>\\d)", "1a2"], [{"d": "1"}, {"d": "2"}]),
+    ("regexall", ["x", "abc"], []),
     # collections
     ("length", ["héllo"], 5),
     ("length", [[1, 2, 3]], 3),
@@ -244,6 +248,20 @@ ERRORS = [
         "regex",
         ["[a-z]+", "123"],
         failed("regex", "pattern did not match any part of the given string"),
+    ),
+    (  # RE2 matches in linear time: this would backtrack for ever in a backtracking engine
+        "regex",
+        ["(a+)+$", "a" * 50_000 + "!"],
+        failed("regex", "pattern did not match any part of the given string"),
+    ),
+    (
+        "regex",
+        ["(a)\\1", "aa"],
+        arg(
+            "pattern",
+            "invalid regexp pattern: invalid escape sequence: \\1 (RE2, the engine Terraform "
+            "uses, has no backreferences)",
+        ),
     ),
     (
         "regex",
@@ -454,7 +472,7 @@ def test_every_contract_function_is_registered() -> None:
         *("abs", "ceil", "floor", "max", "min", "parseint"),
         *("format", "formatlist", "join", "split", "lower", "upper", "title", "trimspace"),
         *("trim", "trimprefix", "trimsuffix", "replace", "substr", "startswith", "endswith"),
-        *("strcontains", "regex"),
+        *("strcontains", "regex", "regexall"),
         *("length", "concat", "contains", "distinct", "element", "flatten", "keys", "values"),
         *("lookup", "merge", "range", "reverse", "setunion", "slice", "sort", "toset"),
         *("tolist", "tomap", "tostring", "tonumber", "tobool", "zipmap", "coalesce"),

@@ -28,6 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import re2
 import yaml
 
 from meshprov.lang.types import (
@@ -613,7 +614,7 @@ def _replace(string: Any, substr: Any, replacement: Any) -> str:
     if len(search) > 1 and search.startswith("/") and search.endswith("/"):
         try:
             pattern = _compile_re2(search[1:-1])
-        except re.error as e:
+        except _RegexpError as e:
             raise _CallFailed(f"error parsing regexp: {e}") from None
         return pattern.sub(lambda m: _expand(new, m), text)
     return text.replace(search, new)
@@ -621,91 +622,68 @@ def _replace(string: Any, substr: Any, replacement: Any) -> str:
 
 @_register("regex", 2, 2)
 def _regex(pattern: Any, string: Any) -> Any:
+    compiled = _regex_pattern(pattern)
+    match = compiled.search(_str(string, "string"))
+    if match is None:
+        raise _CallFailed("pattern did not match any part of the given string")
+    return _match_value(compiled, match)
+
+
+@_register("regexall", 2, 2)
+def _regexall(pattern: Any, string: Any) -> list:
+    compiled = _regex_pattern(pattern)
+    return [_match_value(compiled, m) for m in compiled.finditer(_str(string, "string"))]
+
+
+def _regex_pattern(pattern: Any) -> Any:
     try:
         compiled = _compile_re2(_str(pattern, "pattern"))
-    except re.error as e:
+    except _RegexpError as e:
         raise _arg_error("pattern", f"invalid regexp pattern: {e}") from None
     named = compiled.groupindex
     if named and len(named) != compiled.groups:
         raise _arg_error(
             "pattern", "invalid regexp pattern: cannot mix both named and unnamed capture groups"
         )
-    match = compiled.search(_str(string, "string"))
-    if match is None:
-        raise _CallFailed("pattern did not match any part of the given string")
-    if named:
+    return compiled
+
+
+def _match_value(compiled: Any, match: Any) -> Any:
+    """What regex returns for one match: the string, a list of groups, or a map of names."""
+    if compiled.groupindex:
         return dict(sorted(match.groupdict().items()))
     if compiled.groups:
         return list(match.groups())  # groups that did not take part are null
     return match.group(0)
 
 
-# RE2 (Go, so Terraform) and Python's re mostly agree; these are the constructs that differ.
-_POSIX_CLASSES = {
-    "alnum": "0-9A-Za-z",
-    "alpha": "A-Za-z",
-    "ascii": "\\x00-\\x7F",
-    "blank": "\\t ",
-    "cntrl": "\\x00-\\x1F\\x7F",
-    "digit": "0-9",
-    "graph": "!-~",
-    "lower": "a-z",
-    "print": " -~",
-    "punct": "!-/:-@\\[-`{-~",
-    "space": "\\t\\n\\v\\f\\r ",
-    "upper": "A-Z",
-    "word": "0-9A-Za-z_",
-    "xdigit": "0-9A-Fa-f",
-}
-_MULTILINE_FLAG = re.compile(r"\(\?[a-zA-Z]*m[a-zA-Z]*[:)]")
+class _RegexpError(Exception):
+    """RE2 rejected a pattern; the message is RE2's, as Terraform shows Go's."""
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # RE2 would log rejected patterns to stderr itself
 
 
 @lru_cache(maxsize=256)
-def _compile_re2(pattern: str) -> re.Pattern[str]:
-    """Compile an RE2 pattern with Python's re: ``(?<n>``, ``\\z``, ``$``, ``[[:alpha:]]``."""
-    multiline = bool(_MULTILINE_FLAG.search(pattern))
-    out: list[str] = []
-    i, in_class = 0, False
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < len(pattern):
-            escape = pattern[i : i + 2]
-            out.append("\\Z" if escape == "\\z" and not in_class else escape)
-            i += 2
-        elif in_class:
-            name_end = pattern.find(":]", i + 2) if pattern.startswith("[:", i) else -1
-            if name_end >= 0 and pattern[i + 2 : name_end] in _POSIX_CLASSES:
-                out.append(_POSIX_CLASSES[pattern[i + 2 : name_end]])
-                i = name_end + 2
-                continue
-            in_class = ch != "]"
-            out.append(ch)
-            i += 1
-        elif ch == "[":
-            in_class = True
-            out.append(ch)
-            i += 1
-            if pattern.startswith("^", i):
-                out.append("^")
-                i += 1
-            if pattern.startswith("]", i):  # a leading "]" is a literal in RE2
-                out.append("\\]")
-                i += 1
-        elif pattern.startswith("(?<", i) and not pattern.startswith(("(?<=", "(?<!"), i):
-            out.append("(?P<")
-            i += 3
-        else:
-            # RE2's "$" without (?m) matches only at the very end, Python's also before a "\n"
-            out.append("\\Z" if ch == "$" and not multiline else ch)
-            i += 1
-    # RE2's \d \w \s \b are ASCII-only
-    return re.compile("".join(out), re.ASCII)
+def _compile_re2(pattern: str) -> Any:
+    """Compile with RE2 itself, the engine (and syntax) of Go's regexp: matching takes time
+    linear in the input, so no pattern can hang a run (``(a+)+$`` on a long string)."""
+    try:
+        return re2.compile(pattern, options=_RE2_OPTIONS)
+    except re2.error as e:
+        message = e.args[0] if e.args else "invalid pattern"
+        if isinstance(message, bytes):
+            message = message.decode("utf-8", "replace")
+        if "invalid escape sequence: \\" in message and message[-1:].isdigit():
+            message += " (RE2, the engine Terraform uses, has no backreferences)"
+        raise _RegexpError(message) from None
 
 
 _TEMPLATE_NAME = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
 
 
-def _expand(template: str, match: re.Match[str]) -> str:
+def _expand(template: str, match: Any) -> str:
     """Go's Regexp.Expand: ``$1``, ``${1}``, ``$name``, ``${name}``, ``$$``."""
     out: list[str] = []
     i = 0
