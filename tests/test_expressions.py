@@ -268,3 +268,36 @@ def test_file_reads_relative_to_module(tmp_path: Path) -> None:
     (tmp_path / "x.txt").write_text("content")
     expr = parse_expression('file("x.txt")', "x.hcl")
     assert evaluate(expr, EvalContext({}, tmp_path)) == "content"
+
+
+# --- deeply nested input: HCL accepts it, so meshprov evaluates it -------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[" * 200 + "]" * 200, "nested"),
+        ("upper(" * 200 + '"a"' + ")" * 200, "A"),
+        ("+".join(["1"] * 600), 600),
+        ("+".join(["1"] * 5000), 5000),
+    ],
+    ids=["200 nested [", "200 nested upper(", "600 chained +", "5000 chained +"],
+)
+def test_deep_nesting_evaluates(text: str, expected: object) -> None:
+    result = run(text)
+    if expected == "nested":
+        depth = 0
+        while isinstance(result, list) and result:
+            result, depth = result[0], depth + 1
+        assert (result, depth) == ([], 199)
+    else:
+        assert result == expected
+
+
+def test_nesting_beyond_any_stack_is_a_diagnostic_with_the_line() -> None:
+    text = "locals {\n  ok = 1\n  x = " + "[" * 10_000 + "]" * 10_000 + "\n}\n"
+    with pytest.raises(DiagnosticError) as info:
+        parse_file(text, "deep.hcl")
+    diag = info.value.diagnostics[0]
+    assert diag.summary == "Expression nested too deeply"
+    assert (diag.range.filename, diag.range.start.line) == ("deep.hcl", 3)

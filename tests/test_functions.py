@@ -89,6 +89,7 @@ CASES = [
     ("regexall", ["(\\d)([a-z])", "1a2b"], [["1", "a"], ["2", "b"]]),
     ("regexall", ["(?P<d>\\d)", "1a2"], [{"d": "1"}, {"d": "2"}]),
     ("regexall", ["x", "abc"], []),
+    ("jsondecode", ['["\\ud800", "\\ud83d\\ude00"]'], ["\ufffd", "\U0001f600"]),
     # collections
     ("length", ["héllo"], 5),
     ("length", [[1, 2, 3]], 3),

@@ -13,6 +13,7 @@ from typing import Any
 
 from meshprov.diagnostics import DiagnosticError, SourceRange
 from meshprov.lang import ast
+from meshprov.lang.deep import retry_deeper
 from meshprov.lang.functions import FUNCTIONS, FunctionError, call_function
 from meshprov.lang.types import ConversionError, to_bool, to_number, to_string
 from meshprov.lang.values import (
@@ -41,7 +42,20 @@ class EvalContext:
 
 
 def evaluate(expr: ast.Expression, ctx: EvalContext) -> Any:
+    return retry_deeper(_eval, (expr, ctx), lambda: _too_deep(expr.range))
+
+
+def _eval(expr: ast.Expression, ctx: EvalContext) -> Any:
     return _EVALUATORS[type(expr)](expr, ctx)
+
+
+def _too_deep(rng: SourceRange) -> DiagnosticError:
+    return _fail(
+        "Expression nested too deeply",
+        "This expression nests more deeply (or a template calls itself more often) than "
+        "meshprov can evaluate.",
+        rng,
+    )
 
 
 def _fail(summary: str, detail: str, rng: SourceRange) -> DiagnosticError:
@@ -56,7 +70,7 @@ def _literal(expr: ast.Literal, ctx: EvalContext) -> Any:
 
 
 def _parens(expr: ast.Parens, ctx: EvalContext) -> Any:
-    return evaluate(expr.inner, ctx)
+    return _eval(expr.inner, ctx)
 
 
 def _name(expr: ast.Name, ctx: EvalContext) -> Any:
@@ -69,7 +83,7 @@ def _name(expr: ast.Name, ctx: EvalContext) -> Any:
 
 
 def _get_attr(expr: ast.GetAttr, ctx: EvalContext) -> Any:
-    return get_attribute(evaluate(expr.source, ctx), expr.name, expr.range)
+    return get_attribute(_eval(expr.source, ctx), expr.name, expr.range)
 
 
 def get_attribute(value: Any, name: str, rng: SourceRange) -> Any:
@@ -106,7 +120,7 @@ def get_attribute(value: Any, name: str, rng: SourceRange) -> Any:
 
 
 def _index(expr: ast.Index, ctx: EvalContext) -> Any:
-    return index_value(evaluate(expr.source, ctx), evaluate(expr.key, ctx), expr.range)
+    return index_value(_eval(expr.source, ctx), _eval(expr.key, ctx), expr.range)
 
 
 def index_value(value: Any, key: Any, rng: SourceRange) -> Any:
@@ -164,7 +178,7 @@ def index_value(value: Any, key: Any, rng: SourceRange) -> Any:
 
 
 def _splat(expr: ast.Splat, ctx: EvalContext) -> Any:
-    source = evaluate(expr.source, ctx)
+    source = _eval(expr.source, ctx)
     raw, sensitive = unmark(source)
     if isinstance(raw, Unknown):
         return mark(UNKNOWN, sensitive)
@@ -177,7 +191,7 @@ def _splat(expr: ast.Splat, ctx: EvalContext) -> Any:
             if step.name is not None:
                 item = get_attribute(item, step.name, expr.range)
             else:
-                item = index_value(item, evaluate(step.key, ctx), expr.range)
+                item = index_value(item, _eval(step.key, ctx), expr.range)
         out.append(item)
     return mark(out, sensitive)
 
@@ -186,7 +200,7 @@ def _splat(expr: ast.Splat, ctx: EvalContext) -> Any:
 
 
 def _tuple(expr: ast.TupleExpr, ctx: EvalContext) -> Any:
-    return [evaluate(item, ctx) for item in expr.items]
+    return [_eval(item, ctx) for item in expr.items]
 
 
 def _object(expr: ast.ObjectExpr, ctx: EvalContext) -> Any:
@@ -194,7 +208,7 @@ def _object(expr: ast.ObjectExpr, ctx: EvalContext) -> Any:
     unknown_key = False
     sensitive_key = False
     for item in expr.items:
-        key, s = unmark(evaluate(item.key, ctx))
+        key, s = unmark(_eval(item.key, ctx))
         sensitive_key = sensitive_key or s
         if isinstance(key, Unknown):
             unknown_key = True
@@ -206,7 +220,7 @@ def _object(expr: ast.ObjectExpr, ctx: EvalContext) -> Any:
                 f'An attribute named "{skey}" was already defined in this object.',
                 item.key.range,
             )
-        out[skey] = evaluate(item.value, ctx)
+        out[skey] = _eval(item.value, ctx)
     if unknown_key:
         return mark(UNKNOWN, sensitive_key)
     return mark(out, sensitive_key)
@@ -224,7 +238,7 @@ def _object_key(key: Any, rng: SourceRange) -> str:
 
 
 def _for(expr: ast.ForExpr, ctx: EvalContext) -> Any:
-    coll, sensitive = unmark(evaluate(expr.collection, ctx))
+    coll, sensitive = unmark(_eval(expr.collection, ctx))
     if isinstance(coll, Unknown):
         return mark(UNKNOWN, sensitive)
     if isinstance(coll, dict):  # maps iterate in lexical key order, as in Terraform
@@ -248,21 +262,21 @@ def _for(expr: ast.ForExpr, ctx: EvalContext) -> Any:
             names[expr.key_var] = key
         inner = ctx.with_names(**names)
         if expr.condition is not None:
-            cond, s = unmark(evaluate(expr.condition, inner))
+            cond, s = unmark(_eval(expr.condition, inner))
             sensitive = sensitive or s
             if isinstance(cond, Unknown):
                 return mark(UNKNOWN, sensitive)
             if not _as_bool(cond, expr.condition.range, "Invalid 'for' condition"):
                 continue
         if expr.key_expr is None:
-            tuple_out.append(evaluate(expr.value_expr, inner))
+            tuple_out.append(_eval(expr.value_expr, inner))
             continue
-        k, s = unmark(evaluate(expr.key_expr, inner))
+        k, s = unmark(_eval(expr.key_expr, inner))
         sensitive = sensitive or s
         if isinstance(k, Unknown):
             return mark(UNKNOWN, sensitive)
         skey = _object_key(k, expr.key_expr.range)
-        v = evaluate(expr.value_expr, inner)
+        v = _eval(expr.value_expr, inner)
         if expr.grouping:
             object_out.setdefault(skey, []).append(v)
         elif skey in object_out:
@@ -310,8 +324,8 @@ def _as_number(value: Any, rng: SourceRange, op: str) -> int | float:
 
 
 def _binary(expr: ast.BinaryOp, ctx: EvalContext) -> Any:
-    left, ls = unmark(evaluate(expr.left, ctx))
-    right, rs = unmark(evaluate(expr.right, ctx))
+    left, ls = unmark(_eval(expr.left, ctx))
+    right, rs = unmark(_eval(expr.right, ctx))
     sensitive = ls or rs
     op = expr.op
     if op in ("==", "!="):
@@ -355,7 +369,7 @@ def _binary(expr: ast.BinaryOp, ctx: EvalContext) -> Any:
 
 
 def _unary(expr: ast.UnaryOp, ctx: EvalContext) -> Any:
-    value, sensitive = unmark(evaluate(expr.operand, ctx))
+    value, sensitive = unmark(_eval(expr.operand, ctx))
     if isinstance(value, Unknown):
         return mark(UNKNOWN, sensitive)
     if expr.op == "!":
@@ -364,7 +378,7 @@ def _unary(expr: ast.UnaryOp, ctx: EvalContext) -> Any:
 
 
 def _conditional(expr: ast.Conditional, ctx: EvalContext) -> Any:
-    cond, sensitive = unmark(evaluate(expr.condition, ctx))
+    cond, sensitive = unmark(_eval(expr.condition, ctx))
     if isinstance(cond, Unknown):
         return mark(UNKNOWN, sensitive)
     if cond is None:
@@ -378,7 +392,7 @@ def _conditional(expr: ast.Conditional, ctx: EvalContext) -> Any:
         if _as_bool(cond, expr.condition.range, "Incorrect condition type")
         else expr.false_result
     )
-    return mark(evaluate(chosen, ctx), sensitive)
+    return mark(_eval(chosen, ctx), sensitive)
 
 
 # --- function calls ----------------------------------------------------------------------
@@ -395,7 +409,7 @@ def _call(expr: ast.FunctionCall, ctx: EvalContext) -> Any:
         if hint:
             detail += f' Did you mean "{hint[0]}"?'
         raise _fail("Call to unknown function", detail, expr.range)
-    args = [evaluate(a, ctx) for a in expr.args]
+    args = [_eval(a, ctx) for a in expr.args]
     if expr.expand_final and args:
         last, sensitive = unmark(args.pop())
         if isinstance(last, Unknown):
@@ -422,7 +436,7 @@ def _try_or_can(expr: ast.FunctionCall, ctx: EvalContext) -> Any:
                 expr.range,
             )
         try:
-            value = evaluate(expr.args[0], ctx)
+            value = _eval(expr.args[0], ctx)
         except DiagnosticError:
             return False
         return UNKNOWN if has_unknown(value) else True
@@ -435,7 +449,7 @@ def _try_or_can(expr: ast.FunctionCall, ctx: EvalContext) -> Any:
     errors = []
     for arg in expr.args:
         try:
-            value = evaluate(arg, ctx)
+            value = _eval(arg, ctx)
         except DiagnosticError as exc:
             errors.append(exc)
             continue
@@ -452,7 +466,7 @@ def _render_template(text: str, filename: str, variables: Mapping[str, Any]) -> 
     from meshprov.lang.parse import parse_template
 
     template = parse_template(text, filename)
-    return evaluate(template, EvalContext(dict(variables), Path(filename).parent))
+    return _eval(template, EvalContext(dict(variables), Path(filename).parent))
 
 
 # --- templates ---------------------------------------------------------------------------
@@ -461,7 +475,7 @@ def _render_template(text: str, filename: str, variables: Mapping[str, Any]) -> 
 def _template(expr: ast.Template, ctx: EvalContext) -> Any:
     parts = expr.parts
     if len(parts) == 1 and isinstance(parts[0], ast.TemplateInterp):
-        return evaluate(parts[0].expr, ctx)  # "${x}" is x itself, not its string form
+        return _eval(parts[0].expr, ctx)  # "${x}" is x itself, not its string form
     pieces: list[str] = []
     state = {"unknown": False, "sensitive": False}
     _render_parts(parts, ctx, pieces, state)
@@ -477,14 +491,14 @@ def _render_parts(
         if isinstance(part, ast.TemplateText):
             out.append(part.text)
         elif isinstance(part, ast.TemplateInterp):
-            value, s = unmark(evaluate(part.expr, ctx))
+            value, s = unmark(_eval(part.expr, ctx))
             state["sensitive"] |= s
             if isinstance(value, Unknown):
                 state["unknown"] = True
                 continue
             out.append(_template_string(value, part.expr.range))
         elif isinstance(part, ast.TemplateIf):
-            cond, s = unmark(evaluate(part.condition, ctx))
+            cond, s = unmark(_eval(part.condition, ctx))
             state["sensitive"] |= s
             if isinstance(cond, Unknown):
                 state["unknown"] = True
@@ -496,7 +510,7 @@ def _render_parts(
             )
             _render_parts(branch, ctx, out, state)
         elif isinstance(part, ast.TemplateFor):
-            coll, s = unmark(evaluate(part.collection, ctx))
+            coll, s = unmark(_eval(part.collection, ctx))
             state["sensitive"] |= s
             if isinstance(coll, Unknown):
                 state["unknown"] = True

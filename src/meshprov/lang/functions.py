@@ -1357,7 +1357,7 @@ def _reject_constant(name: str) -> Any:
 def _jsondecode(string: Any) -> Any:
     text = _str(string, "str")
     try:
-        return json.loads(
+        value = json.loads(
             text,
             parse_float=lambda s: normalize_number(float(s)),
             parse_constant=_reject_constant,
@@ -1366,6 +1366,21 @@ def _jsondecode(string: Any) -> Any:
         raise _CallFailed(f"invalid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
     except ValueError as e:
         raise _CallFailed(str(e)) from None
+    # an escaped lone surrogate ("\\ud800") is no character: Go's decoder gives U+FFFD
+    return _replace_surrogates(value) if "\\u" in text else value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _replace_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_replace_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_replace_surrogates(k): _replace_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def _plain(value: Any) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import re
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -22,7 +23,11 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from meshprov.diagnostics import Diagnostic, DiagnosticError, Pos, SourceRange, error
 from meshprov.lang import ast
+from meshprov.lang.deep import retry_deeper
 
+# Python converts at most this many digits between text and int (a guard against quadratic
+# conversions); a longer integer literal is a diagnostic, not a traceback.
+_MAX_INT_DIGITS = 4300
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
 _ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)", re.DOTALL)
 
@@ -47,9 +52,33 @@ _TOKEN_NAMES = {
 
 def parse_file(text: str, filename: str) -> ast.File:
     """Parse one HCL file; a syntax error raises ``DiagnosticError`` naming file, line, column."""
+    return retry_deeper(_parse_file, (text, filename), lambda: _too_deep(text, filename))
+
+
+def _parse_file(text: str, filename: str) -> ast.File:
     with gc_paused():
         tree = _parse_tree(text, filename)
         return ast.File(filename, _Builder(filename).body(tree.children[0]))
+
+
+def _too_deep(text: str, filename: str, line0: int = 1) -> DiagnosticError:
+    """The diagnostic for input nested beyond what even a deep stack holds, at its deepest."""
+    depth = deepest = line = deepest_line = 0
+    for ch in text:
+        if ch == "\n":
+            line += 1
+        elif ch in "([{":
+            depth += 1
+            if depth > deepest:
+                deepest, deepest_line = depth, line
+        elif ch in ")]}":
+            depth -= 1
+    pos = Pos(line0 + deepest_line, 1, 0)
+    return DiagnosticError.single(
+        "Expression nested too deeply",
+        f"This expression nests {deepest} levels deep, more than meshprov can read.",
+        SourceRange(filename, pos, pos),
+    )
 
 
 @contextmanager
@@ -73,6 +102,12 @@ def gc_paused() -> Iterator[None]:
 
 def parse_expression(text: str, filename: str, line: int = 1, column: int = 1) -> ast.Expression:
     """Parse a standalone expression (e.g. from ``--var``) as if it stood at ``line:column``."""
+    return retry_deeper(
+        _parse_expression, (text, filename, line, column), lambda: _too_deep(text, filename, line)
+    )
+
+
+def _parse_expression(text: str, filename: str, line: int, column: int) -> ast.Expression:
     tree = _parse_tree(f"x = {text}", filename, line, column - 4)
     attr = tree.children[0].children[0]
     builder = _Builder(filename, line - 1, column - 5)
@@ -369,7 +404,15 @@ class _Builder:
         return inner
 
     def _x_int_lit(self, node: Tree) -> ast.Expression:
-        return ast.Literal(self.rng(node), int(str(node.children[0])))
+        digits = str(node.children[0])
+        if len(digits) > _MAX_INT_DIGITS:
+            raise DiagnosticError.single(
+                "Number literal too long",
+                f"This number has {len(digits)} digits; meshprov reads integer literals of up "
+                f"to {_MAX_INT_DIGITS} digits.",
+                self.rng(node),
+            )
+        return ast.Literal(self.rng(node), int(digits))
 
     def _x_float_lit(self, node: Tree) -> ast.Expression:
         from meshprov.lang.values import normalize_number
@@ -582,6 +625,8 @@ class _Builder:
         root = current
         for item in flat:
             if isinstance(item, ast.TemplateText):
+                if not item.text.isascii():  # HCL normalises literal text to NFC
+                    item = ast.TemplateText(item.range, unicodedata.normalize("NFC", item.text))
                 current.append(item)
                 continue
             kind, rng, payload, _l, _r = item
@@ -761,7 +806,10 @@ def _unescape(text: str) -> str:
     def sub(m: re.Match) -> str:
         seq = m.group(1)
         if seq[0] in "uU" and len(seq) > 1:
-            return chr(int(seq[1:], 16))
+            code = int(seq[1:], 16)
+            if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:  # no such character: as HCL
+                raise ValueError(f"Cannot encode character U+{code:04x} in UTF-8.")
+            return chr(code)
         if seq in _ESCAPES:
             return _ESCAPES[seq]
         raise ValueError(f"The escape sequence \\{seq} is not valid in a quoted string.")
