@@ -19,35 +19,18 @@ from functools import lru_cache
 
 from hcl2.api import parses_to_tree
 from lark import Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedInput
 
-from meshprov.diagnostics import Diagnostic, DiagnosticError, Pos, SourceRange, error
+from meshprov.diagnostics import DiagnosticError, Pos, SourceRange, error
 from meshprov.lang import ast
 from meshprov.lang.deep import retry_deeper
+from meshprov.lang.syntax_errors import UNTERMINATED_DETAIL, syntax_error
 
 # Python converts at most this many digits between text and int (a guard against quadratic
 # conversions); a longer integer literal is a diagnostic, not a traceback.
 _MAX_INT_DIGITS = 4300
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
 _ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)", re.DOTALL)
-
-_TOKEN_NAMES = {
-    "RBRACE": '"}"',
-    "LBRACE": '"{"',
-    "RSQB": '"]"',
-    "LSQB": '"["',
-    "RPAR": '")"',
-    "LPAR": '"("',
-    "EQ": '"="',
-    "COMMA": '","',
-    "NL_OR_COMMENT": "newline",
-    "NAME": "identifier",
-    "DBLQUOTE": "quote",
-    "COLON": '":"',
-    "QMARK": '"?"',
-    "DOT": '"."',
-    "$END": "end of file",
-}
 
 
 def parse_file(text: str, filename: str) -> ast.File:
@@ -128,158 +111,7 @@ def _parse_tree(text: str, filename: str, line0: int = 1, col0: int = 1) -> Tree
     try:
         return parses_to_tree(text)
     except UnexpectedInput as exc:
-        raise DiagnosticError([_syntax_error(exc, text, filename, line0, col0)]) from None
-
-
-def _syntax_error(
-    exc: UnexpectedInput, text: str, filename: str, line0: int, col0: int
-) -> Diagnostic:
-    line = getattr(exc, "line", None) or 1
-    column = getattr(exc, "column", None) or 1
-    at_end = isinstance(exc, UnexpectedEOF) or (
-        isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
-    )
-    where = getattr(exc, "pos_in_stream", None)
-    unclosed, brackets = _scan(text, len(text) if at_end or where is None else where)
-    innermost = brackets[-1] if brackets else None
-    raw_found = str(exc.token).lstrip(" \t") if isinstance(exc, UnexpectedToken) else ""
-    found = raw_found.strip().splitlines()[0] if raw_found.strip() else ""
-    before = text[:where].rsplit("\n", 1)[-1].rstrip() if where is not None else ""
-    summary = "Syntax error"
-    if unclosed is not None:
-        # the grammar lets a quoted string run on over newlines and fails somewhere later
-        opener, line, column = unclosed
-        summary = "Unterminated template string"
-        detail = _UNTERMINATED_DETAIL
-        if opener == "<<":
-            marker = _HEREDOC_START_RE.match(text.splitlines(keepends=True)[line - 1], column - 1)
-            detail = (
-                f"There is no closing {marker.group(1) if marker else 'marker'} line for this "
-                "heredoc before the end of the file. The closing marker must stand alone on its "
-                "own line."
-            )
-    elif innermost is not None and at_end:
-        opener, line, column = innermost
-        header = text.splitlines()[line - 1][: column - 1]
-        if opener == "{" and _BLOCK_HEADER_RE.match(header):
-            summary = "Unclosed configuration block"
-        detail = (
-            f'There is no closing "{_CLOSERS[opener]}" for this "{opener}" before the end of the '
-            "file. This may be caused by incorrect nesting elsewhere in this file."
-        )
-    elif isinstance(exc, UnexpectedEOF) or line < 1:
-        line, column = _end_of_text(text)
-        detail = "The file ends before the expression or block is complete."
-    elif isinstance(exc, UnexpectedCharacters):
-        char = exc.char if exc.char != "\n" else "newline"
-        detail = f"This character is not expected here: {char!r}."
-    elif found in ("}", "]", ")") and not any(_CLOSERS[b[0]] == found for b in brackets):
-        detail = f'Found "{found}", which closes nothing: no "{_OPENERS[found]}" is open here.'
-    elif found in ("}", "]", ")") and innermost is not None and found != _CLOSERS[innermost[0]]:
-        opener, open_line, open_column = innermost
-        detail = (
-            f'Found "{found}", but the "{opener}" opened at line {line0 + open_line - 1}, column '
-            f"{open_column + (col0 - 1 if open_line == 1 else 0)} is not closed yet: it needs a "
-            f'"{_CLOSERS[opener]}" first.'
-        )
-    elif isinstance(exc, UnexpectedToken) and before.endswith("=") and raw_found[:1] in "\r\n":
-        detail = 'Expected a value after "=", but the line ends here.'
-    elif isinstance(exc, UnexpectedToken):
-        found_text = "end of file" if exc.token.type == "$END" else repr(found or "newline")
-        expected = sorted(_TOKEN_NAMES.get(t, t.lower()) for t in (exc.expected or ()))
-        detail = f"Found {found_text}"
-        if expected and len(expected) <= 8:
-            detail += f", expected one of: {', '.join(expected)}"
-        detail += "."
-    else:
-        detail = str(exc).splitlines()[0]
-    if line > len(text.splitlines()):  # "$END" sits after the last line: show the last one
-        line, column = _end_of_text(text)
-    abs_line = line0 + line - 1
-    abs_col = column + (col0 - 1 if line == 1 else 0)
-    pos = Pos(abs_line, abs_col, 0)
-    return error(summary, detail, SourceRange(filename, pos, Pos(abs_line, abs_col + 1, 0)))
-
-
-_UNTERMINATED_DETAIL = (
-    "No closing quote was found for the string on this line. Quoted strings may not be split "
-    'over multiple lines: use the \\n escape for a newline, or a heredoc ("<<EOT") for '
-    "multi-line text."
-)
-_HEREDOC_START_RE = re.compile(r"<<-?([A-Za-z_][\w-]*)[ \t]*\r?\n")
-_BLOCK_HEADER_RE = re.compile(r'^\s*[A-Za-z_][\w-]*(\s+("[^"\n]*"|[A-Za-z_][\w-]*))*\s*$')
-_CLOSERS = {"{": "}", "[": "]", "(": ")", "${": "}"}
-_OPENERS = {"}": "{", "]": "[", ")": "("}
-
-Opener = tuple[str, int, int]  # an opening '"', "<<", "{", "[", "(" or "${", with line and column
-
-
-def _end_of_text(text: str) -> tuple[int, int]:
-    """Line and column just after the last non-blank line: where "end of file" is shown."""
-    lines = text.splitlines() or [""]
-    last = max((i for i, ln in enumerate(lines) if ln.strip()), default=len(lines) - 1)
-    return last + 1, len(lines[last].rstrip()) + 1
-
-
-def _scan(text: str, until: int) -> tuple[Opener | None, list[Opener]]:
-    """What a failed parse most likely tripped over, for a better message than the grammar's.
-
-    Returns a quoted string opened before offset ``until`` that a newline or the end of the
-    text interrupts (``'"'``), or a heredoc that never closes (``"<<"``); and the brackets
-    still open at ``until``, innermost last. A small scanner over comments, heredocs, quoted
-    strings and the ``${ }``/``%{ }`` sequences inside them (in which strings nest), only
-    called once the parse has failed.
-    """
-    stack: list[tuple[str, int, int, int]] = []  # (opener, line, column, offset)
-    open_at_until: list[Opener] = []
-    line, col, i, n = 1, 1, 0, len(text)
-    while i < n:
-        if i == until:
-            open_at_until = _open_brackets(stack)
-        ch = text[i]
-        step = 1
-        if stack and stack[-1][0] == '"':
-            if ch == "\\":
-                step = 2
-            elif ch == '"':
-                stack.pop()
-            elif ch == "\n":
-                if stack[-1][3] <= until:
-                    return stack[-1][:3], open_at_until
-                stack.pop()  # after the failure: not what broke the parse
-            elif text.startswith(("$${", "%%{"), i):
-                step = 3
-            elif text.startswith(("${", "%{"), i):
-                stack.append(("${", line, col, i))
-                step = 2
-        elif ch == "#" or text.startswith("//", i):
-            end = text.find("\n", i)
-            step = (end if end >= 0 else n) - i
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            step = (end + 2 if end >= 0 else n) - i
-        elif heredoc := _HEREDOC_START_RE.match(text, i):
-            closing = re.compile(rf"^[ \t]*{re.escape(heredoc.group(1))}[ \t]*$", re.M)
-            close = closing.search(text, heredoc.end())
-            if close is None:
-                return (("<<", line, col) if i <= until else None), open_at_until
-            step = close.end() - i
-        elif ch in '"{[(':
-            stack.append((ch, line, col, i))
-        elif ch in "}])" and stack and _CLOSERS[stack[-1][0]] == ch:
-            stack.pop()
-        skipped = text[i : i + step]
-        newlines = skipped.count("\n")
-        line += newlines
-        col = len(skipped) - skipped.rfind("\n") if newlines else col + len(skipped)
-        i += step
-    if stack and stack[-1][0] == '"' and stack[-1][3] <= until:
-        return stack[-1][:3], open_at_until
-    return None, open_at_until if until < n else _open_brackets(stack)
-
-
-def _open_brackets(stack: list[tuple[str, int, int, int]]) -> list[Opener]:
-    return [entry[:3] for entry in stack if entry[0] != '"']
+        raise DiagnosticError([syntax_error(exc, text, filename, line0, col0)]) from None
 
 
 class _Builder:
@@ -571,7 +403,7 @@ class _Builder:
                     end = Pos(start.line, start.column + 1, start.byte + 1)
                     raise DiagnosticError.single(
                         "Unterminated template string",
-                        _UNTERMINATED_DETAIL,
+                        UNTERMINATED_DETAIL,
                         SourceRange(self.filename, start, end),
                     )
                 text = self._unescape_at(raw, inner) if inner.type == "STRING_CHARS" else raw[1:]
