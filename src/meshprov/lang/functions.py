@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import re2
+import regex
 import yaml
 
 from meshprov.lang.types import (
@@ -1277,6 +1278,11 @@ _TEMPLATE_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 @_register("templatefile", 2, 2, needs_context=True)
 def _templatefile(ctx: CallContext, path: Any, variables: Any) -> str:
     text, resolved = _read_text(ctx, path)
+    return render_template_text(ctx, text, str(resolved), variables)
+
+
+def render_template_text(ctx: CallContext, text: str, filename: str, variables: Any) -> Any:
+    """What templatefile and templatestring share: the variables' checks, then the render."""
     if not isinstance(variables, dict):
         raise _arg_error("vars", "invalid vars value: must be a map")
     for name in variables:
@@ -1287,8 +1293,14 @@ def _templatefile(ctx: CallContext, path: Any, variables: Any) -> str:
                 "followed by zero or more letters, digits, and underscores",
             )
     if ctx.render_template is None:
-        raise _CallFailed("templatefile is not available here")
-    return ctx.render_template(text, str(resolved), variables)
+        raise _CallFailed("templates are not available here")
+    return ctx.render_template(text, filename, variables)
+
+
+def graphemes(text: str) -> list[str]:
+    """The user-perceived characters of ``text`` (Unicode grapheme clusters), as Terraform
+    counts them in length, substr, strrev and format's padding."""
+    return text if text.isascii() and "\r\n" not in text else regex.findall(r"\X", text)
 
 
 @_register("abspath", 1, 1, needs_context=True)
@@ -1436,3 +1448,7 @@ def _sensitive(value: Any) -> Any:
 def _nonsensitive(value: Any) -> Any:
     # Like Terraform, only the value's own mark goes: marks nested inside it stay.
     return unmark(value)[0]
+
+
+# the rest of Terraform's functions register themselves into FUNCTIONS on import
+from meshprov.lang import functions_crypto, functions_more, functions_time  # noqa: E402, F401
