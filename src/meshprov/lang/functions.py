@@ -54,6 +54,7 @@ from meshprov.lang.values import (
     format_number,
     has_unknown,
     is_number,
+    is_sensitive_deep,
     mark,
     normalize_number,
     type_name,
@@ -86,6 +87,9 @@ class Function:
     handles_unknown: bool = False  # impl receives unknowns (top level and nested) itself
     handles_marks: bool = False  # impl receives sensitive marks itself
     needs_context: bool = False  # impl's first argument is the CallContext
+    # impl passes elements through: only each argument's own mark is taken off (and put on
+    # the result); marks inside stay on their elements, as Terraform keeps them
+    element_marks: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,10 +113,18 @@ def _register(
     handles_unknown: bool = False,
     handles_marks: bool = False,
     needs_context: bool = False,
+    element_marks: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def add(impl: Callable[..., Any]) -> Callable[..., Any]:
         FUNCTIONS[name] = Function(
-            name, impl, min_args, max_args, handles_unknown, handles_marks, needs_context
+            name,
+            impl,
+            min_args,
+            max_args,
+            handles_unknown,
+            handles_marks,
+            needs_context,
+            element_marks,
         )
         return impl
 
@@ -131,18 +143,28 @@ def call_function(
         raise FunctionError(f'There is no function named "{name}".', "Call to unknown function")
     _check_arity(fn, len(args))
     sensitive = False
-    if not fn.handles_marks:
+    redact = False
+    if fn.element_marks:
+        stripped = []
+        for arg in args:
+            raw, marked = unmark(arg)
+            stripped.append(raw)
+            sensitive = sensitive or marked
+        redact = sensitive or any(is_sensitive_deep(arg) for arg in stripped)
+        args = stripped
+    elif not fn.handles_marks:
         stripped = []
         for arg in args:
             raw, marked = unmark_deep(arg)
             stripped.append(raw)
             sensitive = sensitive or marked
         args = stripped
+        redact = sensitive
     if not fn.handles_unknown and any(has_unknown(arg) for arg in args):
         return mark(UNKNOWN, sensitive)
     if fn.needs_context:
         args = [CallContext(base_dir, render_template), *args]
-    token = _redacting.set(sensitive)
+    token = _redacting.set(redact)
     try:
         result = fn.impl(*args)
     except _CallFailed as e:
@@ -716,7 +738,7 @@ def _expand(template: str, match: Any) -> str:
 # --- collections ---------------------------------------------------------------------------
 
 
-@_register("length", 1, 1, handles_unknown=True)
+@_register("length", 1, 1, handles_unknown=True, element_marks=True)
 def _length(value: Any) -> Any:
     if isinstance(value, Unknown):
         return UNKNOWN
@@ -726,7 +748,7 @@ def _length(value: Any) -> Any:
     raise _arg_error("value", "argument must be a string, a collection type, or a structural type")
 
 
-@_register("concat", 1, None, handles_unknown=True)
+@_register("concat", 1, None, handles_unknown=True, element_marks=True)
 def _concat(*seqs: Any) -> Any:
     if any(isinstance(s, Unknown) for s in seqs):
         return UNKNOWN
@@ -774,7 +796,7 @@ def _distinct(collection: Any) -> list:
     return out
 
 
-@_register("element", 2, 2, handles_unknown=True)
+@_register("element", 2, 2, handles_unknown=True, element_marks=True)
 def _element(collection: Any, index: Any) -> Any:
     if isinstance(index, Unknown):
         return UNKNOWN
@@ -790,26 +812,27 @@ def _element(collection: Any, index: Any) -> Any:
     return collection[position % len(collection)]
 
 
-@_register("flatten", 1, 1)
+@_register("flatten", 1, 1, element_marks=True)
 def _flatten(collection: Any) -> list:
     _not_null(collection, "list")
     if _seq(collection) is None:
         raise _CallFailed("can only flatten lists, sets and tuples")
     out: list = []
 
-    def walk(items: list) -> None:
+    def walk(items: list, sensitive: bool) -> None:
         for item in items:
-            inner = _seq(item)
+            raw, marked = unmark(item)
+            inner = _seq(raw)
             if inner is None:
-                out.append(item)
-            else:
-                walk(inner)
+                out.append(mark(item, sensitive))
+            else:  # a marked inner list marks each element it gives
+                walk(inner, sensitive or marked)
 
-    walk(list(collection))
+    walk(list(collection), False)
     return out
 
 
-@_register("keys", 1, 1, handles_unknown=True)
+@_register("keys", 1, 1, handles_unknown=True, element_marks=True)
 def _keys(mapping: Any) -> Any:
     if isinstance(mapping, Unknown):
         return UNKNOWN
@@ -819,7 +842,7 @@ def _keys(mapping: Any) -> Any:
     return sorted(mapping)
 
 
-@_register("values", 1, 1, handles_unknown=True)
+@_register("values", 1, 1, handles_unknown=True, element_marks=True)
 def _values(mapping: Any) -> Any:
     if isinstance(mapping, Unknown):
         return UNKNOWN
@@ -829,7 +852,7 @@ def _values(mapping: Any) -> Any:
     return [mapping[k] for k in sorted(mapping)]
 
 
-@_register("lookup", 2, 3)
+@_register("lookup", 2, 3, element_marks=True)
 def _lookup(mapping: Any, key: Any, *default: Any) -> Any:
     _not_null(mapping, "inputMap")
     if not isinstance(mapping, dict):
@@ -842,7 +865,7 @@ def _lookup(mapping: Any, key: Any, *default: Any) -> Any:
     raise _CallFailed(f"lookup failed to find key {_quote(name)}")
 
 
-@_register("merge", 0, None, handles_unknown=True)
+@_register("merge", 0, None, handles_unknown=True, element_marks=True)
 def _merge(*maps: Any) -> Any:
     if any(isinstance(m, Unknown) for m in maps):
         return UNKNOWN
@@ -888,7 +911,7 @@ def _range(*params: Any) -> list:
     return out
 
 
-@_register("reverse", 1, 1, handles_unknown=True)
+@_register("reverse", 1, 1, handles_unknown=True, element_marks=True)
 def _reverse(collection: Any) -> Any:
     if isinstance(collection, Unknown):
         return UNKNOWN
@@ -916,7 +939,7 @@ def _setunion(*sets: Any) -> HclSet:
         raise _CallFailed("given sets must all have compatible element types") from None
 
 
-@_register("slice", 3, 3, handles_unknown=True)
+@_register("slice", 3, 3, handles_unknown=True, element_marks=True)
 def _slice(collection: Any, start_index: Any, end_index: Any) -> Any:
     if any(isinstance(v, Unknown) for v in (collection, start_index, end_index)):
         return UNKNOWN
@@ -966,17 +989,17 @@ def _to_collection(value: Any, want: ListType | SetType | MapType) -> Any:
         ) from None
 
 
-@_register("toset", 1, 1, handles_unknown=True)
+@_register("toset", 1, 1, handles_unknown=True, element_marks=True)
 def _toset(value: Any) -> Any:
     return _to_collection(value, SetType(ANY))
 
 
-@_register("tolist", 1, 1, handles_unknown=True)
+@_register("tolist", 1, 1, handles_unknown=True, element_marks=True)
 def _tolist(value: Any) -> Any:
     return _to_collection(value, ListType(ANY))
 
 
-@_register("tomap", 1, 1, handles_unknown=True)
+@_register("tomap", 1, 1, handles_unknown=True, element_marks=True)
 def _tomap(value: Any) -> Any:
     return _to_collection(value, MapType(ANY))
 
@@ -1025,11 +1048,15 @@ def _tobool(value: Any) -> bool | None:
     raise _arg_error("v", f"cannot convert {type_name(value)} to bool")
 
 
-@_register("zipmap", 2, 2, handles_unknown=True)
+@_register("zipmap", 2, 2, handles_unknown=True, element_marks=True)
 def _zipmap(keys: Any, values: Any) -> Any:
+    keys, keys_marked = unmark_deep(keys)
     if has_unknown(keys) or isinstance(values, Unknown):
-        return UNKNOWN  # values may hold unknowns: they simply become unknown map values
-    names = _string_list(keys, "keys")
+        return mark(UNKNOWN, keys_marked)  # unknown values simply become unknown map values
+    return mark(_zip(_string_list(keys, "keys"), values), keys_marked)
+
+
+def _zip(names: list, values: Any) -> dict:
     _not_null(values, "values")
     items = _seq(values)
     if items is None:
@@ -1080,7 +1107,7 @@ def _compact(collection: Any) -> list[str]:
     return [item for item in _string_list(collection, "list") if item]
 
 
-@_register("one", 1, 1, handles_unknown=True)
+@_register("one", 1, 1, handles_unknown=True, element_marks=True)
 def _one(collection: Any) -> Any:
     if isinstance(collection, Unknown):
         return UNKNOWN
