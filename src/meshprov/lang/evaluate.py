@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +22,13 @@ from meshprov.lang.values import (
     HclSet,
     Unknown,
     has_unknown,
+    is_sensitive_deep,
     mark,
     normalize_number,
     sort_key,
     type_name,
     unmark,
+    unmark_deep,
     values_equal,
 )
 
@@ -324,6 +327,8 @@ def _as_number(value: Any, rng: SourceRange, op: str) -> int | float:
 
 
 def _binary(expr: ast.BinaryOp, ctx: EvalContext) -> Any:
+    if expr.op in ("&&", "||"):
+        return _logical(expr, ctx)
     left, ls = unmark(_eval(expr.left, ctx))
     right, rs = unmark(_eval(expr.right, ctx))
     sensitive = ls or rs
@@ -368,6 +373,66 @@ def _binary(expr: ast.BinaryOp, ctx: EvalContext) -> Any:
     return mark(normalize_number(value), sensitive)
 
 
+def _operand(side: ast.Expression, ctx: EvalContext) -> tuple[Any, bool, DiagnosticError | None]:
+    """A logical operand: (bool, None or UNKNOWN; sensitive; its error, if evaluating failed)."""
+    try:
+        value, sensitive = unmark(_eval(side, ctx))
+    except DiagnosticError as exc:
+        return UNKNOWN, False, exc
+    if isinstance(value, Unknown) or value is None:
+        return value, sensitive, None
+    return _as_bool(value, side.range, "Invalid operand"), sensitive, None
+
+
+def _logical(expr: ast.BinaryOp, ctx: EvalContext) -> Any:
+    """``&&`` and ``||`` as current HCL: one side can decide the result, and then the other
+    side's errors do not matter (``obj != null && obj.flag`` is false for a null ``obj``)."""
+    left, ls, left_err = _operand(expr.left, ctx)
+    right, rs, right_err = _operand(expr.right, ctx)
+    sensitive = ls or rs
+    decisive = expr.op == "||"  # the value one side needs to decide: true for ||, false for &&
+    l_unknown, r_unknown = isinstance(left, Unknown), isinstance(right, Unknown)
+    if l_unknown and r_unknown:
+        if left_err is None:
+            return mark(UNKNOWN, sensitive)
+        raise left_err
+    if not l_unknown and left is decisive:
+        return mark(decisive, sensitive)
+    if not r_unknown and right is decisive:
+        return mark(decisive, sensitive)
+    if l_unknown and right is (not decisive):
+        if left_err is not None:
+            raise left_err
+        return mark(UNKNOWN, sensitive)
+    if r_unknown and left is (not decisive):
+        if right_err is not None:
+            raise right_err
+        return mark(UNKNOWN, sensitive)
+    for error, value, side in ((left_err, left, expr.left), (right_err, right, expr.right)):
+        if error is not None:
+            raise error
+        if value is None:
+            raise _fail(
+                "Invalid operand",
+                f'Unsuitable value for the "{expr.op}" operator: a bool is required, not null.',
+                side.range,
+            )
+    return mark(left and right if expr.op == "&&" else left or right, sensitive)
+
+
+def _either(expr: ast.Conditional, ctx: EvalContext, sensitive: bool) -> Any:
+    """An unknown condition: both results are evaluated (their errors count, as in HCL). If
+    they are the same known value, that is the result; otherwise it is unknown, and marked
+    sensitive when either result holds anything sensitive, so no mark is lost."""
+    first = _eval(expr.true_result, ctx)
+    second = _eval(expr.false_result, ctx)
+    raw_first, s1 = unmark_deep(first)
+    s2 = is_sensitive_deep(second)
+    if not has_unknown(first) and not has_unknown(second) and values_equal(first, second):
+        return mark(raw_first, True) if s1 or s2 or sensitive else first
+    return mark(UNKNOWN, sensitive or s1 or s2)
+
+
 def _unary(expr: ast.UnaryOp, ctx: EvalContext) -> Any:
     value, sensitive = unmark(_eval(expr.operand, ctx))
     if isinstance(value, Unknown):
@@ -380,7 +445,7 @@ def _unary(expr: ast.UnaryOp, ctx: EvalContext) -> Any:
 def _conditional(expr: ast.Conditional, ctx: EvalContext) -> Any:
     cond, sensitive = unmark(_eval(expr.condition, ctx))
     if isinstance(cond, Unknown):
-        return mark(UNKNOWN, sensitive)
+        return _either(expr, ctx, sensitive)
     if cond is None:
         raise _fail(
             "Null condition",
@@ -502,13 +567,17 @@ def _render_parts(
             state["sensitive"] |= s
             if isinstance(cond, Unknown):
                 state["unknown"] = True
+                for branch in (part.then_parts, part.else_parts):
+                    _render_parts(branch, ctx, [], state)
                 continue
-            branch = (
-                part.then_parts
-                if _as_bool(cond, part.condition.range, "Invalid template directive condition")
-                else part.else_parts
-            )
-            _render_parts(branch, ctx, out, state)
+            taken = _as_bool(cond, part.condition.range, "Invalid template directive condition")
+            _render_parts(part.then_parts if taken else part.else_parts, ctx, out, state)
+            # HCL marks the result with what either branch holds: a sensitive value in the
+            # branch not taken still marks it (its errors do not matter: it is not taken)
+            untaken = {"unknown": False, "sensitive": False}
+            with contextlib.suppress(DiagnosticError):
+                _render_parts(part.else_parts if taken else part.then_parts, ctx, [], untaken)
+            state["sensitive"] |= untaken["sensitive"]
         elif isinstance(part, ast.TemplateFor):
             coll, s = unmark(_eval(part.collection, ctx))
             state["sensitive"] |= s
