@@ -464,12 +464,20 @@ def _conditional(expr: ast.Conditional, ctx: EvalContext) -> Any:
 
 
 def _call(expr: ast.FunctionCall, ctx: EvalContext) -> Any:
-    if expr.name in ("try", "can"):
+    name = expr.name.removeprefix("core::")  # Terraform's namespace for the built-ins
+    if name in ("try", "can"):
         return _try_or_can(expr, ctx)
-    if expr.name not in FUNCTIONS:
+    if name.startswith("provider::"):
+        raise _fail(
+            "Call to unknown function",
+            f'There is no function named "{expr.name}": meshprov\'s providers do not offer '
+            "functions.",
+            expr.range,
+        )
+    if name not in FUNCTIONS:
         from difflib import get_close_matches
 
-        hint = get_close_matches(expr.name, [*FUNCTIONS, "try", "can"], n=1)
+        hint = get_close_matches(name, [*FUNCTIONS, "try", "can"], n=1)
         detail = f'There is no function named "{expr.name}".'
         if hint:
             detail += f' Did you mean "{hint[0]}"?'
@@ -487,13 +495,13 @@ def _call(expr: ast.FunctionCall, ctx: EvalContext) -> Any:
             )
         args.extend(mark(v, sensitive) for v in last)
     try:
-        return call_function(expr.name, args, ctx.base_dir, render_template=_render_template)
+        return call_function(name, args, ctx.base_dir, render_template=_render_template)
     except FunctionError as exc:
         raise _fail(exc.summary, str(exc), expr.range) from None
 
 
 def _try_or_can(expr: ast.FunctionCall, ctx: EvalContext) -> Any:
-    if expr.name == "can":
+    if expr.name.removeprefix("core::") == "can":
         if len(expr.args) != 1:
             raise _fail(
                 "Not enough function arguments" if not expr.args else "Too many function arguments",

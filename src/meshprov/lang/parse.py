@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from hcl2.api import parses_to_tree
 from lark import Token, Tree
-from lark.exceptions import UnexpectedInput
+from lark.exceptions import UnexpectedInput, UnexpectedToken
 
 from meshprov.diagnostics import DiagnosticError, Pos, SourceRange, error
 from meshprov.lang import ast
@@ -108,10 +108,40 @@ def parse_template(text: str, filename: str) -> ast.Expression:
 
 
 def _parse_tree(text: str, filename: str, line0: int = 1, col0: int = 1) -> Tree:
-    try:
-        return parses_to_tree(text)
-    except UnexpectedInput as exc:
-        raise DiagnosticError([syntax_error(exc, text, filename, line0, col0)]) from None
+    original = text
+    for _ in range(_MAX_NAMESPACED_CALLS):
+        try:
+            return parses_to_tree(text)
+        except UnexpectedInput as exc:
+            patched = _core_call(text, exc)
+            if patched is None:
+                diagnostic = syntax_error(exc, original, filename, line0, col0)
+                raise DiagnosticError([diagnostic]) from None
+            text = patched
+    raise DiagnosticError.single(
+        "Too many namespaced function calls",
+        f"meshprov reads at most {_MAX_NAMESPACED_CALLS} core:: function calls per file.",
+        SourceRange(filename, Pos(line0, col0, 0), Pos(line0, col0, 0)),
+    )
+
+
+# python-hcl2's grammar knows provider::NAME::FN(...) but not core::FN(...) (Terraform 1.8's
+# namespace for built-ins). Where the parse fails on the "(" of such a call, which happens
+# only outside strings and comments, the call is respelled core__FN, which has the same
+# length (so every position stays right), and the builder reads it back as core::FN.
+_MAX_NAMESPACED_CALLS = 1000
+_CORE_CALL = re.compile(r"(?<![\w:-])core::([A-Za-z_][\w-]*)[ \t]*\Z")
+_CORE_PREFIX = "core__"
+
+
+def _core_call(text: str, exc: UnexpectedInput) -> str | None:
+    if not isinstance(exc, UnexpectedToken) or exc.token.type != "LPAR":
+        return None
+    where = exc.pos_in_stream
+    m = _CORE_CALL.search(text, 0, where) if where is not None else None
+    if m is None:
+        return None
+    return text[: m.start()] + _CORE_PREFIX + text[m.start() + 6 :]
 
 
 class _Builder:
@@ -204,13 +234,50 @@ class _Builder:
             else:
                 labels.append(self._word(node))
         lbrace = next(c for c in tree.children if isinstance(c, Token) and c.type == "LBRACE")
+        rbrace = next(c for c in tree.children if isinstance(c, Token) and c.type == "RBRACE")
+        body = self.body(body_node)
+        self._check_single_line(body, lbrace, rbrace)
         return ast.Block(
             type=self._word(type_node),
             labels=tuple(labels),
-            body=self.body(body_node),
+            body=body,
             range=self.span(type_node, lbrace),
             type_range=self.rng(type_node),
             label_ranges=tuple(self.rng(n) for n in label_nodes),
+        )
+
+    def _check_single_line(self, body: ast.Body, lbrace: Token, rbrace: Token) -> None:
+        """HCL's single-line blocks: content on the "{" line makes ``a { b = 1 }`` a
+        single-line block, which holds one argument and closes on the same line."""
+        items = sorted(
+            [(a.range, a) for a in body.attributes.values()] + [(b.range, b) for b in body.blocks],
+            key=lambda item: (item[0].start.line, item[0].start.column),
+        )
+        line = lbrace.line + self.line_offset
+        if not items or items[0][0].start.line != line:
+            return
+        first_range, first = items[0]
+        if isinstance(first, ast.Block):
+            detail = (
+                "A single-line block definition cannot contain another block definition. To "
+                "define a nested block, place it on a line of its own within its parent block."
+            )
+        elif len(items) > 1:
+            detail = (
+                "Single-line block syntax can include only one argument definition. To define "
+                "multiple arguments, use the multi-line block syntax with one argument "
+                "definition per line."
+            )
+        elif rbrace.line + self.line_offset != line:
+            detail = (
+                "An argument definition on the same line as its containing block creates a "
+                "single-line block definition, which must also be closed on the same line. "
+                "Place the block's closing brace immediately after the argument definition."
+            )
+        else:
+            return
+        raise DiagnosticError.single(
+            "Invalid single-argument block definition", detail, first_range
         )
 
     @staticmethod
@@ -294,6 +361,8 @@ class _Builder:
     def _x_function_call(self, node: Tree) -> ast.Expression:
         names = [c for c in node.children if isinstance(c, Tree) and c.data == "identifier"]
         name = "::".join(str(n.children[0]) for n in names)
+        if name.startswith(_CORE_PREFIX):
+            name = "core::" + name[len(_CORE_PREFIX) :]
         args: tuple[ast.Expression, ...] = ()
         expand = False
         for child in node.children:
