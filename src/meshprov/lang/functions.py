@@ -421,12 +421,13 @@ def _format_verb(verb: _Verb, arg: Any) -> str:
 
 
 def _pad(verb: _Verb, text: str) -> str:
-    if verb.width is None or len(text) >= verb.width:
+    size = len(graphemes(text))  # go-cty pads to a width in user-perceived characters
+    if verb.width is None or size >= verb.width:
         return text
     fill = "0" if "0" in verb.flags else " "
     if "-" in verb.flags:
-        return text.ljust(verb.width)
-    return text.rjust(verb.width, fill)
+        return text + " " * (verb.width - size)
+    return fill * (verb.width - size) + text
 
 
 def _pad_number(verb: _Verb, negative: bool, prefix: str, digits: str, zero_ok: bool) -> str:
@@ -554,12 +555,20 @@ def _split(separator: Any, string: Any) -> list[str]:
 
 @_register("lower", 1, 1)
 def _lower(string: Any) -> str:
-    return _str(string, "str").lower()
+    return _go_case(_str(string, "str"), str.lower)
 
 
 @_register("upper", 1, 1)
 def _upper(string: Any) -> str:
-    return _str(string, "str").upper()
+    return _go_case(_str(string, "str"), str.upper)
+
+
+def _go_case(text: str, convert: Callable[[str], str]) -> str:
+    """Go's strings.ToUpper/ToLower map one character to one: a character whose Unicode
+    case mapping is several characters ("ﬄ" → "FFL") stays as it is."""
+    if text.isascii():
+        return convert(text)
+    return "".join(c if len(mapped := convert(c)) != 1 else mapped for c in text)
 
 
 def _is_word_separator(ch: str) -> bool:
@@ -619,14 +628,14 @@ def _strcontains(string: Any, substr: Any) -> bool:
 
 @_register("substr", 3, 3)
 def _substr(string: Any, offset: Any, length: Any) -> str:
-    text = _str(string, "str")
+    text = graphemes(_str(string, "str"))  # offsets count user-perceived characters
     start, count = _int(offset, "offset"), _int(length, "length")
     if start < 0:
         start = max(start + len(text), 0)  # negative offsets count from the end
     if start >= len(text) or count == 0:
         return ""
     rest = text[start:]
-    return rest if count < 0 else rest[:count]
+    return "".join(rest if count < 0 else rest[:count])
 
 
 @_register("replace", 3, 3)
@@ -743,7 +752,9 @@ def _length(value: Any) -> Any:
     if isinstance(value, Unknown):
         return UNKNOWN
     _not_null(value, "value")
-    if isinstance(value, str | list | HclSet | dict):
+    if isinstance(value, str):
+        return len(graphemes(value))
+    if isinstance(value, list | HclSet | dict):
         return len(value)
     raise _arg_error("value", "argument must be a string, a collection type, or a structural type")
 
@@ -1433,11 +1444,28 @@ def _plain(value: Any) -> Any:
 
 @_register("yamlencode", 1, 1)
 def _yamlencode(value: Any) -> str:
-    text = yaml.safe_dump(
-        _plain(value), sort_keys=True, default_flow_style=False, allow_unicode=True
+    # As Terraform's encoder (go-cty-yaml over libyaml) writes it: every string and key
+    # double-quoted, no line wrapping, and "..." ending a document that is a bare scalar.
+    text = yaml.dump(
+        _plain(value),
+        Dumper=_TerraformYamlDumper,
+        sort_keys=True,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=float("inf"),
     )
-    # PyYAML ends a bare scalar document with "...": Terraform's output has no end marker.
-    return text.removesuffix("...\n")
+    if not isinstance(value, list | HclSet | dict) and not text.endswith("...\n"):
+        text += "...\n"
+    return text
+
+
+class _TerraformYamlDumper(yaml.SafeDumper):
+    pass
+
+
+_TerraformYamlDumper.add_representer(
+    str, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style='"')
+)
 
 
 @_register("base64encode", 1, 1)
