@@ -659,3 +659,19 @@ def test_templatefile_marks_the_result_when_a_variable_is_sensitive(module_dir: 
         render_template=lambda text, filename, variables: variables["name"],
     )
     assert result == Sensitive("eu")
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "expected"),
+    [
+        ("cidrhost", ["010.001.0.0/24", 6], "10.1.0.6"),  # leading zeros are decimal
+        ("cidrsubnet", ["::ffff:192.168.0.0/112", 8, 6], "192.168.6.0/24"),  # IPv4-mapped
+        ("cidrsubnet", ["fe80::/48", 33, 6], "fe80::3:0:0:0/81"),
+        ("length", ["wé́́é́́é́́!"], 5),  # grapheme clusters, as Terraform counts
+        ("substr", ["💃🏿ab", 0, 2], "💃🏿a"),
+        ("format", ["%3s|", "💃🏿"], "  💃🏿|"),
+        ("upper", ["baﬄe"], "BAﬄE"),
+    ],
+)
+def test_terraform_specific_semantics(name: str, args: list, expected: Any) -> None:
+    assert call(name, *args) == expected

@@ -1151,11 +1151,24 @@ def _network(prefix: Any) -> _Network:
     text = _str(prefix, "prefix")
     try:
         # strict=False: like Terraform, "10.0.0.5/24" means the network 10.0.0.0/24
-        return ipaddress.ip_network(text, strict=False)
+        network = ipaddress.ip_network(_decimal_octets(text), strict=False)
     except ValueError:
         raise _arg_error(
             "prefix", f"invalid CIDR expression: invalid CIDR address: {_quote(text, quoted=False)}"
         ) from None
+    mapped = network.network_address.ipv4_mapped if network.version == 6 else None
+    if mapped is not None and network.prefixlen >= 96:
+        # an IPv4-mapped IPv6 prefix is the IPv4 network it maps, as Go's net package has it
+        return ipaddress.IPv4Network(f"{mapped}/{network.prefixlen - 96}", strict=False)
+    return network
+
+
+_OCTETS = re.compile(r"(?<![\w.:])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?=/|\Z)")
+
+
+def _decimal_octets(text: str) -> str:
+    """Terraform's CIDR parser (Go's before 1.17) reads "010" as the decimal octet 10."""
+    return _OCTETS.sub(lambda m: ".".join(str(int(g)) for g in m.groups()), text)
 
 
 def _address(network: _Network, value: int) -> str:
@@ -1192,8 +1205,6 @@ def _cidrnetmask(prefix: Any) -> str:
 def _cidrsubnet(prefix: Any, newbits: Any, netnum: Any) -> str:
     network = _network(prefix)
     bits, number = _int(newbits, "newbits"), _int(netnum, "netnum")
-    if bits > 32:
-        raise _arg_error("newbits", "may not extend prefix by more than 32 bits")
     new_len = network.prefixlen + bits
     if bits < 0 or new_len > network.max_prefixlen:
         raise _CallFailed(
