@@ -301,3 +301,16 @@ def test_nesting_beyond_any_stack_is_a_diagnostic_with_the_line() -> None:
     diag = info.value.diagnostics[0]
     assert diag.summary == "Expression nested too deeply"
     assert (diag.range.filename, diag.range.start.line) == ("deep.hcl", 3)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[{name = "a"}, {name = "b"}].*.name[0]', "a"),  # [0] applies to the splat's result
+        ('[{name = "a"}, {name = "b"}][*].name[0]', ["a", "b"]),  # ... but is in a full splat
+        ('[{s = "foo"}, {s = "bar"}][*].s[*]', [["foo"], ["bar"]]),  # a splat per element
+        ('"x"[*]', ["x"]),
+    ],
+)
+def test_splats_as_hcl(text: str, expected: object) -> None:
+    assert run(text) == expected

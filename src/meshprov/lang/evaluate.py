@@ -181,16 +181,24 @@ def index_value(value: Any, key: Any, rng: SourceRange) -> Any:
 
 
 def _splat(expr: ast.Splat, ctx: EvalContext) -> Any:
-    source = _eval(expr.source, ctx)
+    return _splat_over(_eval(expr.source, ctx), expr.steps, expr, ctx)
+
+
+def _splat_over(
+    source: Any, steps: tuple[ast.SplatStep, ...], expr: ast.Splat, ctx: EvalContext
+) -> Any:
     raw, sensitive = unmark(source)
     if isinstance(raw, Unknown):
         return mark(UNKNOWN, sensitive)
     if raw is None:
         return mark([], sensitive)
-    items = list(raw) if isinstance(raw, list | HclSet) else [raw]
+    items = list(raw) if isinstance(raw, list | HclSet) else [raw]  # a single value: [value]
     out = []
     for item in items:
-        for step in expr.steps:
+        for i, step in enumerate(steps):
+            if step.name is None and step.key is None:
+                item = _splat_over(item, steps[i + 1 :], expr, ctx)
+                break
             if step.name is not None:
                 item = get_attribute(item, step.name, expr.range)
             else:

@@ -411,20 +411,35 @@ class _Builder:
         return self._splat(node, full=True)
 
     def _splat(self, node: Tree, full: bool) -> ast.Expression:
-        source, splat = self._subtrees(node)
-        steps = []
+        source_node, splat = self._subtrees(node)
+        rng = self.rng(node)
+        steps: list[ast.SplatStep] = []
+        rest: list[ast.SplatStep] = []  # after an attribute splat, [key] applies to the result
         for step in self._subtrees(splat):
             if step.data == "get_attr":
-                steps.append(ast.SplatStep(self._attr_name(step), None))
-            elif step.data == "short_index":
+                new = ast.SplatStep(self._attr_name(step), None)
+            elif step.data == "short_index":  # legacy a.*.0: part of the splat
                 key_token = step.children[1]
-                steps.append(
-                    ast.SplatStep(None, ast.Literal(self.rng(key_token), int(str(key_token))))
-                )
+                new = ast.SplatStep(None, ast.Literal(self.rng(key_token), int(str(key_token))))
             else:
                 (key,) = self._subtrees(step)
-                steps.append(ast.SplatStep(None, self.expr(key)))
-        return ast.Splat(self.rng(node), self.expr(source), tuple(steps), full)
+                new = ast.SplatStep(None, self.expr(key))
+                if not full:
+                    rest.append(new)
+                    continue
+            (rest if rest else steps).append(new)
+        source = self.expr(source_node)
+        if full and isinstance(source, ast.Splat) and source.full:
+            # a[*].b[*]: the second splat runs on each element's b, inside the first
+            steps = [*source.steps, ast.SplatStep(None, None), *steps]
+            source = source.source
+        result: ast.Expression = ast.Splat(rng, source, tuple(steps), full)
+        for step in rest:
+            if step.name is not None:
+                result = ast.GetAttr(rng, result, step.name)
+            else:
+                result = ast.Index(rng, result, step.key)
+        return result
 
     def _x_for_tuple_expr(self, node: Tree) -> ast.Expression:
         return self._for(node, is_object=False)
