@@ -307,7 +307,7 @@ def test_nesting_beyond_any_stack_is_a_diagnostic_with_the_line() -> None:
     ("text", "expected"),
     [
         ('[{name = "a"}, {name = "b"}].*.name[0]', "a"),  # [0] applies to the splat's result
-        ('[{name = "a"}, {name = "b"}][*].name[0]', ["a", "b"]),  # ... but is in a full splat
+        ('[{n = ["a"]}, {n = ["b"]}][*].n[0]', ["a", "b"]),  # ... but is part of a full splat
         ('[{s = "foo"}, {s = "bar"}][*].s[*]', [["foo"], ["bar"]]),  # a splat per element
         ('"x"[*]', ["x"]),
     ],
