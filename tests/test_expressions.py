@@ -314,3 +314,14 @@ def test_nesting_beyond_any_stack_is_a_diagnostic_with_the_line() -> None:
 )
 def test_splats_as_hcl(text: str, expected: object) -> None:
     assert run(text) == expected
+
+
+def test_bare_keyword_object_keys_are_names() -> None:
+    assert run('{null = "yes", true = 1}') == {"null": "yes", "true": 1}
+
+
+def test_a_reference_as_object_key_must_be_parenthesised() -> None:
+    with pytest.raises(DiagnosticError) as info:
+        run('{var.greeting = "world"}')
+    assert info.value.diagnostics[0].summary == "Ambiguous attribute key"
+    assert run('{(var.m.x) = "world"}', {"var": {"m": {"x": "k"}}}) == {"k": "world"}

@@ -412,7 +412,10 @@ UNKNOWN_CASES = [
     ("join", [",", ["a", UNKNOWN]], UNKNOWN),
     ("format", ["%s-%s", "a", UNKNOWN], UNKNOWN),
     ("jsonencode", [{"a": UNKNOWN}], UNKNOWN),
-    ("lookup", [{"a": 1, "b": UNKNOWN}, "a"], UNKNOWN),
+    ("lookup", [{"a": 1, "b": UNKNOWN}, "a"], 1),  # other elements' unknowns do not matter
+    ("lookup", [{"a": 1}, UNKNOWN], UNKNOWN),
+    ("index", [["a", "b", UNKNOWN], "a"], 0),
+    ("index", [["b", UNKNOWN, "a"], "a"], UNKNOWN),
     # functions that look at structure pass unknown elements through
     ("length", [UNKNOWN], UNKNOWN),
     ("length", [[UNKNOWN, "b"]], 2),

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -376,6 +377,8 @@ def _binary(expr: ast.BinaryOp, ctx: EvalContext) -> Any:
         value = a * b
     elif op == "/":
         value = a / b
+    elif math.isinf(a) or math.isinf(b):  # cty: infinity % x is infinity, x % infinity is x
+        value = a
     else:  # Terraform's modulo keeps the sign of the dividend, like Go's
         value = a - b * int(a / b)
     return mark(normalize_number(value), sensitive)

@@ -863,8 +863,10 @@ def _values(mapping: Any) -> Any:
     return [mapping[k] for k in sorted(mapping)]
 
 
-@_register("lookup", 2, 3, element_marks=True)
+@_register("lookup", 2, 3, element_marks=True, handles_unknown=True)
 def _lookup(mapping: Any, key: Any, *default: Any) -> Any:
+    if isinstance(mapping, Unknown) or isinstance(key, Unknown):
+        return UNKNOWN  # unknowns elsewhere in the map do not matter
     _not_null(mapping, "inputMap")
     if not isinstance(mapping, dict):
         raise _arg_error("inputMap", "lookup() requires a map as the first argument")
@@ -872,8 +874,22 @@ def _lookup(mapping: Any, key: Any, *default: Any) -> Any:
     if name in mapping:
         return mapping[name]
     if default:
-        return default[0]
+        return _like_elements(default[0], mapping)
     raise _CallFailed(f"lookup failed to find key {_quote(name)}")
+
+
+def _like_elements(default: Any, mapping: dict) -> Any:
+    """Terraform converts lookup's default to the map's element type: a number default of a
+    map of strings comes back a string."""
+    raw, sensitive = unmark(default)
+    elements = [unmark(v)[0] for v in mapping.values()]
+    if (
+        elements
+        and all(isinstance(v, str) for v in elements)
+        and (is_number(raw) or isinstance(raw, bool))
+    ):
+        return mark(to_string(raw), sensitive)
+    return default
 
 
 @_register("merge", 0, None, handles_unknown=True, element_marks=True)
@@ -881,8 +897,6 @@ def _merge(*maps: Any) -> Any:
     if any(isinstance(m, Unknown) for m in maps):
         return UNKNOWN
     present = [m for m in maps if m is not None]
-    if maps and not present:
-        return None  # Terraform: merging only nulls gives null, not {}
     out: dict = {}
     for m in present:
         if not isinstance(m, dict):
@@ -1131,12 +1145,16 @@ def _one(collection: Any) -> Any:
     return items[0] if items else None
 
 
-@_register("index", 2, 2)
-def _index(collection: Any, value: Any) -> int:
+@_register("index", 2, 2, handles_unknown=True)
+def _index(collection: Any, value: Any) -> Any:
+    if isinstance(collection, Unknown) or has_unknown(value):
+        return UNKNOWN
     _not_null(collection, "list")
     if not isinstance(collection, list):
         raise _arg_error("list", "argument must be a list or tuple")
     for i, item in enumerate(collection):
+        if has_unknown(item):
+            return UNKNOWN  # it may equal the value: the answer is not known before apply
         if values_equal(item, value):
             return i
     raise _CallFailed("item not found")

@@ -209,14 +209,22 @@ def _issensitive(value: Any) -> bool:
 @_register("log", 2, 2)
 def _log(number: Any, base: Any) -> Any:
     num, b = _num(number, "num"), _num(base, "base")
-    try:
-        if b == 1:
-            return math.inf if num > 1 else (-math.inf if num < 1 else math.nan)
-        return normalize_number(math.log(num) / math.log(b))
-    except ValueError:
-        if num == 0:
-            return -math.inf
-        raise _CallFailed("logarithm is undefined for this number") from None
+    top, bottom = _ln(num), _ln(b)
+    if bottom == 0:  # Go's float division: ±Inf, or NaN for 0/0
+        result = math.nan if top == 0 or math.isnan(top) else math.copysign(math.inf, top)
+    else:
+        result = top / bottom
+    if math.isnan(result):
+        raise _CallFailed("the result of log is not a real number")
+    return normalize_number(result)
+
+
+def _ln(x: int | float) -> float:
+    if x == 0:
+        return -math.inf
+    if x < 0:
+        return math.nan
+    return math.log(x)
 
 
 @_register("pow", 2, 2)

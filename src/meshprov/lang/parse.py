@@ -29,6 +29,7 @@ from meshprov.lang.syntax_errors import UNTERMINATED_DETAIL, syntax_error
 # Python converts at most this many digits between text and int (a guard against quadratic
 # conversions); a longer integer literal is a diagnostic, not a traceback.
 _MAX_INT_DIGITS = 4300
+_KEYWORD_TEXT = {None: "null", True: "true", False: "false"}
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
 _ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)", re.DOTALL)
 
@@ -355,6 +356,18 @@ class _Builder:
                 key = self.expr(key_inner)
                 if isinstance(key, ast.Name):  # a bare identifier key is its own name
                     key = ast.Literal(key.range, key.name)
+                elif isinstance(key, ast.Literal) and (
+                    key.value is None or isinstance(key.value, bool)
+                ):  # a bare null, true or false key is its own name too
+                    key = ast.Literal(key.range, _KEYWORD_TEXT[key.value])
+                elif isinstance(key, ast.GetAttr | ast.Index):
+                    raise DiagnosticError.single(
+                        "Ambiguous attribute key",
+                        "If this expression is intended to be a reference, wrap it in "
+                        "parentheses. If it's instead intended as a literal name containing "
+                        "periods, wrap it in quotes to create a string literal.",
+                        key.range,
+                    )
             items.append(ast.ObjectItem(key, self.expr(value_node)))
         return ast.ObjectExpr(self.rng(node), tuple(items))
 
