@@ -18,6 +18,7 @@ import contextlib
 import json
 import re
 import subprocess
+import unicodedata
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -418,6 +419,9 @@ def value(node: Node, consts: dict[str, Node]) -> object:
         ):
             return value(base, consts)  # refinements only narrow an unknown
         if method == "Mark":
+            mark = fn.args and node.args and node.args[0]
+            if mark and mark.kind == "id" and mark.value == "marks.Ephemeral":
+                raise Unconvertible("an ephemeral mark: meshprov has no ephemeral values")
             return {"$sensitive": value(base, consts)}
         if method == "WithMarks":
             return {"$sensitive": value(base, consts)}
@@ -425,8 +429,8 @@ def value(node: Node, consts: dict[str, Node]) -> object:
     if fn.kind != "id":
         raise Unconvertible("a value computed in Go")
     name, args = fn.value, node.args
-    if name == "cty.StringVal":
-        return _go_str(args[0], consts)
+    if name == "cty.StringVal":  # cty normalises every string to NFC
+        return unicodedata.normalize("NFC", _go_str(args[0], consts))
     if name in ("cty.NumberIntVal", "cty.NumberUIntVal", "cty.NumberFloatVal"):
         return {"$number": _go_num(args[0], consts)}
     if name == "cty.MustParseNumberVal":
@@ -552,7 +556,7 @@ def find_tables(toks: list[Tok]) -> list[Table]:
                 key = k.value if k is not None and k.kind == "str" else None
                 entries.append((key, v))
             tables.append(Table(test, fields, entries, toks[p.pos : func_end], local_values))
-            i = p.pos
+            i = max(p.pos, i + 1)  # never back: a table is read once
             continue
         i += 1
     return tables
@@ -753,6 +757,9 @@ def hcl_row(table: Table, entry: Node, go_names: dict[str, str], consts) -> dict
     return row
 
 
+_FILE_CALL = re.compile(r"\b(file\w*|templatefile)\(")
+
+
 def tf_functions_rows(toks: list[Tok], consts) -> tuple[list, list]:
     """Terraform's TestFunctions: map[function name][]struct{src string; want cty.Value}."""
     i = next(i for i, t in enumerate(toks) if t.text == "tests" and toks[i + 1].text == ":=")
@@ -771,8 +778,10 @@ def tf_functions_rows(toks: list[Tok], consts) -> tuple[list, list]:
                 src = fields["src"]
                 if src.kind != "str":
                     raise Unconvertible("source computed in Go")
-                if "testdata" in src.value:
+                if "testdata" in src.value or _FILE_CALL.search(src.value):
                     raise Unconvertible("reads Terraform's own test files")
+                if "local." in src.value:
+                    raise Unconvertible("refers to locals of Terraform's test module")
                 rows.append(
                     {
                         "line": node.line,

@@ -92,6 +92,15 @@ def parse_expression(text: str, filename: str, line: int = 1, column: int = 1) -
 
 
 def _parse_expression(text: str, filename: str, line: int, column: int) -> ast.Expression:
+    body = text.lstrip()
+    if body != text:  # leading blank lines and spaces: the expression starts further on
+        leading = text[: len(text) - len(body)]
+        if "\n" in leading:
+            line += leading.count("\n")
+            column = len(leading.rsplit("\n", 1)[1]) + 1
+        else:
+            column += len(leading)
+        text = body
     tree = _parse_tree(f"x = {text}", filename, line, column - 4)
     attr = tree.children[0].children[0]
     builder = _Builder(filename, line - 1, column - 5)
