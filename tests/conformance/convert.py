@@ -18,8 +18,8 @@ import contextlib
 import json
 import re
 import subprocess
-import unicodedata
 import sys
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -594,11 +594,15 @@ def _struct_fields(toks: list[Tok]) -> list[str]:
 # --- Terraform's names for Go function values ------------------------------------------------
 
 
-def function_names(tf_source: str) -> dict[str, str]:
-    """Go function value (``funcs.ReplaceFunc``, ``stdlib.UpperFunc``) → Terraform name."""
-    names: dict[str, str] = {}
-    for m in re.finditer(r'"([a-z0-9_]+)":\s+([A-Za-z0-9.]+Func)\b', tf_source):
-        names.setdefault(m.group(2).split(".")[-1], m.group(1))
+def function_names(tf_source: str) -> dict[str, dict[str, str]]:
+    """Per Go package (``funcs``, ``stdlib``): function value name → Terraform's name.
+
+    Per package, because both have e.g. an ``IndexFunc`` and a ``LengthFunc``, and Terraform
+    registers only one of them (go-cty's Index is the ``[ ]`` operator, not ``index()``).
+    """
+    names: dict[str, dict[str, str]] = {"funcs": {}, "stdlib": {}}
+    for m in re.finditer(r'"([a-z0-9_]+)":\s+(funcs|stdlib)\.([A-Za-z0-9]+Func)\b', tf_source):
+        names[m.group(2)].setdefault(m.group(3), m.group(1))
     return names
 
 
@@ -854,8 +858,9 @@ def convert_file(repo: str, commit: str, path: str, text: str, go_names) -> dict
 def main(mirrors: Path) -> None:
     tf_commit = SOURCES["hashicorp/terraform"][0]
     tf_dir = mirrors / "hashicorp+terraform" / "repo"
-    go_names = function_names(_git_show(tf_dir, tf_commit, "internal/lang/functions.go"))
+    names = function_names(_git_show(tf_dir, tf_commit, "internal/lang/functions.go"))
     for repo, (commit, paths) in SOURCES.items():
+        go_names = names["funcs" if repo == "hashicorp/terraform" else "stdlib"]
         git_dir = mirrors / repo.replace("/", "+") / "repo"
         for path in paths:
             data = convert_file(repo, commit, path, _git_show(git_dir, commit, path), go_names)

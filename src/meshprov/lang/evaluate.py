@@ -377,8 +377,8 @@ def _binary(expr: ast.BinaryOp, ctx: EvalContext) -> Any:
         value = a * b
     elif op == "/":
         value = a / b
-    elif math.isinf(a) or math.isinf(b):  # cty: infinity % x is infinity, x % infinity is x
-        value = a
+    elif math.isinf(a) or math.isinf(b):  # cty: with an infinite operand, % is infinite
+        value = math.copysign(math.inf, a)
     else:  # Terraform's modulo keeps the sign of the dividend, like Go's
         value = a - b * int(a / b)
     return mark(normalize_number(value), sensitive)

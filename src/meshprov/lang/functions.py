@@ -161,7 +161,7 @@ def call_function(
         args = stripped
         redact = sensitive
     if not fn.handles_unknown and any(has_unknown(arg) for arg in args):
-        return mark(UNKNOWN, sensitive)
+        return mark(UNKNOWN, redact)  # nested marks too: the unknown may hold any of them
     if fn.needs_context:
         args = [CallContext(base_dir, render_template), *args]
     token = _redacting.set(redact)
@@ -664,7 +664,13 @@ def _regex(pattern: Any, string: Any) -> Any:
 @_register("regexall", 2, 2)
 def _regexall(pattern: Any, string: Any) -> list:
     compiled = _regex_pattern(pattern)
-    return [_match_value(compiled, m) for m in compiled.finditer(_str(string, "string"))]
+    out, end = [], -1
+    for m in compiled.finditer(_str(string, "string")):
+        if m.start() == m.end() == end:
+            continue  # Go ignores an empty match abutting the previous match
+        out.append(_match_value(compiled, m))
+        end = m.end()
+    return out
 
 
 def _regex_pattern(pattern: Any) -> Any:
@@ -819,6 +825,11 @@ def _element(collection: Any, index: Any) -> Any:
         raise _CallFailed(f"cannot read elements from {type_name(collection)}")
     if not collection:
         raise _CallFailed("cannot use element function with an empty list")
+    if not -(2**63) <= position < 2**63:
+        raise _arg_error(
+            "index",
+            "value must be a whole number, between -9223372036854775808 and 9223372036854775807",
+        )
     # wraps around; since Terraform 1.10 a negative index counts back from the end
     return collection[position % len(collection)]
 
@@ -993,8 +1004,12 @@ def _slice(collection: Any, start_index: Any, end_index: Any) -> Any:
     return collection[start:end]
 
 
-@_register("sort", 1, 1)
-def _sort(collection: Any) -> list[str]:
+@_register("sort", 1, 1, handles_unknown=True)
+def _sort(collection: Any) -> Any:
+    if isinstance(collection, Unknown):
+        return UNKNOWN
+    if isinstance(collection, list | HclSet) and any(has_unknown(v) for v in collection):
+        return [UNKNOWN] * len(collection)  # the order is unknown, the length is not
     strings = []
     for i, item in enumerate(_string_list(collection, "list")):
         if item is None:
@@ -1138,6 +1153,8 @@ def _one(collection: Any) -> Any:
         return UNKNOWN
     _not_null(collection, "list")
     items = _seq(collection)
+    if isinstance(collection, HclSet) and len(collection) > 1 and has_unknown(collection):
+        return UNKNOWN  # unknown set elements may turn out equal: one element after all
     if items is None or len(items) > 1:
         raise _arg_error(
             "list", "must be a list, set, or tuple value with either zero or one elements"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import codecs
+import contextlib
 import csv
 import io
 import itertools
@@ -35,12 +36,13 @@ from meshprov.lang.functions import (
     graphemes,
     render_template_text,
 )
-from meshprov.lang.types import ConversionError, to_bool
+from meshprov.lang.types import ConversionError, to_bool, to_number, to_string
 from meshprov.lang.values import (
     UNKNOWN,
     HclSet,
     Unknown,
     equality_key,
+    has_unknown,
     is_number,
     normalize_number,
     type_name,
@@ -92,8 +94,10 @@ def _anytrue(values: Any) -> Any:
     return UNKNOWN if unknown else False
 
 
-@_register("chunklist", 2, 2)
-def _chunklist(values: Any, size: Any) -> list:
+@_register("chunklist", 2, 2, element_marks=True, handles_unknown=True)
+def _chunklist(values: Any, size: Any) -> Any:
+    if isinstance(values, Unknown) or isinstance(size, Unknown):
+        return UNKNOWN
     _not_null(values, "list")
     items = _seq(values)
     if items is None:
@@ -119,10 +123,24 @@ def _matchkeys(values: Any, keys: Any, searchset: Any) -> list:
     vals, ks, search = _seq(values), _seq(keys), _seq(searchset)
     if len(vals) != len(ks):
         raise _CallFailed("length of keys and values should be equal")
-    if ks and search and type_name(ks[0]) != type_name(search[0]):
-        raise _arg_error("searchset", "type of searchset must match keys")
-    wanted = {equality_key(s) for s in search}
+    # the searchset takes the keys' element type: [1, "3"] searches keys 1 and 3
+    convert_like = _converter_like(ks[0]) if ks else (lambda v: v)
+    wanted = set()
+    for item in search:
+        with contextlib.suppress(ConversionError):
+            wanted.add(equality_key(convert_like(item)))
     return [v for v, k in zip(vals, ks, strict=True) if equality_key(k) in wanted]
+
+
+def _converter_like(example: Any) -> Any:
+    raw = unmark(example)[0]
+    if is_number(raw):
+        return to_number
+    if isinstance(raw, bool):
+        return to_bool
+    if isinstance(raw, str):
+        return to_string
+    return lambda v: v
 
 
 @_register("setintersection", 1, None)
@@ -139,15 +157,23 @@ def _setsubtract(a: Any, b: Any) -> HclSet:
     return HclSet(v for v in left if equality_key(v) not in drop)
 
 
-@_register("setproduct", 1, None)
+@_register("setproduct", 1, None, element_marks=True, handles_unknown=True)
 def _setproduct(*sets: Any) -> Any:
     seqs = []
     for s in sets:
+        if isinstance(s, Unknown):
+            continue
         _not_null(s, "sets")
         items = _seq(s)
         if items is None:
             raise _arg_error("sets", "a set or a list is required")
         seqs.append(items)
+    if any(not items for items in seqs):  # anything times nothing is nothing, known or not
+        return HclSet() if all(isinstance(s, HclSet) for s in sets) else []
+    if len(seqs) < len(sets):
+        return UNKNOWN
+    if any(has_unknown(items) for items in seqs):
+        return UNKNOWN
     product = [list(t) for t in itertools.product(*seqs)]
     # all sets give a set of tuples, any list gives a list
     return HclSet(product) if all(isinstance(s, HclSet) for s in sets) else product
