@@ -44,9 +44,11 @@ from meshprov.lang.values import (
     equality_key,
     has_unknown,
     is_number,
+    mark,
     normalize_number,
     type_name,
     unmark,
+    unmark_deep,
 )
 
 # --- collections ---------------------------------------------------------------------------
@@ -168,15 +170,19 @@ def _setproduct(*sets: Any) -> Any:
         if items is None:
             raise _arg_error("sets", "a set or a list is required")
         seqs.append(items)
+    as_set = all(isinstance(s, HclSet) for s in sets if not isinstance(s, Unknown))
     if any(not items for items in seqs):  # anything times nothing is nothing, known or not
-        return HclSet() if all(isinstance(s, HclSet) for s in sets) else []
+        return HclSet() if as_set else []
     if len(seqs) < len(sets):
         return UNKNOWN
     if any(has_unknown(items) for items in seqs):
         return UNKNOWN
     product = [list(t) for t in itertools.product(*seqs)]
-    # all sets give a set of tuples, any list gives a list
-    return HclSet(product) if all(isinstance(s, HclSet) for s in sets) else product
+    if not as_set:  # any list gives a list, whose elements keep their marks
+        return product
+    # a set's elements carry no marks of their own in cty: they mark the whole set
+    raw, sensitive = unmark_deep(product)
+    return mark(HclSet(raw), sensitive)
 
 
 def _set_arg(value: Any, param: str = "first_set") -> list:
