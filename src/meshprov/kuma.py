@@ -4,12 +4,18 @@ Every name here comes from ``shared/reference/kuma-security.md`` (kuma v2.14.3 s
 env var is the upper-cased ``envconfig`` tag, and the kong-mesh Helm chart nests the kuma chart
 under ``kuma.``. ``render_artifacts`` is a pure function from a control plane's settings and
 PEMs to file contents and modes; resources write them.
+
+The layout below (``Files``, ``Env``, ``Helm``, the Secret names and the ``TlsServer``s) is the
+one description of those names: writing the artifacts and reading them back in ``verify`` both
+use it, so no Kong Mesh name is spelled in two places.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 
@@ -18,6 +24,98 @@ GENERAL_SECRET = "general-tls-certs"
 API_SECRET = "api-server-tls"
 KDS_SERVER_SECRET = "kds-server-tls"
 KDS_CA_SECRET = "kds-ca-certs"
+
+
+class Files:
+    """The files of a control plane's output directory (SPEC §3), relative to it."""
+
+    CA = "tls/ca.crt"
+    CERT = "tls/tls.crt"
+    KEY = "tls/tls.key"
+    API_CERT = "tls/api.crt"
+    API_KEY = "tls/api.key"
+    KDS_CA = "tls/kds-ca.crt"
+    CP_ENV = "kuma-cp.env"
+    DP_ENV = "kuma-dp.env"
+    KUMACTL = "kumactl.sh"
+    PROMETHEUS = "prometheus-kuma-sd.yml"
+    SECRETS = "secrets.yaml"
+    VALUES = "values.yaml"
+
+
+class Env:
+    """kuma-cp and kuma-dp environment variables meshprov sets or checks."""
+
+    MODE = "KUMA_MODE"
+    WORK_DIR = "KUMA_GENERAL_WORK_DIR"
+    TLS_MIN_VERSION = "KUMA_GENERAL_TLS_MIN_VERSION"
+    API_HTTP_INTERFACE = "KUMA_API_SERVER_HTTP_INTERFACE"
+    API_HTTPS_PORT = "KUMA_API_SERVER_HTTPS_PORT"
+    KDS_GRPC_PORT = "KUMA_MULTIZONE_GLOBAL_KDS_GRPC_PORT"
+    ZONE_NAME = "KUMA_MULTIZONE_ZONE_NAME"
+    DP_PORT = "KUMA_DP_SERVER_PORT"
+    DP_AUTHN = "KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE"
+    ZONE_PROXY_AUTHN = "KUMA_DP_SERVER_AUTHN_ZONE_PROXY_TYPE"
+    MADS_TLS = "KUMA_MONITORING_ASSIGNMENT_SERVER_TLS_ENABLED"
+    GLOBAL_ADDRESS = "KUMA_MULTIZONE_ZONE_GLOBAL_ADDRESS"
+    KDS_ROOT_CA_FILE = "KUMA_MULTIZONE_ZONE_KDS_ROOT_CA_FILE"
+    KDS_SKIP_VERIFY = "KUMA_MULTIZONE_ZONE_KDS_TLS_SKIP_VERIFY"
+    # kuma-dp
+    CP_URL = "KUMA_CONTROL_PLANE_URL"
+    CP_CA_FILE = "KUMA_CONTROL_PLANE_CA_CERT_FILE"
+    CP_SKIP_VERIFY = "KUMA_CONTROL_PLANE_TLS_SKIP_VERIFY"
+
+
+class Helm:
+    """Keys of ``kuma.controlPlane`` in the chart's values, and of its ``tls`` map."""
+
+    ROOT = ("kuma", "controlPlane")
+    MODE = "mode"
+    ZONE = "zone"
+    KDS_GLOBAL_ADDRESS = "kdsGlobalAddress"
+    TLS = "tls"
+    ENV_VARS = "envVars"
+    SECRET_NAME = "secretName"
+    CA_BUNDLE = "caBundle"
+    GENERAL = "general"
+    API_SERVER = "apiServer"
+    KDS_GLOBAL_SERVER = "kdsGlobalServer"
+    KDS_ZONE_CLIENT = "kdsZoneClient"
+
+
+class SecretKeys:
+    """Keys of the TLS Secrets."""
+
+    CERT = "tls.crt"
+    KEY = "tls.key"
+    CA = "ca.crt"
+
+
+@dataclass(frozen=True)
+class TlsServer:
+    """Where kuma-cp finds one TLS server's certificate and key: its own env variables, which
+    fall back to the general ones when unset, and the ``tls`` entry of the Helm values."""
+
+    cert_env: str
+    key_env: str
+    helm_tls: str
+
+
+GENERAL_TLS = TlsServer("KUMA_GENERAL_TLS_CERT_FILE", "KUMA_GENERAL_TLS_KEY_FILE", Helm.GENERAL)
+DP_SERVER = TlsServer("KUMA_DP_SERVER_TLS_CERT_FILE", "KUMA_DP_SERVER_TLS_KEY_FILE", Helm.GENERAL)
+API_SERVER = TlsServer(
+    "KUMA_API_SERVER_HTTPS_TLS_CERT_FILE", "KUMA_API_SERVER_HTTPS_TLS_KEY_FILE", Helm.API_SERVER
+)
+MADS_SERVER = TlsServer(
+    "KUMA_MONITORING_ASSIGNMENT_SERVER_TLS_CERT_FILE",
+    "KUMA_MONITORING_ASSIGNMENT_SERVER_TLS_KEY_FILE",
+    Helm.GENERAL,
+)
+KDS_SERVER = TlsServer(
+    "KUMA_MULTIZONE_GLOBAL_KDS_TLS_CERT_FILE",
+    "KUMA_MULTIZONE_GLOBAL_KDS_TLS_KEY_FILE",
+    Helm.KDS_GLOBAL_SERVER,
+)
 
 
 @dataclass(frozen=True)
@@ -69,63 +167,60 @@ def render_artifacts(spec: ControlPlaneSpec) -> dict[str, Artifact]:
     """The files of SPEC §3 for this control plane, keyed by path relative to its output dir."""
     files: dict[str, Artifact] = {}
     chain = _join(spec.cert_pem, spec.ca_chain_pem)
-    files["tls/ca.crt"] = Artifact(spec.ca_chain_pem.encode(), 0o644)
-    files["kumactl.sh"] = Artifact(_kumactl(spec).encode(), 0o755)
+    files[Files.CA] = Artifact(spec.ca_chain_pem.encode(), 0o644)
+    files[Files.KUMACTL] = Artifact(_kumactl(spec).encode(), 0o755)
     if spec.zone is not None and spec.zone.mads_tls:
-        files["prometheus-kuma-sd.yml"] = Artifact(_prometheus(spec).encode(), 0o644)
+        files[Files.PROMETHEUS] = Artifact(_prometheus(spec).encode(), 0o644)
     if spec.environment == "kubernetes":
-        files["secrets.yaml"] = Artifact(_secrets(spec, chain).encode(), 0o600)
-        files["values.yaml"] = Artifact(_values(spec).encode(), 0o644)
+        files[Files.SECRETS] = Artifact(_secrets(spec, chain).encode(), 0o600)
+        files[Files.VALUES] = Artifact(_values(spec).encode(), 0o644)
         return files
-    files["tls/tls.crt"] = Artifact(chain.encode(), 0o644)
-    files["tls/tls.key"] = Artifact(spec.key_pem.encode(), 0o600)
+    files[Files.CERT] = Artifact(chain.encode(), 0o644)
+    files[Files.KEY] = Artifact(spec.key_pem.encode(), 0o600)
     if spec.api_cert_pem and spec.api_key_pem:
-        files["tls/api.crt"] = Artifact(_join(spec.api_cert_pem, spec.ca_chain_pem).encode(), 0o644)
-        files["tls/api.key"] = Artifact(spec.api_key_pem.encode(), 0o600)
+        files[Files.API_CERT] = Artifact(
+            _join(spec.api_cert_pem, spec.ca_chain_pem).encode(), 0o644
+        )
+        files[Files.API_KEY] = Artifact(spec.api_key_pem.encode(), 0o600)
     if spec.zone is not None and spec.zone.kds_ca_pem and spec.zone.global_address:
-        files["tls/kds-ca.crt"] = Artifact(spec.zone.kds_ca_pem.encode(), 0o644)
-    files["kuma-cp.env"] = Artifact(_env_file(cp_environment(spec)).encode(), 0o600)
+        files[Files.KDS_CA] = Artifact(spec.zone.kds_ca_pem.encode(), 0o644)
+    files[Files.CP_ENV] = Artifact(_env_file(cp_environment(spec)).encode(), 0o600)
     if spec.zone is not None:
-        files["kuma-dp.env"] = Artifact(_env_file(dp_environment(spec)).encode(), 0o644)
+        files[Files.DP_ENV] = Artifact(_env_file(dp_environment(spec)).encode(), 0o644)
     return files
 
 
 def cp_environment(spec: ControlPlaneSpec) -> dict[str, str]:
     """kuma-cp's environment on a Universal host (systemd EnvironmentFile)."""
     api_cert, api_key = (
-        ("tls/api.crt", "tls/api.key")
-        if spec.api_cert_pem
-        else (
-            "tls/tls.crt",
-            "tls/tls.key",
-        )
+        (Files.API_CERT, Files.API_KEY) if spec.api_cert_pem else (Files.CERT, Files.KEY)
     )
     env = {
-        "KUMA_MODE": spec.mode,
-        "KUMA_GENERAL_WORK_DIR": spec.work_dir,
-        "KUMA_GENERAL_TLS_CERT_FILE": spec.path("tls/tls.crt"),
-        "KUMA_GENERAL_TLS_KEY_FILE": spec.path("tls/tls.key"),
+        Env.MODE: spec.mode,
+        Env.WORK_DIR: spec.work_dir,
+        GENERAL_TLS.cert_env: spec.path(Files.CERT),
+        GENERAL_TLS.key_env: spec.path(Files.KEY),
         # the general minimum overrides every server's own setting (kuma autoconfig.go)
-        "KUMA_GENERAL_TLS_MIN_VERSION": spec.tls_min_version,
-        "KUMA_API_SERVER_HTTP_INTERFACE": spec.api_http_interface,
-        "KUMA_API_SERVER_HTTPS_PORT": str(spec.api_https_port),
-        "KUMA_API_SERVER_HTTPS_TLS_CERT_FILE": spec.path(api_cert),
-        "KUMA_API_SERVER_HTTPS_TLS_KEY_FILE": spec.path(api_key),
+        Env.TLS_MIN_VERSION: spec.tls_min_version,
+        Env.API_HTTP_INTERFACE: spec.api_http_interface,
+        Env.API_HTTPS_PORT: str(spec.api_https_port),
+        API_SERVER.cert_env: spec.path(api_cert),
+        API_SERVER.key_env: spec.path(api_key),
     }
     if spec.zone is None:
-        env["KUMA_MULTIZONE_GLOBAL_KDS_GRPC_PORT"] = str(spec.kds_port)
-        env["KUMA_MULTIZONE_GLOBAL_KDS_TLS_CERT_FILE"] = spec.path("tls/tls.crt")
-        env["KUMA_MULTIZONE_GLOBAL_KDS_TLS_KEY_FILE"] = spec.path("tls/tls.key")
+        env[Env.KDS_GRPC_PORT] = str(spec.kds_port)
+        env[KDS_SERVER.cert_env] = spec.path(Files.CERT)
+        env[KDS_SERVER.key_env] = spec.path(Files.KEY)
         return env
     zone = spec.zone
-    env["KUMA_MULTIZONE_ZONE_NAME"] = spec.name
-    env["KUMA_DP_SERVER_PORT"] = str(zone.dp_port)
-    env["KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE"] = zone.dp_authn
-    env["KUMA_DP_SERVER_AUTHN_ZONE_PROXY_TYPE"] = zone.zone_proxy_authn
-    env["KUMA_MONITORING_ASSIGNMENT_SERVER_TLS_ENABLED"] = _bool(zone.mads_tls)
+    env[Env.ZONE_NAME] = spec.name
+    env[Env.DP_PORT] = str(zone.dp_port)
+    env[Env.DP_AUTHN] = zone.dp_authn
+    env[Env.ZONE_PROXY_AUTHN] = zone.zone_proxy_authn
+    env[Env.MADS_TLS] = _bool(zone.mads_tls)
     if zone.global_address:
-        env["KUMA_MULTIZONE_ZONE_GLOBAL_ADDRESS"] = zone.global_address
-        env["KUMA_MULTIZONE_ZONE_KDS_ROOT_CA_FILE"] = spec.path("tls/kds-ca.crt")
+        env[Env.GLOBAL_ADDRESS] = zone.global_address
+        env[Env.KDS_ROOT_CA_FILE] = spec.path(Files.KDS_CA)
     return env
 
 
@@ -133,8 +228,8 @@ def dp_environment(spec: ControlPlaneSpec) -> dict[str, str]:
     """kuma-dp's environment: where the zone CP is, and the CA that verifies it."""
     assert spec.zone is not None
     return {
-        "KUMA_CONTROL_PLANE_URL": f"https://{url_host(spec.dial_host)}:{spec.zone.dp_port}",
-        "KUMA_CONTROL_PLANE_CA_CERT_FILE": spec.path("tls/ca.crt"),
+        Env.CP_URL: f"https://{url_host(spec.dial_host)}:{spec.zone.dp_port}",
+        Env.CP_CA_FILE: spec.path(Files.CA),
     }
 
 
@@ -147,8 +242,19 @@ def _kumactl(spec: ControlPlaneSpec) -> str:
         "set -eu\n"
         'here="$(cd "$(dirname "$0")" && pwd)"\n'
         f"exec kumactl config control-planes add --name={spec.name} --address={address} "
-        '--ca-cert-file="$here/tls/ca.crt" --overwrite\n'
+        f'--ca-cert-file="$here/{Files.CA}" --overwrite\n'
     )
+
+
+_KUMACTL_ADDRESS = re.compile(r"--address=(\S+)")
+_KUMACTL_CA = re.compile(r'--ca-cert-file="?\$here/([^"\s]+)"?')
+
+
+def parse_kumactl(text: str) -> tuple[str | None, str | None]:
+    """Read back ``kumactl.sh``: the ``--address`` it adds and its CA file (relative to it)."""
+    address = _KUMACTL_ADDRESS.search(text)
+    ca_file = _KUMACTL_CA.search(text)
+    return (address.group(1) if address else None), (ca_file.group(1) if ca_file else None)
 
 
 def _prometheus(spec: ControlPlaneSpec) -> str:
@@ -162,7 +268,7 @@ def _prometheus(spec: ControlPlaneSpec) -> str:
                         "server": f"https://{url_host(spec.dial_host)}:{MADS_PORT}",
                         "refresh_interval": "60s",
                         # relative to this file, as Prometheus resolves it
-                        "tls_config": {"ca_file": "tls/ca.crt"},
+                        "tls_config": {"ca_file": Files.CA},
                     }
                 ],
             }
@@ -189,7 +295,11 @@ def _secrets(spec: ControlPlaneSpec, chain: str) -> str:
             GENERAL_SECRET,
             spec.namespace,
             "Opaque",
-            {"tls.crt": chain, "tls.key": spec.key_pem, "ca.crt": spec.ca_chain_pem},
+            {
+                SecretKeys.CERT: chain,
+                SecretKeys.KEY: spec.key_pem,
+                SecretKeys.CA: spec.ca_chain_pem,
+            },
         )
     ]
     if spec.zone is None:
@@ -198,12 +308,12 @@ def _secrets(spec: ControlPlaneSpec, chain: str) -> str:
                 KDS_SERVER_SECRET,
                 spec.namespace,
                 "kubernetes.io/tls",
-                {"tls.crt": chain, "tls.key": spec.key_pem},
+                {SecretKeys.CERT: chain, SecretKeys.KEY: spec.key_pem},
             )
         )
     elif spec.zone.global_address and spec.zone.kds_ca_pem:
         secrets.append(
-            _secret(KDS_CA_SECRET, spec.namespace, "Opaque", {"ca.crt": spec.zone.kds_ca_pem})
+            _secret(KDS_CA_SECRET, spec.namespace, "Opaque", {SecretKeys.CA: spec.zone.kds_ca_pem})
         )
     if spec.api_cert_pem and spec.api_key_pem:
         secrets.append(
@@ -212,8 +322,8 @@ def _secrets(spec: ControlPlaneSpec, chain: str) -> str:
                 spec.namespace,
                 "kubernetes.io/tls",
                 {
-                    "tls.crt": _join(spec.api_cert_pem, spec.ca_chain_pem),
-                    "tls.key": spec.api_key_pem,
+                    SecretKeys.CERT: _join(spec.api_cert_pem, spec.ca_chain_pem),
+                    SecretKeys.KEY: spec.api_key_pem,
                 },
             )
         )
@@ -223,34 +333,54 @@ def _secrets(spec: ControlPlaneSpec, chain: str) -> str:
 def helm_values(spec: ControlPlaneSpec) -> dict:
     """Values for the kong-mesh chart (the kuma chart nested under ``kuma``)."""
     tls: dict = {
-        "general": {
-            "secretName": GENERAL_SECRET,
-            "caBundle": base64.b64encode(spec.ca_chain_pem.encode()).decode(),
+        Helm.GENERAL: {
+            Helm.SECRET_NAME: GENERAL_SECRET,
+            Helm.CA_BUNDLE: base64.b64encode(spec.ca_chain_pem.encode()).decode(),
         }
     }
     if spec.api_cert_pem:
-        tls["apiServer"] = {"secretName": API_SECRET}
+        tls[Helm.API_SERVER] = {Helm.SECRET_NAME: API_SECRET}
     env = {
-        "KUMA_GENERAL_TLS_MIN_VERSION": spec.tls_min_version,
-        "KUMA_API_SERVER_HTTP_INTERFACE": spec.api_http_interface,
-        "KUMA_API_SERVER_HTTPS_PORT": str(spec.api_https_port),
+        Env.TLS_MIN_VERSION: spec.tls_min_version,
+        Env.API_HTTP_INTERFACE: spec.api_http_interface,
+        Env.API_HTTPS_PORT: str(spec.api_https_port),
     }
-    control_plane: dict = {"mode": spec.mode}
+    control_plane: dict = {Helm.MODE: spec.mode}
     if spec.zone is None:
-        tls["kdsGlobalServer"] = {"secretName": KDS_SERVER_SECRET}
-        env["KUMA_MULTIZONE_GLOBAL_KDS_GRPC_PORT"] = str(spec.kds_port)
+        tls[Helm.KDS_GLOBAL_SERVER] = {Helm.SECRET_NAME: KDS_SERVER_SECRET}
+        env[Env.KDS_GRPC_PORT] = str(spec.kds_port)
     else:
-        control_plane["zone"] = spec.name
+        control_plane[Helm.ZONE] = spec.name
         if spec.zone.global_address:
-            control_plane["kdsGlobalAddress"] = spec.zone.global_address
-            tls["kdsZoneClient"] = {"secretName": KDS_CA_SECRET}
-        env["KUMA_DP_SERVER_PORT"] = str(spec.zone.dp_port)
-        env["KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE"] = spec.zone.dp_authn
-        env["KUMA_DP_SERVER_AUTHN_ZONE_PROXY_TYPE"] = spec.zone.zone_proxy_authn
-        env["KUMA_MONITORING_ASSIGNMENT_SERVER_TLS_ENABLED"] = _bool(spec.zone.mads_tls)
-    control_plane["tls"] = tls
-    control_plane["envVars"] = env
-    return {"kuma": {"controlPlane": control_plane}}
+            control_plane[Helm.KDS_GLOBAL_ADDRESS] = spec.zone.global_address
+            tls[Helm.KDS_ZONE_CLIENT] = {Helm.SECRET_NAME: KDS_CA_SECRET}
+        env[Env.DP_PORT] = str(spec.zone.dp_port)
+        env[Env.DP_AUTHN] = spec.zone.dp_authn
+        env[Env.ZONE_PROXY_AUTHN] = spec.zone.zone_proxy_authn
+        env[Env.MADS_TLS] = _bool(spec.zone.mads_tls)
+    control_plane[Helm.TLS] = tls
+    control_plane[Helm.ENV_VARS] = env
+    root, chart = Helm.ROOT
+    return {root: {chart: control_plane}}
+
+
+def control_plane_values(text: str) -> dict[str, Any]:
+    """Read back ``values.yaml``: its ``kuma.controlPlane`` map (empty when absent)."""
+    values = yaml.safe_load(text) or {}
+    root, chart = Helm.ROOT
+    return ((values.get(root) or {}).get(chart)) or {}
+
+
+def read_secrets(text: str) -> dict[str, dict[str, str]]:
+    """Read back ``secrets.yaml``: each Secret's name → its decoded data."""
+    secrets = {}
+    for doc in yaml.safe_load_all(text):
+        if isinstance(doc, dict) and doc.get("kind") == "Secret":
+            name = str((doc.get("metadata") or {}).get("name"))
+            secrets[name] = {
+                k: base64.b64decode(v).decode() for k, v in (doc.get("data") or {}).items()
+            }
+    return secrets
 
 
 def _values(spec: ControlPlaneSpec) -> str:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from meshprov import __version__
+from meshprov.addrs import InstanceAddress, parse_instance_address
 
 STATE_FORMAT = "meshprov-state"
 STATE_VERSION = 1
@@ -36,6 +38,15 @@ class StateError(Exception):
     def __init__(self, message: str, source: str = ""):
         super().__init__(message)
         self.source = source
+
+
+def output_entry(out: dict) -> dict:
+    """An output as state keeps it: value, sensitive and, as Terraform records it, its type
+    (in Terraform's JSON form; absent in states written before types were kept)."""
+    entry = {"value": out.get("value"), "sensitive": bool(out.get("sensitive", False))}
+    if "type" in out:
+        entry["type"] = out["type"]
+    return entry
 
 
 def _index_sort_key(index: int | str | None) -> tuple[int, int, str]:
@@ -63,6 +74,11 @@ class ResourceState:
 
     def sort_key(self) -> tuple:
         return (self.module, self.type, self.name, _index_sort_key(self.index))
+
+    @cached_property
+    def instance(self) -> InstanceAddress:
+        """The address, typed (parsed once, on first use)."""
+        return parse_instance_address(self.address)
 
     def to_json(self) -> dict:
         """The file form; lists of names are sorted and de-duplicated for stable diffs."""
@@ -145,10 +161,7 @@ class State:
             "meshprov_version": self.meshprov_version,
             "serial": self.serial,
             "lineage": self.lineage,
-            "outputs": {
-                name: {"value": out.get("value"), "sensitive": bool(out.get("sensitive", False))}
-                for name, out in self.outputs.items()
-            },
+            "outputs": {name: output_entry(out) for name, out in self.outputs.items()},
             "resources": [
                 r.to_json() for r in sorted(self.resources.values(), key=ResourceState.sort_key)
             ],
@@ -213,10 +226,7 @@ class State:
             lineage=data["lineage"],
             serial=serial,
             meshprov_version=data["meshprov_version"],
-            outputs={
-                name: {"value": out["value"], "sensitive": bool(out.get("sensitive", False))}
-                for name, out in outputs.items()
-            },
+            outputs={name: output_entry(out) for name, out in outputs.items()},
             resources=resources,
         )
 

@@ -10,6 +10,7 @@ values). A node whose dependency failed is skipped, so one mistake gives one err
 from __future__ import annotations
 
 import heapq
+import os
 import queue
 import threading
 from collections.abc import Mapping
@@ -21,11 +22,20 @@ from typing import Any, Protocol
 import networkx as nx
 
 from meshprov.addrs import InstanceAddress, InstanceKey, ModulePath
-from meshprov.config.model import Module, ModuleCall, Output, Repetition, Resource, Variable
+from meshprov.config.model import (
+    InputValue,
+    Module,
+    ModuleCall,
+    Output,
+    Repetition,
+    Resource,
+    Variable,
+)
 from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, SourceRange
-from meshprov.graph import Node, StaticPath, node_of
+from meshprov.engine.graph import Node, StaticPath, node_of, resource_dependencies
 from meshprov.lang import ast
 from meshprov.lang.evaluate import EvalContext, evaluate
+from meshprov.lang.traversals import traversals
 from meshprov.lang.types import NUMBER, ConversionError, convert
 from meshprov.lang.values import (
     UNKNOWN,
@@ -38,27 +48,11 @@ from meshprov.lang.values import (
     mark,
     type_name,
     unmark,
+    unmark_deep,
 )
+from meshprov.resources import SCHEMAS
+from meshprov.resources.base import ResourceInstance
 from meshprov.resources.schema import Attr
-
-
-@dataclass(frozen=True)
-class InputValue:
-    """A root variable's value from outside the configuration, and where it came from."""
-
-    value: Any
-    source: str  # e.g. "--var", "the environment", "prod.vars.hcl"
-    range: SourceRange | None = None
-
-
-@dataclass(frozen=True)
-class ResourceInstance:
-    """One expanded resource instance with its checked arguments (defaults applied)."""
-
-    address: InstanceAddress
-    resource: Resource
-    values: dict[str, Any]
-    dependencies: tuple[str, ...]  # resource addresses (static, e.g. "ca.root")
 
 
 class ResourceHook(Protocol):
@@ -72,7 +66,7 @@ class ValidationHook:
     is an argument left unset whose value the type computes when planning (``Attr.computed``)."""
 
     def resource_instance(self, instance: ResourceInstance) -> Any:
-        schema = instance.resource.schema
+        schema = instance.schema
         computed = {
             a.name: UNKNOWN
             for a in schema.attributes
@@ -87,11 +81,12 @@ class ModuleInstance:
     path: ModulePath
     module: Module
     names: dict[str, Any]
+    base_dir: Path  # where relative paths in file(), templatefile(), ... start: the root's
     outputs: dict[str, Any] = field(default_factory=dict)
 
     def ctx(self, **extra: Any) -> EvalContext:
         names = {**self.names, **extra} if extra else self.names
-        return EvalContext(names, self.module.path)
+        return EvalContext(names, self.base_dir)
 
 
 @dataclass
@@ -169,21 +164,21 @@ class _Walker:
         self.dependencies: dict[str, tuple[str, ...]] = {}  # resource node -> its dependencies
 
     def _new_instance(self, path: ModulePath, module: Module) -> ModuleInstance:
-        from meshprov.resources import SCHEMAS
-
         names: dict[str, Any] = {
             "var": {},
             "local": {},
             "module": {},
+            # Relative, as Terraform's: an absolute path would tie values (output_dir) and
+            # saved plans to one checkout. Relative paths resolve from the root directory.
             "path": {
-                "module": str(module.path),
-                "root": str(self.root_dir),
+                "module": Path(os.path.relpath(module.path, self.root_dir)).as_posix(),
+                "root": ".",
                 "cwd": str(Path.cwd()),
             },
         }
         for type_name_ in SCHEMAS:
             names[type_name_] = {}
-        return ModuleInstance(path, module, names)
+        return ModuleInstance(path, module, names, self.root_dir)
 
     def run(self) -> Evaluation:
         """Evaluate nodes as their dependencies finish.
@@ -232,7 +227,11 @@ class _Walker:
                     pending[node_id] = started
                     running[node_id] = len(futures)
                     for future in futures:
-                        future.add_done_callback(lambda _f, n=node_id: finished.put(n))
+
+                        def done(_future: Future, n: str = node_id) -> None:
+                            finished.put(n)
+
+                        future.add_done_callback(done)
                     continue
                 if not self._complete(started):
                     failed.add(node_id)
@@ -347,7 +346,7 @@ class _Walker:
                 ) from None
         value = mark(value, var.sensitive)
         for rule in var.validations:
-            ctx = EvalContext({"var": {var.name: value}}, inst.module.path)
+            ctx = EvalContext({"var": {var.name: value}}, inst.base_dir)
             ok, _ = unmark(evaluate(rule.condition, ctx))
             if isinstance(ok, Unknown):
                 continue
@@ -417,8 +416,6 @@ class _Walker:
     # --- resources ---------------------------------------------------------------------------
 
     def _resource(self, resource: Resource, inst: ModuleInstance, node: Node) -> _PendingResource:
-        from meshprov.graph import resource_dependencies
-
         keys, each_values = self._expand(
             resource.repetition, inst, f'{resource.type} "{resource.name}"'
         )
@@ -428,6 +425,7 @@ class _Walker:
             self.dependencies[node.id] = deps
         answers: dict[InstanceKey, Any] = {}
         problems = Diagnostics()
+        ranges = {name: attr.expr.range for name, attr in resource.attributes.items()}
         for key in keys:
             address = InstanceAddress(inst.path, resource.type, resource.name, key)
             extra = _repetition_names(
@@ -435,7 +433,15 @@ class _Walker:
             )
             try:
                 values = self._resource_arguments(resource, inst.ctx(**extra), address)
-                instance = ResourceInstance(address, resource, values, deps)
+                instance = ResourceInstance(
+                    address,
+                    resource.schema,
+                    values,
+                    deps,
+                    resource.range,
+                    ranges,
+                    resource.lifecycle.ignore_changes,
+                )
                 if key != UNKNOWN_KEY:
                     self.instances.append(instance)
                 answers[key] = self.hook.resource_instance(instance)
@@ -650,7 +656,8 @@ def _check_reference(attr: Attr, raw: Any, rng: SourceRange, address: InstanceAd
             f"[{attr.reference}.example].",
             rng,
         )
-    for item in items if wants_list else [raw]:
+    elements = list(items) if items is not None and wants_list else [raw]
+    for item in elements:
         item_raw, _ = unmark(item)
         if isinstance(item_raw, Unknown):
             continue
@@ -668,7 +675,21 @@ def _check_reference(attr: Attr, raw: Any, rng: SourceRange, address: InstanceAd
                 f"{item_raw.address} is a {item_raw.address.type}.",
                 rng,
             )
-    return list(items) if wants_list else raw
+    return elements if wants_list else raw
+
+
+def root_variable_values(
+    root: Module, inputs: Mapping[str, InputValue], root_dir: Path
+) -> dict[str, Any]:
+    """Every root variable's value, defaults applied and converted to its type, as Terraform's
+    JSON plan lists them; a sensitive one is None, so the result may be shown and saved."""
+    walker = _Walker(root, nx.DiGraph(), inputs, ValidationHook(), root_dir, False, None)
+    inst = walker.by_path[()][0]
+    values: dict[str, Any] = {}
+    for name, var in sorted(root.variables.items()):
+        value, sensitive = unmark_deep(walker._variable(var, inst))
+        values[name] = None if sensitive else value
+    return values
 
 
 def evaluate_providers(
@@ -679,8 +700,6 @@ def evaluate_providers(
     Providers are needed before anything else (refresh reads the world with them), so their
     arguments may refer to input variables only, as constants otherwise.
     """
-    from meshprov.lang.traversals import traversals
-
     walker = _Walker(root, nx.DiGraph(), inputs, ValidationHook(), root_dir, False, None)
     inst = walker.by_path[()][0]
     out: dict[str, dict[str, Any]] = {}
@@ -688,7 +707,8 @@ def evaluate_providers(
         values: dict[str, Any] = {}
         for attr_name, attr in provider.attributes.items():
             for ref in traversals(attr.expr):
-                var = root.variables.get(ref.steps[0]) if ref.root == "var" and ref.steps else None
+                first = ref.steps[0] if ref.root == "var" and ref.steps else None
+                var = root.variables.get(first) if isinstance(first, str) else None
                 if var is None:
                     raise DiagnosticError.single(
                         "Unsupported provider argument",
