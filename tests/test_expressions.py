@@ -325,3 +325,9 @@ def test_a_reference_as_object_key_must_be_parenthesised() -> None:
         run('{var.greeting = "world"}')
     assert info.value.diagnostics[0].summary == "Ambiguous attribute key"
     assert run('{(var.m.x) = "world"}', {"var": {"m": {"x": "k"}}}) == {"k": "world"}
+
+
+def test_indented_heredoc_strips_unicode_space_indentation() -> None:
+    text = "x = <<-EOT\n\u3000\u3000a\n\u3000\u3000\u3000b\n\u3000\u3000EOT\n"
+    expr = parse_file(text, "h.hcl").body.attributes["x"].expr
+    assert evaluate(expr, EvalContext({}, Path("/tmp"))) == "a\n\u3000b\n"

@@ -627,10 +627,10 @@ class _Builder:
         body = body[: body.rstrip("\n").rfind("\n") + 1] if "\n" in body.rstrip("\n") else ""
         lines = body.splitlines(keepends=True)
         indent = 0
-        if trim:
-            widths = [len(ln) - len(ln.lstrip(" \t")) for ln in lines if ln.strip()]
+        if trim:  # HCL counts any Unicode space as indentation, not only spaces and tabs
+            widths = [_indent_width(ln) for ln in lines if ln.strip()]
             indent = min(widths) if widths else 0
-            lines = [ln[indent:] if ln.strip() else ln.lstrip(" \t") for ln in lines]
+            lines = [ln[indent:] if ln.strip() else ln[_indent_width(ln) :] for ln in lines]
         start = self.rng(token).start
         flat: list = []
         for offset, line in enumerate(lines):
@@ -700,6 +700,15 @@ class _Builder:
         raise DiagnosticError.single(
             "Invalid template directive", f"Unknown directive %{{{content.strip()}}}.", rng
         )
+
+
+_INDENT = re.compile(r"[^\S\r\n]*")
+
+
+def _indent_width(line: str) -> int:
+    """Leading whitespace of a heredoc line, by Unicode's definition (no line ends)."""
+    match = _INDENT.match(line)
+    return match.end() if match else 0
 
 
 def _merge_texts(flat: list) -> list:
