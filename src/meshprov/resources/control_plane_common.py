@@ -13,7 +13,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from meshprov import kuma, pki
 from meshprov.addrs import parse_instance_address
@@ -129,7 +129,7 @@ def trust_bundle(config: dict[str, Any]) -> Any:
     pems = [ca["chain_pem"] if isinstance(ca, dict) else UNKNOWN for ca in chains]
     if has_unknown(pems):
         return UNKNOWN
-    return pki.merge_bundles(*pems)
+    return pki.merge_bundles(*cast(list[str], pems))
 
 
 def artifact_digest(content: bytes, mode: int) -> str:
@@ -270,6 +270,7 @@ class ControlPlaneType(ResourceType):
             planned.update(dict.fromkeys(_API_ISSUED, UNKNOWN if separate else None))
             planned["artifacts"] = UNKNOWN
         else:
+            assert prior is not None  # no prior always reissues
             for key in (*_ISSUED, *_API_ISSUED):
                 planned[key] = prior[key]
             planned["artifacts"] = self._expected_artifacts(request.address, planned, config)
