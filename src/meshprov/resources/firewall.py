@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from meshprov.aws import AwsError, call, paginate
@@ -34,6 +34,7 @@ from meshprov.resources.report import (
     CheckRow,
     FirewallImpact,
     ImpactItem,
+    ImpactNote,
     ImpactWarning,
     RowBuilder,
     SourceChange,
@@ -79,9 +80,13 @@ SCHEMA = ResourceSchema(
         Exported("placement"),
         Exported("rules"),
         Exported("foreign"),
+        Exported("wider"),
+        Exported("revokes"),
     ),
 )
 
+# what plan computes from the groups' rules (UNKNOWN while the groups are)
+_COMPUTED = ("sources", "placement", "rules", "cidrs", "rule_ids", "foreign", "wider", "revokes")
 _VERIFY_ORDER = (4,)  # after the control planes' channel rows
 AUTHORIZE_BATCH = 100  # IP ranges per AuthorizeSecurityGroupIngress call
 REVOKE_BATCH = 500  # rule ids per RevokeSecurityGroupIngress call
@@ -112,16 +117,33 @@ def is_public(cidr: str) -> bool:
 
 @dataclass
 class Live:
-    """What AWS says about the firewall's groups on its port, read in one batch."""
+    """What AWS says about the firewall's groups, read in one batch.
+
+    Only a rule on exactly the firewall's protocol and port can be the firewall's own
+    (``rules``, told by the description prefix) or revoked by exclusivity (``foreign``). A rule
+    that merely covers the port (all traffic, or a port range) still lets its source in, so it
+    is reported (``wider``) but never revoked: it is someone else's rule for other ports too.
+    """
 
     rules: dict[str, dict[str, str]]  # rule id -> {"group", "cidr", "label"} (owned)
-    foreign: list[dict[str, Any]]  # ingress on the port that meshprov does not own
+    foreign: list[dict[str, Any]]  # ingress on exactly the port that meshprov does not own
+    wider: list[dict[str, Any]] = field(default_factory=list)  # rules covering the port
+    others: dict[str, int] = field(default_factory=dict)  # group -> other inbound rules
 
     def placement(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for rule in self.rules.values():
             out.setdefault(rule["group"], []).append(rule["cidr"])
         return {g: sorted(set(c), key=cidr_key) for g, c in sorted(out.items())}
+
+    def occupied(self, exclusive: bool) -> dict[str, int]:
+        """Inbound rules per group that are not this firewall's and that apply leaves in place:
+        they use up the group's quota too."""
+        out = dict(self.others)
+        if not exclusive:
+            for rule in self.foreign:
+                out[rule["group"]] = out.get(rule["group"], 0) + 1
+        return out
 
     def attributes(self) -> dict[str, Any]:
         """The computed attributes that describe this reality."""
@@ -130,10 +152,52 @@ class Live:
             "sources": dict(sorted(sources.items(), key=lambda kv: cidr_key(kv[0]))),
             "placement": self.placement(),
             "rules": {f"{r['group']} {r['cidr']}": rid for rid, r in sorted(self.rules.items())},
-            "foreign": sorted(self.foreign, key=lambda f: (f["group"], f["rule_id"])),
+            "foreign": _by_group(self.foreign),
+            "wider": _by_group(self.wider),
             "cidrs": sorted(sources, key=cidr_key),
             "rule_ids": sorted(self.rules),
         }
+
+
+def classify(found: Iterable[dict[str, Any]], prefix: str, port: int, protocol: str) -> Live:
+    """Sort DescribeSecurityGroupRules' answer into the firewall's rules, foreign rules on its
+    port, wider rules covering it, and the count of everything else per group."""
+    live = Live({}, [])
+    for rule in found:
+        if rule.get("IsEgress"):
+            continue
+        group = rule["GroupId"]
+        description = rule.get("Description") or ""
+        cidr = rule.get("CidrIpv4") or rule.get("CidrIpv6")
+        reach = _reach(rule, port, protocol)
+        if reach == "exact" and cidr and description.startswith(prefix):
+            live.rules[rule["SecurityGroupRuleId"]] = {
+                "group": group,
+                "cidr": str(ipaddress.ip_network(cidr, strict=False)),
+                "label": description[len(prefix) :],
+            }
+            continue
+        if reach == "exact":
+            live.foreign.append(_foreign(rule, cidr))
+            continue
+        live.others[group] = live.others.get(group, 0) + 1
+        if reach == "wider":
+            live.wider.append(_foreign(rule, cidr))
+    return live
+
+
+def _foreign(rule: dict[str, Any], cidr: str | None) -> dict[str, Any]:
+    return {
+        "group": rule["GroupId"],
+        "rule_id": rule["SecurityGroupRuleId"],
+        "source": cidr or _other_source(rule),
+        "ports": _ports(rule),
+        "description": rule.get("Description") or "",
+    }
+
+
+def _by_group(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(rules, key=lambda f: (f["group"], f["rule_id"]))
 
 
 class FirewallType(ResourceType):
@@ -141,8 +205,9 @@ class FirewallType(ResourceType):
     mermaid_shape = ('[/"', '"\\]')
 
     def check(self, instances: list[ResourceInstance]) -> list[Diagnostic]:
-        """What validate can tell without AWS: groups given, extra CIDRs valid and not public."""
-        found: list[Diagnostic] = []
+        """What validate can tell without AWS: groups given, extra CIDRs valid and not public,
+        no two firewalls on one group, protocol and port."""
+        found: list[Diagnostic] = _overlaps(instances)
         for instance in instances:
             values = instance.values
             groups = values["security_group_ids"]
@@ -206,31 +271,7 @@ class FirewallType(ResourceType):
             )
         except AwsError as exc:
             raise ResourceError(_aws_message(groups, exc)) from None
-        prefix = owner_prefix(address)
-        port, protocol = values["port"], values["protocol"]
-        live = Live({}, [])
-        for rule in found:
-            if rule.get("IsEgress"):
-                continue
-            description = rule.get("Description") or ""
-            cidr = rule.get("CidrIpv4") or rule.get("CidrIpv6")
-            if description.startswith(prefix) and cidr:
-                live.rules[rule["SecurityGroupRuleId"]] = {
-                    "group": rule["GroupId"],
-                    "cidr": str(ipaddress.ip_network(cidr, strict=False)),
-                    "label": description[len(prefix) :],
-                }
-            elif _on_port(rule, port, protocol):
-                live.foreign.append(
-                    {
-                        "group": rule["GroupId"],
-                        "rule_id": rule["SecurityGroupRuleId"],
-                        "source": cidr or _other_source(rule),
-                        "ports": _ports(rule),
-                        "description": description,
-                    }
-                )
-        return live
+        return classify(found, owner_prefix(address), values["port"], values["protocol"])
 
     def refresh(self, address: str, prior: dict[str, Any], context: Context) -> RefreshResult:
         live = self.read(address, prior, context)
@@ -240,12 +281,18 @@ class FirewallType(ResourceType):
             notes.append(f"rule for {cidr} was added outside meshprov with a meshprov description")
         for cidr in sorted(set(prior.get("sources") or {}) - set(current["sources"]), key=cidr_key):
             notes.append(f"rule for {cidr} ({prior['sources'][cidr]}) was removed")
-        known = {f["rule_id"] for f in prior.get("foreign") or []}
+        known = {f["rule_id"] for f in [*(prior.get("foreign") or []), *(prior.get("wider") or [])]}
         for rule in current["foreign"]:
             if rule["rule_id"] not in known:
                 notes.append(
                     f"{rule['group']} gained a rule on port {prior['port']} from {rule['source']} "
                     "that meshprov does not own"
+                )
+        for rule in current["wider"]:
+            if rule["rule_id"] not in known:
+                notes.append(
+                    f"{rule['group']} gained a rule for {rule['ports']} from {rule['source']} "
+                    f"that covers port {prior['port']} (meshprov does not own it)"
                 )
         return RefreshResult(current, tuple(notes))
 
@@ -263,23 +310,41 @@ class FirewallType(ResourceType):
                 if a.forces_replacement and planned[a.name] != prior.get(a.name)
             )
         sources = desired_sources(request.address, config)
-        if prior is None or replace:
-            # nothing in state to compare with: read the groups (read-only) to plan exactly
-            current = self.read(request.address, planned, request.context).attributes()
-        else:
-            current = prior
-        if sources is UNKNOWN or has_unknown(planned["security_group_ids"]):
+        groups = planned["security_group_ids"]
+        if has_unknown(groups):
+            planned.update(dict.fromkeys(_COMPUTED, UNKNOWN))
+            return PlannedChange(planned, replace)
+        live = None
+        if (
+            prior is None
+            or replace
+            or groups != prior.get("security_group_ids")
+            or _unplaced(sources, prior.get("placement") or {})
+        ):
+            # no reading of these groups to go by, or new sources to fit: read them (read-only)
+            # so that the plan lists every revocation and a missing group or a full quota fails
+            # here, before apply changes anything
+            live = self.read(request.address, planned, request.context)
+        current = live.attributes() if live is not None else prior or {}
+        exclusive = planned["exclusive"]
+        foreign = current.get("foreign") or []
+        planned.update(
+            foreign=[] if exclusive else foreign,
+            wider=current.get("wider") or [],
+            revokes=foreign if exclusive else [],
+        )
+        if sources is UNKNOWN:
             planned.update(
                 dict.fromkeys(("sources", "placement", "rules", "cidrs", "rule_ids"), UNKNOWN)
             )
-            planned["foreign"] = [] if planned["exclusive"] else current.get("foreign", [])
             return PlannedChange(planned, replace)
         placement = place(
             request.address,
             sources,
-            planned["security_group_ids"],
+            groups,
             planned["rules_per_group"],
             current.get("placement") or {},
+            live.occupied(exclusive) if live is not None else {},
         )
         known_rules = current.get("rules") or {}
         rules = {
@@ -293,7 +358,6 @@ class FirewallType(ResourceType):
             rules=rules,
             cidrs=sorted(sources, key=cidr_key),
             rule_ids=UNKNOWN if UNKNOWN in rules.values() else sorted(rules.values()),
-            foreign=[] if planned["exclusive"] else current.get("foreign", []),
         )
         return PlannedChange(planned, replace)
 
@@ -305,16 +369,31 @@ class FirewallType(ResourceType):
         address = request.address
         live = self.read(address, arguments, request.context)
         sources = desired_sources(address, config)
+        exclusive = arguments["exclusive"]
+        # exclusivity revokes what the plan listed, nothing more: a rule that appeared since
+        # shows in the next plan first
+        planned_revokes = request.planned.get("revokes")
+        revoke_ids = (
+            {f["rule_id"] for f in planned_revokes}
+            if isinstance(planned_revokes, list)
+            else {f["rule_id"] for f in live.foreign}
+        )
+        if not exclusive:
+            revoke_ids = set()
+        staying = [f for f in live.foreign if f["rule_id"] not in revoke_ids]
+        occupied = Live({}, staying, others=live.others).occupied(exclusive=False)
         placement = place(
             address,
             sources,
             arguments["security_group_ids"],
             arguments["rules_per_group"],
             live.placement(),
+            occupied,
         )
         ec2 = self._ec2(request.context, arguments.get("region"))
         prefix = owner_prefix(address)
         wanted = {(g, c) for g, cidrs in placement.items() for c in cidrs}
+        self._leave_dropped_groups(address, request.prior, arguments, request.context)
         group = ""
         try:
             # revoke first everywhere: a CIDR moving between groups frees its slot first
@@ -324,8 +403,11 @@ class FirewallType(ResourceType):
                     for rid, r in live.rules.items()
                     if r["group"] == group and (group, r["cidr"]) not in wanted
                 ]
-                if arguments["exclusive"]:
-                    doomed += [f["rule_id"] for f in live.foreign if f["group"] == group]
+                doomed += [
+                    f["rule_id"]
+                    for f in live.foreign
+                    if f["group"] == group and f["rule_id"] in revoke_ids
+                ]
                 for chunk in _chunks(doomed, REVOKE_BATCH):
                     _revoke(ec2, group, chunk)
                     for rid in chunk:
@@ -337,9 +419,28 @@ class FirewallType(ResourceType):
                 for chunk in _chunks(missing, AUTHORIZE_BATCH):
                     self._authorize(ec2, group, chunk, sources, prefix, arguments, live)
         except AwsError as exc:
-            done = {**arguments, **live.attributes()}
+            done = {**arguments, **live.attributes(), "revokes": []}
             raise ResourceError(_aws_message([group], exc), done) from None
-        return {**arguments, **live.attributes()}
+        return {**arguments, **live.attributes(), "revokes": []}
+
+    def _leave_dropped_groups(
+        self,
+        address: str,
+        prior: dict[str, Any] | None,
+        arguments: dict[str, Any],
+        context: Context,
+    ) -> None:
+        """Revoke this firewall's rules in groups no longer listed (their sources move to the
+        listed groups); other rules there are no longer this firewall's business."""
+        if prior is None:
+            return
+        dropped = [
+            g
+            for g in prior.get("security_group_ids") or []
+            if g not in arguments["security_group_ids"]
+        ]
+        if dropped:
+            self.delete(address, {**prior, "security_group_ids": dropped}, context)
 
     def _authorize(
         self,
@@ -368,7 +469,7 @@ class FirewallType(ResourceType):
             if exc.code not in READ_BACK_CODES:
                 raise
             # an earlier attempt may have got through (a lost response, retried): read back
-            fresh = self._group_rules(ec2, group, prefix)
+            fresh = self._group_rules(ec2, group, prefix, arguments)
             live.rules.update(fresh)
             remaining = [c for c in cidrs if c not in {r["cidr"] for r in fresh.values()}]
             if not remaining:
@@ -388,23 +489,16 @@ class FirewallType(ResourceType):
                 "label": sources[str(ipaddress.ip_network(cidr, strict=False))],
             }
 
-    def _group_rules(self, ec2: Any, group: str, prefix: str) -> dict[str, dict[str, str]]:
-        rules = {}
-        for rule in paginate(
+    def _group_rules(
+        self, ec2: Any, group: str, prefix: str, arguments: dict[str, Any]
+    ) -> dict[str, dict[str, str]]:
+        found = paginate(
             ec2,
             "describe_security_group_rules",
             "SecurityGroupRules",
             Filters=[{"Name": "group-id", "Values": [group]}],
-        ):
-            description = rule.get("Description") or ""
-            cidr = rule.get("CidrIpv4") or rule.get("CidrIpv6")
-            if not rule.get("IsEgress") and cidr and description.startswith(prefix):
-                rules[rule["SecurityGroupRuleId"]] = {
-                    "group": group,
-                    "cidr": str(ipaddress.ip_network(cidr, strict=False)),
-                    "label": description[len(prefix) :],
-                }
-        return rules
+        )
+        return classify(found, prefix, arguments["port"], arguments["protocol"]).rules
 
     def delete(self, address: str, prior: dict[str, Any], context: Context) -> None:
         """Revoke only meshprov's own rules; foreign rules stay as they are."""
@@ -454,9 +548,16 @@ class FirewallType(ResourceType):
                 row.failed("foreign", text)
             else:
                 row.warn("foreign", text)
+        for rule in live.wider:
+            # not revocable by meshprov (it serves other ports too), but it lets a source in
+            row.warn(
+                "wider",
+                f"{rule['group']} also lets {rule['source']} reach port {port} through "
+                f"{rule['rule_id']} ({_span(rule['ports'])}, not meshprov's)",
+            )
         public = sorted(
             {c for c in owned if is_public(c)}
-            | {r["source"] for r in live.foreign if "/" in r["source"] and is_public(r["source"])}
+            | {r["source"] for r in [*live.foreign, *live.wider] if is_public(r["source"])}
         )
         for cidr in public:
             text = f"port {port} is open to {cidr}"
@@ -469,8 +570,9 @@ class FirewallType(ResourceType):
     # --- what a change means ----------------------------------------------------------------
 
     def impact(self, change: ResourceChange, plan: Plan) -> list[ImpactItem]:
-        """Sources allowed or no longer allowed on the port, foreign rules revoked, and public
-        sources opened or kept."""
+        """Sources allowed or no longer allowed on the port, foreign rules revoked, sources
+        moved between groups, public sources opened, and rules meshprov leaves that still let
+        a source reach the port."""
         items: list[ImpactItem] = []
         firewall = _firewall_impact(change)
         if firewall is not None:
@@ -483,20 +585,90 @@ class FirewallType(ResourceType):
                 for source in firewall.added
                 if is_public(source.cidr)
             )
-        if change.action is not Action.DELETE:
-            after = change.after or {}
-            foreign = after.get("foreign")
-            for rule in foreign if isinstance(foreign, list) else []:
-                source = rule.get("source")
-                if isinstance(source, str) and is_public(source):
-                    items.append(
-                        ImpactWarning(
-                            f"{change.address} keeps {source} in {rule.get('group')} on port "
-                            f"{after.get('port')}, a rule meshprov does not own "
-                            "(exclusive = false)"
-                        )
+        if change.action is Action.DELETE:
+            return items
+        after = change.after or {}
+        port = after.get("port")
+        for rule in _listed(after.get("foreign")):
+            if is_public(rule["source"]):
+                items.append(
+                    ImpactWarning(
+                        f"{change.address} keeps {rule['source']} in {rule['group']} on port "
+                        f"{port}, a rule meshprov does not own (exclusive = false)"
                     )
+                )
+        for rule in _listed(after.get("wider")):
+            items.append(
+                ImpactWarning(
+                    f"{change.address}: {rule['group']} also lets {rule['source']} reach port "
+                    f"{port} through {rule['rule_id']} ({_span(rule['ports'])}), a wider rule "
+                    "meshprov does not own and never revokes",
+                    first=is_public(rule["source"]),
+                )
+            )
+        items.extend(ImpactNote(change.address, text) for text in _moves(change.before, after))
         return items
+
+
+def _overlaps(instances: list[ResourceInstance]) -> list[Diagnostic]:
+    """Two firewalls managing the same group, protocol and port would each revoke (exclusive)
+    or collide with (Duplicate) the other's rules: an error naming both."""
+    found: list[Diagnostic] = []
+    first: dict[tuple[str, str, int], ResourceInstance] = {}
+    told: set[tuple[str, str]] = set()
+    for instance in instances:
+        values = instance.values
+        groups, protocol, port = (
+            values["security_group_ids"],
+            values["protocol"],
+            values["port"],
+        )
+        if has_unknown(groups) or has_unknown(protocol) or has_unknown(port):
+            continue
+        for group in dict.fromkeys(groups or ()):
+            other = first.setdefault((group, protocol, port), instance)
+            pair = (str(other.address), str(instance.address))
+            if other is instance or pair in told:
+                continue
+            told.add(pair)
+            found.append(
+                error(
+                    "Overlapping firewalls",
+                    f"{other.address} and {instance.address} both manage ingress on "
+                    f"{protocol}/{port} in {group}: each would take the other's rules for "
+                    "foreign. Manage a port in a group with one firewall (list every source "
+                    "there), or give them different groups or ports.",
+                    instance.argument_range("security_group_ids"),
+                )
+            )
+    return found
+
+
+def _listed(value: Any) -> list[dict[str, Any]]:
+    """A list of rule records from planned values (nothing while unknown)."""
+    return value if isinstance(value, list) else []
+
+
+def _span(ports: str) -> str:
+    return "all traffic" if ports == "all" else ports
+
+
+def _moves(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
+    """Sources whose rule moves to another security group (revoked there, authorized here)."""
+    old = (before or {}).get("placement")
+    new = after.get("placement")
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return []
+    where = {c: g for g, cidrs in old.items() for c in cidrs}
+    labels = after.get("sources")
+    sources: dict[str, str] = labels if isinstance(labels, dict) else {}
+    return [
+        f"moves {cidr} ({SourceChange(cidr, sources.get(cidr, 'cidr')).description}) from "
+        f"{where[cidr]} to {group}"
+        for group, cidrs in sorted(new.items())
+        for cidr in cidrs
+        if cidr in where and where[cidr] != group
+    ]
 
 
 def _sources(values: dict | None) -> dict[str, str] | None:
@@ -513,13 +685,12 @@ def _firewall_impact(change: ResourceChange) -> FirewallImpact | None:
     after = _sources(change.after if change.action is not Action.DELETE else None)
     values = change.after or change.before or {}
     port = values.get("port")
-    after_foreign = (change.after or {}).get("foreign")
-    kept = {r["rule_id"] for r in after_foreign} if isinstance(after_foreign, list) else set()
-    revoked = tuple(
-        f"{rule['source']} in {rule['group']}"
-        for rule in (change.before or {}).get("foreign") or []
-        if change.action is not Action.DELETE and rule["rule_id"] not in kept
-    )
+    revoked: tuple[str, ...] = ()
+    if change.action is not Action.DELETE:
+        revoked = tuple(
+            f"{rule['ports']} from {rule['source']} in {rule['group']} ({rule['rule_id']})"
+            for rule in _listed((change.after or {}).get("revokes"))
+        )
     if after is None:
         return FirewallImpact(change.address, port, (), (), revoked, unknown=True)
     before = before or {}
@@ -567,15 +738,14 @@ def place(
     groups: list[str],
     per_group: int,
     current: dict[str, list[str]],
+    occupied: dict[str, int],
 ) -> dict[str, list[str]]:
-    """Spread CIDRs over the groups: each stays where it is; new ones go where there is room."""
-    capacity = len(groups) * per_group
-    if len(sources) > capacity:
-        raise ResourceError(
-            f"{address}: {len(sources)} source CIDRs do not fit in {len(groups)} security "
-            f"group(s) × {per_group} rules per group = {capacity}. Add security groups to "
-            "security_group_ids or raise rules_per_group to the account's quota."
-        )
+    """Spread CIDRs over the groups: each stays where it is; new ones go where there is room.
+
+    ``occupied`` counts the inbound rules in each group that are not this firewall's and stay:
+    AWS's quota counts every inbound rule, whatever its port.
+    """
+    # a source keeps its rule where it is (moving it would free nothing)
     placement: dict[str, list[str]] = {g: [] for g in groups}
     placed: set[str] = set()
     for group in groups:
@@ -583,13 +753,36 @@ def place(
             if cidr in sources and cidr not in placed and len(placement[group]) < per_group:
                 placement[group].append(cidr)
                 placed.add(cidr)
-    for cidr in sources:
-        if cidr in placed:
-            continue
-        group = max(groups, key=lambda g: (per_group - len(placement[g]), -groups.index(g)))
+    free = {g: max(per_group - occupied.get(g, 0) - len(placement[g]), 0) for g in groups}
+    new = [c for c in sources if c not in placed]
+    if len(new) > sum(free.values()):
+        total = len(groups) * per_group
+        taken = {g: occupied[g] for g in groups if occupied.get(g)}
+        other = ""
+        if taken:
+            used = ", ".join(f"{g}: {n}" for g, n in taken.items())
+            other = (
+                f", less {sum(taken.values())} taken by other inbound rules ({used}) = "
+                f"{total - sum(taken.values())}"
+            )
+        raise ResourceError(
+            f"{address}: {len(sources)} source CIDRs do not fit in {len(groups)} security "
+            f"group(s) × {per_group} rules per group = {total}{other}. Add security groups to "
+            "security_group_ids or raise rules_per_group to the account's quota."
+        )
+    for cidr in new:
+        group = max(groups, key=lambda g: (free[g], -groups.index(g)))
         placement[group].append(cidr)
-        placed.add(cidr)
+        free[group] -= 1
     return {g: sorted(c, key=cidr_key) for g, c in placement.items() if c}
+
+
+def _unplaced(sources: Any, placement: dict[str, list[str]]) -> bool:
+    """Whether some wanted source has no rule yet (its place depends on the groups' room)."""
+    if sources is UNKNOWN:
+        return False
+    placed = {c for cidrs in placement.values() for c in cidrs}
+    return any(c not in placed for c in sources)
 
 
 def _network(address: str, cidr: str, where: str) -> str:
@@ -601,14 +794,20 @@ def _network(address: str, cidr: str, where: str) -> str:
         ) from None
 
 
-def _on_port(rule: dict[str, Any], port: int, protocol: str) -> bool:
+def _reach(rule: dict[str, Any], port: int, protocol: str) -> str | None:
+    """``"exact"``: the rule is for exactly this protocol and port; ``"wider"``: it lets
+    traffic to the port in among others (all traffic, or a port range); None: not this port."""
     proto = str(rule.get("IpProtocol"))
     if proto == "-1":
-        return True
+        return "wider"
     if proto not in (protocol, {"tcp": "6", "udp": "17"}[protocol]):
-        return False
+        return None
     low, high = rule.get("FromPort", -1), rule.get("ToPort", -1)
-    return low == -1 or low <= port <= high
+    if low == high == port:
+        return "exact"
+    if low == -1 or low <= port <= high:
+        return "wider"
+    return None
 
 
 def _ports(rule: dict[str, Any]) -> str:
