@@ -10,12 +10,18 @@ group: one describe for all groups, then at most one revoke and one authorize pe
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
+from meshprov import kuma
 from meshprov.aws import AwsError, call, paginate
 from meshprov.diagnostics import Diagnostic, error
+from meshprov.files import write_atomic
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, Unknown, has_unknown, unmark
 from meshprov.plan.model import Action, Plan, ResourceChange
@@ -29,13 +35,14 @@ from meshprov.resources.base import (
     ResourceInstance,
     ResourceType,
 )
-from meshprov.resources.control_plane_common import check_port
+from meshprov.resources.control_plane_common import artifact_digest, check_port
 from meshprov.resources.report import (
     CheckRow,
     FirewallImpact,
     ImpactItem,
     ImpactNote,
     ImpactWarning,
+    Notice,
     RowBuilder,
     SourceChange,
     VerifyContext,
@@ -63,7 +70,8 @@ if TYPE_CHECKING:
 SCHEMA = ResourceSchema(
     "firewall",
     attributes=(
-        Attr("security_group_ids", STRING_LIST, required=True),
+        Attr("security_group_ids", STRING_LIST, default=()),
+        Attr("helm_values_file", STRING),
         Attr("port", NUMBER, default=5685, check=check_port, forces_replacement=True),
         Attr("protocol", STRING, default="tcp", allowed=("tcp", "udp"), forces_replacement=True),
         Attr("allow_zones", ANY, default=(), reference="zone"),
@@ -82,11 +90,23 @@ SCHEMA = ResourceSchema(
         Exported("foreign"),
         Exported("wider"),
         Exported("revokes"),
+        Exported("helm_values"),
     ),
 )
 
 # what plan computes from the groups' rules (UNKNOWN while the groups are)
-_COMPUTED = ("sources", "placement", "rules", "cidrs", "rule_ids", "foreign", "wider", "revokes")
+_COMPUTED = (
+    "sources",
+    "placement",
+    "rules",
+    "cidrs",
+    "rule_ids",
+    "foreign",
+    "wider",
+    "revokes",
+    "helm_values",
+)
+HELM_VALUES_MODE = 0o644
 _VERIFY_ORDER = (4,)  # after the control planes' channel rows
 AUTHORIZE_BATCH = 100  # IP ranges per AuthorizeSecurityGroupIngress call
 REVOKE_BATCH = 500  # rule ids per RevokeSecurityGroupIngress call
@@ -210,14 +230,24 @@ class FirewallType(ResourceType):
         found: list[Diagnostic] = _overlaps(instances)
         for instance in instances:
             values = instance.values
-            groups = values["security_group_ids"]
-            if not has_unknown(groups) and not groups:
+            groups, helm = values["security_group_ids"], values["helm_values_file"]
+            if not has_unknown(groups) and not groups and helm is None:
                 found.append(
                     error(
-                        "No security groups",
-                        f"{instance.address} needs at least one id in security_group_ids: the "
-                        "groups in front of the control plane whose ingress it manages.",
+                        "Nothing to configure",
+                        f"{instance.address} needs security_group_ids (the AWS security groups "
+                        "in front of the control plane), helm_values_file (a Helm values "
+                        "overlay for a global on Kubernetes), or both.",
                         instance.argument_range("security_group_ids"),
+                    )
+                )
+            if isinstance(helm, str) and (not helm.strip() or _has_control(helm)):
+                found.append(
+                    error(
+                        "Invalid helm_values_file",
+                        f"{instance.address}: helm_values_file must be a file path without "
+                        "control characters.",
+                        instance.argument_range("helm_values_file"),
                     )
                 )
             cidrs = values["allow_cidrs"]
@@ -274,6 +304,20 @@ class FirewallType(ResourceType):
         return classify(found, owner_prefix(address), values["port"], values["protocol"])
 
     def refresh(self, address: str, prior: dict[str, Any], context: Context) -> RefreshResult:
+        current: dict[str, Any] = dict(prior)
+        notes: list[str] = []
+        if prior.get("security_group_ids"):
+            current, notes = self._refresh_groups(address, prior, context)
+        if prior.get("helm_values_file") is not None:
+            digest, note = _read_helm_values(context, prior)
+            if note:
+                current["helm_values"] = digest
+                notes.append(note)
+        return RefreshResult(current, tuple(notes))
+
+    def _refresh_groups(
+        self, address: str, prior: dict[str, Any], context: Context
+    ) -> tuple[dict[str, Any], list[str]]:
         live = self.read(address, prior, context)
         current = {**prior, **live.attributes()}
         notes = []
@@ -294,7 +338,7 @@ class FirewallType(ResourceType):
                     f"{rule['group']} gained a rule for {rule['ports']} from {rule['source']} "
                     f"that covers port {prior['port']} (meshprov does not own it)"
                 )
-        return RefreshResult(current, tuple(notes))
+        return current, notes
 
     # --- planning --------------------------------------------------------------------------
 
@@ -314,6 +358,19 @@ class FirewallType(ResourceType):
         if has_unknown(groups):
             planned.update(dict.fromkeys(_COMPUTED, UNKNOWN))
             return PlannedChange(planned, replace)
+        if groups:
+            self._plan_groups(request, planned, sources, bool(replace))
+        else:
+            planned.update(_without_groups(sources))
+        planned["helm_values"] = _helm_digest(planned["helm_values_file"], sources)
+        return PlannedChange(planned, replace)
+
+    def _plan_groups(
+        self, request: PlanRequest, planned: dict[str, Any], sources: Any, replace: bool
+    ) -> None:
+        """The rules in the security groups: read the groups when state cannot tell."""
+        prior = request.prior
+        groups = planned["security_group_ids"]
         live = None
         if (
             prior is None
@@ -337,7 +394,7 @@ class FirewallType(ResourceType):
             planned.update(
                 dict.fromkeys(("sources", "placement", "rules", "cidrs", "rule_ids"), UNKNOWN)
             )
-            return PlannedChange(planned, replace)
+            return
         placement = place(
             request.address,
             sources,
@@ -359,16 +416,27 @@ class FirewallType(ResourceType):
             cidrs=sorted(sources, key=cidr_key),
             rule_ids=UNKNOWN if UNKNOWN in rules.values() else sorted(rules.values()),
         )
-        return PlannedChange(planned, replace)
 
     # --- applying --------------------------------------------------------------------------
 
     def apply(self, request: ApplyRequest) -> dict[str, Any]:
-        config = request.config
-        arguments = self.planned_arguments(config)
+        arguments = self.planned_arguments(request.config)
+        sources = desired_sources(request.address, request.config)
+        self._leave_dropped_groups(request.address, request.prior, arguments, request.context)
+        if arguments["security_group_ids"]:
+            attributes = self._apply_groups(request, arguments, sources)
+        else:
+            attributes = {**arguments, **_without_groups(sources)}
+        attributes["helm_values"] = _write_helm_values(
+            request.context, request.prior, arguments["helm_values_file"], sources
+        )
+        return attributes
+
+    def _apply_groups(
+        self, request: ApplyRequest, arguments: dict[str, Any], sources: dict[str, str]
+    ) -> dict[str, Any]:
         address = request.address
         live = self.read(address, arguments, request.context)
-        sources = desired_sources(address, config)
         exclusive = arguments["exclusive"]
         # exclusivity revokes what the plan listed, nothing more: a rule that appeared since
         # shows in the next plan first
@@ -393,7 +461,6 @@ class FirewallType(ResourceType):
         ec2 = self._ec2(request.context, arguments.get("region"))
         prefix = owner_prefix(address)
         wanted = {(g, c) for g, cidrs in placement.items() for c in cidrs}
-        self._leave_dropped_groups(address, request.prior, arguments, request.context)
         group = ""
         try:
             # revoke first everywhere: a CIDR moving between groups frees its slot first
@@ -440,7 +507,7 @@ class FirewallType(ResourceType):
             if g not in arguments["security_group_ids"]
         ]
         if dropped:
-            self.delete(address, {**prior, "security_group_ids": dropped}, context)
+            self._revoke_owned(address, {**prior, "security_group_ids": dropped}, context)
 
     def _authorize(
         self,
@@ -501,7 +568,13 @@ class FirewallType(ResourceType):
         return classify(found, prefix, arguments["port"], arguments["protocol"]).rules
 
     def delete(self, address: str, prior: dict[str, Any], context: Context) -> None:
-        """Revoke only meshprov's own rules; foreign rules stay as they are."""
+        """Revoke only meshprov's own rules (foreign rules stay as they are) and remove the Helm
+        values overlay it wrote."""
+        _write_helm_values(context, prior, None, {})
+        if prior.get("security_group_ids"):
+            self._revoke_owned(address, prior, context)
+
+    def _revoke_owned(self, address: str, prior: dict[str, Any], context: Context) -> None:
         live = self.read(address, prior, context)
         ec2 = self._ec2(context, prior.get("region"))
         by_group: dict[str, list[str]] = {}
@@ -517,15 +590,26 @@ class FirewallType(ResourceType):
     # --- verify ----------------------------------------------------------------------------
 
     def verify(self, instance: ResourceState, context: VerifyContext) -> list[CheckRow]:
-        """Ingress on the port, read back from AWS: exactly the allowed CIDRs, nothing public."""
+        """Ingress on the port, read back from AWS: exactly the allowed CIDRs, nothing public;
+        the Helm values overlay holds exactly the allowed CIDRs."""
         attrs = instance.attributes
+        row = RowBuilder(f"firewall (port {attrs['port']})", instance.address, _VERIFY_ORDER)
+        summary = []
+        if attrs.get("helm_values_file") is not None:
+            summary.append(_verify_helm_values(row, attrs, context.context))
+        if attrs.get("security_group_ids"):
+            summary.append(self._verify_groups(row, instance.address, attrs, context.context))
+        return [row.build("; ".join(summary))]
+
+    def _verify_groups(
+        self, row: RowBuilder, address: str, attrs: dict[str, Any], context: Context
+    ) -> str:
         port = attrs["port"]
-        row = RowBuilder(f"firewall (port {port})", instance.address, _VERIFY_ORDER)
         try:
-            live = self.read(instance.address, attrs, context.context)
+            live = self.read(address, attrs, context)
         except ResourceError as exc:
             row.failed("aws", str(exc))
-            return [row.build("could not read the security groups")]
+            return "could not read the security groups"
         allowed = set(attrs.get("cidrs") or [])
         owned = {rule["cidr"] for rule in live.rules.values()}
         groups = ", ".join(attrs["security_group_ids"])
@@ -565,7 +649,7 @@ class FirewallType(ResourceType):
                 row.warn("public", text + " (allow_public)")
             else:
                 row.failed("public", text)
-        return [row.build(f"{len(owned)} rule(s) in {groups}")]
+        return f"{len(owned)} rule(s) in {groups}"
 
     # --- what a change means ----------------------------------------------------------------
 
@@ -607,7 +691,36 @@ class FirewallType(ResourceType):
                 )
             )
         items.extend(ImpactNote(change.address, text) for text in _moves(change.before, after))
+        helm = after.get("helm_values_file")
+        if (
+            isinstance(helm, str)
+            and helm != (change.before or {}).get("helm_values_file")
+            and _leaves_config_dir(helm)
+        ):
+            items.append(
+                ImpactWarning(
+                    f"{change.address} writes its Helm values overlay outside the "
+                    f"configuration directory: {helm}"
+                )
+            )
         return items
+
+    def notices(self, change: ResourceChange) -> list[Notice]:
+        """A changed Helm values overlay takes effect only with a helm upgrade of the global."""
+        after = change.after or {}
+        helm = after.get("helm_values_file")
+        if change.action is Action.DELETE or not isinstance(helm, str):
+            return []
+        digest = after.get("helm_values")
+        if digest is not UNKNOWN and digest == (change.before or {}).get("helm_values"):
+            return []
+        return [
+            Notice(
+                change.address,
+                f"helm upgrade the global with -f values.yaml -f {helm}",
+                "the sources allowed to reach its KDS Service (loadBalancerSourceRanges) changed",
+            )
+        ]
 
 
 def _overlaps(instances: list[ResourceInstance]) -> list[Diagnostic]:
@@ -641,7 +754,31 @@ def _overlaps(instances: list[ResourceInstance]) -> list[Diagnostic]:
                     instance.argument_range("security_group_ids"),
                 )
             )
+    files: dict[str, ResourceInstance] = {}
+    for instance in instances:
+        helm = instance.values["helm_values_file"]
+        if not isinstance(helm, str):
+            continue
+        other = files.setdefault(os.path.normpath(helm), instance)
+        if other is not instance:
+            found.append(
+                error(
+                    "Overlapping firewalls",
+                    f"{other.address} and {instance.address} both write the Helm values "
+                    f"overlay {helm}: each would overwrite the other's.",
+                    instance.argument_range("helm_values_file"),
+                )
+            )
     return found
+
+
+def _leaves_config_dir(path: str) -> bool:
+    """An absolute path, or one that climbs out of the configuration directory."""
+    return os.path.isabs(path) or os.path.normpath(path).split(os.sep)[0] == os.pardir
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text)
 
 
 def _listed(value: Any) -> list[dict[str, Any]]:
@@ -699,6 +836,101 @@ def _firewall_impact(change: ResourceChange) -> FirewallImpact | None:
     if not (added or removed or revoked):
         return None
     return FirewallImpact(change.address, port, added, removed, revoked)
+
+
+def _without_groups(sources: Any) -> dict[str, Any]:
+    """The computed attributes of a firewall with no security group (a Helm overlay only)."""
+    return {
+        **Live({}, []).attributes(),
+        "revokes": [],
+        "sources": sources,
+        "cidrs": UNKNOWN if sources is UNKNOWN else sorted(sources, key=cidr_key),
+    }
+
+
+def _helm_values(sources: dict[str, str]) -> bytes:
+    return kuma.firewall_values(sorted(sources, key=cidr_key)).encode()
+
+
+def _helm_digest(path: Any, sources: Any) -> Any:
+    """What state records of the overlay: None without one, UNKNOWN until the sources are known."""
+    if path is None:
+        return None
+    if has_unknown(path) or sources is UNKNOWN:
+        return UNKNOWN
+    return artifact_digest(_helm_values(sources), HELM_VALUES_MODE)
+
+
+def helm_values_path(context: Context, path: str) -> Path:
+    """The overlay's path: relative to the configuration directory (an absolute one as given)."""
+    return context.config_dir / path
+
+
+def _write_helm_values(
+    context: Context, prior: dict[str, Any] | None, path: str | None, sources: dict[str, str]
+) -> str | None:
+    """Write the overlay (atomically) at ``path`` and remove the one ``prior`` wrote elsewhere;
+    ``path`` None removes it. The old file is unlinked itself, never a symlink's target."""
+    old = (prior or {}).get("helm_values_file")
+    if old is not None and old != path and (prior or {}).get("helm_values") is not None:
+        try:
+            helm_values_path(context, old).unlink(missing_ok=True)
+        except OSError as exc:
+            raise ResourceError(f"cannot remove {old}: {exc.strerror}") from None
+    if path is None:
+        return None
+    content = _helm_values(sources)
+    try:
+        write_atomic(helm_values_path(context, path), content, HELM_VALUES_MODE)
+    except OSError as exc:
+        raise ResourceError(f"cannot write helm_values_file {path}: {exc.strerror}") from None
+    return artifact_digest(content, HELM_VALUES_MODE)
+
+
+def _verify_helm_values(row: RowBuilder, attrs: dict[str, Any], context: Context) -> str:
+    """The overlay on disk: its source ranges are exactly the allowed CIDRs, mode 0644."""
+    name = attrs["helm_values_file"]
+    path = helm_values_path(context, name)
+    try:
+        text = path.read_text(encoding="utf-8")
+        mode = os.stat(path).st_mode & 0o777
+        ranges = kuma.firewall_source_ranges(text)
+    except FileNotFoundError:
+        row.failed("helm_values", f"{name} does not exist")
+        return f"{name} missing"
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        row.failed("helm_values", f"cannot read {name}: {exc}")
+        return f"{name} unreadable"
+    allowed = list(attrs.get("cidrs") or [])
+    if not isinstance(ranges, list) or sorted(map(str, ranges)) != sorted(allowed):
+        row.failed(
+            "helm_values",
+            f"{name}: loadBalancerSourceRanges is {ranges}, not the allowed {allowed}",
+        )
+    elif mode != HELM_VALUES_MODE:
+        row.failed("helm_values", f"{name} has mode {mode:04o}, want {HELM_VALUES_MODE:04o}")
+    else:
+        row.passed("helm_values", f"{name} allows exactly the {len(allowed)} allowed CIDR(s)")
+    return f"{len(allowed)} source range(s) in {name}"
+
+
+def _read_helm_values(context: Context, prior: dict[str, Any]) -> tuple[str | None, str]:
+    """The overlay's digest as it is now, and a drift note when it is not as written."""
+    name = prior["helm_values_file"]
+    path = helm_values_path(context, name)
+    try:
+        content = path.read_bytes()
+        mode = os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        return None, f"{name} was deleted"
+    except OSError as exc:
+        raise ResourceError(f"cannot read {path}: {exc.strerror}") from None
+    actual = artifact_digest(content, mode)
+    if actual == prior.get("helm_values"):
+        return actual, ""
+    if mode != HELM_VALUES_MODE:
+        return actual, f"{name} has mode {mode:04o}, want {HELM_VALUES_MODE:04o}"
+    return actual, f"{name} was modified"
 
 
 def desired_sources(address: str, config: dict[str, Any]) -> Any:
