@@ -21,7 +21,11 @@ from meshprov.state.model import ResourceState
 SCHEMA = ResourceSchema(
     "control_plane",
     attributes=(*SHARED_ATTRIBUTES, Attr("kds_port", NUMBER, default=5685, check=check_port)),
-    exported=(*SHARED_EXPORTS, Exported("kds_address"), Exported("kds_port")),
+    exported=(
+        *SHARED_EXPORTS,
+        Exported("kds_address", kind="text"),
+        Exported("kds_port", kind="number"),
+    ),
 )
 
 
