@@ -490,7 +490,13 @@ class FirewallType(ResourceType):
                 for chunk in _chunks(missing, AUTHORIZE_BATCH):
                     self._authorize(ec2, group, chunk, sources, prefix, arguments, live)
         except AwsError as exc:
-            done = {**arguments, **live.attributes(), "revokes": []}
+            # the overlay is written after the groups: what state knew of it still holds
+            done = {
+                **arguments,
+                **live.attributes(),
+                "revokes": [],
+                "helm_values": (request.prior or {}).get("helm_values"),
+            }
             raise ResourceError(_aws_message([group], exc), done) from None
         return {**arguments, **live.attributes(), "revokes": []}
 
