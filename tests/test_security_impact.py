@@ -52,7 +52,7 @@ def test_ca_rotation_counts_the_certificates_it_reissues_and_says_why() -> None:
     (fw,) = impact.firewalls
     assert fw.added == ()
     assert fw.removed == (SourceChange("192.0.2.30/32", "ap-south"),)
-    assert fw.revoked == ("0.0.0.0/0 in sg-0123456789abcdef0",)
+    assert fw.revoked == ("tcp/5685 from 0.0.0.0/0 in sg-0123456789abcdef0 (sgr-ffff)",)
     certs = {c.address: (c.action, c.why) for c in impact.certificates}
     assert certs == {
         "control_plane.global": ("reissued", "the signing CA is replaced"),
@@ -219,7 +219,7 @@ def test_rotation_lines() -> None:
     assert summary_lines(security_impact(plans.ca_rotation())) == [
         "firewall.kds (port 5685): - stops allowing 1 source: 192.0.2.30/32 (zone ap-south)",
         "firewall.kds (port 5685): - revokes 1 rule meshprov does not own: "
-        "0.0.0.0/0 in sg-0123456789abcdef0",
+        "tcp/5685 from 0.0.0.0/0 in sg-0123456789abcdef0 (sgr-ffff)",
         "2 certificates reissued (the signing CA is replaced): control_plane.global, "
         "zone.eu_west; expire about 2031-01-15",
         "1 certificate removed: zone.ap_south",

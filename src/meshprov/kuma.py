@@ -89,6 +89,9 @@ class Helm:
     API_SERVER = "apiServer"
     KDS_GLOBAL_SERVER = "kdsGlobalServer"
     KDS_ZONE_CLIENT = "kdsZoneClient"
+    # the global's KDS Service (a LoadBalancer) and who may reach it
+    ZONE_SYNC_SERVICE = "globalZoneSyncService"
+    SOURCE_RANGES = "loadBalancerSourceRanges"
 
 
 class SecretKeys:
@@ -390,6 +393,24 @@ def read_secrets(text: str) -> dict[str, dict[str, str]]:
                 k: base64.b64decode(v).decode() for k, v in (doc.get("data") or {}).items()
             }
     return secrets
+
+
+def firewall_values(cidrs: list[str]) -> str:
+    """The Helm values overlay of a firewall in front of a global on Kubernetes: the KDS
+    Service's ``loadBalancerSourceRanges``, to pass as a second ``-f`` to ``helm upgrade``."""
+    root, chart = Helm.ROOT
+    values = {root: {chart: {Helm.ZONE_SYNC_SERVICE: {Helm.SOURCE_RANGES: list(cidrs)}}}}
+    return (
+        "# Helm values overlay written by meshprov (a firewall): the sources allowed to reach\n"
+        "# the global's KDS Service. Pass it after values.yaml: helm upgrade ... -f <this file>\n"
+        + yaml.safe_dump(values, sort_keys=False)
+    )
+
+
+def firewall_source_ranges(text: str) -> Any:
+    """Read back a firewall overlay: its ``loadBalancerSourceRanges`` (None when absent)."""
+    service = control_plane_values(text).get(Helm.ZONE_SYNC_SERVICE)
+    return service.get(Helm.SOURCE_RANGES) if isinstance(service, dict) else None
 
 
 def _values(spec: ControlPlaneSpec) -> str:

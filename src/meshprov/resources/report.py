@@ -51,7 +51,7 @@ class FirewallImpact(ImpactItem):
     port: Any
     added: tuple[SourceChange, ...]
     removed: tuple[SourceChange, ...]
-    revoked: tuple[str, ...]  # foreign rules revoked: "0.0.0.0/0 in sg-123"
+    revoked: tuple[str, ...]  # foreign rules revoked: "tcp/5685 from 0.0.0.0/0 in sg-123 (sgr-1)"
     unknown: bool = False  # sources known only after apply
 
 
