@@ -137,7 +137,12 @@ class CAType(ResourceType):
     def apply(self, request: ApplyRequest) -> dict[str, Any]:
         config = request.config
         parent = _parent(config)
-        keep_key = request.prior is not None and request.planned.get("id") is UNKNOWN
+        prior = request.prior
+        kept_key = (  # re-signing an existing CA keeps its key
+            prior["private_key_pem"]
+            if prior is not None and request.planned.get("id") is UNKNOWN
+            else None
+        )
         try:
             issued = pki.issue_ca(
                 common_name=config["common_name"],
@@ -148,7 +153,7 @@ class CAType(ResourceType):
                 parent=pki.Issuer(parent["cert_pem"], parent["private_key_pem"])
                 if parent
                 else None,
-                key_pem=request.prior["private_key_pem"] if keep_key else None,
+                key_pem=kept_key,
             )
         except ValueError as exc:  # a parent whose key is not its certificate's
             raise ResourceError(str(exc)) from None

@@ -6,6 +6,7 @@ from typing import Any
 
 from meshprov.kuma import ControlPlaneSpec, url_host
 from meshprov.lang.values import UNKNOWN
+from meshprov.plan.model import Plan, ResourceChange
 from meshprov.resources.control_plane_common import (
     SHARED_ATTRIBUTES,
     SHARED_EXPORTS,
@@ -40,11 +41,29 @@ class GlobalControlPlaneType(ControlPlaneType):
             UNKNOWN if dial_host is UNKNOWN else f"grpcs://{url_host(dial_host)}:{port}"
         )
 
+    def trust_clients(self, change: ResourceChange, plan: Plan) -> tuple[str, ...]:
+        """kumactl, and the zones that hold this bundle as their kds-ca.crt."""
+        zones = {
+            rs.address: rs.attributes.get("global")
+            for rs in plan.prior_state.resources.values()
+            if rs.type == "zone"
+        }
+        zones.update(
+            {
+                c.address: (c.after or {}).get("global")
+                for c in plan.resource_changes
+                if c.type == "zone"
+            }
+        )
+        return ("kumactl", *(zone for zone, cp in zones.items() if cp == change.address))
+
     def spec(
         self, address: str, attributes: dict[str, Any], config: dict[str, Any]
     ) -> ControlPlaneSpec:
         name = block_label(address).replace("_", "-")
-        return ControlPlaneSpec(**self.base_spec(name, attributes), kds_port=attributes["kds_port"])
+        return ControlPlaneSpec(
+            **self.base_spec(name, attributes, config), kds_port=attributes["kds_port"]
+        )
 
     def verify(self, instance: ResourceState, context: VerifyContext) -> list[CheckRow]:
         return verify_control_plane(instance, context, SCHEMA)

@@ -11,7 +11,7 @@ from meshprov.diagnostics import Diagnostic, error, warning
 from meshprov.kuma import ControlPlaneSpec, ZoneSettings, url_host
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, has_unknown, unmark
-from meshprov.plan.model import ResourceChange
+from meshprov.plan.model import Plan, ResourceChange
 from meshprov.resources import control_plane
 from meshprov.resources.base import ResourceInstance
 from meshprov.resources.control_plane_common import (
@@ -98,6 +98,11 @@ class ZoneType(ControlPlaneType):
             if after.get(setting) == "none":
                 found.append(f'{change.address} does not authenticate {who} ({setting} = "none")')
         return found
+
+    def trust_clients(self, change: ResourceChange, plan: Plan) -> tuple[str, ...]:
+        after = change.after or {}
+        prometheus = ("Prometheus",) if after.get("mads_tls") else ()
+        return ("data plane proxies", "kumactl", *prometheus)
 
     def check(self, instances: list[ResourceInstance]) -> list[Diagnostic]:
         found = super().check(instances)
@@ -210,7 +215,9 @@ class ZoneType(ControlPlaneType):
             global_address=attributes["global_address"],
             kds_ca_pem=global_cp["ca_bundle_pem"] if global_cp else None,
         )
-        return ControlPlaneSpec(**self.base_spec(attributes["zone_name"], attributes), zone=zone)
+        return ControlPlaneSpec(
+            **self.base_spec(attributes["zone_name"], attributes, config), zone=zone
+        )
 
 
 _AUTHN_SETTINGS = (("dp_authn", "data plane proxies"), ("zone_proxy_authn", "zone proxies"))
