@@ -90,6 +90,7 @@ def _spec(name: str, dial_host: str, work_dir: str = "/var/lib/kuma") -> kuma.Co
         cert_pem="CERT\n",
         key_pem="KEY\n",
         ca_chain_pem="CA\n",
+        ca_bundle_pem="CA\n",
         kds_port=5685,
     )
 
