@@ -11,7 +11,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from meshprov.diagnostics import Diagnostic
-from meshprov.resources import ca, control_plane, firewall, zone
+from meshprov.resources import ca, control_plane, firewall, signing_key, token, zone
 from meshprov.resources.base import ResourceType
 from meshprov.resources.schema import ResourceSchema
 
@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from meshprov.config.evaluation import ResourceInstance
 
 SCHEMAS: dict[str, ResourceSchema] = {
-    module.SCHEMA.type_name: module.SCHEMA for module in (ca, control_plane, zone, firewall)
+    module.SCHEMA.type_name: module.SCHEMA
+    for module in (ca, control_plane, zone, firewall, signing_key, token)
 }
 TYPES: dict[str, ResourceType] = {}
 
@@ -45,3 +46,5 @@ register(ca.CAType())
 register(control_plane.GlobalControlPlaneType())
 register(zone.ZoneType())
 register(firewall.FirewallType())
+register(signing_key.SigningKeyType())
+register(token.TokenType())
