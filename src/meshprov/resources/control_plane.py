@@ -6,6 +6,7 @@ from typing import Any
 
 from meshprov.kuma import ControlPlaneSpec, url_host
 from meshprov.lang.values import UNKNOWN
+from meshprov.resources import cp_authn
 from meshprov.resources.control_plane_common import (
     SHARED_ATTRIBUTES,
     SHARED_EXPORTS,
@@ -17,7 +18,11 @@ from meshprov.resources.schema import NUMBER, Attr, Exported, ResourceSchema
 
 SCHEMA = ResourceSchema(
     "control_plane",
-    attributes=(*SHARED_ATTRIBUTES, Attr("kds_port", NUMBER, default=5685, check=check_port)),
+    attributes=(
+        *SHARED_ATTRIBUTES,
+        Attr("kds_port", NUMBER, default=5685, check=check_port),
+        *cp_authn.GLOBAL_AUTHN_ATTRIBUTES,
+    ),
     exported=(*SHARED_EXPORTS, Exported("kds_address"), Exported("kds_port")),
 )
 
@@ -36,4 +41,6 @@ class GlobalControlPlaneType(ControlPlaneType):
         self, address: str, attributes: dict[str, Any], config: dict[str, Any]
     ) -> ControlPlaneSpec:
         name = block_label(address).replace("_", "-")
-        return ControlPlaneSpec(**self.base_spec(name, attributes), kds_port=attributes["kds_port"])
+        return ControlPlaneSpec(
+            **self.base_spec(name, attributes, config), kds_port=attributes["kds_port"]
+        )

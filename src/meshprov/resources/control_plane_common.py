@@ -22,6 +22,7 @@ from meshprov.diagnostics import Diagnostic, SourceRange, error, warning
 from meshprov.files import write_files_atomic
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, has_unknown, unmark
+from meshprov.resources import cp_authn
 from meshprov.resources.base import (
     ApplyRequest,
     Context,
@@ -74,6 +75,7 @@ SHARED_ATTRIBUTES = (
     Attr("output_dir", STRING, computed=True),  # default: out/<address>
     Attr("work_dir", STRING, default="/var/lib/kong-mesh"),
     Attr("namespace", STRING, default="kong-mesh-system"),
+    *cp_authn.SHARED_AUTHN_ATTRIBUTES,
 )
 
 SHARED_EXPORTS = (
@@ -86,6 +88,7 @@ SHARED_EXPORTS = (
     Exported("api_cert_pem"),
     Exported("api_private_key_pem", sensitive=True),
     Exported("ca_id"),
+    *cp_authn.AUTHN_EXPORTS,
     Exported("artifacts"),
 )
 
@@ -127,7 +130,9 @@ class ControlPlaneType(ResourceType):
         """The Kong Mesh settings the artifacts are rendered from."""
         raise NotImplementedError
 
-    def base_spec(self, name: str, attributes: dict[str, Any]) -> dict[str, Any]:
+    def base_spec(
+        self, name: str, attributes: dict[str, Any], config: dict[str, Any]
+    ) -> dict[str, Any]:
         """The ``ControlPlaneSpec`` fields both kinds fill the same way."""
         return {
             "name": name,
@@ -143,6 +148,7 @@ class ControlPlaneType(ResourceType):
             "ca_chain_pem": attributes["ca_bundle_pem"],
             "api_cert_pem": attributes["api_cert_pem"],
             "api_key_pem": attributes["api_private_key_pem"],
+            "authn": cp_authn.settings(attributes, config),
         }
 
     # --- checks ----------------------------------------------------------------------------
@@ -156,7 +162,7 @@ class ControlPlaneType(ResourceType):
     def check_instance(self, instance: ResourceInstance) -> list[Diagnostic]:
         """Rules about one control plane's own arguments."""
         values = instance.values
-        found: list[Diagnostic] = []
+        found: list[Diagnostic] = cp_authn.check(instance)
         hostnames, addresses = values["hostnames"], values["addresses"]
         if not has_unknown([hostnames, addresses]) and not hostnames and not addresses:
             found.append(
@@ -209,6 +215,8 @@ class ControlPlaneType(ResourceType):
         planned["ca_id"] = ca["id"] if isinstance(ca, dict) else UNKNOWN
         planned["ca_bundle_pem"] = ca["chain_pem"] if isinstance(ca, dict) else UNKNOWN
         self.own_exports(request.address, planned, config)
+        planned["accepted_kids"] = cp_authn.accepted_kids(config)
+        planned["token_ids"] = cp_authn.token_ids(config)
         replace = tuple(
             a.name
             for a in self.schema.attributes
@@ -223,6 +231,8 @@ class ControlPlaneType(ResourceType):
             reissue, reason = True, "update_because_ca_replaced"
         else:
             reissue = any(planned[k] != prior.get(k) for k in _CERT_INPUTS)
+            if not reissue and planned["accepted_kids"] is UNKNOWN:
+                reason = "update_because_key_replaced"
         if reissue:
             planned.update(dict.fromkeys(_ISSUED, UNKNOWN))
             separate = planned["api_separate_cert"]
@@ -265,6 +275,8 @@ class ControlPlaneType(ResourceType):
         attributes["ca_id"] = ca["id"]
         attributes["ca_bundle_pem"] = ca["chain_pem"]
         self.own_exports(request.address, attributes, config)
+        attributes["accepted_kids"] = cp_authn.accepted_kids(config)
+        attributes["token_ids"] = cp_authn.token_ids(config)
         files = kuma.render_artifacts(self.spec(request.address, attributes, config))
         out = request.context.config_dir / attributes["output_dir"]
         try:

@@ -45,7 +45,9 @@ class Attr:
 
     ``reference`` names the resource type an attribute must point at (``ca = ca.root``);
     ``check`` returns an error message for a bad known value, or None; ``computed``: left
-    unset, the type computes the value when planning (so ``validate`` cannot know it).
+    unset, the type computes the value when planning (so ``validate`` cannot know it);
+    ``null_is_value``: an explicit ``null`` means null (e.g. "write no binding"), while
+    leaving the attribute out means its default.
     """
 
     name: str
@@ -58,6 +60,7 @@ class Attr:
     forces_replacement: bool = False
     description: str = ""
     computed: bool = False
+    null_is_value: bool = False
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from meshprov.diagnostics import Diagnostic, error, warning
 from meshprov.kuma import ControlPlaneSpec, ZoneSettings, url_host
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, has_unknown, unmark
+from meshprov.resources import cp_authn
 from meshprov.resources.control_plane_common import (
     SHARED_ATTRIBUTES,
     SHARED_EXPORTS,
@@ -66,6 +67,7 @@ SCHEMA = ResourceSchema(
             default="zoneToken",
             allowed=("zoneToken", "serviceAccountToken", "none"),
         ),
+        *cp_authn.ZONE_AUTHN_ATTRIBUTES,
     ),
     exported=(
         *SHARED_EXPORTS,
@@ -187,8 +189,11 @@ class ZoneType(ControlPlaneType):
             zone_proxy_authn=attributes["zone_proxy_authn"],
             global_address=attributes["global_address"],
             kds_ca_pem=global_cp["ca_bundle_pem"] if global_cp else None,
+            dp_token_path=attributes["dp_token_path"],
         )
-        return ControlPlaneSpec(**self.base_spec(attributes["zone_name"], attributes), zone=zone)
+        return ControlPlaneSpec(
+            **self.base_spec(attributes["zone_name"], attributes, config), zone=zone
+        )
 
 
 def _authn_problems(instance: ResourceInstance, setting: str) -> list[Diagnostic]:
