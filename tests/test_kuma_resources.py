@@ -661,6 +661,7 @@ GLOBAL_FILES = {
     "tls/api.key": 0o600,
     "kuma-cp.env": 0o600,
     "kumactl.sh": 0o755,
+    "access-role-binding.yaml": 0o644,  # admin_groups' default: no anonymous admin
 }
 ZONE_FILES = {
     "tls/tls.crt": 0o644,
@@ -671,6 +672,7 @@ ZONE_FILES = {
     "kuma-dp.env": 0o644,
     "kumactl.sh": 0o755,
     "prometheus-kuma-sd.yml": 0o644,
+    "access-role-binding.yaml": 0o644,
 }
 LONE_FILES = {
     k: v for k, v in ZONE_FILES.items() if k not in ("tls/kds-ca.crt", "prometheus-kuma-sd.yml")
@@ -821,10 +823,12 @@ def test_dp_env(universal: Applied) -> None:
     }
     for address, (url, work) in expected.items():
         env = read_env(universal.out(address) / "kuma-dp.env")
-        assert set(env) == SPEC_DP_ENV
+        # dp_authn defaults to dpToken on universal: kuma-dp reads its token from dp_token_path
+        assert set(env) == SPEC_DP_ENV | {"KUMA_DATAPLANE_RUNTIME_TOKEN_PATH"}
         assert env == {
             "KUMA_CONTROL_PLANE_URL": url,
             "KUMA_CONTROL_PLANE_CA_CERT_FILE": f"{work}/tls/ca.crt",
+            "KUMA_DATAPLANE_RUNTIME_TOKEN_PATH": "/var/lib/kuma-dp/dataplane.token",
         }
         assert attributes(universal.directory, address)["cp_url"] == url
     assert not (universal.out("control_plane.global") / "kuma-dp.env").exists()

@@ -38,7 +38,11 @@ def check_instances(instances: list[ResourceInstance]) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     for type_name, group in by_type.items():
         if type_name in TYPES:
-            found.extend(TYPES[type_name].check(group))
+            resource_type = TYPES[type_name]
+            found.extend(resource_type.check(group))
+            if resource_type.related_types:
+                related = {t: by_type.get(t, []) for t in resource_type.related_types}
+                found.extend(resource_type.check_related(group, related))
     return found
 
 

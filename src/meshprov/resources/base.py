@@ -88,6 +88,8 @@ class ResourceType:
 
     schema: ResourceSchema
     create_before_destroy = False
+    # other types whose instances ``check_related`` needs (a token checks the zones it is for)
+    related_types: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -98,6 +100,12 @@ class ResourceType:
 
         Values may be unknown (during validate): skip what cannot be checked yet.
         """
+        return []
+
+    def check_related(
+        self, instances: list[ResourceInstance], related: dict[str, list[ResourceInstance]]
+    ) -> list[Diagnostic]:
+        """Rules between this type's instances and those of ``related_types`` (by type name)."""
         return []
 
     def plan(self, request: PlanRequest) -> PlannedChange:

@@ -26,6 +26,7 @@ from meshprov.diagnostics import Diagnostic, error, warning
 from meshprov.files import write_atomic
 from meshprov.lang.types import ANY, ListType, MapType
 from meshprov.lang.values import UNKNOWN, ResourceValue, has_unknown, unmark, values_equal
+from meshprov.resources import cp_authn
 from meshprov.resources.base import (
     ApplyRequest,
     Context,
@@ -128,6 +129,7 @@ class TokenType(ResourceType):
     schema = SCHEMA
     # a renewed token is written over the old file, never leaving none
     create_before_destroy = True
+    related_types = ("zone",)
 
     # --- checks ----------------------------------------------------------------------------
 
@@ -147,6 +149,35 @@ class TokenType(ResourceType):
                         f'{other.address} and {group[0].address} both set output_file = "{path}"'
                         ": each would overwrite the other's token.",
                         argument_range(other, "output_file"),
+                    )
+                )
+        return found
+
+    def check_related(
+        self, instances: list[ResourceInstance], related: dict[str, list[ResourceInstance]]
+    ) -> list[Diagnostic]:
+        """A zone proxy token for a zone of this configuration that does not accept its key."""
+        zones: dict[Any, list[ResourceInstance]] = defaultdict(list)
+        for zone in related["zone"]:
+            zones[cp_authn.zone_name_of(zone)].append(zone)
+        found = []
+        for instance in instances:
+            key, _ = unmark(instance.values.get("signing_key"))
+            zone = instance.values.get("zone")
+            if not isinstance(key, ResourceValue) or cp_authn.key_kind(key) != "zone_proxy":
+                continue
+            for target in zones.get(zone, []):
+                accepted = cp_authn.items(target.values.get("zone_proxy_token_keys"))
+                addresses = [cp_authn.address_of(k) for k in accepted]
+                if None in addresses or str(key.address) in addresses:
+                    continue
+                found.append(
+                    error(
+                        "Zone proxy token not accepted by its zone",
+                        f'{instance.address} is for zone "{zone}", but {target.address} does '
+                        f"not list its key {key.address} in zone_proxy_token_keys: the zone "
+                        "would refuse its ingress and egress.",
+                        argument_range(instance, "zone"),
                     )
                 )
         return found
