@@ -344,3 +344,164 @@ def test_access_role_bindings(example: Applied) -> None:
             "roles": ["admin"],
         },
     }
+
+
+# === rotation ================================================================================
+
+
+ROTATION = """\
+ca "cp" {
+  common_name = "CP CA"
+}
+
+signing_key "dp_old" {
+  kind     = "dataplane"
+  key_size = 2048
+}
+
+signing_key "dp_new" {
+  kind     = "dataplane"
+  key_size = 2048
+}
+
+zone "eu" {
+  ca            = ca.cp
+  addresses     = ["10.0.0.1"]
+  dp_token_keys = [KEYS]
+}
+
+token "web" {
+  signing_key = signing_key.SIGNER
+  mesh        = "default"
+  output_file = "web.token"
+}
+
+token "api" {
+  signing_key = signing_key.dp_old
+  mesh        = "default"
+  output_file = "api.token"
+}
+"""
+
+
+def rotation(keys: str, signer: str) -> str:
+    return ROTATION.replace("KEYS", keys).replace("SIGNER", signer)
+
+
+def plan_actions(directory: Path, planfile: Path, *args: str) -> dict[str, tuple[str, str]]:
+    run(directory, "plan", "--out", str(planfile), *args)
+    doc = json.loads(planfile.read_text())
+    return {
+        c["address"]: (c["action"], c["reason"]) for c in doc["changes"] if c["action"] != "no-op"
+    }
+
+
+def zone_dp_keys(directory: Path) -> dict[str, str]:
+    config = yaml.safe_load((directory / "out/zone.eu/kuma-cp.yaml").read_text())
+    return {e["kid"]: e["key"] for e in dig(config, KEY_PATHS["dataplane"])}
+
+
+def test_key_rotation_with_an_overlap(tmp_path: Path) -> None:
+    """Phase 1 lists both keys; phase 2 moves a token to the new key while the other token
+    still uses the old one: both generations verify with the zone's list of two keys."""
+    directory = tmp_path / "cfg"
+    directory.mkdir()
+    (directory / "main.hcl").write_text(rotation("signing_key.dp_old", "dp_old"))
+    run(directory, "apply", "--auto-approve")
+    old_web = (directory / "web.token").read_text().strip()
+    assert len(zone_dp_keys(directory)) == 1
+
+    (directory / "main.hcl").write_text(
+        rotation("signing_key.dp_old, signing_key.dp_new", "dp_old")
+    )
+    assert plan_actions(directory, tmp_path / "p1.plan") == {"zone.eu": ("update", None)}
+    run(directory, "apply", str(tmp_path / "p1.plan"))
+    assert len(zone_dp_keys(directory)) == 2
+    assert_token_accepted(old_web, zone_dp_keys(directory), tmp_path / "old")
+
+    (directory / "main.hcl").write_text(
+        rotation("signing_key.dp_old, signing_key.dp_new", "dp_new")
+    )
+    actions = plan_actions(directory, tmp_path / "p2.plan")
+    assert actions == {"token.web": ("create-delete", "replace_because_cannot_update")}
+    run(directory, "apply", str(tmp_path / "p2.plan"))
+    keys = zone_dp_keys(directory)
+    new_web = (directory / "web.token").read_text().strip()
+    api = (directory / "api.token").read_text().strip()
+    new_kid = key_state_of(directory, "dp_new")["kid"]
+    assert jwt.get_unverified_header(new_web)["kid"] == new_kid
+    assert jwt.get_unverified_header(api)["kid"] != new_kid
+    for name, token in (("new", new_web), ("api", api), ("old", old_web)):
+        assert_token_accepted(token, keys, tmp_path / f"both-{name}")
+    assert run(directory, "verify").exit_code == 0
+
+
+def key_state_of(directory: Path, name: str) -> dict:
+    return attributes(directory, f"signing_key.{name}")
+
+
+def test_replacing_a_key_updates_the_cps_that_accept_it(example: Applied, tmp_path: Path) -> None:
+    directory = example.copy(tmp_path / "cfg")
+    old = key_state(example, "kds")["kid"]
+    actions = plan_actions(directory, tmp_path / "r.plan", "--replace", "signing_key.kds")
+    assert actions == {
+        "signing_key.kds": ("create-delete", "replace_by_request"),
+        "token.kds_eu_west": ("update", "update_because_key_replaced"),
+        "token.kds_eu_central": ("update", "update_because_key_replaced"),
+        "control_plane.global": ("update", "update_because_key_replaced"),
+        # the zones present new tokens: their files change
+        "zone.eu_west": ("update", None),
+        "zone.eu_central": ("update", None),
+    }
+    run(directory, "apply", str(tmp_path / "r.plan"))
+    keys = dig(
+        yaml.safe_load((directory / OUT["control_plane.global"] / "kuma-cp.yaml").read_text()),
+        KEY_PATHS["zone_cp"],
+    )
+    assert [k["kid"] for k in keys] == [attributes(directory, "signing_key.kds")["kid"]] != [old]
+    token = (directory / OUT["zone.eu_west"] / "tokens/kds.token").read_text().strip()
+    assert_token_accepted(token, {k["kid"]: k["key"] for k in keys}, tmp_path / "t")
+
+
+# === RBAC ====================================================================================
+
+
+SMALL = """\
+ca "cp" {
+  common_name = "CP CA"
+}
+
+control_plane "global" {
+  ca        = ca.cp
+  hostnames = ["global.mesh.test"]
+  GROUPS
+}
+"""
+
+
+def test_admin_groups_null_writes_no_binding(tmp_path: Path) -> None:
+    directory = tmp_path / "cfg"
+    directory.mkdir()
+    (directory / "main.hcl").write_text(SMALL.replace("GROUPS", "admin_groups = null"))
+    run(directory, "apply", "--auto-approve")
+    assert not (directory / "out/control_plane.global/access-role-binding.yaml").exists()
+    assert attributes(directory, "control_plane.global")["admin_groups"] is None
+    (directory / "main.hcl").write_text(SMALL.replace("GROUPS", ""))
+    run(directory, "apply", "--auto-approve")
+    binding = yaml.safe_load(
+        (directory / "out/control_plane.global/access-role-binding.yaml").read_text()
+    )
+    assert binding["subjects"] == [{"type": "Group", "name": "mesh-system:admin"}]
+
+
+def test_an_unauthenticated_admin_group_is_a_warning(tmp_path: Path) -> None:
+    directory = tmp_path / "cfg"
+    directory.mkdir()
+    (directory / "main.hcl").write_text(
+        SMALL.replace(
+            "GROUPS", 'admin_groups = ["mesh-system:admin", "mesh-system:unauthenticated"]'
+        )
+    )
+    result = run(directory, "validate")
+    assert "Warning: Unauthenticated callers are admin" in result.output
+    assert "main.hcl line 8" in result.output
