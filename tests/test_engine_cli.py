@@ -122,6 +122,7 @@ def test_apply_creates_in_dependency_order_and_records_state(ws: Workspace) -> N
     assert state["outputs"]["parent_id"] == {
         "value": parent["attributes"]["id"],
         "sensitive": False,
+        "type": "string",
     }
     assert state["outputs"]["parent_secret"]["sensitive"] is True
     assert f'parent_id = "{parent["attributes"]["id"]}"' in result.stdout
@@ -581,14 +582,18 @@ def test_output_command(ws: Workspace) -> None:
     assert json.loads(ws.run("output", "--json", "ids").stdout) == [parent["id"], solo["id"]]
     # A secret reaches stdout only when asked for: --show-sensitive with --json or --raw.
     masked = json.loads(ws.run("output", "--json").stdout)
-    assert masked["parent_id"] == {"sensitive": False, "value": parent["id"]}
-    assert masked["parent_secret"] == {"sensitive": True, "value": None}
+    assert masked["parent_id"] == {"sensitive": False, "type": "string", "value": parent["id"]}
+    assert masked["parent_secret"] == {"sensitive": True, "type": "string", "value": None}
     refused = ws.run("output", "--raw", "parent_secret", code=1)
     assert "Error: Sensitive output" in refused.stderr and "--show-sensitive" in refused.stderr
     everything = json.loads(
         ws.run("output", "--json", "--show-sensitive", allow_secret=True).stdout
     )
-    assert everything["parent_secret"] == {"sensitive": True, "value": parent["secret"]}
+    assert everything["parent_secret"] == {
+        "sensitive": True,
+        "type": "string",
+        "value": parent["secret"],
+    }
     raw = ws.run("output", "--raw", "--show-sensitive", "parent_secret", allow_secret=True).stdout
     assert raw == parent["secret"]
 
@@ -598,6 +603,62 @@ def test_output_command(ws: Workspace) -> None:
         "Error: Unsupported value for raw output" in ws.run("output", "--raw", "ids", code=1).stderr
     )
     assert "Error: Output name required" in ws.run("output", "--raw", code=1).stderr
+
+
+def test_output_json_gives_each_type_as_terraform_does(ws: Workspace) -> None:
+    ws.write(
+        """
+        test_thing "t" {
+          value = "v"
+        }
+
+        output "name" {
+          value = test_thing.t.value
+        }
+
+        output "count" {
+          value = 3
+        }
+
+        output "on" {
+          value = true
+        }
+
+        output "pair" {
+          value = ["a", 1]
+        }
+
+        output "ports" {
+          value = toset([5685, 5682])
+        }
+
+        output "cp" {
+          value = { host = "cp.example.com", port = 5682, tags = ["eu"] }
+        }
+
+        output "nothing" {
+          value = null
+        }
+
+        output "secret" {
+          value     = test_thing.t.secret
+          sensitive = true
+        }
+        """
+    )
+    ws.run("apply", "--auto-approve")
+    doc = json.loads(ws.run("output", "--json").stdout)
+    assert {name: out["type"] for name, out in doc.items()} == {
+        "name": "string",
+        "count": "number",
+        "on": "bool",
+        "pair": ["tuple", ["string", "number"]],
+        "ports": ["set", "number"],
+        "cp": ["object", {"host": "string", "port": "number", "tags": ["tuple", ["string"]]}],
+        "nothing": "dynamic",
+        "secret": "string",
+    }
+    assert doc["secret"]["value"] is None and doc["ports"]["value"] == [5682, 5685]
 
 
 # --- saved plans -----------------------------------------------------------------------------

@@ -177,6 +177,8 @@ def test_quickstart_example_through_python_m_meshprov(tmp_path, moto_aws):
     (work / "main.hcl").write_bytes((REPO / "examples" / "quickstart" / "main.hcl").read_bytes())
     variables = [
         "--var",
+        "firewall=true",
+        "--var",
         f"aws_endpoint_url={moto_aws.endpoint}",
         "--var",
         f"global_security_group_id={sg}",
@@ -192,8 +194,8 @@ def test_quickstart_example_through_python_m_meshprov(tmp_path, moto_aws):
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert "Traceback" not in applied.stderr
     assert {(cidr_of(r), r["Description"]) for r in moto_aws.ingress(sg)} == {
-        ("198.51.100.10/32", "meshprov:firewall.kds:eu-west"),
-        ("203.0.113.20/32", "meshprov:firewall.kds:us-east"),
+        ("198.51.100.10/32", "meshprov:firewall.kds[0]:eu-west"),
+        ("203.0.113.20/32", "meshprov:firewall.kds[0]:us-east"),
     }
     Mesh(work, moto_aws.endpoint).run("plan", "--detailed-exitcode", *variables, code=0)
 

@@ -168,7 +168,14 @@ def test_create_plan(ws: Workspace) -> None:
     assert doc["format_version"] == "1.2"
     assert doc["applyable"] is True and doc["complete"] is True and doc["errored"] is False
     assert "prior_state" not in doc and "resource_drift" not in doc
-    assert doc["variables"] == {"ca_name": {"value": "Mesh CA"}, "token": {"value": None}}
+    # every root variable, defaults included and converted to its type; sensitive ones null
+    assert doc["variables"] == {
+        "ca_name": {"value": "Mesh CA"},
+        "global_hostnames": {"value": []},
+        "global_key": {"value": "ECDSA_P256"},
+        "token": {"value": None},
+        "zones": {"value": {"eu": "198.51.100.10", "us": "203.0.113.20"}},
+    }
     assert actions(doc) == {
         "ca.inter": (["create"], None),
         "ca.root": (["create"], None),
@@ -207,11 +214,37 @@ def test_create_plan(ws: Workspace) -> None:
         "before_sensitive": True,
         "after_sensitive": True,
     }
-    # show --json of the saved plan says the same (the sensitive variable is not in the file)
+    # show --json of the saved plan says the same (the sensitive variable's value is not in it)
     shown = validated(json.loads(ws.run("show", "--json", str(out)).stdout))
-    for key in ("resource_changes", "output_changes", "planned_values", "timestamp"):
+    for key in ("resource_changes", "output_changes", "planned_values", "timestamp", "variables"):
         assert shown[key] == doc[key], key
-    assert shown["variables"] == {"ca_name": {"value": "Mesh CA"}}
+    assert "s3cret-token" not in out.read_text()
+
+
+def test_variables_are_converted_to_their_type(ws: Workspace) -> None:
+    ws.write(
+        MESH
+        + """
+variable "ports" {
+  type    = set(number)
+  default = ["5685", 5682, 5685]
+}
+
+variable "settings" {
+  type = object({ replicas = number, debug = optional(bool, false) })
+}
+
+variable "anything" {
+  default = null
+}
+"""
+    )
+    doc = plan_doc(ws, "--var", 'settings={ replicas = "3" }', "--var", "zones={}")
+    assert doc["variables"]["ports"] == {"value": [5682, 5685]}
+    assert doc["variables"]["settings"] == {"value": {"debug": False, "replicas": 3}}
+    assert doc["variables"]["anything"] == {"value": None}
+    assert doc["variables"]["zones"] == {"value": {}}
+    assert doc["variables"]["token"] == {"value": None}
 
 
 def test_update_in_place(applied: Workspace) -> None:

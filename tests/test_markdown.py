@@ -436,6 +436,8 @@ def test_quickstart_example_against_moto(moto_aws, tmp_path: Path) -> None:
     group = moto_aws.security_group()
     variables = (
         "--var",
+        "firewall=true",
+        "--var",
         f"aws_endpoint_url={moto_aws.endpoint}",
         "--var",
         f"global_security_group_id={group}",
@@ -443,7 +445,7 @@ def test_quickstart_example_against_moto(moto_aws, tmp_path: Path) -> None:
     comment = ws.dir / "plan.md"
     result = ws.run("plan", *variables, "--markdown", str(comment), "--detailed-exitcode", code=2)
     assert (
-        "firewall.kds (port 5685): + allows 2 sources: 198.51.100.10/32 (zone eu-west), "
+        "firewall.kds[0] (port 5685): + allows 2 sources: 198.51.100.10/32 (zone eu-west), "
         "203.0.113.20/32 (zone us-east)"
     ) in result.stdout
     text = comment.read_text()
@@ -473,4 +475,4 @@ def test_quickstart_example_against_moto(moto_aws, tmp_path: Path) -> None:
     text = comment.read_text()
     check_comment(text, config_label(ws.dir))
     assert "**stops allowing** 1 source: `203.0.113.20/32` (zone `us-east`)" in text
-    assert "- **Update in-place** (1): `firewall.kds`" in text
+    assert "- **Update in-place** (1): `firewall.kds[0]`" in text

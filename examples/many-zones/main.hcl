@@ -13,9 +13,31 @@ variable "zones" {
   }
 }
 
+variable "firewall" {
+  description = "Manage the AWS security-group rules in front of the global's KDS port."
+  type        = bool
+  default     = false
+}
+
 variable "global_security_group_ids" {
   type    = list(string)
   default = ["sg-0123456789abcdef0"]
+}
+
+variable "aws_region" {
+  type    = string
+  default = "eu-west-1"
+}
+
+variable "aws_endpoint_url" {
+  description = "An AWS emulator's URL; null means real AWS."
+  type        = string
+  default     = null
+}
+
+provider "aws" {
+  region       = var.aws_region
+  endpoint_url = var.aws_endpoint_url
 }
 
 module "global" {
@@ -35,6 +57,7 @@ module "zones" {
 }
 
 firewall "kds" {
+  count              = var.firewall ? 1 : 0
   security_group_ids = var.global_security_group_ids
   allow_zones        = [for z in module.zones : z.zone]
 }

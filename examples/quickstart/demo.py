@@ -6,12 +6,15 @@ the quickstart with the emulator's endpoint and the group's id as variables. The
 KDS to 0.0.0.0/0 by hand: verify fails, plan shows the drift, apply revokes the rule, verify
 passes again. On the way, a stand-in ``kumactl`` shows how ``kumactl.sh`` registers a control
 plane with the admin token meshprov issued (the token itself is never printed). Finally it
-stops the server. Against a real AWS account you would run the same commands without the two --var
-options (see README.md next to this file).
+stops the server, says what to try next, and removes the copy: its state and out/ hold private
+keys and tokens. ``--keep`` keeps the copy to look at (and says so). Against a real AWS account
+you would run the same commands without the emulator's --var options (see README.md next to
+this file).
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import shutil
@@ -37,7 +40,8 @@ def free_port() -> int:
 
 
 def banner(text: str) -> None:
-    print(f"\n\033[1m== {text}\033[0m", flush=True)
+    bold, plain = ("", "") if os.environ.get("NO_COLOR") else ("\033[1m", "\033[0m")
+    print(f"\n{bold}== {text}{plain}", flush=True)
 
 
 def meshprov(workdir: Path, *args: str, ok: tuple[int, ...] = (0,)) -> None:
@@ -82,7 +86,25 @@ def show_kumactl(workdir: Path) -> None:
     )
 
 
+WHAT_NEXT = """
+What next:
+  - Run the quickstart yourself, no AWS account needed (the firewall is off by default):
+      cd examples/quickstart && meshprov validate && meshprov plan && meshprov apply
+  - Turn the firewall on against your AWS account (examples/quickstart/README.md, "Firewall"):
+      meshprov plan --var firewall=true --var global_security_group_id=sg-... --out review.plan
+  - Review plans in pull requests: examples/github-actions/README.md
+  - Many zones from one map through modules/zone: examples/many-zones
+  - Renewals: meshprov plan --as-of 2027-11-01T00:00:00Z shows what needs reissuing by then."""
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary copy (state, out/ and private keys) instead of removing it",
+    )
+    keep = parser.parse_args().keep
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     os.environ.update(
@@ -92,6 +114,7 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log lines
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    workdir = Path(tempfile.mkdtemp(prefix="meshprov-demo-"))
     try:
         ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=endpoint)
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
@@ -99,9 +122,10 @@ def main() -> None:
             GroupName="kong-mesh-global-cp", Description="global control plane", VpcId=vpc
         )["GroupId"]
         print(f"Created {vpc} and the global control plane's security group {group}")
-        workdir = Path(tempfile.mkdtemp(prefix="meshprov-demo-"))
         shutil.copy(HERE / "main.hcl", workdir / "main.hcl")
         variables = [
+            "--var",
+            "firewall=true",
             "--var",
             f"aws_endpoint_url={endpoint}",
             "--var",
@@ -143,10 +167,19 @@ def main() -> None:
             if not rule["IsEgress"]:
                 source = rule.get("CidrIpv4") or rule.get("CidrIpv6")
                 print(f"  {source:<20} {rule.get('Description', '')}")
-        print(f"\nThe files for each control plane are in {workdir}/out; state in {workdir}/state.")
     finally:
         server.stop()
-        print("Stopped the emulator.")
+        print("\nStopped the emulator.")
+        if keep:
+            print(
+                f"Kept {workdir}: the files for each control plane are in out/, the state in "
+                "state/. Both hold private keys: remove the directory when you are done."
+            )
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+            print(f"Removed {workdir} (its state and out/ held private keys); --keep keeps it.")
+    banner("Done")
+    print(WHAT_NEXT)
 
 
 if __name__ == "__main__":

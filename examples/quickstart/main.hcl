@@ -2,6 +2,14 @@
 # with an admin user token for kumactl and a key for the data plane proxies' tokens.
 #
 # Run it:  meshprov validate && meshprov plan && meshprov apply
+# The firewall (AWS security-group rules) is off by default, so these need no AWS account;
+# turn it on with --var firewall=true (make demo does, against a local AWS emulator).
+
+variable "firewall" {
+  description = "Manage the AWS security-group rules in front of the global's KDS port."
+  type        = bool
+  default     = false
+}
 
 variable "aws_endpoint_url" {
   description = "Set to an AWS emulator's URL (the demo starts one); null means real AWS."
@@ -86,6 +94,8 @@ zone "us_east" {
 }
 
 firewall "kds" {
+  count = var.firewall ? 1 : 0
+
   security_group_ids = [var.global_security_group_id]
   port               = control_plane.global.kds_port
   allow_zones        = [zone.eu_west, zone.us_east]

@@ -25,6 +25,7 @@ from meshprov.config import LoadedConfig
 from meshprov.config.evaluation import ResourceInstance, evaluate_config
 from meshprov.diagnostics import Diagnostic, DiagnosticError, error
 from meshprov.heap import frozen_heap
+from meshprov.lang.types import infer_type, type_json
 from meshprov.lang.values import UNKNOWN, has_unknown, unmark_deep
 from meshprov.plan.model import Action, Mode, Plan, ResourceChange
 from meshprov.plan.planner import (
@@ -177,7 +178,11 @@ class _Runner:
         outputs = {}
         for name, value in evaluation.outputs.items():
             raw, _ = unmark_deep(value)
-            outputs[name] = {"value": raw, "sensitive": evaluation.output_sensitive[name]}
+            outputs[name] = {
+                "value": raw,
+                "sensitive": evaluation.output_sensitive[name],
+                "type": type_json(infer_type(raw)),  # from the value: a set is still a set
+            }
         self.outputs = outputs
 
     def start(self, instance: ResourceInstance) -> Any:

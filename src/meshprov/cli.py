@@ -798,6 +798,7 @@ def output(
     together with --json or --raw, so that a secret reaches stdout only when asked for.
     """
     from meshprov.backend import read_state
+    from meshprov.lang.types import infer_type, type_json
     from meshprov.render.human import render_outputs
 
     try:
@@ -818,6 +819,8 @@ def output(
             err=True,
         )
         return
+    # states written before types were kept: the type of the JSON value
+    types = {k: v.get("type") or type_json(infer_type(v["value"])) for k, v in outputs.items()}
     if not show_sensitive:
         outputs = {
             k: ({**v, "value": None} if v.get("sensitive") else v) for k, v in outputs.items()
@@ -854,7 +857,7 @@ def output(
             outputs[name]["value"]
             if name
             else {
-                k: {"sensitive": v.get("sensitive", False), "value": v["value"]}
+                k: {"sensitive": v.get("sensitive", False), "type": types[k], "value": v["value"]}
                 for k, v in outputs.items()
             }
         )

@@ -48,10 +48,12 @@ def load(
     for name, value in (saved or {}).items():
         if name in root.variables:
             inputs.values[name] = InputValue(value, "the saved plan")
-    return LoadedConfig(directory, root, graph, inputs, _digest(root, inputs))
+    return LoadedConfig(directory, root, graph, inputs, _digest(directory, root, inputs))
 
 
-def _digest(root: Module, inputs: VariableInputs) -> str:
+def _digest(directory: Path, root: Module, inputs: VariableInputs) -> str:
+    """Names relative to the configuration directory, never absolute: a plan made in one
+    checkout applies in another checkout of the same commit (CI plans and applies in two jobs)."""
     digest = hashlib.sha256()
     seen: set[Path] = set()
     stack = [root]
@@ -61,10 +63,14 @@ def _digest(root: Module, inputs: VariableInputs) -> str:
             continue
         seen.add(module.path)
         stack.extend(call.module for call in module.module_calls.values())
-    for directory in sorted(seen):
-        for path in config_files(directory):
-            digest.update(f"{path}\0".encode())
-            digest.update(path.read_bytes())
+    files = {
+        Path(os.path.relpath(path, directory)).as_posix(): path
+        for module_dir in seen
+        for path in config_files(module_dir)
+    }
+    for name, path in sorted(files.items()):
+        digest.update(f"{name}\0".encode())
+        digest.update(path.read_bytes())
     values = {name: value.value for name, value in inputs.values.items()}
     digest.update(json.dumps(values, sort_keys=True, default=repr).encode())
     return digest.hexdigest()

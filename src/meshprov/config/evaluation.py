@@ -10,6 +10,7 @@ values). A node whose dependency failed is skipped, so one mistake gives one err
 from __future__ import annotations
 
 import heapq
+import os
 import queue
 import threading
 from collections.abc import Mapping
@@ -38,6 +39,7 @@ from meshprov.lang.values import (
     mark,
     type_name,
     unmark,
+    unmark_deep,
 )
 from meshprov.resources.schema import Attr
 
@@ -87,11 +89,12 @@ class ModuleInstance:
     path: ModulePath
     module: Module
     names: dict[str, Any]
+    base_dir: Path  # where relative paths in file(), templatefile(), ... start: the root's
     outputs: dict[str, Any] = field(default_factory=dict)
 
     def ctx(self, **extra: Any) -> EvalContext:
         names = {**self.names, **extra} if extra else self.names
-        return EvalContext(names, self.module.path)
+        return EvalContext(names, self.base_dir)
 
 
 @dataclass
@@ -175,15 +178,17 @@ class _Walker:
             "var": {},
             "local": {},
             "module": {},
+            # Relative, as Terraform's: an absolute path would tie values (output_dir) and
+            # saved plans to one checkout. Relative paths resolve from the root directory.
             "path": {
-                "module": str(module.path),
-                "root": str(self.root_dir),
+                "module": Path(os.path.relpath(module.path, self.root_dir)).as_posix(),
+                "root": ".",
                 "cwd": str(Path.cwd()),
             },
         }
         for type_name_ in SCHEMAS:
             names[type_name_] = {}
-        return ModuleInstance(path, module, names)
+        return ModuleInstance(path, module, names, self.root_dir)
 
     def run(self) -> Evaluation:
         """Evaluate nodes as their dependencies finish.
@@ -347,7 +352,7 @@ class _Walker:
                 ) from None
         value = mark(value, var.sensitive)
         for rule in var.validations:
-            ctx = EvalContext({"var": {var.name: value}}, inst.module.path)
+            ctx = EvalContext({"var": {var.name: value}}, inst.base_dir)
             ok, _ = unmark(evaluate(rule.condition, ctx))
             if isinstance(ok, Unknown):
                 continue
@@ -669,6 +674,20 @@ def _check_reference(attr: Attr, raw: Any, rng: SourceRange, address: InstanceAd
                 rng,
             )
     return list(items) if wants_list else raw
+
+
+def root_variable_values(
+    root: Module, inputs: Mapping[str, InputValue], root_dir: Path
+) -> dict[str, Any]:
+    """Every root variable's value, defaults applied and converted to its type, as Terraform's
+    JSON plan lists them; a sensitive one is None, so the result may be shown and saved."""
+    walker = _Walker(root, nx.DiGraph(), inputs, ValidationHook(), root_dir, False, None)
+    inst = walker.by_path[()][0]
+    values: dict[str, Any] = {}
+    for name, var in sorted(root.variables.items()):
+        value, sensitive = unmark_deep(walker._variable(var, inst))
+        values[name] = None if sensitive else value
+    return values
 
 
 def evaluate_providers(

@@ -501,6 +501,23 @@ def infer_type(value: Any) -> Type:
     return ANY
 
 
+def type_json(t: Type) -> Any:
+    """A type in Terraform's JSON form (go-cty's): ``"string"``, ``["list", "string"]``,
+    ``["object", {"a": "number"}]``, ``["tuple", [...]]``; ``any`` is ``"dynamic"``."""
+    if isinstance(t, Primitive):
+        return t.name
+    if isinstance(t, ListType | SetType | MapType):
+        kind = {ListType: "list", SetType: "set", MapType: "map"}[type(t)]
+        return [kind, type_json(t.elem)]
+    if isinstance(t, ObjectType):
+        shape: list[Any] = ["object", {a.name: type_json(a.type) for a in t.attrs}]
+        optional = [a.name for a in t.attrs if a.optional]
+        return [*shape, optional] if optional else shape
+    if isinstance(t, TupleType):
+        return ["tuple", [type_json(e) for e in t.elems]]
+    return "dynamic"
+
+
 def unify(types: list[Type]) -> Type | None:
     """The one type all of ``types`` convert to, as go-cty unifies them; None if there is none."""
     types = [t for t in types if not isinstance(t, AnyType)]

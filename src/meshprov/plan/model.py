@@ -94,6 +94,9 @@ class Plan:
     replace: tuple[str, ...] = ()
     warnings: tuple[Diagnostic, ...] = field(default_factory=tuple)
     errored: bool = False
+    # every root variable's final value (defaults included, sensitive ones None), for --json;
+    # ``variables`` holds only the values given, which apply takes back from a saved plan
+    root_variables: dict[str, Any] = field(default_factory=dict)
 
     @property
     def resource_changes(self) -> list[ResourceChange]:

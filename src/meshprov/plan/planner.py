@@ -15,7 +15,7 @@ import networkx as nx
 
 from meshprov.addrs import InstanceAddress, parse_instance_address
 from meshprov.config import LoadedConfig, check_resources
-from meshprov.config.evaluation import ResourceInstance, evaluate_config
+from meshprov.config.evaluation import ResourceInstance, evaluate_config, root_variable_values
 from meshprov.config.model import Module, Resource
 from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, error, warning
 from meshprov.graph import node_of
@@ -123,6 +123,7 @@ def _plan(config: LoadedConfig, state: State, options: PlanOptions) -> Plan:
         prior_serial=state.serial,
         config_digest=config.digest,
         variables={k: v.value for k, v in config.inputs.values.items()},
+        root_variables=root_variable_values(config.root, config.inputs.values, config.directory),
         timestamp=options.now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         targets=options.targets,
         replace=options.replace,

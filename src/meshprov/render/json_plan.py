@@ -46,9 +46,10 @@ def render_state_json(state: State) -> str:
 
 def plan_json(plan: Plan, sensitive_variables: Iterable[str] = ()) -> dict[str, Any]:
     hidden = set(sensitive_variables)
+    given = {**plan.variables, **plan.root_variables}  # root_variables: every one, final
     variables = {
         name: {"value": None if name in hidden else _plain(value)}
-        for name, value in sorted(plan.variables.items())
+        for name, value in sorted(given.items())
     }
     variables.update({name: {"value": None} for name in sorted(hidden)})
     doc: dict[str, Any] = {

@@ -51,6 +51,7 @@ from meshprov.state.model import (
     content_key_of,
     dump_doc,
     loads_state,
+    output_entry,
 )
 
 FILE_MODE = 0o600
@@ -219,10 +220,7 @@ class Journal:
 
     def record_outputs(self, outputs: dict[str, dict]) -> None:
         """The outputs are now exactly these (name -> {"value", "sensitive"})."""
-        clean = {
-            name: {"value": out.get("value"), "sensitive": bool(out.get("sensitive", False))}
-            for name, out in outputs.items()
-        }
+        clean = {name: output_entry(out) for name, out in outputs.items()}
 
         def apply(state: State) -> None:
             state.outputs = dict(clean)
@@ -861,7 +859,4 @@ def _apply_entry(state: State, entry: dict, source: str, lineno: int) -> None:
             isinstance(o, dict) and "value" in o for o in outputs.values()
         ):
             raise StateError(f"State journal {source} is invalid: {where} outputs", source)
-        state.outputs = {
-            name: {"value": o["value"], "sensitive": bool(o.get("sensitive", False))}
-            for name, o in outputs.items()
-        }
+        state.outputs = {name: output_entry(o) for name, o in outputs.items()}

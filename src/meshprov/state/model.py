@@ -38,6 +38,15 @@ class StateError(Exception):
         self.source = source
 
 
+def output_entry(out: dict) -> dict:
+    """An output as state keeps it: value, sensitive and, as Terraform records it, its type
+    (in Terraform's JSON form; absent in states written before types were kept)."""
+    entry = {"value": out.get("value"), "sensitive": bool(out.get("sensitive", False))}
+    if "type" in out:
+        entry["type"] = out["type"]
+    return entry
+
+
 def _index_sort_key(index: int | str | None) -> tuple[int, int, str]:
     """None first, then ints in numeric order, then strings: Terraform's instance key order."""
     if index is None:
@@ -145,10 +154,7 @@ class State:
             "meshprov_version": self.meshprov_version,
             "serial": self.serial,
             "lineage": self.lineage,
-            "outputs": {
-                name: {"value": out.get("value"), "sensitive": bool(out.get("sensitive", False))}
-                for name, out in self.outputs.items()
-            },
+            "outputs": {name: output_entry(out) for name, out in self.outputs.items()},
             "resources": [
                 r.to_json() for r in sorted(self.resources.values(), key=ResourceState.sort_key)
             ],
@@ -213,10 +219,7 @@ class State:
             lineage=data["lineage"],
             serial=serial,
             meshprov_version=data["meshprov_version"],
-            outputs={
-                name: {"value": out["value"], "sensitive": bool(out.get("sensitive", False))}
-                for name, out in outputs.items()
-            },
+            outputs={name: output_entry(out) for name, out in outputs.items()},
             resources=resources,
         )
 
