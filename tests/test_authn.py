@@ -505,3 +505,10 @@ def test_an_unauthenticated_admin_group_is_a_warning(tmp_path: Path) -> None:
     result = run(directory, "validate")
     assert "Warning: Unauthenticated callers are admin" in result.output
     assert "main.hcl line 8" in result.output
+
+
+def test_destroy_removes_every_file_and_directory(example: Applied, tmp_path: Path) -> None:
+    directory = example.copy(tmp_path / "cfg")
+    run(directory, "destroy", "--auto-approve")
+    assert not (directory / "out").exists() or not any((directory / "out").iterdir())
+    assert not any(p.is_file() for p in (directory / "tokens").rglob("*"))

@@ -342,10 +342,12 @@ class ControlPlaneType(ResourceType):
             path = (old_dir / relative).resolve()
             if path not in keep:
                 path.unlink(missing_ok=True)
-        for directory in (old_dir / "tls", old_dir):
-            # only when empty: never remove what meshprov did not write
+        # the directories its files were in (tls/, tokens/), deepest first, then the output
+        # directory itself; only when empty: never remove what meshprov did not write
+        parents = {parent for p in prior.get("artifacts") or {} for parent in Path(p).parents}
+        for relative in sorted(parents, key=lambda d: len(d.parts), reverse=True):
             with contextlib.suppress(OSError):
-                directory.rmdir()
+                (old_dir / relative).rmdir()
 
     def refresh(self, address: str, prior: dict[str, Any], context: Context) -> RefreshResult:
         out = context.config_dir / prior["output_dir"]
