@@ -37,11 +37,13 @@ $(ACTIONLINT):
 test: $(STAMP) $(ACTIONLINT)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/python -m mypy src
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/python -m mypy src
 
 bench: $(STAMP)
 	$(BIN)/python bench/load.py

@@ -142,9 +142,9 @@ def run_case(directory: Path, profile: Path | None) -> dict[str, float]:
     import gc
 
     register_bench_type()
-    from meshprov import config
     from meshprov.apply import ApplyOptions, apply_plan
     from meshprov.backend import open_backend, read_state, save_applied_state
+    from meshprov.engine import configuration as config
     from meshprov.plan.planner import PlanOptions, plan
 
     profiler = cProfile.Profile() if profile is not None else None

@@ -139,9 +139,9 @@ def phases(directory: Path, repeat: int) -> dict[str, tuple[float, float]]:
 
     from hcl2.api import parses_to_tree
 
-    from meshprov import config
     from meshprov.config.load import config_files, load_config
-    from meshprov.graph import build_graph
+    from meshprov.engine import configuration as config
+    from meshprov.engine.graph import build_graph
     from meshprov.lang.parse import parse_file
 
     parse_file("warm = 1\n", "warm.hcl")  # load the LALR tables outside the timing

@@ -294,7 +294,7 @@ class Timers:
 
 CPC = "meshprov.resources.control_plane_common"
 PHASES = (
-    ("config load: config.load", "meshprov.config", "load"),
+    ("config load: config.load", "meshprov.engine.configuration", "load"),
     ("plan: planner.plan", "meshprov.plan.planner", "plan"),
     ("apply walk: apply.apply_plan", "meshprov.apply", "apply_plan"),
     ("  certificate work: _issue", f"{CPC}:ControlPlaneType", "_issue"),

@@ -196,8 +196,8 @@ class Case:
         self.calls[model.name] += 1
 
     def plan(self, name: str) -> tuple[float, int, Any]:
-        from meshprov import config
         from meshprov.backend import locked, read_state
+        from meshprov.engine import configuration as config
         from meshprov.plan.planfile import write_plan
         from meshprov.plan.planner import PlanOptions
         from meshprov.plan.planner import plan as make_plan
@@ -218,9 +218,9 @@ class Case:
         return elapsed, calls, the_plan
 
     def apply(self) -> None:
-        from meshprov import config
         from meshprov.apply import ApplyOptions, apply_plan
         from meshprov.backend import locked, read_state, save_applied_state
+        from meshprov.engine import configuration as config
         from meshprov.plan.planner import PlanOptions
         from meshprov.plan.planner import plan as make_plan
 

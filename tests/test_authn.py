@@ -507,6 +507,120 @@ def test_an_unauthenticated_admin_group_is_a_warning(tmp_path: Path) -> None:
     assert "main.hcl line 8" in result.output
 
 
+# === verify, impact and notices ==============================================================
+
+
+def verify_rows(directory: Path, code: int) -> dict[tuple[str, str], dict]:
+    result = run(directory, "verify", "--json", code=code)
+    assert JWT_PREFIX not in result.output and "PRIVATE KEY" not in result.output
+    doc = json.loads(result.stdout)
+    return {(row["channel"], row["control_plane"]): row for row in doc["rows"]}
+
+
+def test_verify_checks_every_token_against_its_cps_written_keys(example: Applied) -> None:
+    rows = verify_rows(example.directory, 0)
+    for token, cp, channel in (
+        ("token.admin", "zone.eu_central", "user→api (5682)"),
+        ("token.web_01", "zone.eu_west", "dp→cp (5678)"),
+        ("token.eu_west_ingress", "zone.eu_west", "dp→cp (5678)"),
+        ("token.kds_eu_west", "control_plane.global", "zone→global kds (5685)"),
+    ):
+        row = rows[(channel, f"{token} → {cp}")]
+        assert row["ok"] and "verifies with" in row["detail"], row
+
+
+def test_verify_fails_a_token_whose_key_the_cp_does_not_list(
+    example: Applied, tmp_path: Path
+) -> None:
+    """The global's config is edited to list another key under the KDS key's kid."""
+    directory = example.copy(tmp_path / "cfg")
+    path = directory / OUT["control_plane.global"] / "kuma-cp.yaml"
+    config = yaml.safe_load(path.read_text())
+    entry = dig(config, KEY_PATHS["zone_cp"])[0]
+    entry["key"] = key_state(example, "users")["public_key_pem"]
+    path.write_text(yaml.safe_dump(config))
+    rows = verify_rows(directory, 1)
+    row = rows[("zone→global kds (5685)", "token.kds_eu_west → control_plane.global")]
+    assert not row["ok"] and row["failed_checks"] == ["signature"], row
+    assert f"kid {entry['kid']} names a key whose kid is" in row["detail"]
+    pair = rows[("zone→global kds (5685)", "zone.eu_west → control_plane.global")]
+    assert "token_keys" in pair["failed_checks"]
+    # dropping the key from the list: the token's kid is not listed
+    dig(config, KEY_PATHS["zone_cp"]).clear()
+    path.write_text(yaml.safe_dump(config))
+    row = verify_rows(directory, 1)[
+        ("zone→global kds (5685)", "token.kds_eu_west → control_plane.global")
+    ]
+    assert "is not among the public keys the control plane lists" in row["detail"]
+
+
+def test_verify_fails_issuers_on_and_an_anonymous_admin(example: Applied, tmp_path: Path) -> None:
+    directory = example.copy(tmp_path / "cfg")
+    env = directory / OUT["zone.eu_west"] / "kuma-cp.env"
+    env.write_text(
+        env.read_text().replace(
+            "KUMA_API_SERVER_AUTHN_TOKENS_ENABLE_ISSUER=false",
+            "KUMA_API_SERVER_AUTHN_TOKENS_ENABLE_ISSUER=true",
+        )
+    )
+    binding = directory / OUT["zone.eu_west"] / "access-role-binding.yaml"
+    doc = yaml.safe_load(binding.read_text())
+    doc["subjects"].append({"type": "Group", "name": "mesh-system:unauthenticated"})
+    binding.write_text(yaml.safe_dump(doc))
+    row = verify_rows(directory, 1)[("user→api (5682)", "zone.eu_west")]
+    assert {"issuer", "rbac"} <= set(row["failed_checks"]), row
+
+
+def test_plan_impact_and_notices(tmp_path: Path) -> None:
+    directory = tmp_path / "cfg"
+    shutil.copytree(EXAMPLE, directory)
+    markdown = tmp_path / "plan.md"
+    result = run(directory, "plan", "--markdown", str(markdown))
+    text = markdown.read_text()
+    for output in (result.output, text):
+        assert JWT_PREFIX not in output and "PRIVATE KEY" not in output
+        assert 'user "alice@example.com" (groups mesh-system:admin): token issued' in output
+    out = result.output
+    assert (
+        "signing_key.users: user signing key created; accepted by control_plane.global, "
+        "zone.eu_central, zone.eu_west"
+    ) in out
+    assert "zone.eu_west: accepts dataplane tokens signed by signing_key.dataplanes only" in out
+    assert "- `signing_key.users`: user signing key created; accepted by control" in text
+    doc = json.loads(run(directory, "plan", "--json").stdout)
+    notices = {(n["address"], n["action"]) for n in doc["meshprov_notices"]}
+    assert ("zone.eu_west", "kumactl apply -f access-role-binding.yaml") in notices
+    assert ("zone.eu_central", "kubectl apply -f access-role-binding.yaml") in notices
+    assert (
+        "token.web_01",
+        "hand out tokens/dataplanes/web-01.token to its data plane host "
+        "(kuma-dp --dataplane-token-file)",
+    ) in notices
+    run(directory, "apply", "--auto-approve")
+    doc = json.loads(run(directory, "plan", "--json", "--replace", "signing_key.users").stdout)
+    notices = {(n["address"], n["action"]): n["reason"] for n in doc["meshprov_notices"]}
+    assert "token public key it accepts is replaced" in notices[("zone.eu_west", "restart kuma-cp")]
+    assert ("zone.eu_west", "run kumactl.sh again") in notices
+    reasons = {rc["address"]: rc.get("action_reason") for rc in doc["resource_changes"]}
+    assert reasons["token.admin"] == "update_because_key_replaced"
+    assert reasons["zone.eu_west"] == "update_because_key_replaced"
+
+
+def test_anonymous_admin_is_in_the_security_impact(tmp_path: Path) -> None:
+    directory = tmp_path / "cfg"
+    directory.mkdir()
+    (directory / "main.hcl").write_text(
+        SMALL.replace("GROUPS", 'admin_groups = ["mesh-system:unauthenticated"]')
+    )
+    out = run(directory, "plan").output
+    assert (
+        "control_plane.global's AccessRoleBinding makes mesh-system:unauthenticated admin"
+    ) in out
+    impact = out.split("Security impact:", 1)[1].split("After apply:", 1)[0]
+    # said once in the impact: the validate warning's fact is not repeated there
+    assert impact.count("mesh-system:unauthenticated") == 1, impact
+
+
 def test_destroy_removes_every_file_and_directory(example: Applied, tmp_path: Path) -> None:
     directory = example.copy(tmp_path / "cfg")
     run(directory, "destroy", "--auto-approve")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from meshprov import config
 from meshprov.diagnostics import DiagnosticError
+from meshprov.engine import configuration as config
 from meshprov.lang import parse_cache
 from meshprov.lang.parse import parse_file
 

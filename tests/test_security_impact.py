@@ -12,7 +12,7 @@ from tests.support.plans import (
     make_plan,
 )
 
-from meshprov.diagnostics import warning
+from meshprov.diagnostics import TARGETING, warning
 from meshprov.lang.values import UNKNOWN
 from meshprov.plan.model import Action, Mode
 from meshprov.render.human import render_security_impact
@@ -24,6 +24,7 @@ from meshprov.render.security import (
     security_impact,
     summary_lines,
 )
+from meshprov.resources.zone import PROXY_AUTHN_DISABLED
 
 
 def test_first_plan_opens_the_firewall_to_the_zones_and_issues_everything() -> None:
@@ -168,8 +169,16 @@ def test_warnings_from_values_public_sources_and_foreign_rules_kept() -> None:
         change("zone.gone", Action.DELETE, gone, None),
         change("zone.open", Action.CREATE, None, issued(zone)),
         warnings=(
-            warning("Proxy authentication disabled", "zone.open sets dp_authn = none"),
-            warning("Resource targeting is in effect", "You are creating a plan with --target"),
+            warning(
+                "Proxy authentication disabled",
+                "zone.open sets dp_authn = none",
+                code=PROXY_AUTHN_DISABLED,
+            ),
+            warning(
+                "Resource targeting is in effect",
+                "You are creating a plan with --target",
+                code=TARGETING,
+            ),
             warning("Something new", "first line\nsecond line"),
         ),
     )

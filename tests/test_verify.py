@@ -26,12 +26,12 @@ from click.testing import CliRunner
 
 from meshprov import pki
 from meshprov.cli import cli
-from meshprov.verify import (
+from meshprov.handshake import loopback_handshake
+from meshprov.resources.control_plane_verify import (
     CHANNEL_API,
     CHANNEL_DP,
     CHANNEL_KDS,
     CHANNEL_MADS,
-    loopback_handshake,
 )
 
 CONFIG = """

@@ -45,6 +45,28 @@ class InstanceAddress:
     def module_address(self) -> str:
         return format_module_path(self.module)
 
+    @property
+    def static(self) -> str:
+        """The configuration address: keys dropped, ``module.zones.zone.this``."""
+        modules = "".join(f"module.{name}." for name, _ in self.module)
+        return f"{modules}{self.type}.{self.name}"
+
+    def sort_key(self) -> tuple:
+        """Module path, type, name, then the key: numbers in order, before strings."""
+        key = self.key
+        return (
+            [(n, (k is not None, str(k))) for n, k in self.module],
+            self.type,
+            self.name,
+            (key is not None, isinstance(key, str), key if key is not None else 0),
+        )
+
+
+def address_under(address: str, prefix: str) -> bool:
+    """Whether an address is ``prefix`` or inside it, the one rule of --target, --replace and
+    ``state list|rm``: ``zone.z`` covers ``zone.z["a"]``; ``module.m`` everything inside it."""
+    return address == prefix or address.startswith((prefix + ".", prefix + "["))
+
 
 _STEP_RE = re.compile(
     r'(?P<name>[A-Za-z_][A-Za-z0-9_-]*)(?:\[(?P<key>\d+|"(?:[^"\\]|\\.)*")\])?(?:\.|$)'

@@ -16,14 +16,14 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import networkx as nx
 
-from meshprov.addrs import parse_instance_address
-from meshprov.config import LoadedConfig
-from meshprov.config.evaluation import ResourceInstance, evaluate_config
 from meshprov.diagnostics import Diagnostic, DiagnosticError, error
+from meshprov.engine.configuration import LoadedConfig
+from meshprov.engine.providers import configure_providers
+from meshprov.engine.walk import evaluate_config
 from meshprov.heap import frozen_heap
 from meshprov.lang.types import infer_type, type_json
 from meshprov.lang.values import UNKNOWN, has_unknown, unmark_deep
@@ -32,10 +32,8 @@ from meshprov.plan.planner import (
     ignoring_changes,
     instance_value,
     resource_type,
-    static_address,
 )
-from meshprov.providers import configure_providers
-from meshprov.resources.base import ApplyRequest, Context, ResourceError
+from meshprov.resources.base import ApplyRequest, Context, ResourceError, ResourceInstance
 from meshprov.state import ResourceState, State
 
 Event = Callable[[str, str, str], None]  # (address, phase, message)
@@ -63,7 +61,7 @@ class ApplyResult:
         return self.interrupted or any(d.severity == "error" for d in self.diagnostics)
 
 
-class StateSink:
+class StateSink(Protocol):
     """Where apply records progress: the backend's journal (durable per resource).
 
     Workers call it concurrently, so it must be thread-safe (``Journal`` is).
@@ -113,9 +111,7 @@ class _Runner:
         graph.add_nodes_from(c.address for c in deletes)
         by_static: dict[str, list[str]] = {}  # static address -> the deleted instances of it
         for c in deletes:
-            by_static.setdefault(static_address(parse_instance_address(c.address)), []).append(
-                c.address
-            )
+            by_static.setdefault(c.instance.static, []).append(c.address)
         for change in deletes:
             for dependency in dict.fromkeys(change.dependencies):
                 for other in by_static.get(dependency, ()):
@@ -133,9 +129,12 @@ class _Runner:
                 blocked.add(address)
                 continue
             futures[address] = self.pool.submit(self._delete, self.by_address[address])
-            futures[address].add_done_callback(
-                lambda f, a=address: blocked.add(a) if f.exception() else None
-            )
+
+            def block_if_failed(future: Future, a: str = address) -> None:
+                if future.exception():
+                    blocked.add(a)
+
+            futures[address].add_done_callback(block_if_failed)
         for future in futures.values():
             future.exception()
 

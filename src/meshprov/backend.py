@@ -25,6 +25,7 @@ from typing import Any
 from meshprov.config.load import constant
 from meshprov.config.model import Module
 from meshprov.diagnostics import Diagnostic, DiagnosticError, error, warning
+from meshprov.files import write_atomic
 from meshprov.heap import frozen_heap
 from meshprov.state import (
     EncryptionError,
@@ -168,6 +169,7 @@ def backend_from_settings(
         if path == DEFAULT_STATE_PATH:
             return LocalBackend(directory / DEFAULT_STATE_PATH, encryption=encryption)
         return LocalBackend((directory / path).resolve(), encryption=encryption)
+    # boto3 costs a quarter second to import: only an S3 backend pays for it
     from meshprov.aws import AwsSettings, Clients
     from meshprov.state.s3 import S3Backend
 
@@ -319,8 +321,6 @@ def save_applied_state(
 def _errored(
     backend: StateBackend, state: State, directory: Path, cause: Exception
 ) -> DiagnosticError:
-    from meshprov.files import write_atomic
-
     path = directory / ERRORED_STATE
     try:
         write_atomic(path, backend.encoded(state), 0o600)
@@ -391,8 +391,6 @@ def record_backend(directory: Path, settings: BackendSettings, *, strict: bool =
     try:
         if path.exists() and path.read_bytes() == data:
             return
-        from meshprov.files import write_atomic
-
         write_atomic(work_dir(directory) / BACKEND_RECORD, data, 0o600)
     except OSError as exc:
         if strict:

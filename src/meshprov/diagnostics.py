@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Literal
 
@@ -46,6 +47,12 @@ class SourceRange:
         }
 
 
+# codes of warnings about how meshprov was run rather than about what a plan does
+TARGETING = "targeting"
+UNDECLARED_VARIABLE = "undeclared_variable"
+RUN_CODES = frozenset({TARGETING, UNDECLARED_VARIABLE})
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     """One message for the user: its severity, a one-line summary, detail and a source range."""
@@ -55,6 +62,9 @@ class Diagnostic:
     detail: str = ""
     range: SourceRange | None = None
     context: str = ""  # e.g. 'zone "eu"': printed as ", in zone "eu"" after the location
+    # a stable, machine-readable name for what is reported (e.g. "api_http_open"): code such
+    # as the security impact matches on it, never on the wording of the summary
+    code: str = ""
 
     def to_json(self) -> dict:
         out: dict = {"severity": self.severity, "summary": self.summary, "detail": self.detail}
@@ -64,15 +74,25 @@ class Diagnostic:
 
 
 def error(
-    summary: str, detail: str = "", rng: SourceRange | None = None, context: str = ""
+    summary: str,
+    detail: str = "",
+    rng: SourceRange | None = None,
+    context: str = "",
+    *,
+    code: str = "",
 ) -> Diagnostic:
-    return Diagnostic("error", summary, detail, rng, context)
+    return Diagnostic("error", summary, detail, rng, context, code)
 
 
 def warning(
-    summary: str, detail: str = "", rng: SourceRange | None = None, context: str = ""
+    summary: str,
+    detail: str = "",
+    rng: SourceRange | None = None,
+    context: str = "",
+    *,
+    code: str = "",
 ) -> Diagnostic:
-    return Diagnostic("warning", summary, detail, rng, context)
+    return Diagnostic("warning", summary, detail, rng, context, code)
 
 
 class DiagnosticError(Exception):
@@ -161,3 +181,9 @@ def render_text(diag: Diagnostic, sources: SourceCache | None = None) -> str:
         out.append("")
         out.append(diag.detail)
     return "\n".join(out) + "\n"
+
+
+def did_you_mean(name: str, options: Iterable[str]) -> str:
+    """A hint naming the closest option, or nothing: appended to a "not declared" detail."""
+    match = get_close_matches(name, list(options), n=1, cutoff=0.6)
+    return f' Did you mean "{match[0]}"?' if match else ""

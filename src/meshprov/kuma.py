@@ -4,14 +4,21 @@ Every name here comes from ``shared/reference/kuma-security.md`` (kuma v2.14.3 s
 env var is the upper-cased ``envconfig`` tag, and the kong-mesh Helm chart nests the kuma chart
 under ``kuma.``. ``render_artifacts`` is a pure function from a control plane's settings and
 PEMs to file contents and modes; resources write them.
+
+The layout below (``Files``, ``Env``, ``Helm``, the Secret names and the ``TlsServer``s) is the
+one description of those names: writing the artifacts and reading them back in ``verify`` both
+use it, so no Kong Mesh name is spelled in two places.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 import yaml
 
@@ -20,6 +27,185 @@ GENERAL_SECRET = "general-tls-certs"
 API_SECRET = "api-server-tls"
 KDS_SERVER_SECRET = "kds-server-tls"
 KDS_CA_SECRET = "kds-ca-certs"
+KDS_TOKEN_SECRET = "kds-cp-token"
+
+
+class Files:
+    """The files of a control plane's output directory (SPEC §3), relative to it."""
+
+    CA = "tls/ca.crt"
+    CERT = "tls/tls.crt"
+    KEY = "tls/tls.key"
+    API_CERT = "tls/api.crt"
+    API_KEY = "tls/api.key"
+    KDS_CA = "tls/kds-ca.crt"
+    CP_ENV = "kuma-cp.env"
+    DP_ENV = "kuma-dp.env"
+    KUMACTL = "kumactl.sh"
+    PROMETHEUS = "prometheus-kuma-sd.yml"
+    SECRETS = "secrets.yaml"
+    VALUES = "values.yaml"
+    CP_CONFIG = "kuma-cp.yaml"  # kuma-cp run --config-file: the token public keys
+    KDS_TOKEN = "tokens/kds.token"
+    KUMACTL_TOKEN = "kumactl.token"
+    ACCESS_ROLE_BINDING = "access-role-binding.yaml"
+
+
+class Env:
+    """kuma-cp and kuma-dp environment variables meshprov sets or checks."""
+
+    MODE = "KUMA_MODE"
+    WORK_DIR = "KUMA_GENERAL_WORK_DIR"
+    TLS_MIN_VERSION = "KUMA_GENERAL_TLS_MIN_VERSION"
+    API_HTTP_INTERFACE = "KUMA_API_SERVER_HTTP_INTERFACE"
+    API_HTTPS_PORT = "KUMA_API_SERVER_HTTPS_PORT"
+    KDS_GRPC_PORT = "KUMA_MULTIZONE_GLOBAL_KDS_GRPC_PORT"
+    ZONE_NAME = "KUMA_MULTIZONE_ZONE_NAME"
+    DP_PORT = "KUMA_DP_SERVER_PORT"
+    DP_AUTHN = "KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE"
+    ZONE_PROXY_AUTHN = "KUMA_DP_SERVER_AUTHN_ZONE_PROXY_TYPE"
+    MADS_TLS = "KUMA_MONITORING_ASSIGNMENT_SERVER_TLS_ENABLED"
+    GLOBAL_ADDRESS = "KUMA_MULTIZONE_ZONE_GLOBAL_ADDRESS"
+    KDS_ROOT_CA_FILE = "KUMA_MULTIZONE_ZONE_KDS_ROOT_CA_FILE"
+    KDS_SKIP_VERIFY = "KUMA_MULTIZONE_ZONE_KDS_TLS_SKIP_VERIFY"
+    # kuma-dp
+    CP_URL = "KUMA_CONTROL_PLANE_URL"
+    CP_CA_FILE = "KUMA_CONTROL_PLANE_CA_CERT_FILE"
+    CP_SKIP_VERIFY = "KUMA_CONTROL_PLANE_TLS_SKIP_VERIFY"
+    DP_TOKEN_PATH = "KUMA_DATAPLANE_RUNTIME_TOKEN_PATH"
+    # Kong Mesh (closed source; names from its documentation): the token a zone presents
+    ZONE_KDS_TOKEN_PATH = "KMESH_MULTIZONE_ZONE_KDS_AUTH_CP_TOKEN_PATH"
+    ZONE_KDS_TOKEN_INLINE = "KMESH_MULTIZONE_ZONE_KDS_AUTH_CP_TOKEN_INLINE"
+
+
+class Helm:
+    """Keys of ``kuma.controlPlane`` in the chart's values, and of its ``tls`` map."""
+
+    ROOT = ("kuma", "controlPlane")
+    MODE = "mode"
+    ZONE = "zone"
+    KDS_GLOBAL_ADDRESS = "kdsGlobalAddress"
+    TLS = "tls"
+    ENV_VARS = "envVars"
+    SECRET_NAME = "secretName"
+    CA_BUNDLE = "caBundle"
+    GENERAL = "general"
+    API_SERVER = "apiServer"
+    KDS_GLOBAL_SERVER = "kdsGlobalServer"
+    KDS_ZONE_CLIENT = "kdsZoneClient"
+    CONFIG = "config"  # the kuma-cp config file, as a string
+    SECRETS = "secrets"  # [{Env, Secret, Key}]: env vars taken from Secrets
+
+
+class SecretKeys:
+    """Keys of the TLS Secrets, and of the KDS token's."""
+
+    CERT = "tls.crt"
+    KEY = "tls.key"
+    CA = "ca.crt"
+    TOKEN = "token"
+
+
+@dataclass(frozen=True)
+class TlsServer:
+    """Where kuma-cp finds one TLS server's certificate and key: its own env variables, which
+    fall back to the general ones when unset, and the ``tls`` entry of the Helm values."""
+
+    cert_env: str
+    key_env: str
+    helm_tls: str
+
+
+GENERAL_TLS = TlsServer("KUMA_GENERAL_TLS_CERT_FILE", "KUMA_GENERAL_TLS_KEY_FILE", Helm.GENERAL)
+DP_SERVER = TlsServer("KUMA_DP_SERVER_TLS_CERT_FILE", "KUMA_DP_SERVER_TLS_KEY_FILE", Helm.GENERAL)
+API_SERVER = TlsServer(
+    "KUMA_API_SERVER_HTTPS_TLS_CERT_FILE", "KUMA_API_SERVER_HTTPS_TLS_KEY_FILE", Helm.API_SERVER
+)
+MADS_SERVER = TlsServer(
+    "KUMA_MONITORING_ASSIGNMENT_SERVER_TLS_CERT_FILE",
+    "KUMA_MONITORING_ASSIGNMENT_SERVER_TLS_KEY_FILE",
+    Helm.GENERAL,
+)
+KDS_SERVER = TlsServer(
+    "KUMA_MULTIZONE_GLOBAL_KDS_TLS_CERT_FILE",
+    "KUMA_MULTIZONE_GLOBAL_KDS_TLS_KEY_FILE",
+    Helm.KDS_GLOBAL_SERVER,
+)
+
+
+@dataclass(frozen=True)
+class TokenValidator:
+    """Where kuma-cp takes one kind of token's public keys from (a path in its config file:
+    public keys have no env var), and the settings that make it accept only those keys: the
+    authentication type, its own issuer off, signing keys stored as secrets ignored.
+
+    kuma-cp names: the JSON paths and envconfig tags of kumahq/kuma v2.14.3
+    (``pkg/config/api-server``, ``pkg/config/dp-server``); KDS (``KMESH_*``, ``kmesh.``) is
+    Kong Mesh's, from its documentation.
+    """
+
+    kind: str  # the signing_key kind
+    config_path: tuple[str, ...]
+    env: Mapping[str, str]
+
+
+USER_TOKENS = TokenValidator(
+    "user",
+    ("apiServer", "authn", "tokens", "validator", "publicKeys"),
+    MappingProxyType(
+        {
+            "KUMA_API_SERVER_AUTHN_TYPE": "tokens",
+            "KUMA_API_SERVER_AUTHN_TOKENS_ENABLE_ISSUER": "false",
+            "KUMA_API_SERVER_AUTHN_TOKENS_VALIDATOR_USE_SECRETS": "false",
+            # with the issuer off the admin token cannot be made, and localhost would be admin
+            "KUMA_API_SERVER_AUTHN_TOKENS_BOOTSTRAP_ADMIN_TOKEN": "false",
+            "KUMA_API_SERVER_AUTHN_LOCALHOST_IS_ADMIN": "false",
+        }
+    ),
+)
+DP_TOKENS = TokenValidator(
+    "dataplane",
+    ("dpServer", "authn", "dpProxy", "dpToken", "validator", "publicKeys"),
+    MappingProxyType(
+        {
+            Env.DP_AUTHN: "dpToken",
+            "KUMA_DP_SERVER_AUTHN_DP_PROXY_DP_TOKEN_ENABLE_ISSUER": "false",
+            "KUMA_DP_SERVER_AUTHN_DP_PROXY_DP_TOKEN_VALIDATOR_USE_SECRETS": "false",
+        }
+    ),
+)
+ZONE_PROXY_TOKENS = TokenValidator(
+    "zone_proxy",
+    ("dpServer", "authn", "zoneProxy", "zoneToken", "validator", "publicKeys"),
+    MappingProxyType(
+        {
+            Env.ZONE_PROXY_AUTHN: "zoneToken",
+            "KUMA_DP_SERVER_AUTHN_ZONE_PROXY_ZONE_TOKEN_ENABLE_ISSUER": "false",
+            "KUMA_DP_SERVER_AUTHN_ZONE_PROXY_ZONE_TOKEN_VALIDATOR_USE_SECRETS": "false",
+        }
+    ),
+)
+KDS_TOKENS = TokenValidator(
+    "zone_cp",
+    ("kmesh", "multizone", "global", "kds", "auth", "cpToken", "validator", "publicKeys"),
+    MappingProxyType(
+        {
+            "KMESH_MULTIZONE_GLOBAL_KDS_AUTH_TYPE": "cpToken",
+            "KMESH_MULTIZONE_GLOBAL_KDS_AUTH_CP_TOKEN_ENABLE_ISSUER": "false",
+            "KMESH_MULTIZONE_GLOBAL_KDS_AUTH_CP_TOKEN_VALIDATOR_USE_SECRETS": "false",
+        }
+    ),
+)
+TOKEN_VALIDATORS = {v.kind: v for v in (USER_TOKENS, DP_TOKENS, ZONE_PROXY_TOKENS, KDS_TOKENS)}
+# the secrets holding comma-separated revoked jtis, by token kind (reference §1; Kong Mesh's
+# KDS token revocations are not documented)
+REVOCATION_SECRETS = {
+    "user": "user-token-revocations",
+    "zone_proxy": "zone-token-revocations",
+    "dataplane": "dataplane-token-revocations-{mesh}",
+}
+# groups every unauthenticated API caller is in (Kong Mesh RBAC, reference §3)
+UNAUTHENTICATED_GROUPS = ("mesh-system:unauthenticated", "system:unauthenticated")
 
 
 @dataclass(frozen=True)
@@ -99,68 +285,65 @@ def render_artifacts(spec: ControlPlaneSpec) -> dict[str, Artifact]:
     """The files of SPEC §3 for this control plane, keyed by path relative to its output dir."""
     files: dict[str, Artifact] = {}
     chain = _join(spec.cert_pem, spec.ca_chain_pem)
-    files["tls/ca.crt"] = Artifact(spec.ca_chain_pem.encode(), 0o644)
-    files["kumactl.sh"] = Artifact(_kumactl(spec).encode(), 0o755)
+    files[Files.CA] = Artifact(spec.ca_chain_pem.encode(), 0o644)
+    files[Files.KUMACTL] = Artifact(_kumactl(spec).encode(), 0o755)
     if spec.zone is not None and spec.zone.mads_tls:
-        files["prometheus-kuma-sd.yml"] = Artifact(_prometheus(spec).encode(), 0o644)
+        files[Files.PROMETHEUS] = Artifact(_prometheus(spec).encode(), 0o644)
     files.update(_authn_files(spec))
     if spec.environment == "kubernetes":
-        files["secrets.yaml"] = Artifact(_secrets(spec, chain).encode(), 0o600)
-        files["values.yaml"] = Artifact(_values(spec).encode(), 0o644)
+        files[Files.SECRETS] = Artifact(_secrets(spec, chain).encode(), 0o600)
+        files[Files.VALUES] = Artifact(_values(spec).encode(), 0o644)
         return files
-    files["tls/tls.crt"] = Artifact(chain.encode(), 0o644)
-    files["tls/tls.key"] = Artifact(spec.key_pem.encode(), 0o600)
+    files[Files.CERT] = Artifact(chain.encode(), 0o644)
+    files[Files.KEY] = Artifact(spec.key_pem.encode(), 0o600)
     if spec.api_cert_pem and spec.api_key_pem:
-        files["tls/api.crt"] = Artifact(_join(spec.api_cert_pem, spec.ca_chain_pem).encode(), 0o644)
-        files["tls/api.key"] = Artifact(spec.api_key_pem.encode(), 0o600)
+        files[Files.API_CERT] = Artifact(
+            _join(spec.api_cert_pem, spec.ca_chain_pem).encode(), 0o644
+        )
+        files[Files.API_KEY] = Artifact(spec.api_key_pem.encode(), 0o600)
     if spec.zone is not None and spec.zone.kds_ca_pem and spec.zone.global_address:
-        files["tls/kds-ca.crt"] = Artifact(spec.zone.kds_ca_pem.encode(), 0o644)
-    files["kuma-cp.env"] = Artifact(_cp_env_file(spec).encode(), 0o600)
+        files[Files.KDS_CA] = Artifact(spec.zone.kds_ca_pem.encode(), 0o644)
+    files[Files.CP_ENV] = Artifact(_cp_env_file(spec).encode(), 0o600)
     if spec.zone is not None:
-        files["kuma-dp.env"] = Artifact(_env_file(dp_environment(spec)).encode(), 0o644)
+        files[Files.DP_ENV] = Artifact(_env_file(dp_environment(spec)).encode(), 0o644)
     return files
 
 
 def cp_environment(spec: ControlPlaneSpec) -> dict[str, str]:
     """kuma-cp's environment on a Universal host (systemd EnvironmentFile)."""
     api_cert, api_key = (
-        ("tls/api.crt", "tls/api.key")
-        if spec.api_cert_pem
-        else (
-            "tls/tls.crt",
-            "tls/tls.key",
-        )
+        (Files.API_CERT, Files.API_KEY) if spec.api_cert_pem else (Files.CERT, Files.KEY)
     )
     env = {
-        "KUMA_MODE": spec.mode,
-        "KUMA_GENERAL_WORK_DIR": spec.work_dir,
-        "KUMA_GENERAL_TLS_CERT_FILE": spec.path("tls/tls.crt"),
-        "KUMA_GENERAL_TLS_KEY_FILE": spec.path("tls/tls.key"),
+        Env.MODE: spec.mode,
+        Env.WORK_DIR: spec.work_dir,
+        GENERAL_TLS.cert_env: spec.path(Files.CERT),
+        GENERAL_TLS.key_env: spec.path(Files.KEY),
         # the general minimum overrides every server's own setting (kuma autoconfig.go)
-        "KUMA_GENERAL_TLS_MIN_VERSION": spec.tls_min_version,
-        "KUMA_API_SERVER_HTTP_INTERFACE": spec.api_http_interface,
-        "KUMA_API_SERVER_HTTPS_PORT": str(spec.api_https_port),
-        "KUMA_API_SERVER_HTTPS_TLS_CERT_FILE": spec.path(api_cert),
-        "KUMA_API_SERVER_HTTPS_TLS_KEY_FILE": spec.path(api_key),
+        Env.TLS_MIN_VERSION: spec.tls_min_version,
+        Env.API_HTTP_INTERFACE: spec.api_http_interface,
+        Env.API_HTTPS_PORT: str(spec.api_https_port),
+        API_SERVER.cert_env: spec.path(api_cert),
+        API_SERVER.key_env: spec.path(api_key),
     }
     if spec.zone is None:
-        env["KUMA_MULTIZONE_GLOBAL_KDS_GRPC_PORT"] = str(spec.kds_port)
-        env["KUMA_MULTIZONE_GLOBAL_KDS_TLS_CERT_FILE"] = spec.path("tls/tls.crt")
-        env["KUMA_MULTIZONE_GLOBAL_KDS_TLS_KEY_FILE"] = spec.path("tls/tls.key")
+        env[Env.KDS_GRPC_PORT] = str(spec.kds_port)
+        env[KDS_SERVER.cert_env] = spec.path(Files.CERT)
+        env[KDS_SERVER.key_env] = spec.path(Files.KEY)
         env.update(authn_environment(spec))
         return env
     zone = spec.zone
-    env["KUMA_MULTIZONE_ZONE_NAME"] = spec.name
-    env["KUMA_DP_SERVER_PORT"] = str(zone.dp_port)
-    env["KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE"] = zone.dp_authn
-    env["KUMA_DP_SERVER_AUTHN_ZONE_PROXY_TYPE"] = zone.zone_proxy_authn
-    env["KUMA_MONITORING_ASSIGNMENT_SERVER_TLS_ENABLED"] = _bool(zone.mads_tls)
+    env[Env.ZONE_NAME] = spec.name
+    env[Env.DP_PORT] = str(zone.dp_port)
+    env[Env.DP_AUTHN] = zone.dp_authn
+    env[Env.ZONE_PROXY_AUTHN] = zone.zone_proxy_authn
+    env[Env.MADS_TLS] = _bool(zone.mads_tls)
     if zone.global_address:
-        env["KUMA_MULTIZONE_ZONE_GLOBAL_ADDRESS"] = zone.global_address
-        env["KUMA_MULTIZONE_ZONE_KDS_ROOT_CA_FILE"] = spec.path("tls/kds-ca.crt")
+        env[Env.GLOBAL_ADDRESS] = zone.global_address
+        env[Env.KDS_ROOT_CA_FILE] = spec.path(Files.KDS_CA)
     env.update(authn_environment(spec))
     if spec.authn.kds_token is not None:
-        env[Authn.ZONE_KDS_TOKEN_PATH_ENV] = spec.path(Authn.KDS_TOKEN_FILE)
+        env[Env.ZONE_KDS_TOKEN_PATH] = spec.path(Files.KDS_TOKEN)
     return env
 
 
@@ -168,11 +351,11 @@ def dp_environment(spec: ControlPlaneSpec) -> dict[str, str]:
     """kuma-dp's environment: where the zone CP is, and the CA that verifies it."""
     assert spec.zone is not None
     env = {
-        "KUMA_CONTROL_PLANE_URL": f"https://{url_host(spec.dial_host)}:{spec.zone.dp_port}",
-        "KUMA_CONTROL_PLANE_CA_CERT_FILE": spec.path("tls/ca.crt"),
+        Env.CP_URL: f"https://{url_host(spec.dial_host)}:{spec.zone.dp_port}",
+        Env.CP_CA_FILE: spec.path(Files.CA),
     }
     if spec.zone.dp_authn == "dpToken":
-        env[Authn.DP_TOKEN_PATH_ENV] = spec.zone.dp_token_path
+        env[Env.DP_TOKEN_PATH] = spec.zone.dp_token_path
     return env
 
 
@@ -187,16 +370,27 @@ def _kumactl(spec: ControlPlaneSpec) -> str:
     auth = ""
     if spec.authn.kumactl_token is not None:
         # read at run time: the token never sits in this script, which is not a secret
-        lines.append(f"# It authenticates with the user token in {Authn.KUMACTL_TOKEN_FILE}.")
+        lines.append(f"# It authenticates with the user token in {Files.KUMACTL_TOKEN}.")
         auth = ' --auth-type=tokens --auth-conf "token=$token"'
     lines += ["set -eu", 'here="$(cd "$(dirname "$0")" && pwd)"']
     if auth:
-        lines.append(f'token="$(cat "$here/{Authn.KUMACTL_TOKEN_FILE}")"')
+        lines.append(f'token="$(cat "$here/{Files.KUMACTL_TOKEN}")"')
     lines.append(
         f"exec kumactl config control-planes add {name} {url} "
-        f'--ca-cert-file="$here/tls/ca.crt"{auth} --overwrite'
+        f'--ca-cert-file="$here/{Files.CA}"{auth} --overwrite'
     )
     return "\n".join(lines) + "\n"
+
+
+_KUMACTL_ADDRESS = re.compile(r"--address=([^\s'\"]+)")  # the script may quote the argument
+_KUMACTL_CA = re.compile(r'--ca-cert-file="?\$here/([^"\s]+)"?')
+
+
+def parse_kumactl(text: str) -> tuple[str | None, str | None]:
+    """Read back ``kumactl.sh``: the ``--address`` it adds and its CA file (relative to it)."""
+    address = _KUMACTL_ADDRESS.search(text)
+    ca_file = _KUMACTL_CA.search(text)
+    return (address.group(1) if address else None), (ca_file.group(1) if ca_file else None)
 
 
 def _prometheus(spec: ControlPlaneSpec) -> str:
@@ -210,7 +404,7 @@ def _prometheus(spec: ControlPlaneSpec) -> str:
                         "server": f"https://{url_host(spec.dial_host)}:{MADS_PORT}",
                         "refresh_interval": "60s",
                         # relative to this file, as Prometheus resolves it
-                        "tls_config": {"ca_file": "tls/ca.crt"},
+                        "tls_config": {"ca_file": Files.CA},
                     }
                 ],
             }
@@ -237,7 +431,11 @@ def _secrets(spec: ControlPlaneSpec, chain: str) -> str:
             GENERAL_SECRET,
             spec.namespace,
             "Opaque",
-            {"tls.crt": chain, "tls.key": spec.key_pem, "ca.crt": spec.ca_chain_pem},
+            {
+                SecretKeys.CERT: chain,
+                SecretKeys.KEY: spec.key_pem,
+                SecretKeys.CA: spec.ca_chain_pem,
+            },
         )
     ]
     if spec.zone is None:
@@ -246,20 +444,20 @@ def _secrets(spec: ControlPlaneSpec, chain: str) -> str:
                 KDS_SERVER_SECRET,
                 spec.namespace,
                 "kubernetes.io/tls",
-                {"tls.crt": chain, "tls.key": spec.key_pem},
+                {SecretKeys.CERT: chain, SecretKeys.KEY: spec.key_pem},
             )
         )
     elif spec.zone.global_address and spec.zone.kds_ca_pem:
         secrets.append(
-            _secret(KDS_CA_SECRET, spec.namespace, "Opaque", {"ca.crt": spec.zone.kds_ca_pem})
+            _secret(KDS_CA_SECRET, spec.namespace, "Opaque", {SecretKeys.CA: spec.zone.kds_ca_pem})
         )
     if spec.authn.kds_token is not None:
         secrets.append(
             _secret(
-                Authn.KDS_TOKEN_SECRET,
+                KDS_TOKEN_SECRET,
                 spec.namespace,
                 "Opaque",
-                {Authn.KDS_TOKEN_SECRET_KEY: spec.authn.kds_token},
+                {SecretKeys.TOKEN: spec.authn.kds_token},
             )
         )
     if spec.api_cert_pem and spec.api_key_pem:
@@ -269,8 +467,8 @@ def _secrets(spec: ControlPlaneSpec, chain: str) -> str:
                 spec.namespace,
                 "kubernetes.io/tls",
                 {
-                    "tls.crt": _join(spec.api_cert_pem, spec.ca_chain_pem),
-                    "tls.key": spec.api_key_pem,
+                    SecretKeys.CERT: _join(spec.api_cert_pem, spec.ca_chain_pem),
+                    SecretKeys.KEY: spec.api_key_pem,
                 },
             )
         )
@@ -280,46 +478,66 @@ def _secrets(spec: ControlPlaneSpec, chain: str) -> str:
 def helm_values(spec: ControlPlaneSpec) -> dict:
     """Values for the kong-mesh chart (the kuma chart nested under ``kuma``)."""
     tls: dict = {
-        "general": {
-            "secretName": GENERAL_SECRET,
-            "caBundle": base64.b64encode(spec.ca_chain_pem.encode()).decode(),
+        Helm.GENERAL: {
+            Helm.SECRET_NAME: GENERAL_SECRET,
+            Helm.CA_BUNDLE: base64.b64encode(spec.ca_chain_pem.encode()).decode(),
         }
     }
     if spec.api_cert_pem:
-        tls["apiServer"] = {"secretName": API_SECRET}
+        tls[Helm.API_SERVER] = {Helm.SECRET_NAME: API_SECRET}
     env = {
-        "KUMA_GENERAL_TLS_MIN_VERSION": spec.tls_min_version,
-        "KUMA_API_SERVER_HTTP_INTERFACE": spec.api_http_interface,
-        "KUMA_API_SERVER_HTTPS_PORT": str(spec.api_https_port),
+        Env.TLS_MIN_VERSION: spec.tls_min_version,
+        Env.API_HTTP_INTERFACE: spec.api_http_interface,
+        Env.API_HTTPS_PORT: str(spec.api_https_port),
     }
-    control_plane: dict = {"mode": spec.mode}
+    control_plane: dict = {Helm.MODE: spec.mode}
     if spec.zone is None:
-        tls["kdsGlobalServer"] = {"secretName": KDS_SERVER_SECRET}
-        env["KUMA_MULTIZONE_GLOBAL_KDS_GRPC_PORT"] = str(spec.kds_port)
+        tls[Helm.KDS_GLOBAL_SERVER] = {Helm.SECRET_NAME: KDS_SERVER_SECRET}
+        env[Env.KDS_GRPC_PORT] = str(spec.kds_port)
     else:
-        control_plane["zone"] = spec.name
+        control_plane[Helm.ZONE] = spec.name
         if spec.zone.global_address:
-            control_plane["kdsGlobalAddress"] = spec.zone.global_address
-            tls["kdsZoneClient"] = {"secretName": KDS_CA_SECRET}
-        env["KUMA_DP_SERVER_PORT"] = str(spec.zone.dp_port)
-        env["KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE"] = spec.zone.dp_authn
-        env["KUMA_DP_SERVER_AUTHN_ZONE_PROXY_TYPE"] = spec.zone.zone_proxy_authn
-        env["KUMA_MONITORING_ASSIGNMENT_SERVER_TLS_ENABLED"] = _bool(spec.zone.mads_tls)
-    control_plane["tls"] = tls
+            control_plane[Helm.KDS_GLOBAL_ADDRESS] = spec.zone.global_address
+            tls[Helm.KDS_ZONE_CLIENT] = {Helm.SECRET_NAME: KDS_CA_SECRET}
+        env[Env.DP_PORT] = str(spec.zone.dp_port)
+        env[Env.DP_AUTHN] = spec.zone.dp_authn
+        env[Env.ZONE_PROXY_AUTHN] = spec.zone.zone_proxy_authn
+        env[Env.MADS_TLS] = _bool(spec.zone.mads_tls)
+    control_plane[Helm.TLS] = tls
     env.update(authn_environment(spec))
-    control_plane["envVars"] = env
+    control_plane[Helm.ENV_VARS] = env
     config = cp_config(spec)
     if config:
-        control_plane[Authn.HELM_CONFIG] = _yaml(config)
+        control_plane[Helm.CONFIG] = _yaml(config)
     if spec.authn.kds_token is not None:
-        control_plane[Authn.HELM_SECRETS] = [
+        control_plane[Helm.SECRETS] = [
             {
-                "Env": Authn.ZONE_KDS_TOKEN_INLINE_ENV,
-                "Secret": Authn.KDS_TOKEN_SECRET,
-                "Key": Authn.KDS_TOKEN_SECRET_KEY,
+                "Env": Env.ZONE_KDS_TOKEN_INLINE,
+                "Secret": KDS_TOKEN_SECRET,
+                "Key": SecretKeys.TOKEN,
             }
         ]
-    return {"kuma": {"controlPlane": control_plane}}
+    root, chart = Helm.ROOT
+    return {root: {chart: control_plane}}
+
+
+def control_plane_values(text: str) -> dict[str, Any]:
+    """Read back ``values.yaml``: its ``kuma.controlPlane`` map (empty when absent)."""
+    values = yaml.safe_load(text) or {}
+    root, chart = Helm.ROOT
+    return ((values.get(root) or {}).get(chart)) or {}
+
+
+def read_secrets(text: str) -> dict[str, dict[str, str]]:
+    """Read back ``secrets.yaml``: each Secret's name → its decoded data."""
+    secrets = {}
+    for doc in yaml.safe_load_all(text):
+        if isinstance(doc, dict) and doc.get("kind") == "Secret":
+            name = str((doc.get("metadata") or {}).get("name"))
+            secrets[name] = {
+                k: base64.b64decode(v).decode() for k, v in (doc.get("data") or {}).items()
+            }
+    return secrets
 
 
 def _values(spec: ControlPlaneSpec) -> str:
@@ -360,88 +578,41 @@ def parse_env_file(text: str) -> dict[str, str]:
 # --- authentication (SPEC §1.8; reference kuma-authn-and-k8s.md §1-§3) -----------------------
 
 
-class Authn:
-    """Kong Mesh's names for token authentication and RBAC: config paths, env vars, files.
-
-    kuma-cp names are the envconfig tags and JSON paths of kumahq/kuma v2.14.3
-    (``pkg/config/api-server``, ``pkg/config/dp-server``); the ``KMESH_*`` KDS names and the
-    AccessRoleBinding are Kong Mesh's (closed source: from its documentation).
-    """
-
-    # files of the output directory
-    CP_CONFIG_FILE = "kuma-cp.yaml"
-    KDS_TOKEN_FILE = "tokens/kds.token"
-    KUMACTL_TOKEN_FILE = "kumactl.token"
-    ACCESS_ROLE_BINDING_FILE = "access-role-binding.yaml"
-    # where each kind of key goes in the kuma-cp config file
-    USER_KEYS = ("apiServer", "authn", "tokens", "validator", "publicKeys")
-    DP_KEYS = ("dpServer", "authn", "dpProxy", "dpToken", "validator", "publicKeys")
-    ZONE_PROXY_KEYS = ("dpServer", "authn", "zoneProxy", "zoneToken", "validator", "publicKeys")
-    KDS_KEYS = ("kmesh", "multizone", "global", "kds", "auth", "cpToken", "validator", "publicKeys")
-    # the env vars that make each kind use only those keys
-    USER_ENV = MappingProxyType(
-        {
-            "KUMA_API_SERVER_AUTHN_TYPE": "tokens",
-            "KUMA_API_SERVER_AUTHN_TOKENS_ENABLE_ISSUER": "false",
-            "KUMA_API_SERVER_AUTHN_TOKENS_VALIDATOR_USE_SECRETS": "false",
-            # with the issuer off the admin token cannot be made, and localhost would be admin
-            "KUMA_API_SERVER_AUTHN_TOKENS_BOOTSTRAP_ADMIN_TOKEN": "false",
-            "KUMA_API_SERVER_AUTHN_LOCALHOST_IS_ADMIN": "false",
-        }
-    )
-    DP_ENV = MappingProxyType(
-        {
-            "KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE": "dpToken",
-            "KUMA_DP_SERVER_AUTHN_DP_PROXY_DP_TOKEN_ENABLE_ISSUER": "false",
-            "KUMA_DP_SERVER_AUTHN_DP_PROXY_DP_TOKEN_VALIDATOR_USE_SECRETS": "false",
-        }
-    )
-    ZONE_PROXY_ENV = MappingProxyType(
-        {
-            "KUMA_DP_SERVER_AUTHN_ZONE_PROXY_TYPE": "zoneToken",
-            "KUMA_DP_SERVER_AUTHN_ZONE_PROXY_ZONE_TOKEN_ENABLE_ISSUER": "false",
-            "KUMA_DP_SERVER_AUTHN_ZONE_PROXY_ZONE_TOKEN_VALIDATOR_USE_SECRETS": "false",
-        }
-    )
-    KDS_ENV = MappingProxyType(
-        {
-            "KMESH_MULTIZONE_GLOBAL_KDS_AUTH_TYPE": "cpToken",
-            "KMESH_MULTIZONE_GLOBAL_KDS_AUTH_CP_TOKEN_ENABLE_ISSUER": "false",
-            "KMESH_MULTIZONE_GLOBAL_KDS_AUTH_CP_TOKEN_VALIDATOR_USE_SECRETS": "false",
-        }
-    )
-    ZONE_KDS_TOKEN_PATH_ENV = "KMESH_MULTIZONE_ZONE_KDS_AUTH_CP_TOKEN_PATH"
-    ZONE_KDS_TOKEN_INLINE_ENV = "KMESH_MULTIZONE_ZONE_KDS_AUTH_CP_TOKEN_INLINE"
-    DP_TOKEN_PATH_ENV = "KUMA_DATAPLANE_RUNTIME_TOKEN_PATH"
-    # kubernetes
-    HELM_CONFIG = "config"
-    HELM_SECRETS = "secrets"
-    KDS_TOKEN_SECRET = "kds-cp-token"
-    KDS_TOKEN_SECRET_KEY = "token"
-    # RBAC
-    UNAUTHENTICATED_GROUPS = ("mesh-system:unauthenticated", "system:unauthenticated")
-
-
-def key_lists(spec: ControlPlaneSpec) -> list[tuple[tuple[str, ...], tuple[PublicKey, ...]]]:
-    """(config path, keys) of each non-empty key list this control plane accepts."""
+def key_lists(spec: ControlPlaneSpec) -> list[tuple[TokenValidator, tuple[PublicKey, ...]]]:
+    """Each kind of token this control plane accepts only meshprov's keys for, with the keys."""
     authn = spec.authn
-    lists = [(Authn.USER_KEYS, authn.user_keys)]
+    lists = [(USER_TOKENS, authn.user_keys)]
     if spec.zone is not None:
-        lists += [(Authn.DP_KEYS, authn.dp_keys), (Authn.ZONE_PROXY_KEYS, authn.zone_proxy_keys)]
+        lists += [(DP_TOKENS, authn.dp_keys), (ZONE_PROXY_TOKENS, authn.zone_proxy_keys)]
     else:
-        lists.append((Authn.KDS_KEYS, authn.kds_keys))
-    return [(path, keys) for path, keys in lists if keys]
+        lists.append((KDS_TOKENS, authn.kds_keys))
+    return [(validator, keys) for validator, keys in lists if keys]
 
 
 def cp_config(spec: ControlPlaneSpec) -> dict:
     """The kuma-cp config file's settings: the public keys of each list (empty: no file)."""
     config: dict = {}
-    for path, keys in key_lists(spec):
+    for validator, keys in key_lists(spec):
+        *parents, leaf = validator.config_path
         node = config
-        for part in path[:-1]:
+        for part in parents:
             node = node.setdefault(part, {})
-        node[path[-1]] = [_key_entry(key) for key in keys]
+        node[leaf] = [_key_entry(key) for key in keys]
     return config
+
+
+def config_public_keys(config: Any, validator: TokenValidator) -> dict[str, str] | None:
+    """Read back a kuma-cp config: kid → public key PEM of one kind (None: no list there)."""
+    node = config
+    for part in validator.config_path:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    if not isinstance(node, list):
+        return None
+    return {
+        str(e.get("kid")): str(e.get("key")) for e in node if isinstance(e, dict) and e.get("key")
+    }
 
 
 def _key_entry(key: PublicKey) -> dict[str, str]:
@@ -454,14 +625,8 @@ def _key_entry(key: PublicKey) -> dict[str, str]:
 def authn_environment(spec: ControlPlaneSpec) -> dict[str, str]:
     """The env vars that turn the control plane's issuers and secret keys off, per key list."""
     env: dict[str, str] = {}
-    by_path = {
-        Authn.USER_KEYS: Authn.USER_ENV,
-        Authn.DP_KEYS: Authn.DP_ENV,
-        Authn.ZONE_PROXY_KEYS: Authn.ZONE_PROXY_ENV,
-        Authn.KDS_KEYS: Authn.KDS_ENV,
-    }
-    for path, _ in key_lists(spec):
-        env.update(by_path[path])
+    for validator, _ in key_lists(spec):
+        env.update(validator.env)
     return env
 
 
@@ -475,16 +640,16 @@ def _authn_files(spec: ControlPlaneSpec) -> dict[str, Artifact]:
         header = (
             f"# kuma-cp config file for the {spec.mode} control plane {spec.name!r}: the public\n"
             f"# keys of the tokens it accepts. Start kuma-cp with\n"
-            f"#   kuma-cp run --config-file={spec.path(Authn.CP_CONFIG_FILE)}\n"
+            f"#   kuma-cp run --config-file={spec.path(Files.CP_CONFIG)}\n"
             "# Keys are read at start: restart kuma-cp when they change.\n"
         )
-        files[Authn.CP_CONFIG_FILE] = Artifact((header + _yaml(config)).encode(), 0o644)
+        files[Files.CP_CONFIG] = Artifact((header + _yaml(config)).encode(), 0o644)
     if universal and authn.kds_token is not None:
-        files[Authn.KDS_TOKEN_FILE] = Artifact(f"{authn.kds_token}\n".encode(), 0o600)
+        files[Files.KDS_TOKEN] = Artifact(f"{authn.kds_token}\n".encode(), 0o600)
     if authn.kumactl_token is not None:
-        files[Authn.KUMACTL_TOKEN_FILE] = Artifact(f"{authn.kumactl_token}\n".encode(), 0o600)
+        files[Files.KUMACTL_TOKEN] = Artifact(f"{authn.kumactl_token}\n".encode(), 0o600)
     if authn.admin_groups is not None:
-        files[Authn.ACCESS_ROLE_BINDING_FILE] = Artifact(
+        files[Files.ACCESS_ROLE_BINDING] = Artifact(
             _access_role_binding(spec, authn.admin_groups).encode(), 0o644
         )
     return files
@@ -523,7 +688,7 @@ def _cp_env_file(spec: ControlPlaneSpec) -> str:
     text = _env_file(cp_environment(spec))
     if cp_config(spec):
         text = (
-            f"# Start kuma-cp with --config-file={spec.path(Authn.CP_CONFIG_FILE)}: it holds\n"
+            f"# Start kuma-cp with --config-file={spec.path(Files.CP_CONFIG)}: it holds\n"
             "# the public keys of the tokens this control plane accepts.\n" + text
         )
     return text

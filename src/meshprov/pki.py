@@ -1,4 +1,5 @@
-"""Certificate and key operations with ``cryptography``, and nothing else.
+"""Certificate and key operations with ``cryptography``: issuing, parsing, and the checks
+``verify`` and ``plan`` share (chain validation for a host, SAN coverage, the renewal rule).
 
 CAs get basicConstraints CA:TRUE (critical, with a path length), keyUsage keyCertSign+cRLSign
 (critical) and key identifiers; server certificates get CA:FALSE, serverAuth, digitalSignature
@@ -19,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 CLOCK_SKEW = timedelta(minutes=5)
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -207,8 +209,23 @@ def load_private_key(pem: str) -> PrivateKey:
 
 def fingerprint(cert_pem: str) -> str:
     """SHA-256 of the certificate's DER encoding, hex."""
-    cert = load_certificate(cert_pem)
+    return der_fingerprint(load_certificate(cert_pem))
+
+
+def der_fingerprint(cert: x509.Certificate) -> str:
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def bundle_fingerprints(pem: str) -> list[str]:
+    """The fingerprints of every certificate of a PEM bundle; [] when it holds none."""
+    try:
+        return [der_fingerprint(c) for c in load_certificates(pem)]
+    except ValueError:
+        return []
+
+
+def subject_text(cert: x509.Certificate) -> str:
+    return cert.subject.rfc4514_string() or "(empty subject)"
 
 
 def not_after(cert_pem: str) -> datetime:
@@ -239,14 +256,69 @@ def key_matches(cert_pem: str, key_pem: str) -> bool:
     return key.public_key().public_bytes(encoding, public) == cert_public
 
 
-def subject_alt_names(cert_pem: str) -> tuple[list[str], list[str]]:
-    """(DNS names, IP addresses) of a certificate."""
+def subject_alt_names(cert: x509.Certificate | str) -> tuple[list[str], list[str]]:
+    """(DNS names, IP addresses) of a certificate (or of a PEM holding one)."""
+    if isinstance(cert, str):
+        cert = load_certificate(cert)
     try:
-        ext = load_certificate(cert_pem).extensions.get_extension_for_class(
-            x509.SubjectAlternativeName
-        )
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
         return [], []
     dns = ext.value.get_values_for_type(x509.DNSName)
     ips = [str(ip) for ip in ext.value.get_values_for_type(x509.IPAddress)]
     return dns, ips
+
+
+def missing_sans(cert: x509.Certificate, hostnames: list[str], addresses: list[str]) -> list[str]:
+    """The configured names ``cert`` does not cover: ``["db.local (DNS)", "10.0.0.1 (IP)"]``."""
+    dns, ips = subject_alt_names(cert)
+    have_dns = {d.lower() for d in dns}
+    have_ips = {ip_address(i) for i in ips}
+    return [f"{h} (DNS)" for h in hostnames if h.lower() not in have_dns] + [
+        f"{a} (IP)" for a in addresses if ip_address(a) not in have_ips
+    ]
+
+
+def ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An IP literal (brackets allowed, as in URLs), or None for a DNS name."""
+    try:
+        return ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return None
+
+
+def verify_server_chain(
+    chain: list[x509.Certificate], anchors: list[x509.Certificate], host: str, now: datetime
+) -> list[x509.Certificate]:
+    """Validate ``chain`` (leaf first) for ``host`` against ``anchors`` as a TLS client would;
+    returns the verified path, leaf to anchor. Raises ``ValueError`` with the reason."""
+    ip = ip_address(host)
+    subject = x509.IPAddress(ip) if ip is not None else x509.DNSName(host)
+    verifier = PolicyBuilder().store(Store(anchors)).time(now).build_server_verifier(subject)
+    try:
+        return verifier.verify(chain[0], chain[1:])
+    except VerificationError as exc:
+        raise ValueError(str(exc).split(" (encountered processing", 1)[0]) from None
+
+
+# --- renewal ---------------------------------------------------------------------------------
+
+
+def renewal_due(not_after: datetime, renew_before: timedelta, now: datetime) -> bool:
+    """The renewal rule plan and verify share: due once ``now + renew_before`` reaches expiry."""
+    return now + renew_before >= not_after
+
+
+def validity_problem(
+    cert: x509.Certificate, renew_before: timedelta, now: datetime, renew_label: str
+) -> str | None:
+    """Why ``cert`` needs replacing at ``now`` (not yet valid, expired, due), or None;
+    ``renew_label`` is ``renew_before`` as the user wrote it."""
+    end = cert.not_valid_after_utc
+    if cert.not_valid_before_utc > now:
+        return f"is not valid before {rfc3339(cert.not_valid_before_utc)}"
+    if end <= now:
+        return f"expired at {rfc3339(end)}"
+    if renewal_due(end, renew_before, now):
+        return f"expires at {rfc3339(end)}, within its renew_before ({renew_label})"
+    return None

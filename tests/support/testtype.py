@@ -3,8 +3,10 @@
 Its "world" is a directory of JSON files (``<config dir>/world/<address>.json``), so tests can
 change or delete objects behind meshprov's back and watch refresh find the drift. Arguments:
 ``value`` (updatable), ``key`` (forces replacement), ``fail`` (apply raises), ``delay`` (seconds
-apply sleeps, for interrupt tests), ``parent`` (a reference to another test_thing). Exports:
-``id`` (known after apply) and ``secret`` (sensitive).
+apply sleeps, for interrupt tests), ``parent`` (a reference to another test_thing), and, to
+prove the reporting interface, ``impact`` (a security-impact note) and ``notice`` (an
+after-apply action), both reported when set. Exports: ``id`` (known after apply) and ``secret``
+(sensitive). ``verify`` checks that each instance's world file still holds its ``id``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from meshprov.lang.types import ANY, BOOL, NUMBER, STRING
+from meshprov.plan.model import Action, Plan, ResourceChange
 from meshprov.resources import register
 from meshprov.resources.base import (
     ApplyRequest,
@@ -24,7 +27,16 @@ from meshprov.resources.base import (
     ResourceError,
     ResourceType,
 )
+from meshprov.resources.report import (
+    CheckRow,
+    ImpactItem,
+    ImpactNote,
+    Notice,
+    RowBuilder,
+    VerifyContext,
+)
 from meshprov.resources.schema import Attr, Exported, ResourceSchema
+from meshprov.state.model import ResourceState
 
 SCHEMA = ResourceSchema(
     "test_thing",
@@ -34,6 +46,8 @@ SCHEMA = ResourceSchema(
         Attr("fail", BOOL, default=False),
         Attr("delay", NUMBER, default=0),
         Attr("parent", ANY, reference="test_thing"),
+        Attr("impact", STRING),
+        Attr("notice", STRING),
     ),
     exported=(Exported("id"), Exported("secret", sensitive=True)),
 )
@@ -74,6 +88,31 @@ class ThingType(ResourceType):
         current = json.loads(path.read_text())
         notes = tuple(f"{k} was changed" for k in sorted(current) if current[k] != prior.get(k))
         return RefreshResult(current, notes)
+
+    def impact(self, change: ResourceChange, plan: Plan) -> list[ImpactItem]:
+        text = (change.after or {}).get("impact")
+        return [ImpactNote(change.address, text)] if isinstance(text, str) and text else []
+
+    def notices(self, change: ResourceChange) -> list[Notice]:
+        action = (change.after or {}).get("notice")
+        if change.action is Action.DELETE or not isinstance(action, str) or not action:
+            return []
+        return [Notice(change.address, action, "its notice argument asks for it")]
+
+    def verify(self, instance: ResourceState, context: VerifyContext) -> list[CheckRow]:
+        row = RowBuilder("test world", instance.address)
+        path = world_file(context.context, instance.address)
+        try:
+            found = json.loads(path.read_text()).get("id")
+        except FileNotFoundError:
+            row.failed("world", f"{path.name} is missing")
+            return [row.build("")]
+        want = instance.attributes.get("id")
+        if found == want:
+            row.passed("world", f"{path.name} holds id {want}")
+        else:
+            row.failed("world", f"{path.name} holds id {found}, state says {want}")
+        return [row.build(f"{path.name} matches the state")]
 
 
 register(ThingType())

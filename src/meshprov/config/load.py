@@ -8,7 +8,6 @@ required attributes, bad labels, duplicates, and module calls that do not match 
 from __future__ import annotations
 
 import re
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +27,13 @@ from meshprov.config.model import (
     Validation,
     Variable,
 )
-from meshprov.diagnostics import DiagnosticError, Diagnostics, SourceRange, error
+from meshprov.diagnostics import DiagnosticError, Diagnostics, SourceRange, did_you_mean, error
 from meshprov.lang import ast
 from meshprov.lang.evaluate import EvalContext, evaluate
 from meshprov.lang.parse_cache import parse_file_cached
 from meshprov.lang.traversals import Traversal, traversals
-from meshprov.lang.types import ANY, parse_type
+from meshprov.lang.types import ANY, ConversionError, convert, parse_type
+from meshprov.providers import PROVIDERS
 from meshprov.resources import SCHEMAS
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -61,11 +61,6 @@ def config_files(directory: Path) -> list[Path]:
 def load_config(directory: Path) -> Module:
     """Load the root module in ``directory`` and every module it calls."""
     return _Loader().load(directory.resolve(), None, ())
-
-
-def did_you_mean(name: str, options: list[str] | tuple[str, ...]) -> str:
-    match = get_close_matches(name, list(options), n=1, cutoff=0.6)
-    return f' Did you mean "{match[0]}"?' if match else ""
 
 
 def constant(expr: ast.Expression, what: str) -> Any:
@@ -388,19 +383,19 @@ class _ModuleBuilder:
 
     def _block_provider(self, block: ast.Block) -> None:
         name = block.labels[0]
-        if name != "aws":
+        provider = PROVIDERS.get(name)
+        if provider is None:
+            known = ", ".join(f'"{n}"' for n in PROVIDERS)
+            which = (
+                f"the only provider is {known}" if len(PROVIDERS) == 1 else f"providers: {known}"
+            )
             raise DiagnosticError.single(
                 "Unsupported provider",
-                f'meshprov has no provider "{name}"; the only provider is "aws".',
+                f'meshprov has no provider "{name}"; {which}.',
                 block.label_ranges[0],
             )
         self._unique(f"provider.{name}", "provider configuration", block.range)
-        self._check_body(
-            block.body,
-            ("region", "profile", "endpoint_url", "max_attempts", "retry_mode"),
-            (),
-            'provider "aws"',
-        )
+        self._check_body(block.body, provider.arguments, (), f'provider "{name}"')
         self.module.providers[name] = Provider(name, dict(block.body.attributes), block.range)
 
     def _block_variable(self, block: ast.Block) -> None:
@@ -422,8 +417,6 @@ class _ModuleBuilder:
         type_ = parse_type(body.attributes["type"].expr) if "type" in body.attributes else ANY
         default = NO_DEFAULT
         if "default" in body.attributes:
-            from meshprov.lang.types import ConversionError, convert
-
             raw = constant(body.attributes["default"].expr, "variable default")
             try:
                 default = convert(raw, type_) if raw is not None else None

@@ -136,3 +136,12 @@ class Module:
     providers: dict[str, Provider] = field(default_factory=dict)
     settings: Settings = field(default_factory=Settings)
     files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InputValue:
+    """A root variable's value from outside the configuration, and where it came from."""
+
+    value: Any
+    source: str  # e.g. "--var", "the environment", "prod.vars.hcl"
+    range: SourceRange | None = None

@@ -12,10 +12,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshprov.config.evaluation import InputValue
-from meshprov.config.load import _display, constant, did_you_mean
-from meshprov.config.model import Module
-from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, error, warning
+from meshprov.config.load import _display, constant
+from meshprov.config.model import InputValue, Module
+from meshprov.diagnostics import (
+    UNDECLARED_VARIABLE,
+    Diagnostic,
+    DiagnosticError,
+    Diagnostics,
+    did_you_mean,
+    error,
+    warning,
+)
 from meshprov.lang.parse import parse_expression, parse_file
 from meshprov.lang.types import AnyType, Primitive
 
@@ -128,6 +135,7 @@ def _read_var_file(root: Module, path: Path, diags: Diagnostics) -> dict[str, In
                     f'The root module does not declare a variable named "{name}" but a value was '
                     "found in this file." + did_you_mean(name, list(root.variables)),
                     attr.name_range,
+                    code=UNDECLARED_VARIABLE,
                 )
             )
             continue

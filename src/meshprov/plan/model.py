@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
+from meshprov.addrs import InstanceAddress, parse_instance_address
 from meshprov.diagnostics import Diagnostic
 from meshprov.state import State
 
@@ -41,6 +43,42 @@ class Action(StrEnum):
         return self is Action.DELETE or self.is_replace
 
 
+class ActionReason(StrEnum):
+    """Why an instance gets its action: Terraform's ``action_reason`` values, plus meshprov's
+    ``replace_because_expiring``, ``update_because_ca_replaced`` and
+    ``update_because_key_replaced``. A ``StrEnum``, so plans,
+    plan files and JSON carry the same strings as Terraform."""
+
+    REPLACE_BECAUSE_CANNOT_UPDATE = "replace_because_cannot_update"
+    REPLACE_BECAUSE_TAINTED = "replace_because_tainted"
+    REPLACE_BY_REQUEST = "replace_by_request"
+    REPLACE_BY_TRIGGERS = "replace_by_triggers"
+    REPLACE_BECAUSE_EXPIRING = "replace_because_expiring"
+    UPDATE_BECAUSE_CA_REPLACED = "update_because_ca_replaced"
+    UPDATE_BECAUSE_KEY_REPLACED = "update_because_key_replaced"
+    DELETE_BECAUSE_NO_RESOURCE_CONFIG = "delete_because_no_resource_config"
+    DELETE_BECAUSE_NO_MODULE = "delete_because_no_module"
+    DELETE_BECAUSE_COUNT_INDEX = "delete_because_count_index"
+    DELETE_BECAUSE_EACH_KEY = "delete_because_each_key"
+    DELETE_BECAUSE_WRONG_REPETITION = "delete_because_wrong_repetition"
+
+    @property
+    def replaces(self) -> bool:
+        """The reason asks for a replacement (a type may answer ``plan`` with one)."""
+        return self in _REPLACING
+
+
+_REPLACING = frozenset(
+    {
+        ActionReason.REPLACE_BECAUSE_CANNOT_UPDATE,
+        ActionReason.REPLACE_BECAUSE_TAINTED,
+        ActionReason.REPLACE_BY_REQUEST,
+        ActionReason.REPLACE_BY_TRIGGERS,
+        ActionReason.REPLACE_BECAUSE_EXPIRING,
+    }
+)
+
+
 class Mode(StrEnum):
     NORMAL = "normal"
     DESTROY = "destroy"
@@ -62,9 +100,14 @@ class ResourceChange:
     before_sensitive: frozenset[str] = frozenset()
     after_sensitive: frozenset[str] = frozenset()
     replace_paths: tuple[str, ...] = ()
-    reason: str | None = None
+    reason: ActionReason | None = None
     dependencies: tuple[str, ...] = ()  # resource addresses, e.g. "ca.root"
     notes: tuple[str, ...] = ()  # for drift: what was found changed, e.g. a file deleted
+
+    @cached_property
+    def instance(self) -> InstanceAddress:
+        """The address, typed (parsed once, on first use)."""
+        return parse_instance_address(self.address)
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from meshprov import __version__
 from meshprov.diagnostics import DiagnosticError
 from meshprov.files import write_atomic
 from meshprov.plan.encoding import join_unknown, redact, split_unknown
-from meshprov.plan.model import Action, Mode, OutputChange, Plan, ResourceChange
+from meshprov.plan.model import Action, ActionReason, Mode, OutputChange, Plan, ResourceChange
 from meshprov.state import ResourceState, State, StateEncryption, StateError
-from meshprov.state.encryption import CONTENT_PLAN, decode, encode
+from meshprov.state.encryption import CONTENT_PLAN, decode, encode, is_envelope
 
 # A plan file's encryption: the configuration's, or a function giving it (called only when the
 # file turns out to be encrypted, so plaintext plans need no passphrase).
@@ -118,8 +118,6 @@ def load_plan_document(path: Path, encryption: PlanEncryption = None) -> dict:
     try:
         data = path.read_bytes()
         if callable(encryption) and not isinstance(encryption, StateEncryption):
-            from meshprov.state.encryption import is_envelope
-
             encryption = encryption() if is_envelope(data) else None
         data, _ = decode(data, CONTENT_PLAN, str(path), encryption)
         doc = json.loads(data)
@@ -183,7 +181,10 @@ def plan_from_document(doc: dict, current: State | None) -> Plan:
     )
 
 
-def _restore(attributes: dict | None, sensitive: list[str], current: dict | None) -> dict | None:
+_Attributes = TypeVar("_Attributes", dict, None)
+
+
+def _restore(attributes: _Attributes, sensitive: list[str], current: dict | None) -> _Attributes:
     """Put secrets back from the current state (the plan file never held them)."""
     if attributes is None or current is None:
         return attributes
@@ -222,7 +223,7 @@ def _change(doc: dict, current: State) -> ResourceChange:
         before_sensitive=frozenset(doc["before_sensitive"]),
         after_sensitive=frozenset(doc["after_sensitive"]),
         replace_paths=tuple(doc["replace_paths"]),
-        reason=doc["reason"],
+        reason=ActionReason(doc["reason"]) if doc["reason"] else None,
         dependencies=tuple(doc["dependencies"]),
         notes=tuple(doc["notes"]),
     )

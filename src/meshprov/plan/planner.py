@@ -13,12 +13,20 @@ from typing import Any
 
 import networkx as nx
 
-from meshprov.addrs import InstanceAddress, parse_instance_address
-from meshprov.config import LoadedConfig, check_resources
-from meshprov.config.evaluation import ResourceInstance, evaluate_config, root_variable_values
+from meshprov.addrs import InstanceAddress, address_under, parse_instance_address
 from meshprov.config.model import Module, Resource
-from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, error, warning
-from meshprov.graph import node_of
+from meshprov.diagnostics import (
+    TARGETING,
+    Diagnostic,
+    DiagnosticError,
+    Diagnostics,
+    error,
+    warning,
+)
+from meshprov.engine.configuration import LoadedConfig, check_resources
+from meshprov.engine.graph import node_of
+from meshprov.engine.providers import configure_providers
+from meshprov.engine.walk import evaluate_config, root_variable_values
 from meshprov.heap import frozen_heap
 from meshprov.lang.values import (
     UNKNOWN,
@@ -26,16 +34,17 @@ from meshprov.lang.values import (
     Sensitive,
     has_unknown,
     is_sensitive_deep,
+    unmark_deep,
     values_equal,
 )
-from meshprov.plan.model import Action, Mode, OutputChange, Plan, ResourceChange
-from meshprov.providers import configure_providers
+from meshprov.plan.model import Action, ActionReason, Mode, OutputChange, Plan, ResourceChange
 from meshprov.resources import TYPES
 from meshprov.resources.base import (
     Context,
     PlannedChange,
     PlanRequest,
     ResourceError,
+    ResourceInstance,
     ResourceType,
 )
 from meshprov.state import ResourceState, State
@@ -49,12 +58,6 @@ class PlanOptions:
     replace: tuple[str, ...] = ()
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     parallelism: int = 10
-
-
-def static_address(address: InstanceAddress) -> str:
-    """The configuration address of an instance: keys dropped, ``module.zones.zone.this``."""
-    modules = "".join(f"module.{name}." for name, _ in address.module)
-    return f"{modules}{address.type}.{address.name}"
 
 
 def resource_type(type_name: str, address: str) -> ResourceType:
@@ -93,6 +96,7 @@ def _plan(config: LoadedConfig, state: State, options: PlanOptions) -> Plan:
                 "of this plan may not represent all of the changes requested by the current "
                 "configuration. The --target option is not for routine use, and is provided "
                 "only for exceptional situations such as recovering from errors or mistakes.",
+                code=TARGETING,
             )
         )
     if options.mode is Mode.REFRESH_ONLY:
@@ -115,7 +119,7 @@ def _plan(config: LoadedConfig, state: State, options: PlanOptions) -> Plan:
     _check_prevent_destroy(config.root, changes)
     return Plan(
         mode=options.mode,
-        changes=tuple(sorted(changes, key=lambda c: _address_sort_key(c.address))),
+        changes=tuple(sorted(changes, key=lambda c: c.instance.sort_key())),
         drift=tuple(drift),
         output_changes=tuple(outputs),
         prior_state=refreshed,
@@ -184,7 +188,7 @@ def _change(
     action: Action,
     before: dict | None,
     after: dict | None,
-    reason: str | None = None,
+    reason: ActionReason | None = None,
     notes: Iterable[str] = (),
 ) -> ResourceChange:
     sensitive = frozenset(rs.sensitive_attributes)
@@ -219,7 +223,7 @@ class _TargetScope:
             p
             for node_id in graph.nodes
             if node_of(graph, node_id).kind == "resource"
-            and any(_matches(node_id, t) for t in static_targets)
+            and any(address_under(node_id, t) for t in static_targets)
             for p in graph.predecessors(node_id)
         ]
         ancestors: set[str] = set()
@@ -236,12 +240,7 @@ class _TargetScope:
 
     def matches(self, address: str) -> bool:
         """One of the targets themselves."""
-        return any(_matches(address, t) for t in self.targets)
-
-
-def _matches(address: str, target: str) -> bool:
-    """``zone.z`` matches ``zone.z["a"]``; ``module.m`` matches everything inside it."""
-    return address == target or address.startswith((target + ".", target + "["))
+        return any(address_under(address, t) for t in self.targets)
 
 
 def _strip_keys(address: str) -> str:
@@ -282,16 +281,16 @@ class _PlanHook:
             return rtype.plan(PlanRequest(address, prior, config, self.context))
         except ResourceError as exc:
             raise DiagnosticError.single(
-                "Failed to plan", str(exc), instance.resource.range, address
+                "Failed to plan", str(exc), instance.range, address
             ) from None
 
     def resource_instance(self, instance: ResourceInstance) -> Any:
         address = str(instance.address)
         prior = self.state.resources.get(address)
         self.planned.add(address)
-        if not self.scope.includes(address, static_address(instance.address)):
+        if not self.scope.includes(address, instance.address.static):
             return instance_value(instance.address, prior) if prior else UNKNOWN
-        rtype = resource_type(instance.resource.type, address)
+        rtype = resource_type(instance.type, address)
         config = ignoring_changes(instance, prior)
         tainted = prior is not None and prior.status == "tainted"
         planned = self._type_plan(rtype, instance, prior.attributes if prior else None, config)
@@ -301,11 +300,11 @@ class _PlanHook:
         if prior is None:
             action = Action.CREATE
         elif tainted:
-            action, reason = Action.REPLACE, "replace_because_tainted"
+            action, reason = Action.REPLACE, ActionReason.REPLACE_BECAUSE_TAINTED
         elif address in self.options.replace:
-            action, reason = Action.REPLACE, "replace_by_request"
-        elif replace_paths or (reason or "").startswith("replace_"):
-            action, reason = Action.REPLACE, reason or "replace_because_cannot_update"
+            action, reason = Action.REPLACE, ActionReason.REPLACE_BY_REQUEST
+        elif replace_paths or (reason is not None and reason.replaces):
+            action, reason = Action.REPLACE, reason or ActionReason.REPLACE_BECAUSE_CANNOT_UPDATE
         elif values_equal(after, prior.attributes) and not has_unknown(after):
             action = Action.NOOP
         else:
@@ -316,13 +315,13 @@ class _PlanHook:
             # a new object: planned as a create, so ignore_changes does not apply and what
             # follows from the arguments alone (addresses, URLs) stays known
             after = self._type_plan(rtype, instance, None, dict(instance.values)).planned
-        schema = instance.resource.schema
+        schema = instance.schema
         sensitive = frozenset(
             schema.sensitive_exports
             | {
                 k
                 for k, v in instance.values.items()
-                if not schema.attribute(k).reference and is_sensitive_deep(v)
+                if not schema.is_reference(k) and is_sensitive_deep(v)
             }
         )
         self.changes.append(
@@ -352,8 +351,8 @@ def ignoring_changes(instance: ResourceInstance, prior: ResourceState | None) ->
     """
     config = dict(instance.values)
     if prior is not None:
-        for name in instance.resource.lifecycle.ignore_changes:
-            if name in prior.attributes and not instance.resource.schema.attribute(name).reference:
+        for name in instance.ignore_changes:
+            if name in prior.attributes and not instance.schema.is_reference(name):
                 config[name] = prior.attributes[name]
     return config
 
@@ -393,20 +392,20 @@ def _orphans(
     for address, rs in state.resources.items():
         if address in planned:
             continue
-        inst = parse_instance_address(address)
-        if not scope.includes(address, static_address(inst)):
+        inst = rs.instance
+        if not scope.includes(address, inst.static):
             continue
         module, resource = _find_resource(root, inst)
         if module is None:
-            reason = "delete_because_no_module"
+            reason = ActionReason.DELETE_BECAUSE_NO_MODULE
         elif resource is None:
-            reason = "delete_because_no_resource_config"
+            reason = ActionReason.DELETE_BECAUSE_NO_RESOURCE_CONFIG
         elif resource.repetition.count is not None and isinstance(inst.key, int):
-            reason = "delete_because_count_index"
+            reason = ActionReason.DELETE_BECAUSE_COUNT_INDEX
         elif resource.repetition.for_each is not None and isinstance(inst.key, str):
-            reason = "delete_because_each_key"
+            reason = ActionReason.DELETE_BECAUSE_EACH_KEY
         else:
-            reason = "delete_because_wrong_repetition"
+            reason = ActionReason.DELETE_BECAUSE_WRONG_REPETITION
         out.append(_change(rs, Action.DELETE, rs.attributes, None, reason))
     return out
 
@@ -421,7 +420,7 @@ def _destroy_changes(root: Module, state: State, scope: _TargetScope) -> list[Re
                 dependents.setdefault(dep, []).append(address)
         todo = list(doomed)
         while todo:
-            static = static_address(parse_instance_address(todo.pop()))
+            static = state.resources[todo.pop()].instance.static
             for address in dependents.pop(static, ()):
                 if address not in doomed:
                     doomed.add(address)
@@ -437,7 +436,7 @@ def _check_prevent_destroy(root: Module, changes: list[ResourceChange]) -> None:
     for change in changes:
         if not change.action.destroys:
             continue
-        _module, resource = _find_resource(root, parse_instance_address(change.address))
+        _module, resource = _find_resource(root, change.instance)
         if resource is not None and resource.lifecycle.prevent_destroy:
             diags.add(
                 error(
@@ -458,8 +457,6 @@ def _check_prevent_destroy(root: Module, changes: list[ResourceChange]) -> None:
 def _output_changes(
     state: State, outputs: dict[str, Any], sensitive: dict[str, bool]
 ) -> list[OutputChange]:
-    from meshprov.lang.values import unmark_deep
-
     out = []
     for name in sorted(set(outputs) | set(state.outputs)):
         before = state.outputs.get(name, {}).get("value") if name in state.outputs else None
@@ -479,13 +476,3 @@ def _output_changes(
             OutputChange(name, action, before, after, sensitive.get(name, False) or was_sensitive)
         )
     return out
-
-
-def _address_sort_key(address: str) -> tuple:
-    inst = parse_instance_address(address)
-    return (
-        [(n, (k is not None, str(k))) for n, k in inst.module],
-        inst.type,
-        inst.name,
-        (inst.key is not None, isinstance(inst.key, str), inst.key if inst.key is not None else 0),
-    )

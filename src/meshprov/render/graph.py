@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 import networkx as nx
 
-from meshprov.addrs import parse_instance_address
+from meshprov.engine.graph import node_of, resource_dependencies
 from meshprov.plan.model import Action, Plan
 
 ACTION_CLASSES = ("create", "update", "replace", "delete", "noop")
@@ -54,19 +54,15 @@ def combined_class(classes: Iterable[str]) -> str:
 
 def plan_actions(plan: Plan) -> dict[str, str]:
     """Resource (configuration) address → action class, for the nodes of ``resource_graph``."""
-    from meshprov.plan.planner import static_address
-
     by_resource: dict[str, list[str]] = {}
     for change in plan.changes:
-        static = static_address(parse_instance_address(change.address))
+        static = change.instance.static
         by_resource.setdefault(static, []).append(action_class(change.action))
     return {address: combined_class(classes) for address, classes in by_resource.items()}
 
 
 def resource_graph(graph: nx.DiGraph) -> nx.DiGraph:
     """Only resources, with an edge wherever one depends on another through any values."""
-    from meshprov.graph import node_of, resource_dependencies  # imports config: not at load
-
     out = nx.DiGraph()
     for node_id in graph.nodes:
         if node_of(graph, node_id).kind == "resource":

@@ -25,9 +25,11 @@ from typing import Any
 from meshprov.addrs import format_key, parse_instance_address
 from meshprov.lang.values import UNKNOWN, HclSet, Sensitive
 from meshprov.plan.model import Action, Mode, OutputChange, Plan, ResourceChange
+from meshprov.render.security import security_impact, summary_lines
 
 __all__ = [
     "render_apply_summary",
+    "render_notices",
     "render_outputs",
     "render_plan",
     "render_resource_state",
@@ -526,8 +528,9 @@ _REPLACE_HEADERS = {
     "replace_by_triggers": "will be {replaced} due to changes in replace_triggered_by",
 }
 _EXTRA_REASONS = {
-    "replace_because_expiring": "because its certificate is within renew_before of expiry",
+    "replace_because_expiring": "because it is within renew_before of expiry",
     "update_because_ca_replaced": "because its CA is being replaced",
+    "update_because_key_replaced": "because its signing key is being replaced",
 }
 _RULE = "─" * 77
 
@@ -709,8 +712,6 @@ def render_security_impact(plan: Plan, color: bool) -> str:
 
     The same facts as the Markdown comment's section (``render/security.py``), in a few lines.
     """
-    from meshprov.render.security import security_impact, summary_lines
-
     if plan.mode is Mode.REFRESH_ONLY:
         return ""
     lines = summary_lines(security_impact(plan))
@@ -721,6 +722,21 @@ def render_security_impact(plan: Plan, color: bool) -> str:
         "  " + (s(line, _YELLOW) if line.startswith("warning:") else line) for line in lines
     )
     return s("Security impact:", _BOLD) + "\n" + body + "\n"
+
+
+def render_notices(plan: Plan, color: bool) -> str:
+    """The ``After apply:`` block (SPEC §4.1) that ends a plan and an apply, or ''."""
+    from meshprov.render.notices import grouped, plan_notices
+    from meshprov.render.security import listing
+
+    groups = grouped(plan_notices(plan))
+    if not groups:
+        return ""
+    s = _Style(color)
+    body = "".join(
+        f"  {listing(group.addresses)}: {group.action} ({group.reason})\n" for group in groups
+    )
+    return s("After apply:", _BOLD) + "\n" + body
 
 
 # --- apply summary, outputs, state show -------------------------------------------------------

@@ -21,10 +21,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from meshprov import __version__
-from meshprov.addrs import InstanceKey, format_module_path, parse_instance_address
+from meshprov.addrs import InstanceAddress, InstanceKey, format_module_path
 from meshprov.lang.values import HclSet, Sensitive, Unknown
 from meshprov.plan.encoding import redact, sensitive_mask, split_unknown
 from meshprov.plan.model import Action, OutputChange, Plan, ResourceChange
+from meshprov.render.notices import plan_notices
 from meshprov.state import State
 
 FORMAT_VERSION = "1.2"
@@ -69,6 +70,7 @@ def plan_json(plan: Plan, sensitive_variables: Iterable[str] = ()) -> dict[str, 
     doc["applyable"] = plan.applyable
     doc["complete"] = not plan.errored and not plan.targets
     doc["errored"] = plan.errored
+    doc["meshprov_notices"] = [notice.to_json() for notice in plan_notices(plan)]
     return _scrub(doc)
 
 
@@ -90,8 +92,11 @@ def state_json(state: State) -> dict[str, Any]:
             for name, out in sorted(state.outputs.items())
         }
     resources = [
-        _resource_values(
-            rs.address, rs.type, rs.name, rs.index, rs.attributes, rs.sensitive_attributes
+        (
+            rs.instance,
+            _resource_values(
+                rs.address, rs.type, rs.name, rs.index, rs.attributes, rs.sensitive_attributes
+            ),
         )
         for rs in sorted(state.resources.values(), key=lambda r: r.sort_key())
     ]
@@ -197,18 +202,21 @@ def _planned_values(plan: Plan) -> dict[str, Any]:
         elif not isinstance(o.after, Unknown):
             entry["value"] = _plain(_omit_unknown(o.after))
         outputs[o.name] = entry
-    resources = []
+    resources: list[tuple[InstanceAddress, dict[str, Any]]] = []
     for change in plan.changes:
         if change.action is Action.DELETE or change.after is None:
             continue
         resources.append(
-            _resource_values(
-                change.address,
-                change.type,
-                change.name,
-                change.index,
-                change.after,
-                change.after_sensitive,
+            (
+                change.instance,
+                _resource_values(
+                    change.address,
+                    change.type,
+                    change.name,
+                    change.index,
+                    change.after,
+                    change.after_sensitive,
+                ),
             )
         )
     values: dict[str, Any] = {}
@@ -242,12 +250,12 @@ def _resource_values(
     return out
 
 
-def _module_tree(resources: list[dict[str, Any]]) -> dict[str, Any]:
+def _module_tree(resources: list[tuple[InstanceAddress, dict[str, Any]]]) -> dict[str, Any]:
     """``root_module`` with ``child_modules`` nested by module instance path."""
     root: dict[str, Any] = {"resources": [], "children": {}}
-    for resource in resources:
+    for instance, resource in resources:
         node = root
-        path = parse_instance_address(resource["address"]).module
+        path = instance.module
         for depth in range(1, len(path) + 1):
             address = format_module_path(path[:depth])
             node = node["children"].setdefault(

@@ -8,6 +8,7 @@ Modelled on what Atlantis, tfcmt and setup-terraform post, and on what their use
 * a warning banner when anything is destroyed or replaced, and replacements counted apart;
 * a **Security impact** section (``render/security.py``): firewall sources per port with zone
   names, certificates issued or reissued and why, CAs created or replaced, warnings;
+* an **After apply** section (``render/notices.py``): restarts and upgrades the change needs;
 * the addresses per action; a Mermaid picture of the changed part of the topology;
 * then the plan itself inside ``<details>`` in a ```` ```diff ```` fence, its ``+``/``-``/``~``
   markers moved to column 0 (``~`` as ``!``) so GitHub colours them.
@@ -29,7 +30,10 @@ from meshprov.addrs import parse_instance_address
 from meshprov.plan.model import Action, Mode, Plan, ResourceChange
 from meshprov.render.graph import COLOURS, LEGEND, action_class, mermaid_classes, mermaid_escape
 from meshprov.render.human import render_plan
+from meshprov.render.notices import grouped, plan_notices
 from meshprov.render.security import SecurityImpact, plural, security_impact
+from meshprov.resources import SCHEMAS, TYPES
+from meshprov.resources.base import ResourceType
 
 COMMENT_LIMIT = 65_536  # GitHub's maximum comment length, in characters
 MARKER_PREFIX = "<!-- meshprov-plan: "
@@ -37,6 +41,7 @@ LIST_LIMIT = 30  # addresses listed per action before "and N more"
 SECURITY_LIST_LIMIT = 20  # sources or certificates listed per line
 CA_LIMIT = 30
 WARNING_LIMIT = 30
+NOTICE_LIMIT = 30  # groups of after-apply notices (each names at most a few addresses)
 DRIFT_LIMIT = 20
 MAX_DIAGRAM_NODES = 40  # beyond this the diagram shows resources, not instances
 _MIN_BODY = 2_000  # room kept for the plan body before optional sections are dropped
@@ -47,12 +52,6 @@ _ACTION_TITLES = (
     ("replace", "Replace"),
     ("delete", "Destroy"),
 )
-_SHAPES = {
-    "ca": ('{{"', '"}}'),
-    "control_plane": ('[["', '"]]'),
-    "zone": ('("', '")'),
-    "firewall": ('[/"', '"\\]'),
-}
 
 
 # --- the marker and the config directory ------------------------------------------------------
@@ -133,6 +132,9 @@ def render_markdown(
     security = _security_section(impact)
     if security:
         head.append(security)
+    after_apply = _notices_section(plan)
+    if after_apply:
+        head.append(after_apply)
     sections = _Sections(
         head=head,
         changes=[_changes_section(changes, outputs)] if changes or outputs else [],
@@ -342,10 +344,28 @@ def _security_section(impact: SecurityImpact) -> str:
             lines.append(text)
         if len(impact.cas) > CA_LIMIT:
             lines.append(f"  - … and {len(impact.cas) - CA_LIMIT:,} more")
+    for note in impact.notes[:WARNING_LIMIT]:
+        lines.append(f"- {_code(note.address)}: {_escape(note.text)}")
+    if len(impact.notes) > WARNING_LIMIT:
+        lines.append(f"- … and {len(impact.notes) - WARNING_LIMIT:,} more")
     for warning in impact.warnings[:WARNING_LIMIT]:
         lines.append(f"- :warning: {_escape(warning)}")
     if len(impact.warnings) > WARNING_LIMIT:
         lines.append(f"- :warning: … and {len(impact.warnings) - WARNING_LIMIT:,} more warnings")
+    return "\n".join(lines)
+
+
+def _notices_section(plan: Plan) -> str:
+    """**After apply** (SPEC §4.1): what the operator must do, grouped and bounded."""
+    groups = grouped(plan_notices(plan))
+    if not groups:
+        return ""
+    lines = ["#### :arrows_counterclockwise: After apply", ""]
+    for group in groups[:NOTICE_LIMIT]:
+        addresses = _listing([_code(a) for a in group.addresses])
+        lines.append(f"- **{_escape(group.action)}** ({_escape(group.reason)}): {addresses}")
+    if len(groups) > NOTICE_LIMIT:
+        lines.append(f"- … and {len(groups) - NOTICE_LIMIT:,} more")
     return "\n".join(lines)
 
 
@@ -385,6 +405,7 @@ _WHY = {
     "replace_by_request": "requested",
     "replace_by_triggers": "replace_triggered_by",
     "update_because_ca_replaced": "CA replaced",
+    "update_because_key_replaced": "signing key replaced",
     "delete_because_no_resource_config": "not in configuration",
     "delete_because_no_module": "module not in configuration",
     "delete_because_count_index": "count index out of range",
@@ -436,8 +457,6 @@ def _topology(
     depended on to what depends on it. Over ``MAX_DIAGRAM_NODES``, instances of one resource
     that fare alike are drawn as one node (``zone.z ×500``).
     """
-    from meshprov.resources import SCHEMAS
-
     every = {c.address: c for c in plan.changes}
     edges: set[tuple[str, str]] = set()
     for change in plan.changes:
@@ -460,7 +479,7 @@ def _topology(
     edges = {(s, d) for s, d in edges if s in keep and d in keep}
     if len(nodes) <= MAX_DIAGRAM_NODES:
         return nodes, edges
-    return _grouped(nodes, edges)
+    return _grouped(nodes, edges, {a: every[a].instance.static for a in nodes})
 
 
 def _addresses(value: object) -> list[str]:
@@ -472,17 +491,15 @@ def _addresses(value: object) -> list[str]:
 
 
 def _grouped(
-    nodes: dict[str, str], edges: set[tuple[str, str]]
+    nodes: dict[str, str], edges: set[tuple[str, str]], statics: dict[str, str]
 ) -> tuple[dict[str, str], set[tuple[str, str]]]:
-    from meshprov.plan.planner import static_address
-
     group_of: dict[str, str] = {}
     counts: dict[tuple[str, str], int] = {}
     for address, cls in nodes.items():
-        key = (static_address(parse_instance_address(address)), cls)
+        key = (statics[address], cls)
         counts[key] = counts.get(key, 0) + 1
     for address, cls in nodes.items():
-        static = static_address(parse_instance_address(address))
+        static = statics[address]
         n = counts[(static, cls)]
         group_of[address] = static if n == 1 else f"{static} ×{n:,}"
         if sum(1 for (s, _) in counts if s == static) > 1:
@@ -501,7 +518,8 @@ def _mermaid(nodes: dict[str, str], edges: set[tuple[str, str]]) -> str:
             rtype = parse_instance_address(label).type
         except ValueError:
             rtype = ""
-        left, right = _SHAPES.get(rtype, ('["', '"]'))
+        resource_type = TYPES.get(rtype)
+        left, right = resource_type.mermaid_shape if resource_type else ResourceType.mermaid_shape
         lines.append(f"  {ident}{left}{mermaid_escape(node)}{right}")
     for src, dst in sorted(edges):
         lines.append(f"  {ids[src]} --> {ids[dst]}")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from meshprov.verify import CheckResult, Report
+from meshprov.resources.report import CheckResult
+from meshprov.verify import Report
 
 __all__ = ["render_verify_json", "render_verify_text"]
 

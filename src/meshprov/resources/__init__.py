@@ -8,15 +8,11 @@ type through it, exactly as the built-in types are registered).
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING
 
 from meshprov.diagnostics import Diagnostic
 from meshprov.resources import ca, control_plane, firewall, signing_key, token, zone
-from meshprov.resources.base import ResourceType
+from meshprov.resources.base import ResourceInstance, ResourceType
 from meshprov.resources.schema import ResourceSchema
-
-if TYPE_CHECKING:
-    from meshprov.config.evaluation import ResourceInstance
 
 SCHEMAS: dict[str, ResourceSchema] = {
     module.SCHEMA.type_name: module.SCHEMA
@@ -34,7 +30,7 @@ def check_instances(instances: list[ResourceInstance]) -> list[Diagnostic]:
     """Every type's own rules (zone names, egress IPs, authn modes...) over its instances."""
     by_type: dict[str, list[ResourceInstance]] = defaultdict(list)
     for instance in instances:
-        by_type[instance.resource.type].append(instance)
+        by_type[instance.type].append(instance)
     found: list[Diagnostic] = []
     for type_name, group in by_type.items():
         if type_name in TYPES:

@@ -1,6 +1,6 @@
 """The interface every resource type implements; the engine knows nothing else about a type.
 
-A type declares its ``schema`` and implements three operations, Terraform-provider style:
+A type declares its ``schema`` and implements these operations, Terraform-provider style:
 
 * ``plan``: prior state + checked configuration → the planned attributes, with ``UNKNOWN``
   where a value is known only after apply, and what forces replacement (and why).
@@ -8,6 +8,14 @@ A type declares its ``schema`` and implements three operations, Terraform-provid
   ``delete`` removes what the resource made.
 * ``refresh``: read the world and return the attributes as they are now (``None`` when the
   object is gone), so drift shows in the plan.
+* ``check``: rules over the configured instances, run by validate and plan.
+
+and three reports (``resources/report.py``) that type-agnostic renderers gather:
+
+* ``impact``: the security impact of a planned change (certificates, CAs, firewall sources,
+  insecure settings); ``impact_codes`` names the diagnostics whose facts it already tells.
+* ``notices``: what the operator must do after apply (restart kuma-cp, helm upgrade...).
+* ``verify``: the ``meshprov verify`` rows for an instance in state.
 
 Attributes are plain JSON-compatible dicts. A reference argument (``ca = ca.root``) arrives in
 ``config`` as the referenced instance's value and is stored as its address.
@@ -21,12 +29,42 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meshprov.diagnostics import Diagnostic
+from meshprov.addrs import InstanceAddress
+from meshprov.diagnostics import Diagnostic, SourceRange
 from meshprov.lang.values import UNKNOWN, ResourceValue, unmark, unmark_deep, values_equal
+from meshprov.plan.model import ActionReason
 from meshprov.resources.schema import ResourceSchema
 
+
+@dataclass(frozen=True)
+class ResourceInstance:
+    """One expanded resource instance with its checked arguments (defaults applied).
+
+    What a type's ``check`` sees of the configuration: values and source locations, never the
+    syntax they came from.
+    """
+
+    address: InstanceAddress
+    schema: ResourceSchema
+    values: dict[str, Any]
+    dependencies: tuple[str, ...]  # resource addresses (static, e.g. "ca.root")
+    range: SourceRange  # the resource block
+    argument_ranges: Mapping[str, SourceRange]  # shared by the instances of one block
+    ignore_changes: tuple[str, ...] = ()  # lifecycle.ignore_changes
+
+    @property
+    def type(self) -> str:
+        return self.address.type
+
+    def argument_range(self, name: str) -> SourceRange:
+        """Where an argument is set, or the block when it is left to its default."""
+        return self.argument_ranges.get(name, self.range)
+
+
 if TYPE_CHECKING:
-    from meshprov.config.evaluation import ResourceInstance
+    from meshprov.plan.model import Plan, ResourceChange
+    from meshprov.resources.report import CheckRow, ImpactItem, Notice, VerifyContext
+    from meshprov.state.model import ResourceState
 
 
 class ResourceError(Exception):
@@ -65,7 +103,7 @@ class PlannedChange:
 
     planned: dict[str, Any]
     replace_paths: tuple[str, ...] = ()
-    reason: str | None = None  # an action reason, e.g. "replace_because_expiring"
+    reason: ActionReason | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +128,10 @@ class ResourceType:
     create_before_destroy = False
     # other types whose instances ``check_related`` needs (a token checks the zones it is for)
     related_types: tuple[str, ...] = ()
+    # codes of the warning diagnostics whose facts ``impact`` already tells (not said twice)
+    impact_codes: frozenset[str] = frozenset()
+    # how the Markdown comment's Mermaid topology draws an instance: (before, after) its label
+    mermaid_shape: tuple[str, str] = ('["', '"]')
 
     @property
     def name(self) -> str:
@@ -150,6 +192,18 @@ class ResourceType:
     def refresh(self, address: str, prior: dict[str, Any], context: Context) -> RefreshResult:
         """Read the world. The default: the state is the truth."""
         return RefreshResult(prior)
+
+    def impact(self, change: ResourceChange, plan: Plan) -> list[ImpactItem]:
+        """What ``change`` means for security; ``plan`` gives the other changes and its time."""
+        return []
+
+    def notices(self, change: ResourceChange) -> list[Notice]:
+        """What the operator must do once ``change`` is applied."""
+        return []
+
+    def verify(self, instance: ResourceState, context: VerifyContext) -> list[CheckRow]:
+        """``meshprov verify``'s rows for an instance apply made. The default: nothing to check."""
+        return []
 
 
 def reference_address(value: Any) -> Any:

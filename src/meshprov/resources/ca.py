@@ -7,13 +7,21 @@ certificate live in state only (like Terraform's tls provider), so refresh has n
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from meshprov import pki
 from meshprov.diagnostics import Diagnostic, error
 from meshprov.lang.types import ANY
-from meshprov.lang.values import UNKNOWN, ResourceValue, unmark
-from meshprov.resources.base import ApplyRequest, PlannedChange, PlanRequest, ResourceType
+from meshprov.lang.values import UNKNOWN, ResourceValue, Unknown, unmark
+from meshprov.plan.model import Action, ActionReason, Plan, ResourceChange
+from meshprov.resources.base import (
+    ApplyRequest,
+    PlannedChange,
+    PlanRequest,
+    ResourceInstance,
+    ResourceType,
+)
+from meshprov.resources.report import CAImpact, ImpactItem, expiry_estimate, reason_text
 from meshprov.resources.schema import (
     STRING,
     Attr,
@@ -22,9 +30,6 @@ from meshprov.resources.schema import (
     check_duration,
     parse_duration,
 )
-
-if TYPE_CHECKING:
-    from meshprov.config.evaluation import ResourceInstance
 
 KEY_ALGORITHMS = ("ECDSA_P256", "ECDSA_P384", "RSA_2048", "RSA_3072", "RSA_4096")
 
@@ -65,11 +70,12 @@ def expiring(not_after: str | None, renew_before: str, now: datetime) -> bool:
     if not isinstance(not_after, str):
         return False
     end = datetime.fromisoformat(not_after.replace("Z", "+00:00"))
-    return now + timedelta(seconds=parse_duration(renew_before)) >= end
+    return pki.renewal_due(end, timedelta(seconds=parse_duration(renew_before)), now)
 
 
 class CAType(ResourceType):
     schema = SCHEMA
+    mermaid_shape = ('{{"', '"}}')
 
     def check(self, instances: list[ResourceInstance]) -> list[Diagnostic]:
         """One level of intermediates: a root is issued with pathlen 1, an intermediate with 0,
@@ -78,14 +84,13 @@ class CAType(ResourceType):
         for instance in instances:
             parent, _ = unmark(instance.values.get("parent"))
             if isinstance(parent, ResourceValue) and unmark(parent.get("parent"))[0] is not None:
-                attr = instance.resource.attributes.get("parent")
                 found.append(
                     error(
                         "Intermediate CA under an intermediate",
                         f"{instance.address} sets parent = {parent.address}, which is itself an "
                         "intermediate CA (pathlen 0): it may not sign another CA. Set parent to "
                         "a root CA (one without parent).",
-                        attr.expr.range if attr is not None else instance.resource.range,
+                        instance.argument_range("parent"),
                     )
                 )
         return found
@@ -101,11 +106,11 @@ class CAType(ResourceType):
         if expiring(prior.get("not_after"), planned["renew_before"], request.context.now):
             planned.update(self.schema.unknown_exports())
             planned["parent_id"] = parent["id"] if parent is not None else None
-            return PlannedChange(planned, (), "replace_because_expiring")
+            return PlannedChange(planned, (), ActionReason.REPLACE_BECAUSE_EXPIRING)
         if planned["parent_id"] != prior.get("parent_id"):
             # the parent was replaced: re-sign this CA's key under the new parent
             planned.update(dict.fromkeys(_SIGNED, UNKNOWN))
-            return PlannedChange(planned, (), "update_because_ca_replaced")
+            return PlannedChange(planned, (), ActionReason.UPDATE_BECAUSE_CA_REPLACED)
         return change
 
     def apply(self, request: ApplyRequest) -> dict[str, Any]:
@@ -133,6 +138,47 @@ class CAType(ResourceType):
             parent_id=parent["id"] if parent else None,
         )
         return attributes
+
+    def impact(self, change: ResourceChange, plan: Plan) -> list[ImpactItem]:
+        """Created, replaced, re-signed or destroyed, and how many certificates that reissues."""
+        after = change.after or {}
+        expires = expiry_estimate(plan.timestamp, after.get("validity"))
+        if change.action is Action.CREATE:
+            return [CAImpact(change.address, "created", expires=expires)]
+        if change.action is Action.DELETE:
+            return [CAImpact(change.address, "destroyed")]
+        if change.action is Action.UPDATE and not isinstance(after.get("cert_pem"), Unknown):
+            return []  # e.g. renew_before changed: the CA certificate stays
+        reissues = reissued_under(change.address, plan.resource_changes)
+        why = reason_text(change.reason)
+        if change.action.is_replace:
+            if not why and change.replace_paths:
+                why = ", ".join(change.replace_paths) + " changed"
+            return [CAImpact(change.address, "replaced", why, reissues, expires)]
+        return [CAImpact(change.address, "re-signed", why, reissues, expires)]
+
+
+# the argument naming the CA that signs an instance: a CA's parent, a control plane's ca
+_ISSUER_LINKS = ("parent", "ca")
+
+
+def reissued_under(ca_address: str, changes: list[ResourceChange]) -> int:
+    """Certificates this plan reissues because ``ca_address`` changes, through intermediates."""
+    count, frontier, seen = 0, [ca_address], {ca_address}
+    while frontier:
+        issuer = frontier.pop()
+        for other in changes:
+            if other.reason != ActionReason.UPDATE_BECAUSE_CA_REPLACED or other.address in seen:
+                continue
+            after = other.after or {}
+            link = next((k for k in _ISSUER_LINKS if k in after), None)
+            if link is None or after[link] != issuer:
+                continue
+            seen.add(other.address)
+            count += 1
+            if link == "parent":  # an intermediate: what it signs is reissued too
+                frontier.append(other.address)
+    return count
 
 
 def _parent(config: dict[str, Any]) -> dict[str, Any] | None:

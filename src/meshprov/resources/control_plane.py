@@ -14,7 +14,10 @@ from meshprov.resources.control_plane_common import (
     block_label,
     check_port,
 )
+from meshprov.resources.control_plane_verify import verify_control_plane
+from meshprov.resources.report import CheckRow, VerifyContext
 from meshprov.resources.schema import NUMBER, Attr, Exported, ResourceSchema
+from meshprov.state.model import ResourceState
 
 SCHEMA = ResourceSchema(
     "control_plane",
@@ -29,6 +32,7 @@ SCHEMA = ResourceSchema(
 
 class GlobalControlPlaneType(ControlPlaneType):
     schema = SCHEMA
+    mermaid_shape = ('[["', '"]]')
 
     def own_exports(self, address: str, planned: dict[str, Any], config: dict[str, Any]) -> None:
         dial_host = planned["dial_host"]
@@ -44,3 +48,6 @@ class GlobalControlPlaneType(ControlPlaneType):
         return ControlPlaneSpec(
             **self.base_spec(name, attributes, config), kds_port=attributes["kds_port"]
         )
+
+    def verify(self, instance: ResourceState, context: VerifyContext) -> list[CheckRow]:
+        return verify_control_plane(instance, context, SCHEMA)

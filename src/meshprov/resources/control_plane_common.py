@@ -14,14 +14,15 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from meshprov import kuma, pki
 from meshprov.addrs import parse_instance_address
-from meshprov.diagnostics import Diagnostic, SourceRange, error, warning
+from meshprov.diagnostics import Diagnostic, error, warning
 from meshprov.files import write_files_atomic
 from meshprov.lang.types import ANY
-from meshprov.lang.values import UNKNOWN, ResourceValue, has_unknown, unmark
+from meshprov.lang.values import UNKNOWN, ResourceValue, Unknown, has_unknown, unmark
+from meshprov.plan.model import Action, ActionReason, Plan, ResourceChange
 from meshprov.resources import cp_authn
 from meshprov.resources.base import (
     ApplyRequest,
@@ -30,9 +31,18 @@ from meshprov.resources.base import (
     PlanRequest,
     RefreshResult,
     ResourceError,
+    ResourceInstance,
     ResourceType,
 )
 from meshprov.resources.ca import KEY_ALGORITHMS, expiring
+from meshprov.resources.report import (
+    CertificateImpact,
+    ImpactItem,
+    ImpactWarning,
+    Notice,
+    expiry_estimate,
+    reason_text,
+)
 from meshprov.resources.schema import (
     BOOL,
     NUMBER,
@@ -43,9 +53,6 @@ from meshprov.resources.schema import (
     check_duration,
     parse_duration,
 )
-
-if TYPE_CHECKING:
-    from meshprov.config.evaluation import ResourceInstance
 
 
 def check_port(value: object) -> str | None:
@@ -92,6 +99,8 @@ SHARED_EXPORTS = (
     Exported("artifacts"),
 )
 
+API_HTTP_OPEN = "api_http_open"  # the diagnostic code of a plain-HTTP API on every interface
+
 # attributes that change when the certificate is reissued
 _ISSUED = ("cert_pem", "private_key_pem", "cert_not_after", "cert_fingerprint")
 _API_ISSUED = ("api_cert_pem", "api_private_key_pem")
@@ -117,6 +126,7 @@ class ControlPlaneType(ResourceType):
 
     # a new certificate and key are written over the old files, never leaving none
     create_before_destroy = True
+    impact_codes = frozenset({API_HTTP_OPEN, cp_authn.UNAUTHENTICATED_ADMIN})
 
     # --- what a subclass adds ----------------------------------------------------------------
 
@@ -170,7 +180,7 @@ class ControlPlaneType(ResourceType):
                     "Missing certificate names",
                     f"{instance.address} needs at least one of hostnames or addresses: they are "
                     "the names its certificate is valid for, and the first is what others dial.",
-                    instance.resource.range,
+                    instance.range,
                 )
             )
         for ip in [] if has_unknown(addresses) else addresses:
@@ -179,14 +189,14 @@ class ControlPlaneType(ResourceType):
                     error(
                         "Invalid IP address",
                         f'"{ip}" in addresses is not an IP address; DNS names go in hostnames.',
-                        argument_range(instance, "addresses"),
+                        instance.argument_range("addresses"),
                     )
                 )
         for name in [] if has_unknown(hostnames) else hostnames:
             problem = _hostname_problem(name)
             if problem:
                 found.append(
-                    error("Invalid hostname", problem, argument_range(instance, "hostnames"))
+                    error("Invalid hostname", problem, instance.argument_range("hostnames"))
                 )
         if values["api_http_interface"] == "0.0.0.0":
             found.append(
@@ -195,7 +205,8 @@ class ControlPlaneType(ResourceType):
                     f'{instance.address} sets api_http_interface = "0.0.0.0": the API server '
                     "answers plain, unauthenticated-by-TLS HTTP on port 5681 on every interface. "
                     'Keep the default "127.0.0.1" and use HTTPS on the api_https_port.',
-                    argument_range(instance, "api_http_interface"),
+                    instance.argument_range("api_http_interface"),
+                    code=API_HTTP_OPEN,
                 )
             )
         return found
@@ -226,13 +237,13 @@ class ControlPlaneType(ResourceType):
         if prior is None or replace:
             reissue = True
         elif expiring(prior.get("cert_not_after"), planned["renew_before"], request.context.now):
-            reissue, reason = True, "replace_because_expiring"
+            reissue, reason = True, ActionReason.REPLACE_BECAUSE_EXPIRING
         elif planned["ca_id"] != prior.get("ca_id"):
-            reissue, reason = True, "update_because_ca_replaced"
+            reissue, reason = True, ActionReason.UPDATE_BECAUSE_CA_REPLACED
         else:
             reissue = any(planned[k] != prior.get(k) for k in _CERT_INPUTS)
             if not reissue and planned["accepted_kids"] is UNKNOWN:
-                reason = "update_because_key_replaced"
+                reason = ActionReason.UPDATE_BECAUSE_KEY_REPLACED
         if reissue:
             planned.update(dict.fromkeys(_ISSUED, UNKNOWN))
             separate = planned["api_separate_cert"]
@@ -319,6 +330,75 @@ class ControlPlaneType(ResourceType):
             "api_private_key_pem": api.key_pem if api else None,
         }
 
+    # --- what a change means ----------------------------------------------------------------
+
+    def impact(self, change: ResourceChange, plan: Plan) -> list[ImpactItem]:
+        """The certificate issued, reissued or removed, and insecure settings it is given."""
+        items: list[ImpactItem] = []
+        certificate = _certificate_impact(change, plan.timestamp)
+        if certificate is not None:
+            items.append(certificate)
+        if change.action is not Action.DELETE:
+            items.extend(ImpactWarning(text) for text in self.setting_warnings(change))
+        items.extend(cp_authn.impact(change))
+        return items
+
+    def setting_warnings(self, change: ResourceChange) -> list[str]:
+        """Insecure settings in ``change.after``, one sentence each."""
+        if (change.after or {}).get("api_http_interface") == "0.0.0.0":
+            return [
+                f"{change.address} serves the API over plain HTTP on 0.0.0.0:5681 "
+                "(api_http_interface)"
+            ]
+        return []
+
+    def notices(self, change: ResourceChange) -> list[Notice]:
+        """SPEC §4.1: Kong Mesh reads certificates and settings at start, so what apply
+        rewrites takes effect only once kuma-cp (or the Helm release) restarts."""
+        if change.action is Action.DELETE or change.after is None:
+            return []
+        before, after = change.before or {}, change.after
+        files = changed_files(before.get("artifacts"), after.get("artifacts"))
+        reissued = change.action.creates or isinstance(after.get("cert_pem"), Unknown)
+        bundle = change.action is not Action.CREATE and (
+            isinstance(after.get("ca_bundle_pem"), Unknown)
+            or after.get("ca_bundle_pem") != before.get("ca_bundle_pem")
+            or (files is not None and kuma.Files.CA in files)
+        )
+        found = cp_authn.notices(change, files)
+        why = _change_reasons(change, reissued, bundle, files)
+        if not why:
+            return found
+        if after.get("environment") == "kubernetes":
+            found.append(
+                Notice(
+                    change.address,
+                    f"kubectl apply -f {kuma.Files.SECRETS}, then helm upgrade with "
+                    f"{kuma.Files.VALUES}",
+                    why,
+                )
+            )
+        else:
+            found.append(Notice(change.address, "restart kuma-cp", why))
+        if bundle and self.serves_data_planes:
+            found.append(self.bundle_notice(change.address, after))
+        return found
+
+    serves_data_planes = False  # a zone's data plane proxies verify it with its CA bundle
+
+    def bundle_notice(self, address: str, after: dict[str, Any]) -> Notice:
+        if after.get("environment") == "kubernetes":
+            return Notice(
+                address,
+                "restart the data plane pods",
+                "the CA bundle changed: injected sidecars read it when they start",
+            )
+        return Notice(
+            address,
+            f"copy {kuma.Files.CA} to the data plane hosts and restart kuma-dp",
+            "the CA bundle changed: kuma-dp trusts only the bundle it started with",
+        )
+
     # --- delete and refresh ----------------------------------------------------------------
 
     def delete(self, address: str, prior: dict[str, Any], context: Context) -> None:
@@ -372,23 +452,92 @@ class ControlPlaneType(ResourceType):
                     notes.append(f"{relative} has mode {mode:04o}, want {want_mode}")
                 else:
                     notes.append(f"{relative} was modified")
-        key_path, cert_path = out / "tls/tls.key", out / "tls/tls.crt"
-        if "tls/tls.key" in recorded and key_path.exists() and cert_path.exists():
+        key_path, cert_path = out / kuma.Files.KEY, out / kuma.Files.CERT
+        if kuma.Files.KEY in recorded and key_path.exists() and cert_path.exists():
             try:
                 matches = pki.key_matches(cert_path.read_text(), key_path.read_text())
             except ValueError:
                 matches = False
             if not matches:
-                notes.append("tls/tls.key does not match the certificate in tls/tls.crt")
+                notes.append(
+                    f"{kuma.Files.KEY} does not match the certificate in {kuma.Files.CERT}"
+                )
         if not notes:
             return RefreshResult(prior)
         return RefreshResult({**prior, "artifacts": actual}, tuple(notes))
 
 
-def argument_range(instance: ResourceInstance, name: str) -> SourceRange:
-    """Where an argument is set, or the block when it is left to its default."""
-    attr = instance.resource.attributes.get(name)
-    return attr.expr.range if attr is not None else instance.resource.range
+def _certificate_impact(change: ResourceChange, timestamp: str) -> CertificateImpact | None:
+    after = change.after or {}
+    before = change.before or {}
+    if change.action is Action.DELETE:
+        return CertificateImpact(change.address, "removed")
+    expires = expiry_estimate(timestamp, after.get("cert_validity"))
+    if change.action is Action.CREATE:
+        return CertificateImpact(change.address, "issued", "", expires)
+    if not isinstance(after.get("cert_pem"), Unknown):
+        return None  # the certificate stays; only files or settings change
+    return CertificateImpact(change.address, "reissued", _why(change, before, after), expires)
+
+
+def _why(change: ResourceChange, before: dict[str, Any], after: dict[str, Any]) -> str:
+    """Why a certificate is issued again, in a few words."""
+    why = reason_text(change.reason)
+    if why:
+        return why
+    if change.replace_paths:
+        return ", ".join(change.replace_paths) + " changed"
+    if any(after.get(k) != before.get(k) for k in ("hostnames", "addresses")):
+        return "SANs changed"
+    if after.get("cert_validity") != before.get("cert_validity"):
+        return "validity changed"
+    if after.get("api_separate_cert") != before.get("api_separate_cert"):
+        return "api_separate_cert changed"
+    return ""
+
+
+def changed_files(before: Any, after: Any) -> list[str] | None:
+    """The artifacts whose digest a change alters, or None while the new ones are unknown."""
+    if not isinstance(after, dict):
+        return None
+    old = before if isinstance(before, dict) else {}
+    return sorted(p for p in {*old, *after} if old.get(p) != after.get(p))
+
+
+def _change_reasons(
+    change: ResourceChange, reissued: bool, bundle: bool, files: list[str] | None
+) -> str:
+    """Why the control plane must restart, or '' when nothing it reads changes."""
+    if change.action is Action.CREATE:
+        return "its certificate, key and configuration are new"
+    parts = []
+    if reissued:
+        parts.append("its certificate and key are reissued")
+    if bundle:
+        parts.append("its CA bundle changes")
+    if change.reason is ActionReason.UPDATE_BECAUSE_KEY_REPLACED:
+        parts.append("a token public key it accepts is replaced (kuma-cp reads them at start)")
+    if files is None:
+        if not parts:
+            parts.append("its configuration files are rewritten with values known after apply")
+    else:
+        said = (_CERT_FILES if reissued else set()) | ({kuma.Files.CA} if bundle else set())
+        rewritten = [f for f in files if f not in said and f not in cp_authn.NOT_READ_BY_KUMA_CP]
+        if rewritten:
+            parts.append(", ".join(rewritten) + (" changes" if len(rewritten) == 1 else " change"))
+    return "; ".join(parts)
+
+
+# files that change with the certificate (said once as "certificate and key are reissued")
+_CERT_FILES = frozenset(
+    {
+        kuma.Files.CERT,
+        kuma.Files.KEY,
+        kuma.Files.API_CERT,
+        kuma.Files.API_KEY,
+        kuma.Files.SECRETS,
+    }
+)
 
 
 def _is_ip(text: Any) -> bool:

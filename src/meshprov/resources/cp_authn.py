@@ -17,15 +17,18 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from meshprov import kuma
-from meshprov.diagnostics import Diagnostic, SourceRange, error, warning
+from meshprov.diagnostics import Diagnostic, error, warning
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, has_unknown, unmark
+from meshprov.plan.model import Action, ResourceChange
+from meshprov.resources.report import ImpactItem, ImpactNote, ImpactWarning, Notice
 from meshprov.resources.schema import STRING, STRING_LIST, Attr, Exported
 
 if TYPE_CHECKING:
-    from meshprov.config.evaluation import ResourceInstance
+    from meshprov.resources.base import ResourceInstance
 
 DEFAULT_ADMIN_GROUPS = ("mesh-system:admin",)
+UNAUTHENTICATED_ADMIN = "unauthenticated_admin"  # the diagnostic code; impact tells it too
 
 # attribute → the kind of key it lists, and where the keys go in the kuma-cp config
 KEY_LISTS = {
@@ -51,11 +54,6 @@ ZONE_AUTHN_ATTRIBUTES = (
 # or a reissued token shows as a change of the control plane (its files change)
 AUTHN_EXPORTS = (Exported("accepted_kids"), Exported("token_ids"))
 _TOKEN_ATTRIBUTES = ("kds_token", "kumactl_token")
-
-
-def argument_range(instance: ResourceInstance, name: str) -> SourceRange:
-    attr = instance.resource.attributes.get(name)
-    return attr.expr.range if attr is not None else instance.resource.range
 
 
 # --- reading references ----------------------------------------------------------------------
@@ -152,6 +150,93 @@ def settings(attributes: dict[str, Any], config: dict[str, Any]) -> kuma.AuthnSe
     )
 
 
+# --- security impact ------------------------------------------------------------------------
+
+
+def acceptors(key_address: str, changes: list[ResourceChange]) -> list[str]:
+    """The control planes whose planned key lists include the key."""
+    found = []
+    for change in changes:
+        after = change.after or {}
+        if change.action is Action.DELETE:
+            continue
+        if any(key_address in (after.get(attribute) or []) for attribute in KEY_LISTS):
+            found.append(change.address)
+    return found
+
+
+def impact(change: ResourceChange) -> list[ImpactItem]:
+    """Which keys a control plane newly accepts or stops restricting, and an RBAC binding that
+    makes unauthenticated callers admin."""
+    if change.action is Action.DELETE:
+        return []
+    after = change.after or {}
+    before = {} if change.action.creates else (change.before or {})
+    items: list[ImpactItem] = []
+    for attribute, kind in KEY_LISTS.items():
+        new, old = after.get(attribute) or [], before.get(attribute) or []
+        if new and new != old:
+            items.append(
+                ImpactNote(
+                    change.address,
+                    f"accepts {kind} tokens signed by {', '.join(new)} only (its own issuer "
+                    "and secret-stored keys off)",
+                )
+            )
+        elif old and not new:
+            items.append(
+                ImpactWarning(
+                    f"{change.address} no longer restricts {kind} tokens to meshprov's keys: "
+                    "its own token issuer is on again"
+                )
+            )
+    groups = after.get("admin_groups") or []
+    anonymous = [g for g in groups if g in kuma.UNAUTHENTICATED_GROUPS]
+    if anonymous:
+        items.append(
+            ImpactWarning(
+                f"{change.address}'s AccessRoleBinding makes {', '.join(anonymous)} admin: "
+                "anyone who reaches its API may mint tokens",
+                first=True,
+            )
+        )
+    return items
+
+
+# files kuma-cp does not read: their changes need no restart, but their own action
+NOT_READ_BY_KUMA_CP = frozenset({kuma.Files.KUMACTL_TOKEN, kuma.Files.ACCESS_ROLE_BINDING})
+
+
+def notices(change: ResourceChange, files: list[str] | None) -> list[Notice]:
+    """Apply the RBAC binding again, register kumactl again: what the files kuma-cp does not
+    read ask for (``files``: the changed artifacts, None while unknown)."""
+    after = change.after or {}
+    if change.action is Action.DELETE or change.after is None:
+        return []
+    changed = set(files) if files is not None and not change.action.creates else None
+    found = []
+    if after.get("admin_groups") is not None and (
+        changed is None or kuma.Files.ACCESS_ROLE_BINDING in changed
+    ):
+        tool = "kubectl" if after.get("environment") == "kubernetes" else "kumactl"
+        found.append(
+            Notice(
+                change.address,
+                f"{tool} apply -f {kuma.Files.ACCESS_ROLE_BINDING}",
+                "RBAC is not synced between control planes: each needs its binding",
+            )
+        )
+    if after.get("kumactl_token") and (changed is None or kuma.Files.KUMACTL_TOKEN in changed):
+        found.append(
+            Notice(
+                change.address,
+                f"run {kuma.Files.KUMACTL} again",
+                f"{kuma.Files.KUMACTL_TOKEN} holds a new user token",
+            )
+        )
+    return found
+
+
 # --- checks ------------------------------------------------------------------------------------
 
 
@@ -174,7 +259,7 @@ def _wrong_kinds(instance: ResourceInstance) -> Iterable[Diagnostic]:
                     "Signing key of the wrong kind",
                     f"{attribute} lists {address_of(key)}, a {actual} key: {attribute} takes "
                     f'keys of kind "{kind}" only.',
-                    argument_range(instance, attribute),
+                    instance.argument_range(attribute),
                 )
 
 
@@ -182,7 +267,7 @@ def _kumactl_token_rules(instance: ResourceInstance) -> Iterable[Diagnostic]:
     token = instance.values.get("kumactl_token")
     if _raw(token) is None:
         return
-    rng = argument_range(instance, "kumactl_token")
+    rng = instance.argument_range("kumactl_token")
     kind = token_kind(token)
     if kind is not None and kind != "user":
         yield error(
@@ -209,12 +294,13 @@ def _admin_group_rules(instance: ResourceInstance) -> Iterable[Diagnostic]:
     if has_unknown(groups) or not groups:
         return
     for group in groups:
-        if group in kuma.Authn.UNAUTHENTICATED_GROUPS:
+        if group in kuma.UNAUTHENTICATED_GROUPS:
             yield warning(
                 "Unauthenticated callers are admin",
                 f'admin_groups of {instance.address} includes "{group}": anyone who can reach '
                 "the API server may administer the control plane and mint tokens.",
-                argument_range(instance, "admin_groups"),
+                instance.argument_range("admin_groups"),
+                code=UNAUTHENTICATED_ADMIN,
             )
 
 
@@ -231,14 +317,14 @@ def _zone_rules(instance: ResourceInstance) -> Iterable[Diagnostic]:
                 "Proxy token keys on Kubernetes",
                 f"{instance.address} runs on kubernetes, where injected proxies present "
                 f"service-account tokens: {attribute} would never be used. Remove it.",
-                argument_range(instance, attribute),
+                instance.argument_range(attribute),
             )
         elif isinstance(values.get(authn), str) and values[authn] != mode:
             yield error(
                 "Proxy token keys without token authentication",
                 f'{instance.address} sets {attribute} but {authn} = "{values[authn]}": the keys '
                 f'are used only with {authn} = "{mode}".',
-                argument_range(instance, attribute),
+                instance.argument_range(attribute),
             )
     yield from _kds_token_rules(instance)
 
@@ -248,7 +334,7 @@ def _kds_token_rules(instance: ResourceInstance) -> Iterable[Diagnostic]:
     token = values.get("kds_token")
     if _raw(token) is None:
         return
-    rng = argument_range(instance, "kds_token")
+    rng = instance.argument_range("kds_token")
     kind = token_kind(token)
     if kind is not None and kind != "zone_cp":
         yield error(

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from meshprov.aws import AwsError, call, paginate
 from meshprov.diagnostics import Diagnostic, error
 from meshprov.lang.types import ANY
-from meshprov.lang.values import UNKNOWN, ResourceValue, has_unknown, unmark
+from meshprov.lang.values import UNKNOWN, ResourceValue, Unknown, has_unknown, unmark
+from meshprov.plan.model import Action, Plan, ResourceChange
 from meshprov.resources.base import (
     ApplyRequest,
     Context,
@@ -25,9 +26,19 @@ from meshprov.resources.base import (
     PlanRequest,
     RefreshResult,
     ResourceError,
+    ResourceInstance,
     ResourceType,
 )
-from meshprov.resources.control_plane_common import argument_range, check_port
+from meshprov.resources.control_plane_common import check_port
+from meshprov.resources.report import (
+    CheckRow,
+    FirewallImpact,
+    ImpactItem,
+    ImpactWarning,
+    RowBuilder,
+    SourceChange,
+    VerifyContext,
+)
 from meshprov.resources.schema import (
     BOOL,
     NUMBER,
@@ -46,7 +57,7 @@ def _check_rules_per_group(value: object) -> str | None:
 
 
 if TYPE_CHECKING:
-    from meshprov.config.evaluation import ResourceInstance
+    from meshprov.state.model import ResourceState
 
 SCHEMA = ResourceSchema(
     "firewall",
@@ -71,6 +82,7 @@ SCHEMA = ResourceSchema(
     ),
 )
 
+_VERIFY_ORDER = (4,)  # after the control planes' channel rows
 AUTHORIZE_BATCH = 100  # IP ranges per AuthorizeSecurityGroupIngress call
 REVOKE_BATCH = 500  # rule ids per RevokeSecurityGroupIngress call
 # what RevokeSecurityGroupIngress answers when a rule id is already gone (AWS, moto)
@@ -126,6 +138,7 @@ class Live:
 
 class FirewallType(ResourceType):
     schema = SCHEMA
+    mermaid_shape = ('[/"', '"\\]')
 
     def check(self, instances: list[ResourceInstance]) -> list[Diagnostic]:
         """What validate can tell without AWS: groups given, extra CIDRs valid and not public."""
@@ -139,7 +152,7 @@ class FirewallType(ResourceType):
                         "No security groups",
                         f"{instance.address} needs at least one id in security_group_ids: the "
                         "groups in front of the control plane whose ingress it manages.",
-                        argument_range(instance, "security_group_ids"),
+                        instance.argument_range("security_group_ids"),
                     )
                 )
             cidrs = values["allow_cidrs"]
@@ -153,7 +166,7 @@ class FirewallType(ResourceType):
                         error(
                             "Invalid CIDR",
                             f'"{cidr}" in allow_cidrs is not an IP address or CIDR.',
-                            argument_range(instance, "allow_cidrs"),
+                            instance.argument_range("allow_cidrs"),
                         )
                     )
                     continue
@@ -164,7 +177,7 @@ class FirewallType(ResourceType):
                             f"{network} (from allow_cidrs) would open port {values['port']} to "
                             "the internet or a very wide range. Set allow_public = true if that "
                             "is really intended.",
-                            argument_range(instance, "allow_cidrs"),
+                            instance.argument_range("allow_cidrs"),
                         )
                     )
         return found
@@ -241,7 +254,7 @@ class FirewallType(ResourceType):
     def plan(self, request: PlanRequest) -> PlannedChange:
         config = request.config
         planned = self.planned_arguments(config)
-        replace = ()
+        replace: tuple[str, ...] = ()
         prior = request.prior
         if prior is not None:
             replace = tuple(
@@ -406,6 +419,115 @@ class FirewallType(ResourceType):
                     _revoke(ec2, group, chunk)
         except AwsError as exc:
             raise ResourceError(_aws_message(list(by_group), exc)) from None
+
+    # --- verify ----------------------------------------------------------------------------
+
+    def verify(self, instance: ResourceState, context: VerifyContext) -> list[CheckRow]:
+        """Ingress on the port, read back from AWS: exactly the allowed CIDRs, nothing public."""
+        attrs = instance.attributes
+        port = attrs["port"]
+        row = RowBuilder(f"firewall (port {port})", instance.address, _VERIFY_ORDER)
+        try:
+            live = self.read(instance.address, attrs, context.context)
+        except ResourceError as exc:
+            row.failed("aws", str(exc))
+            return [row.build("could not read the security groups")]
+        allowed = set(attrs.get("cidrs") or [])
+        owned = {rule["cidr"] for rule in live.rules.values()}
+        groups = ", ".join(attrs["security_group_ids"])
+        missing = sorted(allowed - owned, key=cidr_key)
+        extra = sorted(owned - allowed, key=cidr_key)
+        if missing:
+            row.failed("allowed", f"no ingress on {port} for {', '.join(missing)} in {groups}")
+        if extra:
+            row.failed("allowed", f"meshprov rules for {', '.join(extra)} that are not allowed")
+        if not missing and not extra:
+            row.passed(
+                "allowed", f"ingress on {port} from exactly the {len(allowed)} allowed CIDR(s)"
+            )
+        for rule in live.foreign:
+            text = (
+                f"{rule['group']} also accepts {rule['source']} on {rule['ports']} "
+                f"({rule['rule_id']}, not meshprov's)"
+            )
+            if self.schema.value(attrs, "exclusive"):
+                row.failed("foreign", text)
+            else:
+                row.warn("foreign", text)
+        public = sorted(
+            {c for c in owned if is_public(c)}
+            | {r["source"] for r in live.foreign if "/" in r["source"] and is_public(r["source"])}
+        )
+        for cidr in public:
+            text = f"port {port} is open to {cidr}"
+            if attrs.get("allow_public") and cidr in allowed:
+                row.warn("public", text + " (allow_public)")
+            else:
+                row.failed("public", text)
+        return [row.build(f"{len(owned)} rule(s) in {groups}")]
+
+    # --- what a change means ----------------------------------------------------------------
+
+    def impact(self, change: ResourceChange, plan: Plan) -> list[ImpactItem]:
+        """Sources allowed or no longer allowed on the port, foreign rules revoked, and public
+        sources opened or kept."""
+        items: list[ImpactItem] = []
+        firewall = _firewall_impact(change)
+        if firewall is not None:
+            items.append(firewall)
+            items.extend(
+                ImpactWarning(
+                    f"{change.address} opens port {firewall.port} to {source.cidr} (allow_public)",
+                    first=True,
+                )
+                for source in firewall.added
+                if is_public(source.cidr)
+            )
+        if change.action is not Action.DELETE:
+            after = change.after or {}
+            foreign = after.get("foreign")
+            for rule in foreign if isinstance(foreign, list) else []:
+                source = rule.get("source")
+                if isinstance(source, str) and is_public(source):
+                    items.append(
+                        ImpactWarning(
+                            f"{change.address} keeps {source} in {rule.get('group')} on port "
+                            f"{after.get('port')}, a rule meshprov does not own "
+                            "(exclusive = false)"
+                        )
+                    )
+        return items
+
+
+def _sources(values: dict | None) -> dict[str, str] | None:
+    if values is None:
+        return {}
+    sources = values.get("sources")
+    if isinstance(sources, Unknown):
+        return None
+    return dict(sources or {})
+
+
+def _firewall_impact(change: ResourceChange) -> FirewallImpact | None:
+    before = _sources(change.before)
+    after = _sources(change.after if change.action is not Action.DELETE else None)
+    values = change.after or change.before or {}
+    port = values.get("port")
+    after_foreign = (change.after or {}).get("foreign")
+    kept = {r["rule_id"] for r in after_foreign} if isinstance(after_foreign, list) else set()
+    revoked = tuple(
+        f"{rule['source']} in {rule['group']}"
+        for rule in (change.before or {}).get("foreign") or []
+        if change.action is not Action.DELETE and rule["rule_id"] not in kept
+    )
+    if after is None:
+        return FirewallImpact(change.address, port, (), (), revoked, unknown=True)
+    before = before or {}
+    added = tuple(SourceChange(c, after[c]) for c in after if c not in before)
+    removed = tuple(SourceChange(c, before[c]) for c in before if c not in after)
+    if not (added or removed or revoked):
+        return None
+    return FirewallImpact(change.address, port, added, removed, revoked)
 
 
 def desired_sources(address: str, config: dict[str, Any]) -> Any:

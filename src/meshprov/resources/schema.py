@@ -80,6 +80,18 @@ class ResourceSchema:
     def attribute(self, name: str) -> Attr | None:
         return next((a for a in self.attributes if a.name == name), None)
 
+    def value(self, attributes: dict[str, Any], name: str) -> Any:
+        """An attribute as stored, else its default (state written before it existed)."""
+        value = attributes.get(name)
+        if value is None:
+            attr = self.attribute(name)
+            return attr.default if attr is not None else None
+        return value
+
+    def is_reference(self, name: str) -> bool:
+        attr = self.attribute(name)
+        return attr is not None and bool(attr.reference)
+
     @property
     def attribute_names(self) -> list[str]:
         return [a.name for a in self.attributes]

@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from meshprov import tokens
 from meshprov.diagnostics import Diagnostic, error
+from meshprov.plan.model import Action, ActionReason, Plan, ResourceChange
+from meshprov.resources import cp_authn
 from meshprov.resources.base import ApplyRequest, ResourceType
-from meshprov.resources.control_plane_common import argument_range
+from meshprov.resources.report import ImpactItem, ImpactNote
 from meshprov.resources.schema import NUMBER, STRING, Attr, Exported, ResourceSchema
 
 if TYPE_CHECKING:
-    from meshprov.config.evaluation import ResourceInstance
+    from meshprov.resources.base import ResourceInstance
 
 SCHEMA = ResourceSchema(
     "signing_key",
@@ -49,10 +51,39 @@ class SigningKeyType(ResourceType):
                         "Mesh on a key that is not for dataplane tokens",
                         f'{instance.address} is a "{kind}" key: only dataplane keys are bound '
                         "to a mesh. Remove mesh.",
-                        argument_range(instance, "mesh"),
+                        instance.argument_range("mesh"),
                     )
                 )
         return found
+
+    def impact(self, change: ResourceChange, plan: Plan) -> list[ImpactItem]:
+        """Keys created or replaced, which control planes accept them, how many tokens that
+        reissues."""
+        after, before = change.after or {}, change.before or {}
+        kind = after.get("kind") or before.get("kind")
+        if change.action is Action.DELETE:
+            return [ImpactNote(change.address, f"{kind} signing key destroyed")]
+        if not change.action.creates:
+            return []  # the same key (its mesh binding changed)
+        acceptors = cp_authn.acceptors(change.address, plan.resource_changes)
+        accepted = (
+            f"accepted by {', '.join(acceptors)}" if acceptors else "no control plane accepts it"
+        )
+        if change.action is Action.CREATE:
+            return [ImpactNote(change.address, f"{kind} signing key created; {accepted}")]
+        reissued = sum(
+            1
+            for other in plan.resource_changes
+            if other.reason is ActionReason.UPDATE_BECAUSE_KEY_REPLACED
+            and other.type == "token"
+            and (other.after or {}).get("signing_key") == change.address
+        )
+        return [
+            ImpactNote(
+                change.address,
+                f"{kind} signing key replaced: {reissued} token(s) reissued; {accepted}",
+            )
+        ]
 
     def apply(self, request: ApplyRequest) -> dict[str, Any]:
         attributes = self.planned_arguments(request.config)

@@ -21,11 +21,19 @@ from datetime import timedelta
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
-from meshprov import tokens
+from meshprov import kuma, tokens
 from meshprov.diagnostics import Diagnostic, error, warning
 from meshprov.files import write_atomic
 from meshprov.lang.types import ANY, ListType, MapType
-from meshprov.lang.values import UNKNOWN, ResourceValue, has_unknown, unmark, values_equal
+from meshprov.lang.values import (
+    UNKNOWN,
+    ResourceValue,
+    Unknown,
+    has_unknown,
+    unmark,
+    values_equal,
+)
+from meshprov.plan.model import Action, ActionReason, Plan, ResourceChange
 from meshprov.resources import cp_authn
 from meshprov.resources.base import (
     ApplyRequest,
@@ -37,7 +45,16 @@ from meshprov.resources.base import (
     ResourceType,
 )
 from meshprov.resources.ca import expiring
-from meshprov.resources.control_plane_common import argument_range, plain
+from meshprov.resources.control_plane_common import plain
+from meshprov.resources.report import (
+    CheckRow,
+    ImpactItem,
+    ImpactNote,
+    Notice,
+    VerifyContext,
+    expiry_estimate,
+    reason_text,
+)
 from meshprov.resources.schema import (
     STRING,
     STRING_LIST,
@@ -47,10 +64,12 @@ from meshprov.resources.schema import (
     check_duration,
     parse_duration,
 )
+from meshprov.resources.token_verify import verify_token
 from meshprov.resources.zone import check_zone_name
+from meshprov.state.model import ResourceState
 
 if TYPE_CHECKING:
-    from meshprov.config.evaluation import ResourceInstance
+    from meshprov.resources.base import ResourceInstance
 
 OUTPUT_MODE = 0o600
 # the longest validity that is not a warning, per kind (see the module docstring)
@@ -148,7 +167,7 @@ class TokenType(ResourceType):
                         "Two tokens write the same file",
                         f'{other.address} and {group[0].address} both set output_file = "{path}"'
                         ": each would overwrite the other's token.",
-                        argument_range(other, "output_file"),
+                        other.argument_range("output_file"),
                     )
                 )
         return found
@@ -163,10 +182,10 @@ class TokenType(ResourceType):
         found = []
         for instance in instances:
             key, _ = unmark(instance.values.get("signing_key"))
-            zone = instance.values.get("zone")
+            zone_name = instance.values.get("zone")
             if not isinstance(key, ResourceValue) or cp_authn.key_kind(key) != "zone_proxy":
                 continue
-            for target in zones.get(zone, []):
+            for target in zones.get(zone_name, []):
                 accepted = cp_authn.items(target.values.get("zone_proxy_token_keys"))
                 addresses = [cp_authn.address_of(k) for k in accepted]
                 if None in addresses or str(key.address) in addresses:
@@ -174,10 +193,10 @@ class TokenType(ResourceType):
                 found.append(
                     error(
                         "Zone proxy token not accepted by its zone",
-                        f'{instance.address} is for zone "{zone}", but {target.address} does '
+                        f'{instance.address} is for zone "{zone_name}", but {target.address} does '
                         f"not list its key {key.address} in zone_proxy_token_keys: the zone "
                         "would refuse its ingress and egress.",
-                        argument_range(instance, "zone"),
+                        instance.argument_range("zone"),
                     )
                 )
         return found
@@ -187,7 +206,7 @@ class TokenType(ResourceType):
     def plan(self, request: PlanRequest) -> PlannedChange:
         prior = request.prior
         planned = self._arguments(request.config)
-        replace = ()
+        replace: tuple[str, ...] = ()
         if prior is not None:
             replace = tuple(
                 a.name
@@ -200,15 +219,16 @@ class TokenType(ResourceType):
         if prior is None or replace:
             reissue = True
         elif expiring(prior.get("expires_at"), planned["renew_before"], request.context.now):
-            reissue, reason = True, "replace_because_expiring"
+            reissue, reason = True, ActionReason.REPLACE_BECAUSE_EXPIRING
         elif planned["kid"] != prior.get("kid"):
-            reissue, reason = True, "update_because_key_replaced"
+            reissue, reason = True, ActionReason.UPDATE_BECAUSE_KEY_REPLACED
         else:
             reissue = False
         if reissue:
             planned.update(dict.fromkeys(_ISSUED, UNKNOWN))
             planned["output_digest"] = UNKNOWN if planned["output_file"] is not None else None
         else:
+            assert prior is not None  # a create always reissues
             planned.update({k: prior[k] for k in _ISSUED})
             planned["output_digest"] = (
                 output_digest(prior["token"]) if planned["output_file"] is not None else None
@@ -271,6 +291,51 @@ class TokenType(ResourceType):
             self._remove_stale(request.context, prior, attributes)
         return attributes
 
+    # --- what a change means ----------------------------------------------------------------
+
+    def impact(self, change: ResourceChange, plan: Plan) -> list[ImpactItem]:
+        """Tokens issued or reissued (subject, groups, expiry), and destroyed ones that stay
+        valid until they expire."""
+        after, before = change.after or {}, change.before or {}
+        if change.action is Action.DELETE:
+            return [
+                ImpactNote(
+                    change.address,
+                    f"{subject(before)}: token destroyed, but it stays valid until "
+                    f"{before.get('expires_at')} unless jti {before.get('jti')} is revoked",
+                )
+            ]
+        if not change.action.creates and not isinstance(after.get("token"), Unknown):
+            return []  # the same token (its file is rewritten, or its renewal window moved)
+        expires = expiry_estimate(plan.timestamp, after.get("validity"))
+        if change.action is Action.CREATE:
+            verb = "issued"
+        else:
+            why = reason_text(change.reason) or ", ".join(change.replace_paths) + " changed"
+            verb = f"reissued because {why}"
+        return [
+            ImpactNote(
+                change.address, f"{subject(after)}: token {verb}, valid until about {expires}"
+            )
+        ]
+
+    def notices(self, change: ResourceChange) -> list[Notice]:
+        after, before = change.after or {}, change.before or {}
+        if change.action is Action.DELETE:
+            return [revocation_notice(change.address, before)]
+        if not change.action.creates and not isinstance(after.get("token"), Unknown):
+            return []
+        if after.get("kind") == "zone_cp":
+            return []  # the zone writes it: its own notices say what to restart
+        output = after.get("output_file")
+        where = f"hand out {output}" if output else "hand out the new token"
+        holder = _HOLDER.get(str(after.get("kind")), "where it is used")
+        return [Notice(change.address, f"{where} to {holder}", f"a new token for {subject(after)}")]
+
+    def verify(self, instance: ResourceState, context: VerifyContext) -> list[CheckRow]:
+        """The token verifies with the public keys written for each control plane it is for."""
+        return verify_token(instance, context)
+
     # --- delete and refresh ----------------------------------------------------------------
 
     def delete(self, address: str, prior: dict[str, Any], context: Context) -> None:
@@ -316,6 +381,45 @@ class TokenType(ResourceType):
         return RefreshResult({**prior, "output_digest": actual}, (note,))
 
 
+# who a token of each kind goes to
+_HOLDER = {
+    "user": "its user (kumactl: --auth-type=tokens --auth-conf token=...)",
+    "dataplane": "its data plane host (kuma-dp --dataplane-token-file)",
+    "zone_proxy": "its zone ingress/egress host (kuma-dp --dataplane-token-file)",
+}
+
+
+def subject(attributes: dict[str, Any]) -> str:
+    """Who a token speaks for, in a few words: ``user "alice" (groups mesh-system:admin)``."""
+    kind = attributes.get("kind")
+    if kind == "user":
+        groups = attributes.get("groups") or []
+        listed = f" (groups {', '.join(groups)})" if groups else ""
+        return f'user "{attributes.get("user_name")}"{listed}'
+    if kind == "dataplane":
+        name = attributes.get("dataplane_name")
+        who = f'data plane "{name}"' if name else "any data plane"
+        return f'{who} of mesh "{attributes.get("mesh")}"'
+    if kind == "zone_proxy":
+        scope = " and ".join(attributes.get("scope") or [])
+        return f'zone "{attributes.get("zone")}" {scope} proxies'
+    if kind == "zone_cp":
+        return f'zone "{attributes.get("zone")}" control plane (KDS)'
+    return "a token"
+
+
+def revocation_notice(address: str, before: dict[str, Any]) -> Notice:
+    """A destroyed token is still valid until it expires: say how to revoke it."""
+    kind = before.get("kind")
+    secret = kuma.REVOCATION_SECRETS.get(str(kind))
+    where = f" to the secret {secret.format(mesh=before.get('mesh'))}" if secret else ""
+    return Notice(
+        address,
+        f"add jti {before.get('jti')}{where} if the token may still be in use",
+        f"a destroyed token stays valid until {before.get('expires_at')}",
+    )
+
+
 def _rfc3339(moment: Any) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -326,7 +430,7 @@ def _check_instance(instance: ResourceInstance) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     key, _ = unmark(values.get("signing_key"))
     kind = unmark(key.get("kind"))[0] if isinstance(key, ResourceValue) else None
-    configured = instance.resource.attributes
+    configured = instance.argument_ranges
     if isinstance(kind, str) and kind in tokens.KINDS:
         allowed = tokens.arguments_of(kind)
         for name in sorted(tokens.claim_arguments() - set(allowed)):
@@ -337,7 +441,7 @@ def _check_instance(instance: ResourceInstance) -> list[Diagnostic]:
                         f"{instance.address} is signed by {key.address}, a {kind} key: "
                         f"{name} is not a claim of {kind} tokens, whose claims are "
                         f"{', '.join(allowed)}.",
-                        argument_range(instance, name),
+                        instance.argument_range(name),
                     )
                 )
         required = tokens.REQUIRED[kind]
@@ -347,7 +451,7 @@ def _check_instance(instance: ResourceInstance) -> list[Diagnostic]:
                     "Missing required claim",
                     f"{instance.address} is a {kind} token (its key {key.address} is a {kind} "
                     f"key): it needs {required}.",
-                    instance.resource.range,
+                    instance.range,
                 )
             )
         found.extend(_kind_rules(instance, kind, key))
@@ -359,7 +463,7 @@ def _check_instance(instance: ResourceInstance) -> list[Diagnostic]:
                 "Absolute output_file",
                 f'output_file = "{output}" must be relative to the configuration directory, '
                 "where meshprov keeps what it writes.",
-                argument_range(instance, "output_file"),
+                instance.argument_range("output_file"),
             )
         )
     return found
@@ -372,7 +476,7 @@ def _kind_rules(instance: ResourceInstance, kind: str, key: ResourceValue) -> li
     if kind in ("zone_proxy", "zone_cp") and isinstance(zone, str):
         problem = check_zone_name(zone)
         if problem:
-            found.append(error("Invalid zone name", problem, argument_range(instance, "zone")))
+            found.append(error("Invalid zone name", problem, instance.argument_range("zone")))
     scope = values.get("scope")
     if kind == "zone_proxy" and isinstance(scope, list) and not has_unknown(scope):
         bad = [s for s in scope if s not in tokens.ZONE_PROXY_SCOPES]
@@ -382,7 +486,7 @@ def _kind_rules(instance: ResourceInstance, kind: str, key: ResourceValue) -> li
                     "Invalid scope",
                     f"scope must be a non-empty subset of "
                     f'["ingress", "egress"]; {instance.address} has {scope}.',
-                    argument_range(instance, "scope"),
+                    instance.argument_range("scope"),
                 )
             )
     key_mesh = unmark(key.get("mesh"))[0]
@@ -398,7 +502,7 @@ def _kind_rules(instance: ResourceInstance, kind: str, key: ResourceValue) -> li
                 "Token for another mesh than its key",
                 f'{instance.address} is for mesh "{mesh}", but its key {key.address} is '
                 f'valid for mesh "{key_mesh}" only: the control plane would reject it.',
-                argument_range(instance, "mesh"),
+                instance.argument_range("mesh"),
             )
         )
     return found
@@ -407,18 +511,22 @@ def _kind_rules(instance: ResourceInstance, kind: str, key: ResourceValue) -> li
 def _lifetime_rules(instance: ResourceInstance, kind: Any) -> list[Diagnostic]:
     values = instance.values
     validity, renew_before = values.get("validity"), values.get("renew_before")
-    if check_duration(validity) is not None:
+    if not isinstance(validity, str) or check_duration(validity) is not None:
         return []  # the schema check reports it
     seconds = parse_duration(validity)
     found: list[Diagnostic] = []
-    renew = parse_duration(renew_before) if check_duration(renew_before) is None else None
+    renew = (
+        parse_duration(renew_before)
+        if isinstance(renew_before, str) and check_duration(renew_before) is None
+        else None
+    )
     if renew is not None and renew >= seconds:
         found.append(
             error(
                 "renew_before not shorter than validity",
                 f'renew_before = "{renew_before}" is not shorter than validity = '
                 f'"{validity}": {instance.address} would be reissued on every plan.',
-                argument_range(instance, "renew_before"),
+                instance.argument_range("renew_before"),
             )
         )
     maximum = MAX_VALIDITY.get(kind) if isinstance(kind, str) else None
@@ -430,7 +538,7 @@ def _lifetime_rules(instance: ResourceInstance, kind: Any) -> list[Diagnostic]:
                 f'{instance.address} is a {kind} token valid for "{validity}", more than '
                 f"{years}: a leaked token stays usable that long unless its jti is revoked. "
                 "Prefer a shorter validity; meshprov renews tokens within renew_before.",
-                argument_range(instance, "validity"),
+                instance.argument_range("validity"),
             )
         )
     return found

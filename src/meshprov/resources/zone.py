@@ -11,16 +11,20 @@ from meshprov.diagnostics import Diagnostic, error, warning
 from meshprov.kuma import ControlPlaneSpec, ZoneSettings, url_host
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, has_unknown, unmark
-from meshprov.resources import cp_authn
+from meshprov.plan.model import ResourceChange
+from meshprov.resources import control_plane, cp_authn
+from meshprov.resources.base import ResourceInstance
 from meshprov.resources.control_plane_common import (
+    API_HTTP_OPEN,
     SHARED_ATTRIBUTES,
     SHARED_EXPORTS,
     ControlPlaneType,
-    argument_range,
     block_label,
     check_port,
     plain,
 )
+from meshprov.resources.control_plane_verify import verify_control_plane
+from meshprov.resources.report import CheckRow, VerifyContext
 from meshprov.resources.schema import (
     BOOL,
     NUMBER,
@@ -32,8 +36,9 @@ from meshprov.resources.schema import (
 )
 
 if TYPE_CHECKING:
-    from meshprov.config.evaluation import ResourceInstance
+    from meshprov.state.model import ResourceState
 
+PROXY_AUTHN_DISABLED = "proxy_authn_disabled"  # the diagnostic code of dp_authn = "none"
 _RFC1035_LABEL_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -81,6 +86,19 @@ SCHEMA = ResourceSchema(
 
 class ZoneType(ControlPlaneType):
     schema = SCHEMA
+    mermaid_shape = ('("', '")')
+    impact_codes = frozenset({API_HTTP_OPEN, PROXY_AUTHN_DISABLED, cp_authn.UNAUTHENTICATED_ADMIN})
+    serves_data_planes = True
+
+    def setting_warnings(self, change: ResourceChange) -> list[str]:
+        found = super().setting_warnings(change)
+        after = change.after or {}
+        if after.get("mads_tls") is False:
+            found.append(f"{change.address} serves MADS (5676) without TLS (mads_tls = false)")
+        for setting, who in _AUTHN_SETTINGS:
+            if after.get(setting) == "none":
+                found.append(f'{change.address} does not authenticate {who} ({setting} = "none")')
+        return found
 
     def check(self, instances: list[ResourceInstance]) -> list[Diagnostic]:
         found = super().check(instances)
@@ -100,7 +118,7 @@ class ZoneType(ControlPlaneType):
                             "Invalid zone name",
                             f"{instance.address}: the zone name defaults to the block label, "
                             f"but {problem} Set name explicitly.",
-                            instance.resource.range,
+                            instance.range,
                         )
                     )
             # zones are grouped by the global they reference (its address: during validate
@@ -116,7 +134,7 @@ class ZoneType(ControlPlaneType):
                             f'{instance.address} and {first.address} are both named "{name}" '
                             "under the same global control plane; Kuma zone names must be "
                             "unique per global.",
-                            argument_range(instance, "name"),
+                            instance.argument_range("name"),
                         )
                     )
                 by_global[key].setdefault(name, instance)
@@ -139,7 +157,7 @@ class ZoneType(ControlPlaneType):
                     error(
                         "Invalid egress IP",
                         f'"{ip}" is not an IP address or CIDR.',
-                        argument_range(instance, "egress_ips"),
+                        instance.argument_range("egress_ips"),
                     )
                 )
                 continue
@@ -151,7 +169,7 @@ class ZoneType(ControlPlaneType):
                         f"{instance.address} and {first.address} both dial the global from "
                         f"{network}: a firewall could not tell them apart. Give each zone the "
                         "egress IPs only it uses.",
-                        argument_range(instance, "egress_ips"),
+                        instance.argument_range("egress_ips"),
                     )
                 )
         return found
@@ -172,6 +190,9 @@ class ZoneType(ControlPlaneType):
         )
         global_cp = plain(config.get("global"))
         planned["global_address"] = global_cp["kds_address"] if global_cp else None
+
+    def verify(self, instance: ResourceState, context: VerifyContext) -> list[CheckRow]:
+        return verify_control_plane(instance, context, SCHEMA, control_plane.SCHEMA)
 
     @staticmethod
     def default_name(address: str) -> str:
@@ -196,9 +217,12 @@ class ZoneType(ControlPlaneType):
         )
 
 
+_AUTHN_SETTINGS = (("dp_authn", "data plane proxies"), ("zone_proxy_authn", "zone proxies"))
+
+
 def _authn_problems(instance: ResourceInstance, setting: str) -> list[Diagnostic]:
     value = instance.values[setting]
-    rng = argument_range(instance, setting)
+    rng = instance.argument_range(setting)
     if value == "serviceAccountToken" and instance.values["environment"] != "kubernetes":
         return [
             error(
@@ -209,13 +233,14 @@ def _authn_problems(instance: ResourceInstance, setting: str) -> list[Diagnostic
             )
         ]
     if value == "none":
-        who = "data plane proxies" if setting == "dp_authn" else "zone proxies"
+        who = dict(_AUTHN_SETTINGS)[setting]
         return [
             warning(
                 "Proxy authentication disabled",
                 f'{instance.address} sets {setting} = "none": any {who} that can reach the '
                 "control plane get configuration and certificates without proving who they are.",
                 rng,
+                code=PROXY_AUTHN_DISABLED,
             )
         ]
     return []

@@ -32,7 +32,7 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -318,13 +318,16 @@ def _parse_envelope(data: bytes, source: str) -> dict:
     return envelope
 
 
+def _whole(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _kdf_of(data: Any, source: str) -> _Kdf:
     if not isinstance(data, dict) or data.get("name") != KDF:
         raise EncryptionError(f"{source} does not use the {KDF} key derivation", source)
     n, r, p = data.get("n"), data.get("r"), data.get("p")
-    valid = all(isinstance(v, int) and not isinstance(v, bool) for v in (n, r, p))
     if (
-        not valid
+        not (_whole(n) and _whole(r) and _whole(p))
         or not (2 <= n <= _MAX_N and n & (n - 1) == 0)
         or not (1 <= r <= _MAX_R)
         or not (1 <= p <= _MAX_P)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from meshprov import __version__
+from meshprov.addrs import InstanceAddress, parse_instance_address
 
 STATE_FORMAT = "meshprov-state"
 STATE_VERSION = 1
@@ -72,6 +74,11 @@ class ResourceState:
 
     def sort_key(self) -> tuple:
         return (self.module, self.type, self.name, _index_sort_key(self.index))
+
+    @cached_property
+    def instance(self) -> InstanceAddress:
+        """The address, typed (parsed once, on first use)."""
+        return parse_instance_address(self.address)
 
     def to_json(self) -> dict:
         """The file form; lists of names are sorted and de-duplicated for stable diffs."""

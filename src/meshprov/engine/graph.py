@@ -15,9 +15,15 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from meshprov.config.load import did_you_mean
 from meshprov.config.model import Module, ModuleCall, Resource
-from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, SourceRange, error
+from meshprov.diagnostics import (
+    Diagnostic,
+    DiagnosticError,
+    Diagnostics,
+    SourceRange,
+    did_you_mean,
+    error,
+)
 from meshprov.lang import ast
 from meshprov.lang.traversals import Traversal, traversals
 from meshprov.resources import SCHEMAS
@@ -171,7 +177,7 @@ class _GraphBuilder:
     ) -> Iterator[str]:
         prefix = prefix_of(path)
         root, steps = ref.root, ref.steps
-        first = steps[0] if steps else None
+        first = steps[0] if steps else None  # a str past the check below wherever a name is due
         if (root in ("var", "local", "module") or root in SCHEMAS) and not isinstance(first, str):
             self.diags.add(
                 _bad_ref(
@@ -186,7 +192,7 @@ class _GraphBuilder:
                     _bad_ref(
                         ref,
                         f'An input variable with the name "{first}" has not '
-                        "been declared." + did_you_mean(first, list(module.variables)),
+                        "been declared." + did_you_mean(str(first), list(module.variables)),
                         "Reference to undeclared input variable",
                     )
                 )
@@ -198,20 +204,20 @@ class _GraphBuilder:
                     _bad_ref(
                         ref,
                         f'A local value with the name "{first}" has not been '
-                        "declared." + did_you_mean(first, list(module.locals)),
+                        "declared." + did_you_mean(str(first), list(module.locals)),
                         "Reference to undeclared local value",
                     )
                 )
                 return
             yield f"{prefix}local.{first}"
         elif root == "module":
-            call = module.module_calls.get(first)
+            call = module.module_calls.get(str(first))
             if call is None:
                 self.diags.add(
                     _bad_ref(
                         ref,
                         f'No module call named "{first}" is declared in this '
-                        "module." + did_you_mean(first, list(module.module_calls)),
+                        "module." + did_you_mean(str(first), list(module.module_calls)),
                         "Reference to undeclared module",
                     )
                 )
@@ -243,7 +249,7 @@ class _GraphBuilder:
                     _bad_ref(
                         ref,
                         f'A {root} resource named "{first}" has not been '
-                        "declared in this module." + did_you_mean(first, same_type),
+                        "declared in this module." + did_you_mean(str(first), same_type),
                         "Reference to undeclared resource",
                     )
                 )

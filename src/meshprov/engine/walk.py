@@ -22,11 +22,20 @@ from typing import Any, Protocol
 import networkx as nx
 
 from meshprov.addrs import InstanceAddress, InstanceKey, ModulePath
-from meshprov.config.model import Module, ModuleCall, Output, Repetition, Resource, Variable
+from meshprov.config.model import (
+    InputValue,
+    Module,
+    ModuleCall,
+    Output,
+    Repetition,
+    Resource,
+    Variable,
+)
 from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, SourceRange
-from meshprov.graph import Node, StaticPath, node_of
+from meshprov.engine.graph import Node, StaticPath, node_of, resource_dependencies
 from meshprov.lang import ast
 from meshprov.lang.evaluate import EvalContext, evaluate
+from meshprov.lang.traversals import traversals
 from meshprov.lang.types import NUMBER, ConversionError, convert
 from meshprov.lang.values import (
     UNKNOWN,
@@ -41,26 +50,9 @@ from meshprov.lang.values import (
     unmark,
     unmark_deep,
 )
+from meshprov.resources import SCHEMAS
+from meshprov.resources.base import ResourceInstance
 from meshprov.resources.schema import Attr
-
-
-@dataclass(frozen=True)
-class InputValue:
-    """A root variable's value from outside the configuration, and where it came from."""
-
-    value: Any
-    source: str  # e.g. "--var", "the environment", "prod.vars.hcl"
-    range: SourceRange | None = None
-
-
-@dataclass(frozen=True)
-class ResourceInstance:
-    """One expanded resource instance with its checked arguments (defaults applied)."""
-
-    address: InstanceAddress
-    resource: Resource
-    values: dict[str, Any]
-    dependencies: tuple[str, ...]  # resource addresses (static, e.g. "ca.root")
 
 
 class ResourceHook(Protocol):
@@ -74,7 +66,7 @@ class ValidationHook:
     is an argument left unset whose value the type computes when planning (``Attr.computed``)."""
 
     def resource_instance(self, instance: ResourceInstance) -> Any:
-        schema = instance.resource.schema
+        schema = instance.schema
         computed = {
             a.name: UNKNOWN
             for a in schema.attributes
@@ -172,8 +164,6 @@ class _Walker:
         self.dependencies: dict[str, tuple[str, ...]] = {}  # resource node -> its dependencies
 
     def _new_instance(self, path: ModulePath, module: Module) -> ModuleInstance:
-        from meshprov.resources import SCHEMAS
-
         names: dict[str, Any] = {
             "var": {},
             "local": {},
@@ -237,7 +227,11 @@ class _Walker:
                     pending[node_id] = started
                     running[node_id] = len(futures)
                     for future in futures:
-                        future.add_done_callback(lambda _f, n=node_id: finished.put(n))
+
+                        def done(_future: Future, n: str = node_id) -> None:
+                            finished.put(n)
+
+                        future.add_done_callback(done)
                     continue
                 if not self._complete(started):
                     failed.add(node_id)
@@ -422,8 +416,6 @@ class _Walker:
     # --- resources ---------------------------------------------------------------------------
 
     def _resource(self, resource: Resource, inst: ModuleInstance, node: Node) -> _PendingResource:
-        from meshprov.graph import resource_dependencies
-
         keys, each_values = self._expand(
             resource.repetition, inst, f'{resource.type} "{resource.name}"'
         )
@@ -433,6 +425,7 @@ class _Walker:
             self.dependencies[node.id] = deps
         answers: dict[InstanceKey, Any] = {}
         problems = Diagnostics()
+        ranges = {name: attr.expr.range for name, attr in resource.attributes.items()}
         for key in keys:
             address = InstanceAddress(inst.path, resource.type, resource.name, key)
             extra = _repetition_names(
@@ -440,7 +433,15 @@ class _Walker:
             )
             try:
                 values = self._resource_arguments(resource, inst.ctx(**extra), address)
-                instance = ResourceInstance(address, resource, values, deps)
+                instance = ResourceInstance(
+                    address,
+                    resource.schema,
+                    values,
+                    deps,
+                    resource.range,
+                    ranges,
+                    resource.lifecycle.ignore_changes,
+                )
                 if key != UNKNOWN_KEY:
                     self.instances.append(instance)
                 answers[key] = self.hook.resource_instance(instance)
@@ -655,7 +656,8 @@ def _check_reference(attr: Attr, raw: Any, rng: SourceRange, address: InstanceAd
             f"[{attr.reference}.example].",
             rng,
         )
-    for item in items if wants_list else [raw]:
+    elements = list(items) if items is not None and wants_list else [raw]
+    for item in elements:
         item_raw, _ = unmark(item)
         if isinstance(item_raw, Unknown):
             continue
@@ -673,7 +675,7 @@ def _check_reference(attr: Attr, raw: Any, rng: SourceRange, address: InstanceAd
                 f"{item_raw.address} is a {item_raw.address.type}.",
                 rng,
             )
-    return list(items) if wants_list else raw
+    return elements if wants_list else raw
 
 
 def root_variable_values(
@@ -698,8 +700,6 @@ def evaluate_providers(
     Providers are needed before anything else (refresh reads the world with them), so their
     arguments may refer to input variables only, as constants otherwise.
     """
-    from meshprov.lang.traversals import traversals
-
     walker = _Walker(root, nx.DiGraph(), inputs, ValidationHook(), root_dir, False, None)
     inst = walker.by_path[()][0]
     out: dict[str, dict[str, Any]] = {}
@@ -707,7 +707,8 @@ def evaluate_providers(
         values: dict[str, Any] = {}
         for attr_name, attr in provider.attributes.items():
             for ref in traversals(attr.expr):
-                var = root.variables.get(ref.steps[0]) if ref.root == "var" and ref.steps else None
+                first = ref.steps[0] if ref.root == "var" and ref.steps else None
+                var = root.variables.get(first) if isinstance(first, str) else None
                 if var is None:
                     raise DiagnosticError.single(
                         "Unsupported provider argument",

@@ -1,0 +1,42 @@
+"""``meshprov fmt``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from meshprov.cli.session import EXIT_FORMAT, EXIT_OK, Session, fail
+from meshprov.diagnostics import DiagnosticError
+from meshprov.files import write_atomic
+from meshprov.hclfmt import format_paths, unified_diff
+
+
+@click.command()
+@click.option("--check", is_flag=True, help="Change nothing; exit 3 if any file needs formatting.")
+@click.option("--diff", is_flag=True, help="Show the formatting changes as a unified diff.")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.pass_obj
+def fmt(session: Session, check: bool, diff: bool, paths: tuple[Path, ...]) -> None:
+    """Rewrite *.hcl files in the canonical format, keeping comments.
+
+    With no PATHS, formats the configuration directory's *.hcl and *.vars.hcl files.
+    """
+    files: list[Path] = []
+    for path in paths or (session.directory,):
+        files.extend(sorted(path.glob("*.hcl")) if path.is_dir() else [path])
+    try:
+        results = format_paths(files)
+    except DiagnosticError as exc:
+        fail(session, exc)
+    changed = [r for r in results if r.changed]
+    for result in changed:
+        click.echo(str(result.path))
+        if diff:
+            click.echo(unified_diff(result), nl=False)
+        if not check:
+            write_atomic(
+                result.path, result.formatted.encode("utf-8"), result.path.stat().st_mode & 0o777
+            )
+    sys.exit(EXIT_FORMAT if check and changed else EXIT_OK)

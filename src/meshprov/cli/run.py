@@ -1,0 +1,356 @@
+"""``meshprov plan``, ``apply`` and ``destroy``: one sequence (``operations.run``), three views."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from meshprov import operations
+from meshprov.cli.session import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    Session,
+    fail,
+    moment,
+    no_color_option,
+    seconds,
+)
+from meshprov.cli.views import echo_plan, write_markdown
+from meshprov.diagnostics import DiagnosticError, warning
+from meshprov.engine.configuration import LoadedConfig
+from meshprov.plan.model import Mode, Plan
+from meshprov.plan.planfile import write_plan
+from meshprov.render.human import render_apply_summary, render_notices, render_outputs
+from meshprov.render.json_plan import render_plan_json
+
+
+def _plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by plan, apply and destroy."""
+    options = [
+        click.option(
+            "--var",
+            "cli_vars",
+            multiple=True,
+            metavar="NAME=VALUE",
+            help="Set a root variable (repeatable).",
+        ),
+        click.option(
+            "--var-file",
+            "var_files",
+            multiple=True,
+            metavar="FILE",
+            help="Read variable values from a *.vars.hcl file (repeatable).",
+        ),
+        click.option(
+            "--target",
+            "targets",
+            multiple=True,
+            metavar="ADDR",
+            help="Limit the run to ADDR and what it depends on (repeatable).",
+        ),
+        click.option(
+            "--replace",
+            "replace",
+            multiple=True,
+            metavar="ADDR",
+            help="Replace ADDR even if nothing changed (repeatable).",
+        ),
+        click.option(
+            "--refresh/--no-refresh",
+            default=True,
+            show_default=True,
+            help="Read the real world before planning.",
+        ),
+        click.option(
+            "--refresh-only",
+            is_flag=True,
+            help="Only record changes made outside meshprov; change nothing else.",
+        ),
+        click.option(
+            "--as-of",
+            "as_of",
+            metavar="RFC3339-TIME",
+            help="Plan as of this moment (to see what will need renewing).",
+        ),
+        click.option(
+            "--lock-timeout",
+            default="0s",
+            show_default=True,
+            metavar="DURATION",
+            help="How long to wait for the state lock.",
+        ),
+        click.option(
+            "--parallelism",
+            default=10,
+            show_default=True,
+            type=click.IntRange(1),
+            help="How many resource operations run at once.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _run_options(opts: dict[str, Any], destroy: bool) -> operations.RunOptions:
+    # --as-of and --lock-timeout are read when the run needs them (after loading), as before
+    return operations.RunOptions(
+        var_files=opts["var_files"],
+        cli_vars=opts["cli_vars"],
+        targets=opts["targets"],
+        replace=opts["replace"],
+        refresh=opts["refresh"],
+        refresh_only=opts["refresh_only"],
+        destroy=destroy,
+        now=lambda: moment(opts["as_of"]),
+        lock_timeout=lambda: seconds(opts["lock_timeout"]),
+        parallelism=opts["parallelism"],
+    )
+
+
+@click.command()
+@_plan_options
+@click.option("--destroy", is_flag=True, help="Plan to destroy everything meshprov manages.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the plan to FILE for `meshprov apply FILE`.",
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 with no changes, 1 on error, 2 when there are changes.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the plan as Terraform's JSON plan (format 1.2) instead of text.",
+)
+@click.option(
+    "--markdown",
+    "markdown",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Also write the plan as a pull-request comment (Markdown) to FILE.",
+)
+@no_color_option
+@click.pass_obj
+def plan(
+    session: Session,
+    destroy: bool,
+    out: Path | None,
+    detailed_exitcode: bool,
+    as_json: bool,
+    markdown: Path | None,
+    **opts: Any,
+) -> None:
+    """Show what apply would change, without changing anything."""
+    try:
+        with operations.run(
+            session.directory, _run_options(opts, destroy), operations.LOCK_PLAN
+        ) as the_run:
+            pass
+    except DiagnosticError as exc:
+        fail(session, exc)
+    the_plan, loaded = the_run.plan, the_run.loaded
+    session.print_diagnostics(the_plan.warnings)
+    plain_text = None  # the plan as plain text, when printed so: the comment reuses it
+    if as_json:
+        click.echo(render_plan_json(the_plan, _sensitive_variables(loaded)), nl=False)
+    else:
+        plain_text = echo_plan(session, the_plan)
+    if out is not None:
+        write_plan(the_plan, out, _sensitive_variables(loaded), the_run.backend.encryption)
+        if not as_json:
+            click.echo(
+                f"\nSaved the plan to: {out}\n\nTo perform exactly these actions, run the "
+                f"following command to apply:\n    meshprov apply {out}"
+            )
+    if markdown is not None:
+        write_markdown(session, the_plan, markdown, plain_text)
+    if detailed_exitcode and the_plan.has_changes:
+        sys.exit(EXIT_CHANGES)
+
+
+def _sensitive_variables(loaded: LoadedConfig) -> set[str]:
+    return {name for name, var in loaded.root.variables.items() if var.sensitive}
+
+
+_INPUT_OPTION = click.option(
+    "--input",
+    "input_",
+    type=bool,
+    default=True,
+    show_default=True,
+    help="Ask for confirmation on stdin (false needs --auto-approve).",
+)
+
+
+@click.command()
+@click.argument("planfile", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@_plan_options
+@click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
+@_INPUT_OPTION
+@click.option("--destroy", is_flag=True, help="Destroy everything meshprov manages.")
+@no_color_option
+@click.pass_obj
+def apply(
+    session: Session,
+    planfile: Path | None,
+    auto_approve: bool,
+    input_: bool,
+    destroy: bool,
+    **opts: Any,
+) -> None:
+    """Make the changes of a plan: a saved one (no prompt), or a fresh one after a yes."""
+    _apply_command(session, planfile, auto_approve, input_, destroy, opts)
+
+
+@click.command()
+@_plan_options
+@click.option("--auto-approve", is_flag=True, help="Destroy without asking for confirmation.")
+@_INPUT_OPTION
+@no_color_option
+@click.pass_obj
+def destroy(session: Session, auto_approve: bool, input_: bool, **opts: Any) -> None:
+    """Destroy everything meshprov manages in this configuration (plan --destroy, then apply)."""
+    _apply_command(session, None, auto_approve, input_, True, opts)
+
+
+def _apply_command(
+    session: Session,
+    planfile: Path | None,
+    auto_approve: bool,
+    input_: bool,
+    destroy: bool,
+    opts: dict[str, Any],
+) -> None:
+    if planfile is None and not input_ and not auto_approve:
+        fail(
+            session,
+            DiagnosticError.single(
+                "No confirmation possible",
+                "--input=false without --auto-approve would wait for an answer it may not ask for; "
+                "add --auto-approve, or apply a saved plan file.",
+            ),
+        )
+    lock = operations.LOCK_DESTROY if destroy else operations.LOCK_APPLY
+    try:
+        with operations.run(
+            session.directory, _run_options(opts, destroy), lock, planfile
+        ) as the_run:
+            the_plan = the_run.plan
+            if planfile is None:
+                session.print_diagnostics(the_plan.warnings)
+                echo_plan(session, the_plan)
+                if not the_plan.has_changes:
+                    return
+                if not auto_approve and not _confirm(destroy):
+                    click.echo("\nApply cancelled." if not destroy else "\nDestroy cancelled.")
+                    sys.exit(EXIT_ERROR)
+            printer = _EventPrinter(len(the_plan.resource_changes), sys.stdout.isatty())
+            applied = operations.apply_run(the_run, opts["parallelism"], printer)
+            _report(session, the_plan, applied)
+    except DiagnosticError as exc:
+        fail(session, exc)
+
+
+def _confirm(destroy: bool) -> bool:
+    if destroy:
+        question = (
+            "Do you really want to destroy all resources?\n  meshprov will destroy all "
+            "your managed infrastructure, as shown above.\n  There is no undo. Only "
+            "'yes' will be accepted to confirm."
+        )
+    else:
+        question = (
+            "Do you want to perform these actions?\n  meshprov will perform the actions "
+            "described above.\n  Only 'yes' will be accepted to approve."
+        )
+    click.echo(f"\n{question}\n")
+    click.echo("  Enter a value: ", nl=False)
+    answer = sys.stdin.readline()
+    click.echo("")
+    return answer.strip() == "yes"
+
+
+def _report(session: Session, the_plan: Plan, applied: operations.Applied) -> None:
+    result = applied.result
+    session.print_diagnostics(applied.warnings)
+    session.print_diagnostics(result.diagnostics)
+    if result.interrupted:
+        click.echo(
+            "Apply interrupted: no new operations were started after the interrupt; the "
+            "state records everything that finished.",
+            err=True,
+        )
+    if result.failed:
+        sys.exit(EXIT_ERROR)
+    click.echo(
+        "\n"
+        + render_apply_summary(
+            result.added, result.changed, result.destroyed, the_plan.mode is Mode.DESTROY
+        )
+    )
+    if the_plan.targets:
+        session.print_diagnostics(
+            [
+                warning(
+                    "Applied changes may be incomplete",
+                    "The plan was created with the --target option, so it may not include all "
+                    "of the changes requested by the current configuration. Run meshprov plan "
+                    "without --target to check for remaining changes.",
+                )
+            ]
+        )
+    if result.state.outputs:
+        click.echo("\n" + render_outputs(result.state.outputs), nl=False)
+    notices = render_notices(the_plan, color=not session.no_color)
+    if notices:
+        click.echo("\n" + notices, nl=False)
+
+
+class _EventPrinter:
+    """One line per resource event; on a terminal, a live progress line below them."""
+
+    def __init__(self, total: int, tty: bool):
+        self.total = total
+        self.done = 0
+        self.live = tty and total > 5
+        self.lock = threading.Lock()
+
+    def event(self, address: str, phase: str, message: str) -> None:
+        with self.lock:
+            if phase in ("done", "error"):
+                self.done += 1
+            line = f"{address}: {message}"
+            if self.live:
+                click.echo(f"\r\033[K{line}")
+                click.echo(f"[{self.done}/{self.total}] applying...", nl=False)
+            else:
+                click.echo(line)
+
+    def interrupted(self, again: bool) -> None:
+        if again:
+            click.echo(
+                "\nTwo interrupts received. Exiting immediately. Every finished "
+                "resource is in the state journal.",
+                err=True,
+            )
+        else:
+            click.echo(
+                "\nInterrupt received.\nPlease wait for meshprov to exit or data loss may "
+                "occur.\nGracefully shutting down...",
+                err=True,
+            )
+
+    def finished(self) -> None:
+        if self.live:
+            click.echo("\r\033[K", nl=False)
