@@ -78,6 +78,15 @@ class Env:
     ZONE_KDS_TOKEN_INLINE = "KMESH_MULTIZONE_ZONE_KDS_AUTH_CP_TOKEN_INLINE"
 
 
+class ProxyAuthn:
+    """How the DP server authenticates proxies (``Env.DP_AUTHN``, ``Env.ZONE_PROXY_AUTHN``)."""
+
+    DP_TOKEN = "dpToken"
+    ZONE_TOKEN = "zoneToken"
+    SERVICE_ACCOUNT_TOKEN = "serviceAccountToken"
+    NONE = "none"
+
+
 class Helm:
     """Keys of ``kuma.controlPlane`` in the chart's values, and of its ``tls`` map."""
 
@@ -168,7 +177,7 @@ DP_TOKENS = TokenValidator(
     ("dpServer", "authn", "dpProxy", "dpToken", "validator", "publicKeys"),
     MappingProxyType(
         {
-            Env.DP_AUTHN: "dpToken",
+            Env.DP_AUTHN: ProxyAuthn.DP_TOKEN,
             "KUMA_DP_SERVER_AUTHN_DP_PROXY_DP_TOKEN_ENABLE_ISSUER": "false",
             "KUMA_DP_SERVER_AUTHN_DP_PROXY_DP_TOKEN_VALIDATOR_USE_SECRETS": "false",
         }
@@ -179,7 +188,7 @@ ZONE_PROXY_TOKENS = TokenValidator(
     ("dpServer", "authn", "zoneProxy", "zoneToken", "validator", "publicKeys"),
     MappingProxyType(
         {
-            Env.ZONE_PROXY_AUTHN: "zoneToken",
+            Env.ZONE_PROXY_AUTHN: ProxyAuthn.ZONE_TOKEN,
             "KUMA_DP_SERVER_AUTHN_ZONE_PROXY_ZONE_TOKEN_ENABLE_ISSUER": "false",
             "KUMA_DP_SERVER_AUTHN_ZONE_PROXY_ZONE_TOKEN_VALIDATOR_USE_SECRETS": "false",
         }
@@ -354,7 +363,7 @@ def dp_environment(spec: ControlPlaneSpec) -> dict[str, str]:
         Env.CP_URL: f"https://{url_host(spec.dial_host)}:{spec.zone.dp_port}",
         Env.CP_CA_FILE: spec.path(Files.CA),
     }
-    if spec.zone.dp_authn == "dpToken":
+    if spec.zone.dp_authn == ProxyAuthn.DP_TOKEN:
         env[Env.DP_TOKEN_PATH] = spec.zone.dp_token_path
     return env
 

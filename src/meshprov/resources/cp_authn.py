@@ -307,8 +307,8 @@ def _admin_group_rules(instance: ResourceInstance) -> Iterable[Diagnostic]:
 def _zone_rules(instance: ResourceInstance) -> Iterable[Diagnostic]:
     values = instance.values
     for attribute, authn, mode in (
-        ("dp_token_keys", "dp_authn", "dpToken"),
-        ("zone_proxy_token_keys", "zone_proxy_authn", "zoneToken"),
+        ("dp_token_keys", "dp_authn", kuma.ProxyAuthn.DP_TOKEN),
+        ("zone_proxy_token_keys", "zone_proxy_authn", kuma.ProxyAuthn.ZONE_TOKEN),
     ):
         if not items(values.get(attribute)):
             continue

@@ -8,7 +8,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from meshprov.diagnostics import Diagnostic, error, warning
-from meshprov.kuma import ControlPlaneSpec, ZoneSettings, url_host
+from meshprov.kuma import ControlPlaneSpec, ProxyAuthn, ZoneSettings, url_host
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, has_unknown, unmark
 from meshprov.plan.model import ResourceChange
@@ -63,14 +63,14 @@ SCHEMA = ResourceSchema(
         Attr(
             "dp_authn",
             STRING,
-            default="dpToken",
-            allowed=("dpToken", "serviceAccountToken", "none"),
+            default=ProxyAuthn.DP_TOKEN,
+            allowed=(ProxyAuthn.DP_TOKEN, ProxyAuthn.SERVICE_ACCOUNT_TOKEN, ProxyAuthn.NONE),
         ),
         Attr(
             "zone_proxy_authn",
             STRING,
-            default="zoneToken",
-            allowed=("zoneToken", "serviceAccountToken", "none"),
+            default=ProxyAuthn.ZONE_TOKEN,
+            allowed=(ProxyAuthn.ZONE_TOKEN, ProxyAuthn.SERVICE_ACCOUNT_TOKEN, ProxyAuthn.NONE),
         ),
         *cp_authn.ZONE_AUTHN_ATTRIBUTES,
     ),
@@ -223,7 +223,7 @@ _AUTHN_SETTINGS = (("dp_authn", "data plane proxies"), ("zone_proxy_authn", "zon
 def _authn_problems(instance: ResourceInstance, setting: str) -> list[Diagnostic]:
     value = instance.values[setting]
     rng = instance.argument_range(setting)
-    if value == "serviceAccountToken" and instance.values["environment"] != "kubernetes":
+    if value == ProxyAuthn.SERVICE_ACCOUNT_TOKEN and instance.values["environment"] != "kubernetes":
         return [
             error(
                 "Authentication mode needs Kubernetes",
