@@ -150,9 +150,16 @@ class _Runner:
             self._fail(change.address, "Failed to destroy", str(exc))
             raise
         with self.lock:
-            self.sink.record_remove(change.address)
             self.resources.pop(change.address, None)
             self.counts["destroyed"] += 1
+            try:
+                self.sink.record_remove(change.address)
+            except OSError as exc:
+                unrecorded: OSError | None = exc
+            else:
+                unrecorded = None
+        if unrecorded is not None:
+            raise self._unrecorded(change.address, unrecorded)
         self._event(change.address, "done", f"Destruction complete after {_took(started)}")
 
     # --- creates and updates ---------------------------------------------------------------
@@ -241,7 +248,10 @@ class _Runner:
             summary = "Failed to create" if change.action.creates else "Failed to update"
             raise self._fail(address, summary, str(exc)) from None
         state = self._state(change, instance, attributes)
-        self._record(state)
+        try:
+            self._record(state)
+        except OSError as exc:
+            raise self._unrecorded(address, exc) from None
         with self.lock:
             if change.action.is_replace:
                 self.counts["added"] += 1
@@ -279,9 +289,19 @@ class _Runner:
     def _record(self, state: ResourceState) -> None:
         """Make an instance's new state durable (journal) and current (for the final write)."""
         # not under self.lock: workers finishing together then share the journal's fsync
-        self.sink.record_set(state)
-        with self.lock:
-            self.resources[state.address] = state
+        try:
+            self.sink.record_set(state)
+        finally:  # kept for the final state write even if the journal failed
+            with self.lock:
+                self.resources[state.address] = state
+
+    def _unrecorded(self, address: str, exc: OSError) -> DiagnosticError:
+        return self._fail(
+            address,
+            "Failed to record the state",
+            f"the apply journal could not be written ({exc.strerror or exc}). What this "
+            "resource did is kept for the final state write.",
+        )
 
     # --- results ---------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -47,6 +48,31 @@ class AwsSettings:
             max_attempts=int(attempts) if attempts is not None else DEFAULT_MAX_ATTEMPTS,
             retry_mode=values.get("retry_mode") or "standard",
         )
+
+
+# AWS's region names: partition-style lowercase words and a number (eu-west-1,
+# us-gov-east-1, cn-northwest-1); botocore refuses anything else when making a client
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_RETRY_MODES = ("standard", "adaptive", "legacy")
+
+
+def argument_problem(name: str, value: Any) -> str | None:
+    """Why a ``provider "aws"`` argument's value is unusable, or None (also for null)."""
+    if value is None:
+        return None
+    if name == "max_attempts":
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+            return "max_attempts must be a whole number."
+        return None if 1 <= value <= 100 else "max_attempts must be between 1 and 100."
+    if not isinstance(value, str):
+        return f"{name} must be a string."
+    if name == "region" and not _REGION_RE.match(value):
+        return f'"{value}" is not an AWS region name (such as "eu-west-1").'
+    if name == "retry_mode" and value not in _RETRY_MODES:
+        return f"retry_mode must be one of {', '.join(_RETRY_MODES)}."
+    if name == "endpoint_url" and not re.match(r"^https?://[^\s/]+", value):
+        return "endpoint_url must be an http:// or https:// URL."
+    return None
 
 
 class AwsError(Exception):
@@ -141,6 +167,7 @@ def paginate(client: Any, operation: str, result_key: str, **kwargs: Any) -> Ite
 def translated_errors(operation: str) -> Iterator[None]:
     """botocore's exceptions as ``AwsError`` with a message a user can act on."""
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+    from botocore.parsers import ResponseParserError
 
     try:
         yield
@@ -154,6 +181,12 @@ def translated_errors(operation: str) -> Iterator[None]:
     except NoCredentialsError:
         raise AwsError(
             f"{operation}: no AWS credentials were found (environment, profile or instance role)."
+        ) from None
+    except ResponseParserError:
+        # not the reply's text: an endpoint that is not AWS may echo what we sent
+        raise AwsError(
+            f"{operation}: the endpoint's reply is not an AWS API response (is endpoint_url "
+            "an AWS endpoint, or a proxy in the way?)."
         ) from None
     except BotoCoreError as exc:
         raise AwsError(f"{operation}: {exc}") from None

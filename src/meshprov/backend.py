@@ -25,7 +25,7 @@ from typing import Any
 from meshprov.config.load import constant
 from meshprov.config.model import Module
 from meshprov.diagnostics import Diagnostic, DiagnosticError, error, warning
-from meshprov.files import write_atomic
+from meshprov.files import PRIVATE_DIR_MODE, make_dirs, write_atomic
 from meshprov.heap import frozen_heap
 from meshprov.state import (
     EncryptionError,
@@ -353,7 +353,7 @@ def work_dir(directory: Path) -> Path:
     """``<directory>/.meshprov``, created 0700."""
     path = directory / WORK_DIR
     if not path.is_dir():
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_dirs(path, PRIVATE_DIR_MODE)
     return path
 
 
@@ -364,7 +364,7 @@ def recorded_backend(directory: Path) -> BackendSettings | None:
         doc = json.loads(path.read_bytes())
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise DiagnosticError.single(
             "Invalid backend record",
             f"{path} cannot be read ({exc}); delete it and run meshprov init.",
@@ -490,7 +490,7 @@ def init_backend(
     backend = backend_from_settings(settings, directory, encryption)
     report = InitReport()
     if isinstance(backend, LocalBackend):
-        backend.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_dirs(backend.path.parent, PRIVATE_DIR_MODE)
         report.lines.append(f"local state: {backend.path}")
     else:
         report.lines.append(f"S3 state: {backend.display}")

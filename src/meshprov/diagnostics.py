@@ -133,6 +133,23 @@ class Diagnostics:
             raise DiagnosticError(self.items)
 
 
+def decode_source(data: bytes, filename: str) -> str:
+    """A source file's text; invalid UTF-8 is an error at its line and column."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = len(data[line_start : exc.start].decode("utf-8", "replace")) + 1
+        at = Pos(line, column, exc.start)
+        raise DiagnosticError.single(
+            "Invalid file encoding",
+            f"The byte 0x{data[exc.start]:02x} at line {line}, column {column} is not valid "
+            "UTF-8; configuration files must be UTF-8 encoded.",
+            SourceRange(filename, at, Pos(line, column + 1, exc.start + 1)),
+        ) from None
+
+
 class SourceCache:
     """Source text of loaded files, so diagnostics can quote the line they point at."""
 
@@ -146,9 +163,10 @@ class SourceCache:
         lines = self._lines.get(filename)
         if lines is None:
             try:
-                lines = Path(filename).read_text(encoding="utf-8").splitlines()
-            except (OSError, UnicodeDecodeError):
+                data = Path(filename).read_bytes()
+            except OSError:
                 return None
+            lines = data.decode("utf-8", "replace").splitlines()
             self._lines[filename] = lines
         if 1 <= line <= len(lines):
             return lines[line - 1]

@@ -1,69 +1,238 @@
-"""Writing files safely: atomically (temp file, fsync, rename) and with the right mode."""
+"""Writing and removing files safely.
+
+Writes are atomic (temp file, fsync, rename) and get their mode before any byte is written.
+Directories are created with an explicit mode, whatever the umask.
+
+Files meshprov *owns* (a control plane's artifacts) are named by a path relative to the
+directory they were written into. Every component below that directory is opened with
+``O_NOFOLLOW``, relative to its parent's descriptor: a symlink planted there (at the file, or
+at ``tls/``) is never followed, so meshprov only ever replaces or removes the entries it
+created, never the file a link points to. A relative path that is absolute or climbs out
+(``..``) is refused (``UnsafePath``) before anything is touched.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-import tempfile
+import re
+import secrets
+import string
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+DIR_MODE = 0o755  # output directories
+PRIVATE_DIR_MODE = 0o700  # state and work directories
+
+# ".<name>.<8 letters, digits or _>.tmp": the temp files this module writes next to <name>
+_TEMP_ALPHABET = string.ascii_lowercase + string.digits + "_"
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp$")
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+class UnsafePath(ValueError):
+    """An owned path that is not a plain relative path, or that crosses a symlink."""
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Replace ``path`` with ``data``: readers see the old or the new file, never a partial one.
 
     The temporary file gets ``mode`` before any byte is written, so a secret is never readable
-    by others, even for a moment.
+    by others, even for a moment. A missing directory is created 0700.
     """
-    write_files_atomic([(path, data, mode)])
-
-
-def write_files_atomic(files: Iterable[tuple[Path, bytes, int]]) -> None:
-    """Write several ``(path, data, mode)`` files, each as ``write_atomic`` does.
-
-    Each file's data is fsync'ed before it is renamed over the old file, so a crash leaves the
-    old file or the new one, never an empty or partial one. The directories are fsync'ed once
-    each, after the last rename into them (also when a later write fails): when this returns or
-    raises, every file that was renamed into place is durable, as with one ``write_atomic`` per
-    file, for one directory fsync per directory instead of one per file.
-    """
-    created: set[Path] = set()
-    renamed_into: dict[Path, None] = {}  # directories to sync, in order
+    path = Path(path)
+    make_dirs(path.parent, PRIVATE_DIR_MODE)
+    dfd = os.open(path.parent, _DIR_FLAGS)
     try:
-        for path, data, mode in files:
-            directory = path.parent
-            if directory not in created:
-                directory.mkdir(parents=True, exist_ok=True)
-                created.add(directory)
-            _replace(path, data, mode)
-            renamed_into[directory] = None
-    except BaseException:
-        for directory in renamed_into:
-            with contextlib.suppress(OSError):
-                _fsync_dir(directory)
-        raise
-    for directory in renamed_into:
-        _fsync_dir(directory)
-
-
-def _replace(path: Path, data: bytes, mode: int) -> None:
-    """Write ``data`` to a temporary file next to ``path``, fsync it and rename it to ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
+        _replace_at(dfd, path.name, data, mode)
+        os.fsync(dfd)
     finally:
-        os.close(fd)
+        os.close(dfd)
+
+
+def write_owned_files(
+    base: Path, files: Iterable[tuple[str, bytes, int]], dir_mode: int = DIR_MODE
+) -> None:
+    """Write ``(relative path, data, mode)`` files under ``base``, each atomically.
+
+    ``base`` and the directories below it are created with ``dir_mode``; no symlink below
+    ``base`` is followed (``UnsafePath``). Each file's data is fsync'ed before it is renamed
+    over the old file; each directory is fsync'ed once, after the last rename into it (also
+    when a later write fails), so every file renamed into place is durable when this returns
+    or raises.
+    """
+    make_dirs(base, dir_mode)
+    opened: dict[tuple[str, ...], int] = {}
+    renamed_into: dict[int, None] = {}
+    try:
+        for relative, data, mode in files:
+            parts = owned_parts(relative)
+            dfd = _open_owned_dir(base, parts[:-1], opened, dir_mode)
+            _replace_at(dfd, parts[-1], data, mode)
+            renamed_into[dfd] = None
+    finally:
+        try:
+            for dfd in renamed_into:
+                os.fsync(dfd)
+        finally:
+            for dfd in opened.values():
+                os.close(dfd)
+
+
+def remove_owned_files(base: Path, relatives: Iterable[str]) -> None:
+    """Remove the files at ``relatives`` under ``base`` (the links themselves if they are
+    symlinks), the temp files of killed writes next to them, then their directories below
+    ``base`` and ``base`` itself if that left them empty. Missing files are fine."""
+    targets = [owned_parts(r) for r in relatives]  # refuse before removing anything
+    opened: dict[tuple[str, ...], int] = {}
+    try:
+        for parts in targets:
+            try:
+                dfd = _open_owned_dir(base, parts[:-1], opened, None)
+            except FileNotFoundError:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(parts[-1], dir_fd=dfd)
+            _remove_temps_at(dfd, {parts[-1]})
+    finally:
+        for dfd in opened.values():
+            os.close(dfd)
+    directories = {parts[:i] for parts in targets for i in range(len(parts))}
+    for parts in sorted(directories, key=len, reverse=True):
+        # only when empty: never remove what meshprov did not write
+        with contextlib.suppress(OSError):
+            _rmdir_owned(base, parts)
+
+
+def remove_orphaned_temps(base: Path, relatives: Iterable[str]) -> None:
+    """Remove the temp files that a killed write of one of ``relatives`` left under ``base``
+    (they may hold a private key). Only this module's temp names next to those files."""
+    by_dir: dict[tuple[str, ...], set[str]] = {}
+    for relative in relatives:
+        parts = owned_parts(relative)
+        by_dir.setdefault(parts[:-1], set()).add(parts[-1])
+    opened: dict[tuple[str, ...], int] = {}
+    try:
+        for directory, names in by_dir.items():
+            try:  # best effort: a directory we cannot read holds nothing we could remove
+                dfd = _open_owned_dir(base, directory, opened, None)
+                _remove_temps_at(dfd, names)
+            except (OSError, UnsafePath):
+                continue
+    finally:
+        for dfd in opened.values():
+            os.close(dfd)
+
+
+def owned_parts(relative: str) -> tuple[str, ...]:
+    """The components of an owned relative path; ``UnsafePath`` if it could leave its base."""
+    if not isinstance(relative, str) or not relative or "\0" in relative:
+        raise UnsafePath(f"{relative!r} is not a file path")
+    path = PurePosixPath(relative)
+    if path.is_absolute() or any(part in ("..", ".") for part in relative.split("/")):
+        raise UnsafePath(f'"{relative}" is not a path inside the output directory')
+    return path.parts
+
+
+def make_dirs(path: Path, mode: int) -> None:
+    """Create ``path`` and its missing parents with exactly ``mode`` (the umask is ignored)."""
+    path = Path(path)
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        if path.parent == path:
+            break
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, mode)
+        except FileExistsError:
+            continue  # made by someone else meanwhile: not ours to chmod
+        os.chmod(directory, mode)
+
+
+def _open_owned_dir(
+    base: Path, parts: tuple[str, ...], opened: dict[tuple[str, ...], int], mode: int | None
+) -> int:
+    """A descriptor of ``base/parts``, each component opened with ``O_NOFOLLOW`` below
+    ``base`` (and created with ``mode`` if missing and ``mode`` is given)."""
+    if parts in opened:
+        return opened[parts]
+    if not parts:
+        fd = os.open(base, _DIR_FLAGS)
+    else:
+        parent = _open_owned_dir(base, parts[:-1], opened, mode)
+        name = parts[-1]
+        created = False
+        if mode is not None:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, mode, dir_fd=parent)
+                created = True
+        try:
+            fd = os.open(name, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=parent)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # a symlink, or a file
+                raise UnsafePath(
+                    f"{base / os.path.join(*parts)} is a symlink or not a directory; meshprov "
+                    "does not follow links inside an output directory"
+                ) from None
+            raise
+        if created and mode is not None:
+            os.fchmod(fd, mode)  # exactly ``mode``, whatever the umask
+    opened[parts] = fd
+    return fd
+
+
+def _replace_at(dfd: int, name: str, data: bytes, mode: int) -> None:
+    """Write ``data`` to a new temp file in ``dfd``, fsync it and rename it over ``name``.
+
+    The rename replaces a symlink at ``name`` by the file; the link's target is untouched.
+    """
+    while True:
+        tmp = f".{name}.{''.join(secrets.choice(_TEMP_ALPHABET) for _ in range(8))}.tmp"
+        try:
+            fd = os.open(
+                tmp,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+                dir_fd=dfd,
+            )
+            break
+        except FileExistsError:
+            continue
+    try:
+        try:
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=dfd)
+        raise
+
+
+def _remove_temps_at(dfd: int, names: set[str]) -> None:
+    for entry in os.listdir(dfd):
+        match = _TEMP_NAME.match(entry)
+        if match and match["name"] in names:
+            with contextlib.suppress(OSError):
+                os.unlink(entry, dir_fd=dfd)
+
+
+def _rmdir_owned(base: Path, parts: tuple[str, ...]) -> None:
+    if not parts:
+        os.rmdir(base)
+        return
+    opened: dict[tuple[str, ...], int] = {}
+    try:
+        parent = _open_owned_dir(base, parts[:-1], opened, None)
+        os.rmdir(parts[-1], dir_fd=parent)
+    finally:
+        for dfd in opened.values():
+            os.close(dfd)

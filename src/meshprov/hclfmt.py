@@ -18,7 +18,7 @@ from typing import Any
 import hcl2.api
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from meshprov.diagnostics import Diagnostic, DiagnosticError, Pos, SourceRange, error
+from meshprov.diagnostics import Diagnostic, DiagnosticError, Pos, SourceRange, decode_source, error
 
 __all__ = ["FormatResult", "format_paths", "format_source", "unified_diff"]
 
@@ -66,9 +66,9 @@ def format_paths(paths: list[Path]) -> list[FormatResult]:
     problems: list[Diagnostic] = []
     for path in _expand(paths):
         try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            problems.append(error("Invalid file encoding", f"{path} is not UTF-8 text: {exc}."))
+            text = decode_source(path.read_bytes(), str(path))
+        except DiagnosticError as exc:
+            problems.extend(exc.diagnostics)
             continue
         except OSError as exc:
             problems.append(error("Failed to read file", f"{path}: {exc.strerror or exc}."))

@@ -167,7 +167,10 @@ def plan(
     else:
         plain_text = echo_plan(session, the_plan)
     if out is not None:
-        write_plan(the_plan, out, _sensitive_variables(loaded), the_run.backend.encryption)
+        try:
+            write_plan(the_plan, out, _sensitive_variables(loaded), the_run.backend.encryption)
+        except DiagnosticError as exc:
+            fail(session, exc)
         if not as_json:
             click.echo(
                 f"\nSaved the plan to: {out}\n\nTo perform exactly these actions, run the "

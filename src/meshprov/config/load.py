@@ -27,7 +27,14 @@ from meshprov.config.model import (
     Validation,
     Variable,
 )
-from meshprov.diagnostics import DiagnosticError, Diagnostics, SourceRange, did_you_mean, error
+from meshprov.diagnostics import (
+    DiagnosticError,
+    Diagnostics,
+    SourceRange,
+    decode_source,
+    did_you_mean,
+    error,
+)
 from meshprov.lang import ast
 from meshprov.lang.evaluate import EvalContext, evaluate
 from meshprov.lang.parse_cache import parse_file_cached
@@ -104,9 +111,12 @@ class _Loader:
         parsed: list[ast.File] = []
         for path in files:
             try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                diags.add(error("Cannot read configuration file", f"{path}: {exc}"))
+                text = decode_source(path.read_bytes(), _display(path))
+            except OSError as exc:
+                diags.add(error("Cannot read configuration file", f"{path}: {exc.strerror}"))
+                continue
+            except DiagnosticError as exc:
+                diags.extend(exc.diagnostics)
                 continue
             try:
                 parsed.append(parse_file_cached(path, text, _display(path)))

@@ -19,6 +19,7 @@ from meshprov.diagnostics import (
     Diagnostic,
     DiagnosticError,
     Diagnostics,
+    decode_source,
     did_you_mean,
     error,
     warning,
@@ -104,14 +105,17 @@ def _raw_or_expression(root: Module, name: str, raw: str, what: str) -> object:
 
 def _read_var_file(root: Module, path: Path, diags: Diagnostics) -> dict[str, InputValue]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = decode_source(path.read_bytes(), _display(path))
+    except DiagnosticError as exc:
+        diags.extend(exc.diagnostics)
+        return {}
     except FileNotFoundError:
         diags.add(
             error("Failed to read variables file", f"The file {_display(path)} does not exist.")
         )
         return {}
-    except (OSError, UnicodeDecodeError) as exc:
-        diags.add(error("Failed to read variables file", f"{_display(path)}: {exc}"))
+    except OSError as exc:
+        diags.add(error("Failed to read variables file", f"{_display(path)}: {exc.strerror}"))
         return {}
     try:
         file = parse_file(text, _display(path))

@@ -17,7 +17,12 @@ from meshprov.config.model import InputValue, Module
 from meshprov.config.variables import VariableInputs, collect_inputs
 from meshprov.diagnostics import DiagnosticError
 from meshprov.engine.graph import build_graph
-from meshprov.engine.walk import Evaluation, ValidationHook, evaluate_config
+from meshprov.engine.walk import (
+    Evaluation,
+    ValidationHook,
+    evaluate_config,
+    evaluate_providers,
+)
 from meshprov.resources import check_instances
 
 
@@ -88,6 +93,7 @@ def validate(config: LoadedConfig) -> Evaluation:
         config.directory,
         partial=True,
     )
+    evaluate_providers(config.root, config.inputs.values, config.directory)
     return check_resources(evaluation)
 
 

@@ -700,6 +700,8 @@ def evaluate_providers(
     Providers are needed before anything else (refresh reads the world with them), so their
     arguments may refer to input variables only, as constants otherwise.
     """
+    from meshprov.aws import argument_problem
+
     walker = _Walker(root, nx.DiGraph(), inputs, ValidationHook(), root_dir, False, None)
     inst = walker.by_path[()][0]
     out: dict[str, dict[str, Any]] = {}
@@ -719,6 +721,11 @@ def evaluate_providers(
                 if var.name not in inst.names["var"]:
                     inst.names["var"][var.name] = walker._variable(var, inst)
             value, _ = unmark(evaluate(attr.expr, inst.ctx()))
+            problem = None if has_unknown(value) else argument_problem(attr_name, value)
+            if problem is not None:
+                raise DiagnosticError.single(
+                    "Invalid provider argument", problem, attr.expr.range, f'provider "{name}"'
+                )
             values[attr_name] = value
         out[name] = values
     return out

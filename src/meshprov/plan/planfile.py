@@ -37,7 +37,12 @@ def write_plan(
 ) -> None:
     """Write the plan file (0600), sealed when state encryption is configured."""
     data = encode(dumps_plan(plan, sensitive_variables), CONTENT_PLAN, encryption)
-    write_atomic(path, data, 0o600)
+    try:
+        write_atomic(path, data, 0o600)
+    except OSError as exc:
+        raise DiagnosticError.single(
+            "Failed to write plan file", f"{path}: {exc.strerror or exc}"
+        ) from None
 
 
 def dumps_plan(plan: Plan, sensitive_variables: set[str]) -> bytes:
@@ -123,7 +128,7 @@ def load_plan_document(path: Path, encryption: PlanEncryption = None) -> dict:
         doc = json.loads(data)
     except StateError as exc:
         raise DiagnosticError.single("Failed to read plan file", str(exc)) from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise DiagnosticError.single("Failed to read plan file", f"{path}: {exc}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise DiagnosticError.single(

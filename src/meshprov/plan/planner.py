@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -38,7 +39,7 @@ from meshprov.lang.values import (
     values_equal,
 )
 from meshprov.plan.model import Action, ActionReason, Mode, OutputChange, Plan, ResourceChange
-from meshprov.resources import TYPES
+from meshprov.resources import TYPES, check_state
 from meshprov.resources.base import (
     Context,
     PlannedChange,
@@ -83,11 +84,14 @@ def _plan(config: LoadedConfig, state: State, options: PlanOptions) -> Plan:
             parse_instance_address(addr)
         except ValueError as exc:
             diags.add(error("Invalid resource address", str(exc)))
+    diags.extend(check_state(state.resources.values()))
     diags.raise_if_errors()
     context = Context(config.directory, options.now, configure_providers(config))
     refreshed, drift = _refresh(state, context, options) if options.refresh else (state, [])
     scope = _TargetScope(config.graph, options.targets)
     warnings: list[Diagnostic] = list(config.inputs.warnings)
+    warnings.extend(warning("State file permissions", notice) for notice in state.notices)
+    warnings.extend(_errored_state_waiting(config.directory))
     if options.targets:
         warnings.append(
             warning(
@@ -428,6 +432,24 @@ def _destroy_changes(root: Module, state: State, scope: _TargetScope) -> list[Re
     return [
         _change(state.resources[a], Action.DELETE, state.resources[a].attributes, None)
         for a in sorted(doomed)
+    ]
+
+
+def _errored_state_waiting(directory: Path) -> list[Diagnostic]:
+    """A state an apply could not push is waiting next to the configuration: planning from
+    the backend's older state would fork it."""
+    from meshprov.backend import ERRORED_STATE
+
+    path = directory / ERRORED_STATE
+    if not path.exists():
+        return []
+    return [
+        warning(
+            "A state is waiting to be pushed",
+            f"{path} holds the state of an apply that could not be saved to the backend; this "
+            "plan starts from the older state in the backend. Push it first with:\n"
+            f"    meshprov state push {path}",
+        )
     ]
 
 

@@ -8,11 +8,16 @@ type through it, exactly as the built-in types are registered).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from meshprov.diagnostics import Diagnostic
+from meshprov.diagnostics import Diagnostic, error
 from meshprov.resources import ca, control_plane, firewall, signing_key, token, zone
 from meshprov.resources.base import ResourceInstance, ResourceType
 from meshprov.resources.schema import ResourceSchema
+
+if TYPE_CHECKING:
+    from meshprov.state.model import ResourceState
 
 SCHEMAS: dict[str, ResourceSchema] = {
     module.SCHEMA.type_name: module.SCHEMA
@@ -39,6 +44,26 @@ def check_instances(instances: list[ResourceInstance]) -> list[Diagnostic]:
             if resource_type.related_types:
                 related = {t: by_type.get(t, []) for t in resource_type.related_types}
                 found.extend(resource_type.check_related(group, related))
+    return found
+
+
+def check_state(resources: Iterable[ResourceState]) -> list[Diagnostic]:
+    """Each instance in state checked against its type's schema: a hand-edited or damaged
+    state gets an error naming the resource before any operation reads it."""
+    found = []
+    for rs in resources:
+        rtype = TYPES.get(rs.type)
+        problems = rtype.schema.state_problems(rs.attributes) if rtype is not None else []
+        if problems:
+            found.append(
+                error(
+                    "Invalid resource in state",
+                    f"The state's {rs.address}: {'; '.join(problems)}. The state was edited "
+                    "by hand or damaged: restore it (e.g. from the .backup next to a local "
+                    f"state), or forget the resource with `meshprov state rm {rs.address}`.",
+                    context=rs.address,
+                )
+            )
     return found
 
 

@@ -50,14 +50,14 @@ SCHEMA = ResourceSchema(
         Attr("parent", ANY, reference="ca", forces_replacement=True),
     ),
     exported=(
-        Exported("id"),
-        Exported("cert_pem"),
-        Exported("chain_pem"),
-        Exported("private_key_pem", sensitive=True),
-        Exported("not_before"),
-        Exported("not_after"),
-        Exported("serial_number"),
-        Exported("parent_id"),
+        Exported("id", kind="text"),
+        Exported("cert_pem", kind="pem"),
+        Exported("chain_pem", kind="pem"),
+        Exported("private_key_pem", sensitive=True, kind="pem"),
+        Exported("not_before", kind="time"),
+        Exported("not_after", kind="time"),
+        Exported("serial_number", kind="text"),
+        Exported("parent_id", kind="text", nullable=True),
     ),
 )
 

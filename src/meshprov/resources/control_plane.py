@@ -26,7 +26,11 @@ SCHEMA = ResourceSchema(
         Attr("kds_port", NUMBER, default=5685, check=check_port),
         *cp_authn.GLOBAL_AUTHN_ATTRIBUTES,
     ),
-    exported=(*SHARED_EXPORTS, Exported("kds_address"), Exported("kds_port")),
+    exported=(
+        *SHARED_EXPORTS,
+        Exported("kds_address", kind="text"),
+        Exported("kds_port", kind="number"),
+    ),
 )
 
 

@@ -7,7 +7,6 @@ file's mode and digest, so refresh can tell which file was deleted, edited or lo
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import ipaddress
 import os
@@ -19,7 +18,13 @@ from typing import Any
 from meshprov import kuma, pki
 from meshprov.addrs import parse_instance_address
 from meshprov.diagnostics import Diagnostic, error, warning
-from meshprov.files import write_files_atomic
+from meshprov.files import (
+    UnsafePath,
+    owned_parts,
+    remove_orphaned_temps,
+    remove_owned_files,
+    write_owned_files,
+)
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, Unknown, has_unknown, unmark
 from meshprov.plan.model import Action, ActionReason, Plan, ResourceChange
@@ -86,17 +91,17 @@ SHARED_ATTRIBUTES = (
 )
 
 SHARED_EXPORTS = (
-    Exported("cert_pem"),
-    Exported("private_key_pem", sensitive=True),
-    Exported("ca_bundle_pem"),
-    Exported("cert_not_after"),
-    Exported("cert_fingerprint"),
-    Exported("dial_host"),
-    Exported("api_cert_pem"),
-    Exported("api_private_key_pem", sensitive=True),
-    Exported("ca_id"),
+    Exported("cert_pem", kind="pem"),
+    Exported("private_key_pem", sensitive=True, kind="pem"),
+    Exported("ca_bundle_pem", kind="pem"),
+    Exported("cert_not_after", kind="time"),
+    Exported("cert_fingerprint", kind="text"),
+    Exported("dial_host", kind="text"),
+    Exported("api_cert_pem", kind="pem", nullable=True),
+    Exported("api_private_key_pem", sensitive=True, kind="pem", nullable=True),
+    Exported("ca_id", kind="text"),
     *cp_authn.AUTHN_EXPORTS,
-    Exported("artifacts"),
+    Exported("artifacts", kind="map"),
 )
 
 API_HTTP_OPEN = "api_http_open"  # the diagnostic code of a plain-HTTP API on every interface
@@ -291,12 +296,15 @@ class ControlPlaneType(ResourceType):
         files = kuma.render_artifacts(self.spec(request.address, attributes, config))
         out = request.context.config_dir / attributes["output_dir"]
         try:
-            write_files_atomic(
-                (out / relative, artifact.content, artifact.mode)
-                for relative, artifact in sorted(files.items())
+            # we hold the state lock: a temp file left by a killed write may hold a key
+            remove_orphaned_temps(out, files)
+            write_owned_files(
+                out, [(relative, a.content, a.mode) for relative, a in sorted(files.items())]
             )
+        except UnsafePath as exc:
+            raise ResourceError(f"refusing to write in {out}: {exc}") from None
         except OSError as exc:
-            raise ResourceError(f"cannot write {exc.filename}: {exc.strerror}") from None
+            raise ResourceError(f"cannot write {exc.filename or out}: {exc.strerror}") from None
         attributes["artifacts"] = {
             path: artifact_digest(a.content, a.mode) for path, a in sorted(files.items())
         }
@@ -412,31 +420,41 @@ class ControlPlaneType(ResourceType):
     def _remove_stale(
         self, context: Context, prior: dict[str, Any], new: dict[str, Any] | None
     ) -> None:
-        """Remove the files ``prior`` wrote that ``new`` (if any) did not write again."""
-        keep: set[Path] = set()
-        if new is not None:
-            new_dir = context.config_dir / new["output_dir"]
-            keep = {(new_dir / p).resolve() for p in new.get("artifacts") or {}}
-        old_dir = context.config_dir / prior["output_dir"]
-        for relative in prior.get("artifacts") or {}:
-            path = (old_dir / relative).resolve()
-            if path not in keep:
-                path.unlink(missing_ok=True)
-        # the directories its files were in (tls/, tokens/), deepest first, then the output
-        # directory itself; only when empty: never remove what meshprov did not write
-        parents = {parent for p in prior.get("artifacts") or {} for parent in Path(p).parents}
-        for relative in sorted(parents, key=lambda d: len(d.parts), reverse=True):
-            with contextlib.suppress(OSError):
-                (old_dir / relative).rmdir()
+        """Remove the files ``prior`` wrote that ``new`` (if any) did not write again: only
+        those paths, inside the directory ``prior`` recorded, never through a symlink."""
+        old_dir = context.config_dir / _recorded(prior, "output_dir", str)
+        keep: set[str] = set()
+        if new is not None and _same_dir(context.config_dir / new["output_dir"], old_dir):
+            keep = set(new.get("artifacts") or {})
+        stale = [p for p in _recorded(prior, "artifacts", dict) if p not in keep]
+        try:
+            remove_owned_files(old_dir, stale)
+        except UnsafePath as exc:
+            raise ResourceError(
+                f"refusing to remove an artifact recorded in state: {exc}. Nothing was removed; "
+                "the state was edited by hand?"
+            ) from None
+        except OSError as exc:
+            raise ResourceError(
+                f"cannot remove {exc.filename or old_dir}: {exc.strerror}"
+            ) from None
 
     def refresh(self, address: str, prior: dict[str, Any], context: Context) -> RefreshResult:
-        out = context.config_dir / prior["output_dir"]
-        recorded = prior.get("artifacts") or {}
+        out = context.config_dir / _recorded(prior, "output_dir", str)
+        recorded = _recorded(prior, "artifacts", dict)
         actual: dict[str, str | None] = {}
         notes = []
         for relative, digest in recorded.items():
+            try:
+                owned_parts(relative)
+            except UnsafePath as exc:
+                raise ResourceError(f"an artifact recorded in state is refused: {exc}") from None
             path = out / relative
             try:
+                if path.is_symlink():
+                    actual[relative] = None
+                    notes.append(f"{relative} was replaced by a symlink")
+                    continue
                 content = path.read_bytes()
                 mode = os.stat(path).st_mode & 0o777
             except FileNotFoundError:
@@ -575,3 +593,23 @@ def default_output_dir(address: str) -> str:
     """``out/<address>``, instance keys as dotted parts: ``zone.z["eu"]`` → ``out/zone.z.eu``."""
     dotted = address.replace('["', ".").replace('"]', "").replace("[", ".").replace("]", "")
     return f"out/{dotted}"
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.normpath(a) == os.path.normpath(b)
+
+
+def _recorded(prior: dict[str, Any], name: str, kind: type) -> Any:
+    """An attribute read back from state, checked: hand-edited state gets a diagnostic."""
+    value = prior.get(name)
+    if value is None and kind is dict:
+        return {}
+    if not isinstance(value, kind):
+        raise ResourceError(
+            f"the state's {name} is not a {'string' if kind is str else 'map'}; "
+            "the state was edited by hand?"
+        )
+    return value

@@ -52,7 +52,7 @@ ZONE_AUTHN_ATTRIBUTES = (
 )
 # what state shows of the keys and tokens a control plane was given, so that a replaced key
 # or a reissued token shows as a change of the control plane (its files change)
-AUTHN_EXPORTS = (Exported("accepted_kids"), Exported("token_ids"))
+AUTHN_EXPORTS = (Exported("accepted_kids", kind="map"), Exported("token_ids", kind="map"))
 _TOKEN_ATTRIBUTES = ("kds_token", "kumactl_token")
 
 

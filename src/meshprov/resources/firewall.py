@@ -155,6 +155,7 @@ class FirewallType(ResourceType):
                         instance.argument_range("security_group_ids"),
                     )
                 )
+            found.extend(_public_zone_egress(instance))
             cidrs = values["allow_cidrs"]
             if has_unknown(cidrs):
                 continue
@@ -188,7 +189,10 @@ class FirewallType(ResourceType):
         clients = context.providers.get("aws")
         if clients is None:
             raise ResourceError("no AWS provider is configured")
-        return clients.client("ec2", region)
+        try:
+            return clients.client("ec2", region)
+        except AwsError as exc:
+            raise ResourceError(str(exc)) from None
 
     def read(self, address: str, values: dict[str, Any], context: Context) -> Live:
         """One DescribeSecurityGroups (existence) and one paginated DescribeSecurityGroupRules."""
@@ -559,6 +563,40 @@ def desired_sources(address: str, config: dict[str, Any]) -> Any:
                     "really intended."
                 )
     return dict(sorted(sources.items(), key=lambda kv: cidr_key(kv[0])))
+
+
+def _public_zone_egress(instance: ResourceInstance) -> list[Diagnostic]:
+    """A zone in allow_zones whose egress IPs include a public range opens the port to it, so
+    validate holds it to the allow_cidrs rule (the plan does too, in ``desired_sources``)."""
+    values = instance.values
+    zones = unmark(values["allow_zones"])[0]
+    if values["allow_public"] is not False or not isinstance(zones, list):
+        return []
+    port = values["port"]
+    port = "its port" if has_unknown(port) else f"port {port}"
+    found = []
+    for zone in zones:
+        raw = unmark(zone)[0]
+        if not isinstance(raw, ResourceValue):
+            continue
+        zone_values = {k: unmark(v)[0] for k, v in raw.items()}
+        ips = zone_values.get("egress_ips")
+        if ips is None:
+            ips = zone_values.get("addresses")
+        if not isinstance(ips, list):
+            continue  # unknown until plan
+        for ip in ips:
+            if isinstance(ip, str) and is_public(ip):
+                found.append(
+                    error(
+                        "Public source not allowed",
+                        f"{ip} (egress_ips of {raw.address}) would open {port} to the "
+                        "internet or a very wide range. Set allow_public = true if that "
+                        "is really intended.",
+                        instance.argument_range("allow_zones"),
+                    )
+                )
+    return found
 
 
 def place(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from meshprov.lang.types import BOOL, NUMBER, STRING, ListType, Type
@@ -65,10 +66,16 @@ class Attr:
 
 @dataclass(frozen=True)
 class Exported:
-    """An attribute the resource computes and exports (known after apply unless said otherwise)."""
+    """An attribute the resource computes and exports (known after apply unless said otherwise).
+
+    ``kind`` is what state must hold for it (``ResourceSchema.state_problems``): "any", "text",
+    "pem", "time" (RFC 3339), "map", "list" or "number"; ``nullable`` allows null.
+    """
 
     name: str
     sensitive: bool = False
+    kind: str = "any"
+    nullable: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,84 @@ class ResourceSchema:
 
     def unknown_exports(self) -> dict[str, Any]:
         return {e.name: UNKNOWN for e in self.exported}
+
+    def state_problems(self, attributes: Any) -> list[str]:
+        """What is wrong with attributes read back from state (hand-edited or damaged): a
+        missing attribute, or a value of the wrong type, so that no operation trips on it."""
+        if not isinstance(attributes, dict):
+            return ["its attributes are not an object"]
+        problems = []
+        for attr in self.attributes:
+            if attr.name not in attributes:
+                problems.append(f"{attr.name} is missing")
+            elif not _matches(attributes[attr.name], attr):
+                problems.append(f"{attr.name} is not {_describe(attr.type)}")
+        for export in self.exported:
+            if export.name not in attributes:
+                problems.append(f"{export.name} is missing")
+                continue
+            value = attributes[export.name]
+            if value is None and export.nullable:
+                continue
+            problem = _KIND_CHECKS[export.kind](value)
+            if problem is not None:
+                problems.append(f"{export.name} {problem}")
+        return problems
+
+
+def _matches(value: Any, attr: Attr) -> bool:
+    if value is None:
+        return not attr.required
+    if attr.reference is not None:  # stored as the address, or a list of addresses
+        items = value if isinstance(value, list) else [value]
+        return all(isinstance(item, str) for item in items)
+    return _is(value, attr.type)
+
+
+def _is(value: Any, type_: Type) -> bool:
+    if type_ == STRING:
+        return isinstance(value, str)
+    if type_ == NUMBER:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if type_ == BOOL:
+        return isinstance(value, bool)
+    if isinstance(type_, ListType):
+        return isinstance(value, list) and all(_is(v, type_.elem) for v in value)
+    return True
+
+
+def _describe(type_: Type) -> str:
+    if isinstance(type_, ListType):
+        return f"a {type_}"
+    names: dict[Type, str] = {STRING: "a string", NUMBER: "a number", BOOL: "true or false"}
+    return names.get(type_, "valid")
+
+
+def _time_problem(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "is not a time"
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return "is not an RFC 3339 time"
+    return None if moment.tzinfo is not None else "is not an RFC 3339 time (no time zone)"
+
+
+_KIND_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "any": lambda value: None,
+    "text": lambda value: None if isinstance(value, str) else "is not a string",
+    "pem": lambda value: (
+        None if isinstance(value, str) and "-----BEGIN " in value else "is not PEM text"
+    ),
+    "time": _time_problem,
+    "map": lambda value: None if isinstance(value, dict) else "is not a map",
+    "list": lambda value: None if isinstance(value, list) else "is not a list",
+    "number": lambda value: (
+        None
+        if isinstance(value, int | float) and not isinstance(value, bool)
+        else "is not a number"
+    ),
+}
 
 
 STRING_LIST = ListType(STRING)

@@ -29,9 +29,9 @@ SCHEMA = ResourceSchema(
         Attr("mesh", STRING),
     ),
     exported=(
-        Exported("kid"),
-        Exported("public_key_pem"),
-        Exported("private_key_pem", sensitive=True),
+        Exported("kid", kind="text"),
+        Exported("public_key_pem", kind="pem"),
+        Exported("private_key_pem", sensitive=True, kind="pem"),
     ),
 )
 

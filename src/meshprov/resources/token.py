@@ -18,12 +18,11 @@ import hashlib
 import os
 from collections import defaultdict
 from datetime import timedelta
-from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from meshprov import kuma, tokens
 from meshprov.diagnostics import Diagnostic, error, warning
-from meshprov.files import write_atomic
+from meshprov.files import UnsafePath, owned_parts, remove_owned_files, write_owned_files
 from meshprov.lang.types import ANY, ListType, MapType
 from meshprov.lang.values import (
     UNKNOWN,
@@ -103,13 +102,13 @@ SCHEMA = ResourceSchema(
         Attr("scope", STRING_LIST, forces_replacement=True, computed=True),
     ),
     exported=(
-        Exported("token", sensitive=True),
-        Exported("jti"),
-        Exported("kid"),
-        Exported("kind"),
-        Exported("issued_at"),
-        Exported("expires_at"),
-        Exported("output_digest"),
+        Exported("token", sensitive=True, kind="text"),
+        Exported("jti", kind="text"),
+        Exported("kid", kind="text"),
+        Exported("kind", kind="text"),
+        Exported("issued_at", kind="time"),
+        Exported("expires_at", kind="time"),
+        Exported("output_digest", kind="text", nullable=True),
     ),
 )
 
@@ -159,7 +158,7 @@ class TokenType(ResourceType):
             found.extend(_check_instance(instance))
             output = instance.values.get("output_file")
             if isinstance(output, str):
-                writers[os.path.normpath(output)].append(instance)
+                writers[output].append(instance)
         for path, group in writers.items():
             for other in group[1:]:
                 found.append(
@@ -279,12 +278,16 @@ class TokenType(ResourceType):
             attributes.update({k: prior[k] for k in _ISSUED})
         attributes["output_digest"] = None
         if attributes["output_file"] is not None:
-            path = request.context.config_dir / attributes["output_file"]
+            base = request.context.config_dir
             try:
-                write_atomic(path, _line(attributes["token"]), OUTPUT_MODE)
+                write_owned_files(
+                    base, [(attributes["output_file"], _line(attributes["token"]), OUTPUT_MODE)]
+                )
+            except UnsafePath as exc:
+                raise ResourceError(f"refusing to write the token: {exc}") from None
             except OSError as exc:
                 raise ResourceError(
-                    f"cannot write {exc.filename or path}: {exc.strerror}"
+                    f"cannot write {exc.filename or attributes['output_file']}: {exc.strerror}"
                 ) from None
             attributes["output_digest"] = output_digest(attributes["token"])
         if prior is not None:
@@ -348,15 +351,19 @@ class TokenType(ResourceType):
 
     @staticmethod
     def _remove_stale(context: Context, prior: dict[str, Any], new: dict[str, Any] | None) -> None:
-        """Remove the file ``prior`` wrote unless ``new`` writes the same path."""
+        """Remove the file ``prior`` wrote unless ``new`` writes the same path: that path
+        only, never through a symlink."""
         old = prior.get("output_file")
         if old is None or prior.get("output_digest") is None:
             return
-        old_path = (context.config_dir / old).resolve()
-        new_file = new.get("output_file") if new is not None else None
-        if new_file is not None and (context.config_dir / new_file).resolve() == old_path:
+        if new is not None and new.get("output_file") == old:
             return
-        old_path.unlink(missing_ok=True)
+        try:
+            remove_owned_files(context.config_dir, [old])
+        except UnsafePath as exc:
+            raise ResourceError(f"refusing to remove the token file in state: {exc}") from None
+        except OSError as exc:
+            raise ResourceError(f"cannot remove {exc.filename or old}: {exc.strerror}") from None
 
     def refresh(self, address: str, prior: dict[str, Any], context: Context) -> RefreshResult:
         relative = prior.get("output_file")
@@ -457,15 +464,19 @@ def _check_instance(instance: ResourceInstance) -> list[Diagnostic]:
         found.extend(_kind_rules(instance, kind, key))
     found.extend(_lifetime_rules(instance, kind))
     output = values.get("output_file")
-    if isinstance(output, str) and PurePath(output).is_absolute():
-        found.append(
-            error(
-                "Absolute output_file",
-                f'output_file = "{output}" must be relative to the configuration directory, '
-                "where meshprov keeps what it writes.",
-                instance.argument_range("output_file"),
+    if isinstance(output, str):
+        try:
+            owned_parts(output)
+        except UnsafePath:
+            found.append(
+                error(
+                    "output_file outside the configuration directory",
+                    f'output_file = "{output}" must be a plain path relative to the '
+                    "configuration directory (no leading /, no . or .. parts), where meshprov "
+                    "keeps what it writes.",
+                    instance.argument_range("output_file"),
+                )
             )
-        )
     return found
 
 

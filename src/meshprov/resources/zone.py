@@ -76,10 +76,10 @@ SCHEMA = ResourceSchema(
     ),
     exported=(
         *SHARED_EXPORTS,
-        Exported("zone_name"),
-        Exported("cp_url"),
-        Exported("egress_cidrs"),
-        Exported("global_address"),
+        Exported("zone_name", kind="text"),
+        Exported("cp_url", kind="text"),
+        Exported("egress_cidrs", kind="list"),
+        Exported("global_address", kind="text", nullable=True),
     ),
 )
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from meshprov import __version__
+from meshprov.files import make_dirs
 from meshprov.state.encryption import (
     CONTENT_STATE,
     EncryptionError,
@@ -79,6 +80,8 @@ class StateStore(Protocol):
 
     def save_backup(self, data: bytes) -> None:
         """Keep ``data`` (the state before this run's first change), if this store keeps one."""
+
+    notices: list[str]  # what the user should hear about the stored files (a loose mode)
 
     def after_lock(self) -> None:
         """Housekeeping that needs the lock (e.g. removing temp files of killed writes)."""
@@ -592,6 +595,7 @@ class StateBackend:
         state = self._remember(disk, raw, plain, stored_as)
         if self.journal_path.exists():
             state = self._fold(disk, state, persist_fold)
+        state.notices = tuple(self.store.notices)
         return state
 
     # -- the journal --------------------------------------------------------------------------
@@ -689,7 +693,7 @@ class StateBackend:
     def _ensure_journal_dir(self) -> None:
         directory = self.journal_path.parent
         if not directory.is_dir():
-            directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            make_dirs(directory, DIR_MODE)
 
     def _journal_active(self) -> bool:
         return self._journal is not None and not self._journal.closed
@@ -742,7 +746,15 @@ class StateBackend:
         for lineno, entry in entries:
             _apply_entry(state, entry, source, lineno)
         if persist:
-            self.write(state)
+            try:
+                self.write(state)
+            except OSError as exc:  # e.g. a full disk: the journal stays for the next run
+                raise StateError(
+                    f"The journal {source} of an interrupted apply could not be folded into "
+                    f"{self.display}: {exc.strerror or exc}. Both are unchanged; free space "
+                    "(or fix the permissions) and run meshprov again.",
+                    source,
+                ) from None
             self._journal = None
             self._delete_journal()
         return state
@@ -777,7 +789,7 @@ def parse_journal(
     head = lines[0]
     try:
         header = json.loads(head.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         header = None
     if (
         not isinstance(header, dict)
@@ -833,7 +845,7 @@ def _valid_entry(line: bytes) -> Any:
     """The parsed entry, or None if ``line`` is not a complete journal entry."""
     try:
         entry = json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (ValueError, RecursionError):
         return None
     if isinstance(entry, dict) and entry.get("op") in ("set", "remove", "outputs", "checkpoint"):
         return entry

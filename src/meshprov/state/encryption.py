@@ -287,7 +287,7 @@ class JournalSealer:
     def open_line(self, line: bytes) -> bytes | None:
         try:
             fields = json.loads(line.decode("ascii"))
-        except (UnicodeDecodeError, ValueError):
+        except (ValueError, RecursionError):
             return None
         return self.open_fields(fields)
 
@@ -299,7 +299,7 @@ def _journal_aad(lineage: str, serial: int, kdf: _Kdf) -> bytes:
 def _parse_envelope(data: bytes, source: str) -> dict:
     try:
         envelope = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (ValueError, RecursionError):
         raise EncryptionError(f"{source} is a damaged encrypted file (not JSON)", source) from None
     if not isinstance(envelope, dict) or ENVELOPE_KEY not in envelope:
         raise EncryptionError(f"{source} is not an encrypted meshprov file", source)

@@ -16,13 +16,14 @@ A ``LocalBackend`` object is used by one thread; only its ``Journal`` is thread-
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
-import re
+import stat
 import time
 from pathlib import Path
 
-from meshprov.files import write_atomic
+from meshprov.files import make_dirs, remove_orphaned_temps, write_atomic
 from meshprov.state.core import (
     DIR_MODE,
     FILE_MODE,
@@ -54,9 +55,11 @@ __all__ = [
 ]
 
 
+_LOCK_FLAGS = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 def _ensure_dir(path: Path) -> None:
-    if not path.parent.is_dir():
-        path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    make_dirs(path.parent, DIR_MODE)
 
 
 class LocalFileStore:
@@ -66,10 +69,13 @@ class LocalFileStore:
         self.path = Path(path)
         self.backup_path = self.path.with_name(self.path.name + ".backup")
         self.location = str(self.path)
+        self.notices: list[str] = []
 
     def load(self) -> bytes | None:
         try:
-            return self.path.read_bytes()
+            with open(self.path, "rb") as handle:
+                self._check_mode(os.fstat(handle.fileno()).st_mode, fixed=False)
+                return handle.read()
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -85,19 +91,28 @@ class LocalFileStore:
         _ensure_dir(self.path)
         write_atomic(self.backup_path, data, FILE_MODE)
 
+    def _check_mode(self, mode: int, fixed: bool) -> None:
+        loose = stat.S_IMODE(mode)
+        if loose & 0o077 and not any(str(self.path) in n for n in self.notices):
+            then = "meshprov set it to 0600" if fixed else "its next write sets it to 0600"
+            self.notices.append(
+                f"The state file {self.path} had mode {loose:04o}: other users could read the "
+                f"private keys in it; {then}. Check who read it meanwhile."
+            )
+
     def after_lock(self) -> None:
-        """Remove temp files of writes killed midway (they may hold secrets); we hold the lock."""
-        pattern = re.compile(
-            rf"^\.{re.escape(self.path.name)}(?:\.backup)?\.[A-Za-z0-9_]{{8}}\.tmp$"
-        )
-        try:
-            names = os.listdir(self.path.parent)
-        except OSError:
-            return
-        for name in names:
-            if pattern.match(name):
-                with contextlib.suppress(OSError):
-                    (self.path.parent / name).unlink()
+        """Tighten a loosened state file, and remove temp files of writes killed midway
+        (they may hold secrets); we hold the lock."""
+        for path in (self.path, self.backup_path):
+            try:
+                mode = os.lstat(path).st_mode
+                if stat.S_ISREG(mode) and stat.S_IMODE(mode) & 0o077:
+                    os.chmod(path, FILE_MODE)
+                    if path == self.path:
+                        self._check_mode(mode, fixed=True)
+            except OSError:
+                continue  # absent, or not ours to change: the next write replaces it
+        remove_orphaned_temps(self.path.parent, [self.path.name, self.backup_path.name])
 
 
 class FlockLock:
@@ -146,9 +161,11 @@ class FlockLock:
         dies with its process, so only a stale lock info file can be left to clean up.
         """
         try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CLOEXEC)
+            fd = os.open(self.lock_path, _LOCK_FLAGS)
         except FileNotFoundError:
             raise StateUnlockError(f"No lock to unlock: {self.lock_path} does not exist.") from None
+        except OSError as exc:
+            raise StateUnlockError(f"Cannot open {self.lock_path}: {exc.strerror}") from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -195,11 +212,22 @@ class FlockLock:
 
     def _try_flock(self) -> int | None:
         """An fd holding the flock on the current lock file, or None if someone holds it."""
-        _ensure_dir(self.state_path)
+        try:
+            _ensure_dir(self.state_path)
+        except OSError as exc:
+            raise StateLockError(
+                f"Cannot create the state directory {self.state_path.parent}: {exc.strerror or exc}"
+            ) from None
         for _ in range(1000):
             try:
-                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+                # never through a symlink: opening one would truncate and chmod its target
+                fd = os.open(self.lock_path, _LOCK_FLAGS | os.O_CREAT, FILE_MODE)
             except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise StateLockError(
+                        f"The lock file {self.lock_path} is a symlink; meshprov refuses to "
+                        "follow it. Remove the link and retry."
+                    ) from None
                 raise StateLockError(
                     f"Cannot open the lock file {self.lock_path}: {exc.strerror or exc}"
                 ) from None

@@ -75,7 +75,7 @@ class LockInfo:
         """Parse lock info bytes; None if they are empty or not lock info (a torn write)."""
         try:
             info = cls.from_json(json.loads(data.decode("utf-8")))
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):
             return None
         return info if info.ID else None
 

@@ -144,6 +144,8 @@ class State:
     meshprov_version: str = __version__
     outputs: dict[str, dict] = field(default_factory=dict)  # name -> {"value", "sensitive"}
     resources: dict[str, ResourceState] = field(default_factory=dict)  # keyed by address
+    # what reading it found wrong with the stored files (not part of the state itself)
+    notices: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @classmethod
     def new(cls) -> State:

@@ -161,6 +161,8 @@ class S3Store:
                 self.location,
             ) from None
 
+    notices: list[str] = []  # noqa: RUF012 - never appended to: S3 has no file modes
+
     def after_lock(self) -> None:
         pass
 

@@ -11,5 +11,5 @@ token "alice" {
 token "bob" {
   signing_key = signing_key.users
   user_name   = "bob"
-  output_file = "tokens/./user.token"
+  output_file = "tokens/user.token"
 }
