@@ -52,16 +52,6 @@ _LOCATED = re.compile(r"\n  on \S.* line \d+")
 _TOKEN = re.compile(rb'"[^"\n]*"|[A-Za-z_][A-Za-z0-9_.-]*|\d+|[{}\[\]()=,:?<>!+*/%-]')
 
 
-# TODO(issue 14, lang/): language tracebacks another change fixes (recursion depth, integers
-# over 4,300 digits, lone surrogates). Counted apart as "known" until it lands; then this list
-# is emptied and they count as tracebacks again. The pytest test asserts 0 of everything else.
-KNOWN_LANGUAGE_TRACEBACKS = (
-    ("RecursionError", "maximum recursion depth"),
-    ("ValueError", "Exceeds the limit (4300 digits)"),
-    ("UnicodeEncodeError", "surrogates not allowed"),
-)
-
-
 class Hang(BaseException):
     """Raised by the timer in the command's own thread; BaseException so nothing catches it."""
 
@@ -79,7 +69,7 @@ class Case:
 class Outcome:
     case: Case
     command: str
-    kind: str  # "ok", "traceback", "hang", "unlocated", "known" (KNOWN_LANGUAGE_TRACEBACKS)
+    kind: str  # "ok", "traceback", "hang", "unlocated"
     detail: str = ""
 
 
@@ -102,10 +92,6 @@ class Counts:
     @property
     def unlocated(self) -> int:
         return self.kinds["unlocated"]
-
-    @property
-    def known(self) -> int:
-        return self.kinds["known"]
 
 
 # --- mutations -----------------------------------------------------------------------------
@@ -302,10 +288,7 @@ def _classify(case: Case, command: str, result, elapsed: float) -> Outcome:
     exc = result.exception
     if (exc is not None and not isinstance(exc, SystemExit)) or "Traceback" in output:
         detail = f"{type(exc).__name__}: {exc}"[:300] if exc else output[-300:]
-        known = any(
-            detail.startswith(name) and text in detail for name, text in KNOWN_LANGUAGE_TRACEBACKS
-        )
-        return Outcome(case, command, "known" if known else "traceback", detail)
+        return Outcome(case, command, "traceback", detail)
     if command == "validate":
         try:
             report = json.loads(result.stdout)
@@ -389,13 +372,9 @@ def main() -> None:
     print(f"seed {args.seed}: {counts.cases} cases, {counts.runs} command runs in {took:.1f}s")
     print(
         f"tracebacks: {counts.tracebacks}  hangs: {counts.hangs}  "
-        f"errors without file:line: {counts.unlocated}  "
-        f"known language tracebacks (TODO, lang/): {counts.known}"
+        f"errors without file:line: {counts.unlocated}"
     )
-    shown = [o for o in counts.failures if o.kind != "known"] + [
-        o for o in counts.failures if o.kind == "known"
-    ]
-    for outcome in shown[: args.show]:
+    for outcome in counts.failures[: args.show]:
         case = outcome.case
         print(
             f"- case {case.index} ({case.mutation} of {case.file}), {outcome.command}: "

@@ -268,3 +268,66 @@ def test_file_reads_relative_to_module(tmp_path: Path) -> None:
     (tmp_path / "x.txt").write_text("content")
     expr = parse_expression('file("x.txt")', "x.hcl")
     assert evaluate(expr, EvalContext({}, tmp_path)) == "content"
+
+
+# --- deeply nested input: HCL accepts it, so meshprov evaluates it -------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[" * 200 + "]" * 200, "nested"),
+        ("upper(" * 200 + '"a"' + ")" * 200, "A"),
+        ("+".join(["1"] * 600), 600),
+        ("+".join(["1"] * 5000), 5000),
+    ],
+    ids=["200 nested [", "200 nested upper(", "600 chained +", "5000 chained +"],
+)
+def test_deep_nesting_evaluates(text: str, expected: object) -> None:
+    result = run(text)
+    if expected == "nested":
+        depth = 0
+        while isinstance(result, list) and result:
+            result, depth = result[0], depth + 1
+        assert (result, depth) == ([], 199)
+    else:
+        assert result == expected
+
+
+def test_nesting_beyond_any_stack_is_a_diagnostic_with_the_line() -> None:
+    text = "locals {\n  ok = 1\n  x = " + "[" * 10_000 + "]" * 10_000 + "\n}\n"
+    with pytest.raises(DiagnosticError) as info:
+        parse_file(text, "deep.hcl")
+    diag = info.value.diagnostics[0]
+    assert diag.summary == "Expression nested too deeply"
+    assert (diag.range.filename, diag.range.start.line) == ("deep.hcl", 3)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[{name = "a"}, {name = "b"}].*.name[0]', "a"),  # [0] applies to the splat's result
+        ('[{n = ["a"]}, {n = ["b"]}][*].n[0]', ["a", "b"]),  # ... but is part of a full splat
+        ('[{s = "foo"}, {s = "bar"}][*].s[*]', [["foo"], ["bar"]]),  # a splat per element
+        ('"x"[*]', ["x"]),
+    ],
+)
+def test_splats_as_hcl(text: str, expected: object) -> None:
+    assert run(text) == expected
+
+
+def test_bare_keyword_object_keys_are_names() -> None:
+    assert run('{null = "yes", true = 1}') == {"null": "yes", "true": 1}
+
+
+def test_a_reference_as_object_key_must_be_parenthesised() -> None:
+    with pytest.raises(DiagnosticError) as info:
+        run('{var.greeting = "world"}')
+    assert info.value.diagnostics[0].summary == "Ambiguous attribute key"
+    assert run('{(var.m.x) = "world"}', {"var": {"m": {"x": "k"}}}) == {"k": "world"}
+
+
+def test_indented_heredoc_strips_unicode_space_indentation() -> None:
+    text = "x = <<-EOT\n\u3000\u3000a\n\u3000\u3000\u3000b\n\u3000\u3000EOT\n"
+    expr = parse_file(text, "h.hcl").body.attributes["x"].expr
+    assert evaluate(expr, EvalContext({}, Path("/tmp"))) == "a\n\u3000b\n"

@@ -30,6 +30,7 @@ MUTATING = {"AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress"}
 class Result:
     code: int
     output: str
+    stdout: str = ""
 
 
 class Mesh:
@@ -47,6 +48,8 @@ class Mesh:
         firewall_extra: str = "",
         max_attempts: int = 3,
         endpoint: str | None = None,
+        port: str = "control_plane.global.kds_port",
+        extra: str = "",
     ) -> None:
         zone_map = ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in (zones or {}).items())
         text = f"""
@@ -80,11 +83,12 @@ class Mesh:
 
             firewall "kds" {{
               security_group_ids = {json.dumps(groups)}
-              port               = control_plane.global.kds_port
+              port               = {port}
               allow_zones        = [for k in sort(keys(zone.z)) : zone.z[k]]
               allow_cidrs        = {json.dumps(list(cidrs))}
               {firewall_extra}
             }}
+            {extra}
             """
         (self.dir / "main.hcl").write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
 
@@ -92,7 +96,7 @@ class Mesh:
         invoked = CliRunner().invoke(cli, ["-C", str(self.dir), *args], catch_exceptions=True)
         if invoked.exception is not None and not isinstance(invoked.exception, SystemExit):
             raise invoked.exception
-        result = Result(invoked.exit_code, invoked.stdout + invoked.stderr)
+        result = Result(invoked.exit_code, invoked.stdout + invoked.stderr, invoked.stdout)
         assert "Traceback" not in result.output, result.output
         if code is not None:
             assert result.code == code, f"exit {result.code}, expected {code}:\n{result.output}"
@@ -130,6 +134,29 @@ def by_cidr(aws: MotoAws, *groups: str) -> dict[str, str]:
     counts = Counter(cidr_of(r) for r in rules)
     assert all(n == 1 for n in counts.values()), f"duplicate rules: {counts}"
     return {cidr_of(r): r["SecurityGroupRuleId"] for r in rules}
+
+
+def add_rule(
+    aws: MotoAws, group: str, protocol: str, ports: tuple[int, int], cidr: str, description: str
+) -> str:
+    """A hand-made rule for any protocol and port range; returns its SecurityGroupRuleId."""
+    response = aws.ec2.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[
+            {
+                "IpProtocol": protocol,
+                "FromPort": ports[0],
+                "ToPort": ports[1],
+                "IpRanges": [{"CidrIp": cidr, "Description": description}],
+            }
+        ],
+    )
+    return response["SecurityGroupRules"][0]["SecurityGroupRuleId"]
+
+
+def firewall_row(mesh: Mesh, code: int = 0) -> dict:
+    doc = json.loads(mesh.run("verify", "--json", code=code).stdout)
+    return next(r for r in doc["rows"] if r["control_plane"] == "firewall.kds")
 
 
 def ipv4s(count: int, base: str = "100.64") -> list[str]:
@@ -283,6 +310,169 @@ def test_rule_removed_by_hand_is_drift_and_recreated(mesh, moto_aws):
     assert after["198.51.100.10/32"] == before["198.51.100.10/32"]
 
 
+# --- ownership: only exactly the port, only what this firewall made ------------------------------
+
+
+def test_creation_revokes_only_exact_foreign_rules_lists_them_and_warns_of_wider_ones(
+    mesh, moto_aws, tmp_path
+):
+    """A rule for all traffic or a port range that covers 5685 is someone else's rule for other
+    ports too: it is kept and warned about. Only a foreign rule on exactly tcp/5685 is revoked,
+    and the plan says so (terminal, JSON, Markdown) although the firewall is only being created."""
+    sg = moto_aws.security_group()
+    everything = add_rule(moto_aws, sg, "-1", (-1, -1), "10.20.0.0/16", "peers")
+    span = add_rule(moto_aws, sg, "tcp", (5000, 6000), "192.0.2.0/24", "range")
+    udp = add_rule(moto_aws, sg, "udp", (5685, 5685), "192.0.2.77/32", "udp same port")
+    ssh = moto_aws.add_ingress(sg, "0.0.0.0/0", 22, description="ssh")
+    exact = moto_aws.add_ingress(sg, "198.51.100.99/32", 5685, description="old bastion")
+    mesh.write([sg], zones={"eu-west": ["198.51.100.10"]})
+
+    out = mesh.plan(code=2).output
+    assert (
+        "firewall.kds (port 5685): - revokes 1 rule meshprov does not own: "
+        f"tcp/5685 from 198.51.100.99/32 in {sg} ({exact})" in out
+    ), out
+    assert (
+        f"warning: firewall.kds: {sg} also lets 10.20.0.0/16 reach port 5685 through "
+        f"{everything} (all traffic), a wider rule meshprov does not own and never revokes" in out
+    )
+    assert f"also lets 192.0.2.0/24 reach port 5685 through {span} (tcp/5000-6000)" in out
+    assert ssh not in out and udp not in out
+
+    doc = json.loads(mesh.run("plan", "--json").stdout)
+    change = next(c for c in doc["resource_changes"] if c["address"] == "firewall.kds")
+    assert change["change"]["actions"] == ["create"]
+    assert change["change"]["after"]["revokes"] == [
+        {
+            "group": sg,
+            "rule_id": exact,
+            "source": "198.51.100.99/32",
+            "ports": "tcp/5685",
+            "description": "old bastion",
+        }
+    ]
+    assert {(r["rule_id"], r["ports"]) for r in change["change"]["after"]["wider"]} == {
+        (everything, "all"),
+        (span, "tcp/5000-6000"),
+    }
+
+    markdown = tmp_path / "plan.md"
+    mesh.run("plan", "--markdown", str(markdown))
+    text = markdown.read_text()
+    assert (
+        "**revokes** 1 rule meshprov does not own: "
+        f"`tcp/5685 from 198.51.100.99/32 in {sg} ({exact})`" in text
+    ), text
+    assert f"{sg} also lets 10.20.0.0/16 reach port 5685 through {everything}" in text
+
+    mesh.apply()
+    assert {r["SecurityGroupRuleId"] for r in moto_aws.foreign(sg)} == {everything, span, udp, ssh}
+    assert set(by_cidr(moto_aws, sg)) == {"198.51.100.10/32"}
+    assert "No changes." in mesh.plan(code=0).output
+    row = firewall_row(mesh)
+    assert row["result"] == "WARN" and row["warnings"] == ["wider"], row
+
+
+def test_a_wider_public_rule_fails_verify_but_is_never_revoked(mesh, moto_aws):
+    sg = moto_aws.security_group()
+    mesh.write([sg], zones={"eu-west": ["198.51.100.10"]})
+    mesh.apply()
+    everything = add_rule(moto_aws, sg, "-1", (-1, -1), "0.0.0.0/0", "wide open")
+    assert "No changes." in mesh.plan(code=0).output
+    out = mesh.run("plan", "--refresh-only").output
+    assert (
+        f"{sg} gained a rule for all from 0.0.0.0/0 that covers port 5685 (meshprov does not "
+        "own it)" in out
+    )
+    mesh.apply()
+    assert everything in {r["SecurityGroupRuleId"] for r in moto_aws.ingress(sg)}
+    row = firewall_row(mesh, code=1)
+    assert row["failed_checks"] == ["public"] and "wider" in row["warnings"], row
+
+
+def test_two_configurations_share_a_group_on_different_ports(tmp_path, moto_aws):
+    """Same group, same firewall address, ports 5685 and 5682: neither takes, revokes or
+    vouches for the other's rules, and destroying one leaves the other's."""
+    sg = moto_aws.security_group()
+    kds = Mesh(tmp_path / "kds", moto_aws.endpoint)
+    api = Mesh(tmp_path / "api", moto_aws.endpoint)
+    for mesh in (kds, api):
+        mesh.dir.mkdir()
+    kds.write([sg], zones={"eu-west": ["198.51.100.10"]})
+    api.write([sg], cidrs=["192.0.2.5/32"], port="5682")
+    kds.apply()
+    api.apply()
+
+    rules = {(cidr_of(r), r["FromPort"]): r["SecurityGroupRuleId"] for r in moto_aws.owned(sg)}
+    assert set(rules) == {("198.51.100.10/32", 5685), ("192.0.2.5/32", 5682)}
+    for mesh in (kds, api):
+        assert "No changes." in mesh.plan(code=0).output
+        assert firewall_row(mesh)["result"] == "ok"
+    kds.apply()
+    assert {r["SecurityGroupRuleId"] for r in moto_aws.owned(sg)} == set(rules.values())
+
+    # the other configuration's rule on 5682 gone: verify of kds does not care, api fails
+    moto_aws.ec2.revoke_security_group_ingress(
+        GroupId=sg, SecurityGroupRuleIds=[rules[("192.0.2.5/32", 5682)]]
+    )
+    assert firewall_row(kds)["result"] == "ok"
+    assert firewall_row(api, code=1)["failed_checks"] == ["allowed"]
+    api.apply()
+
+    api.run("destroy", "--auto-approve")
+    assert {(cidr_of(r), r["FromPort"]) for r in moto_aws.owned(sg)} == {("198.51.100.10/32", 5685)}
+    assert "No changes." in kds.plan(code=0).output
+
+
+def test_two_firewalls_on_one_group_and_port_are_a_validate_error(mesh, moto_aws):
+    groups = moto_aws.security_groups(2)
+    second = f"""
+        firewall "bastions" {{
+          security_group_ids = {json.dumps(groups[::-1])}
+          allow_cidrs        = ["192.0.2.5/32"]
+        }}
+        """
+    # validate knows literal ports (a reference such as kds_port is known at plan)
+    mesh.write(groups[:1], zones={"eu-west": ["198.51.100.10"]}, port="5685", extra=second)
+    out = mesh.run("validate", code=1).output
+    assert "Overlapping firewalls" in out
+    both = f"both manage ingress on tcp/5685 in {groups[0]}"
+    assert both in out and "firewall.kds" in out and "firewall.bastions" in out
+    assert "main.hcl" in out
+    assert mesh.run("plan", code=1).output.count("Overlapping firewalls") == 1
+    mesh.write(groups[:1], zones={"eu-west": ["198.51.100.10"]}, extra=second)
+    assert both in mesh.run("plan", code=1).output
+
+    # another port or protocol in the same group is fine
+    mesh.write(
+        groups[:1],
+        zones={"eu-west": ["198.51.100.10"]},
+        extra=second.replace("allow_cidrs", "port = 5682\n          allow_cidrs"),
+    )
+    mesh.run("validate")
+    mesh.apply()
+    assert {r["FromPort"] for r in moto_aws.owned(*groups)} == {5685, 5682}
+
+
+def test_moving_sources_between_groups_shows_in_the_security_impact(mesh, moto_aws, tmp_path):
+    groups = moto_aws.security_groups(2)
+    mesh.write(groups, cidrs=ipv4s(6))
+    mesh.apply()
+    first = by_cidr(moto_aws, groups[0])
+    assert first and by_cidr(moto_aws, groups[1])
+
+    mesh.write(groups[1:], cidrs=ipv4s(6))
+    out = mesh.plan(code=2).output
+    for cidr in first:
+        assert f"firewall.kds: moves {cidr} (allow_cidrs) from {groups[0]} to {groups[1]}" in out
+    markdown = tmp_path / "plan.md"
+    mesh.run("plan", "--markdown", str(markdown))
+    moved = f"moves {next(iter(first))} (allow\\_cidrs) from {groups[0]} to {groups[1]}"
+    assert moved in markdown.read_text()
+    mesh.apply()
+    assert set(by_cidr(moto_aws, groups[1])) == set(ipv4s(6))
+
+
 # --- zones coming and going -------------------------------------------------------------------
 
 
@@ -389,22 +579,43 @@ def test_181_cidrs_in_three_groups_of_60_fail_at_plan_without_changing_anything(
     assert {g: by_cidr(moto_aws, g) for g in groups} == before
 
 
-def test_rules_on_other_ports_use_up_quota_and_the_failure_is_diagnosed(mesh, moto_aws):
-    """Known limit: placement counts only the firewall's port. A rule on another port takes a
-    slot AWS counts, so a full group is refused by AWS at apply; the error says where and why,
-    and adding a group converges."""
+def test_rules_on_other_ports_use_up_quota_and_fail_at_plan(mesh, moto_aws, aws_proxy):
+    """AWS counts every inbound rule against the quota, whatever its port: a group holding one
+    ssh rule has room for 59 more, so 60 CIDRs fail at plan, before any change, naming the
+    numbers; a second group takes the overflow."""
     groups = moto_aws.security_groups(2)
-    moto_aws.add_ingress(groups[0], "192.0.2.1/32", 22)
-    mesh.write(groups[:1], cidrs=ipv4s(60))
-    out = mesh.apply(code=1).output
-    assert f"firewall.kds: security group {groups[0]}: authorize_security_group_ingress " in out
-    assert "RulesPerSecurityGroupLimitExceeded" in out
-    assert "Lower rules_per_group to the account's quota or add security groups." in out
+    ssh = moto_aws.add_ingress(groups[0], "192.0.2.1/32", 22)
+    mesh.write(groups[:1], cidrs=ipv4s(60), endpoint=aws_proxy.url)
+    for command in ("plan", "apply"):
+        out = mesh.run(command, *(["--auto-approve"] if command == "apply" else []), code=1).output
+        assert (
+            "60 source CIDRs do not fit in 1 security group(s) × 60 rules per group = 60, less 1 "
+            f"taken by other inbound rules ({groups[0]}: 1) = 59" in out
+        ), out
+    assert not MUTATING & set(aws_proxy.calls), aws_proxy.calls
+    assert [r["SecurityGroupRuleId"] for r in moto_aws.ingress(groups[0])] == [ssh]
 
-    mesh.write(groups, cidrs=ipv4s(60), firewall_extra="rules_per_group = 59")
+    mesh.write(groups, cidrs=ipv4s(60), endpoint=aws_proxy.url)
     mesh.apply()
     assert_converged(moto_aws, groups, set(ipv4s(60)))
     assert len(moto_aws.ingress(groups[0])) <= 60
+    assert ssh in {r["SecurityGroupRuleId"] for r in moto_aws.ingress(groups[0])}
+
+
+def test_new_sources_count_other_rules_added_since_the_last_apply(mesh, moto_aws, aws_proxy):
+    """With state, a plan that adds sources reads the groups again: rules added by others
+    since the last apply take room too."""
+    sg = moto_aws.security_group()
+    mesh.write([sg], cidrs=ipv4s(50), endpoint=aws_proxy.url)
+    mesh.apply()
+    for port in range(8000, 8005):
+        moto_aws.add_ingress(sg, "192.0.2.9/32", port)
+    mesh.write([sg], cidrs=ipv4s(58), endpoint=aws_proxy.url)
+    aws_proxy.reset()
+    out = mesh.plan(code=1).output
+    assert f"less 5 taken by other inbound rules ({sg}: 5) = 55" in out
+    assert not MUTATING & set(aws_proxy.calls), aws_proxy.calls
+    assert len(moto_aws.owned(sg)) == 50
 
 
 def test_181_cidrs_fail_on_a_first_apply_with_only_describe_calls(mesh, moto_aws, aws_proxy):
@@ -452,37 +663,40 @@ def test_allow_public_true_applies_the_public_cidr(mesh, moto_aws):
 # --- a security group that does not exist ------------------------------------------------------
 
 
-def test_missing_security_group_is_a_clear_error_and_changes_nothing(mesh, moto_aws):
+def test_missing_security_group_fails_the_plan_and_changes_nothing(mesh, moto_aws, aws_proxy):
     sg = moto_aws.security_group()
     zones = {"eu-west": ["198.51.100.10"]}
-    mesh.write([sg], zones=zones)
+    mesh.write([sg], zones=zones, endpoint=aws_proxy.url)
     mesh.apply()
     state_before = mesh.state()
     rules_before = moto_aws.ingress(sg)
     missing = "sg-0123456789abcdef0"
 
-    # a new zone and a group that does not exist in the same run
-    mesh.write([sg, missing], zones={**zones, "us-east": ["203.0.113.20"]})
-    out = mesh.apply(code=1).output
-    assert (
-        f"firewall.kds: security groups {sg}, {missing}: describe_security_groups failed: " in out
-    )
-    assert "InvalidGroup.NotFound" in out
-    assert "Check security_group_ids and the region." in out
-    state_after = mesh.state()
-    assert 'zone.z["us-east"]' in state_after  # the rest of the run went through
-    assert state_after["firewall.kds"] == state_before["firewall.kds"]
+    # a new zone and a group that does not exist in the same run: the plan fails, so nothing
+    # at all is applied (not even the zone), and no AWS call changes anything
+    mesh.write([sg, missing], zones={**zones, "us-east": ["203.0.113.20"]}, endpoint=aws_proxy.url)
+    aws_proxy.reset()
+    for command in ("plan", "apply"):
+        out = mesh.run(command, *(["--auto-approve"] if command == "apply" else []), code=1).output
+        assert "Failed to plan" in out
+        assert f"security groups {sg}, {missing}: describe_security_groups failed: " in out, out
+        assert "InvalidGroup.NotFound" in out
+        assert "Check security_group_ids and the region." in out
+        assert "firewall.kds" in out
+    assert not MUTATING & set(aws_proxy.calls), aws_proxy.calls
+    assert mesh.state() == state_before
     assert moto_aws.ingress(sg) == rules_before
 
     # back to a good configuration: everything converges
-    mesh.write([sg], zones={**zones, "us-east": ["203.0.113.20"]})
+    mesh.write([sg], zones={**zones, "us-east": ["203.0.113.20"]}, endpoint=aws_proxy.url)
     mesh.apply()
     assert set(by_cidr(moto_aws, sg)) == {"198.51.100.10/32", "203.0.113.20/32"}
 
 
 def test_missing_security_group_on_first_plan(mesh, moto_aws):
     mesh.write(["sg-00000000000000000"], zones={"eu-west": ["198.51.100.10"]})
-    out = mesh.apply(code=1).output
+    out = mesh.plan(code=1).output
+    assert "Failed to plan" in out
     assert "firewall.kds" in out and "sg-00000000000000000" in out
     assert "InvalidGroup.NotFound" in out
 

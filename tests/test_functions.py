@@ -85,6 +85,11 @@ CASES = [
         {"host": "kuma.io", "scheme": "https"},
     ),
     ("regex", ["[[:digit:]]+\\z", "port 5685"], "5685"),
+    ("regexall", ["[a-z]+", "1a2bb3"], ["a", "bb"]),
+    ("regexall", ["(\\d)([a-z])", "1a2b"], [["1", "a"], ["2", "b"]]),
+    ("regexall", ["(?P<d>\\d)", "1a2"], [{"d": "1"}, {"d": "2"}]),
+    ("regexall", ["x", "abc"], []),
+    ("jsondecode", ['["\\ud800", "\\ud83d\\ude00"]'], ["\ufffd", "\U0001f600"]),
     # collections
     ("length", ["héllo"], 5),
     ("length", [[1, 2, 3]], 3),
@@ -168,7 +173,8 @@ CASES = [
     ),
     ("jsonencode", [HclSet(["b", "a"])], '["a","b"]'),
     ("jsondecode", ['{"a": 1.0, "b": [true, null, "x"]}'], {"a": 1, "b": [True, None, "x"]}),
-    ("yamlencode", [{"b": [1, "x"], "a": {"c": None}}], "a:\n  c: null\nb:\n- 1\n- x\n"),
+    ("yamlencode", [{"b": [1, "x"], "a": {"c": None}}], '"a":\n  "c": null\n"b":\n- 1\n- "x"\n'),
+    ("yamlencode", ["x"], '"x"\n...\n'),
     ("base64encode", ["Hello World"], "SGVsbG8gV29ybGQ="),
     ("base64decode", ["SGVsbG8gV29ybGQ="], "Hello World"),
     ("sha256", ["hello"], "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"),
@@ -244,6 +250,20 @@ ERRORS = [
         "regex",
         ["[a-z]+", "123"],
         failed("regex", "pattern did not match any part of the given string"),
+    ),
+    (  # RE2 matches in linear time: this would backtrack for ever in a backtracking engine
+        "regex",
+        ["(a+)+$", "a" * 50_000 + "!"],
+        failed("regex", "pattern did not match any part of the given string"),
+    ),
+    (
+        "regex",
+        ["(a)\\1", "aa"],
+        arg(
+            "pattern",
+            "invalid regexp pattern: invalid escape sequence: \\1 (RE2, the engine Terraform "
+            "uses, has no backreferences)",
+        ),
     ),
     (
         "regex",
@@ -392,7 +412,10 @@ UNKNOWN_CASES = [
     ("join", [",", ["a", UNKNOWN]], UNKNOWN),
     ("format", ["%s-%s", "a", UNKNOWN], UNKNOWN),
     ("jsonencode", [{"a": UNKNOWN}], UNKNOWN),
-    ("lookup", [{"a": 1, "b": UNKNOWN}, "a"], UNKNOWN),
+    ("lookup", [{"a": 1, "b": UNKNOWN}, "a"], 1),  # other elements' unknowns do not matter
+    ("lookup", [{"a": 1}, UNKNOWN], UNKNOWN),
+    ("index", [["a", "b", UNKNOWN], "a"], 0),
+    ("index", [["b", UNKNOWN, "a"], "a"], UNKNOWN),
     # functions that look at structure pass unknown elements through
     ("length", [UNKNOWN], UNKNOWN),
     ("length", [[UNKNOWN, "b"]], 2),
@@ -435,11 +458,22 @@ SENSITIVE_CASES = [
     ("upper", [Sensitive("pw")], Sensitive("PW")),
     ("length", [Sensitive("four")], Sensitive(4)),
     ("join", ["-", ["a", Sensitive("b")]], Sensitive("a-b")),
-    ("merge", [{"a": 1}, {"b": Sensitive(2)}], Sensitive({"a": 1, "b": 2})),
+    # marks stay on the elements that carry them, as in Terraform
+    ("merge", [{"a": 1}, {"b": Sensitive(2)}], {"a": 1, "b": Sensitive(2)}),
+    ("length", [["a", Sensitive("b")]], 2),
+    ("values", [{"hello": Sensitive("world")}], [Sensitive("world")]),
+    ("flatten", [[Sensitive(["a", "b"]), ["c"]]], [Sensitive("a"), Sensitive("b"), "c"]),
+    ("zipmap", [["k"], [Sensitive("v")]], {"k": Sensitive("v")}),
+    ("zipmap", [[Sensitive("k")], ["v"]], Sensitive({"k": "v"})),
+    ("element", [["a", Sensitive("b")], 0], "a"),
     ("keys", [Sensitive({"a": 1})], Sensitive(["a"])),
     ("format", ["%s:%s", "user", Sensitive("pw")], Sensitive("user:pw")),
     ("upper", [Sensitive(UNKNOWN)], Sensitive(UNKNOWN)),
-    ("concat", [[Sensitive("a")], [UNKNOWN]], Sensitive(["a", UNKNOWN])),
+    # go-cty's concat allows marked arguments: marks stay on the elements (per element)
+    ("concat", [[Sensitive("a")], [UNKNOWN]], [Sensitive("a"), UNKNOWN]),
+    ("concat", [Sensitive(["a"]), ["b"]], Sensitive(["a", "b"])),
+    ("length", [[Sensitive("a"), "b"]], 2),
+    ("values", [{"k": Sensitive("a")}], [Sensitive("a")]),
 ]
 
 
@@ -448,23 +482,126 @@ def test_sensitive_propagation(name: str, args: list, expected: Any) -> None:
     assert shape(call(name, *args)) == shape(expected)
 
 
-def test_every_contract_function_is_registered() -> None:
-    # SPEC §1.1, minus try/can which the evaluator implements
+def test_every_pure_terraform_function_is_registered() -> None:
+    # Terraform's function table (internal/lang/functions.go) minus what SPEC §1.1 keeps out
+    # (bcrypt, timestamp, uuid: nondeterministic; plantimestamp needs a plan time) and the
+    # experimental convert; list and map were removed from Terraform in 0.12.
     names = [
-        *("abs", "ceil", "floor", "max", "min", "parseint"),
-        *("format", "formatlist", "join", "split", "lower", "upper", "title", "trimspace"),
-        *("trim", "trimprefix", "trimsuffix", "replace", "substr", "startswith", "endswith"),
-        *("strcontains", "regex"),
-        *("length", "concat", "contains", "distinct", "element", "flatten", "keys", "values"),
-        *("lookup", "merge", "range", "reverse", "setunion", "slice", "sort", "toset"),
-        *("tolist", "tomap", "tostring", "tonumber", "tobool", "zipmap", "coalesce"),
-        *("coalescelist", "compact", "one", "index"),
-        *("cidrhost", "cidrnetmask", "cidrsubnet", "cidrsubnets"),
-        *("file", "fileexists", "templatefile", "abspath", "basename", "dirname"),
-        *("jsonencode", "jsondecode", "yamlencode", "base64encode", "base64decode", "sha256"),
-        *("sensitive", "nonsensitive"),
+        "abs",
+        "abspath",
+        "alltrue",
+        "anytrue",
+        "base64decode",
+        "base64encode",
+        "base64gzip",
+        "base64sha256",
+        "base64sha512",
+        "basename",
+        "ceil",
+        "chomp",
+        "chunklist",
+        "cidrhost",
+        "cidrnetmask",
+        "cidrsubnet",
+        "cidrsubnets",
+        "coalesce",
+        "coalescelist",
+        "compact",
+        "concat",
+        "contains",
+        "csvdecode",
+        "dirname",
+        "distinct",
+        "element",
+        "endswith",
+        "ephemeralasnull",
+        "file",
+        "filebase64",
+        "filebase64sha256",
+        "filebase64sha512",
+        "fileexists",
+        "filemd5",
+        "fileset",
+        "filesha1",
+        "filesha256",
+        "filesha512",
+        "flatten",
+        "floor",
+        "format",
+        "formatdate",
+        "formatlist",
+        "indent",
+        "index",
+        "issensitive",
+        "join",
+        "jsondecode",
+        "jsonencode",
+        "keys",
+        "length",
+        "log",
+        "lookup",
+        "lower",
+        "matchkeys",
+        "max",
+        "md5",
+        "merge",
+        "min",
+        "nonsensitive",
+        "one",
+        "parseint",
+        "pathexpand",
+        "pow",
+        "range",
+        "regex",
+        "regexall",
+        "replace",
+        "reverse",
+        "rsadecrypt",
+        "sensitive",
+        "setintersection",
+        "setproduct",
+        "setsubtract",
+        "setunion",
+        "sha1",
+        "sha256",
+        "sha512",
+        "signum",
+        "slice",
+        "sort",
+        "split",
+        "startswith",
+        "strcontains",
+        "strrev",
+        "substr",
+        "sum",
+        "templatefile",
+        "templatestring",
+        "textdecodebase64",
+        "textencodebase64",
+        "timeadd",
+        "timecmp",
+        "title",
+        "tobool",
+        "tolist",
+        "tomap",
+        "tonumber",
+        "toset",
+        "tostring",
+        "transpose",
+        "trim",
+        "trimprefix",
+        "trimspace",
+        "trimsuffix",
+        "upper",
+        "urlencode",
+        "uuidv5",
+        "values",
+        "yamldecode",
+        "yamlencode",
+        "zipmap",
     ]
-    assert sorted(FUNCTIONS) == sorted(names)
+    assert sorted(FUNCTIONS) == names
+    assert not {"bcrypt", "timestamp", "uuid", "plantimestamp"} & set(FUNCTIONS)
 
 
 # --- files: relative paths resolve against the module directory ------------------------------
@@ -529,3 +666,19 @@ def test_templatefile_marks_the_result_when_a_variable_is_sensitive(module_dir: 
         render_template=lambda text, filename, variables: variables["name"],
     )
     assert result == Sensitive("eu")
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "expected"),
+    [
+        ("cidrhost", ["010.001.0.0/24", 6], "10.1.0.6"),  # leading zeros are decimal
+        ("cidrsubnet", ["::ffff:192.168.0.0/112", 8, 6], "192.168.6.0/24"),  # IPv4-mapped
+        ("cidrsubnet", ["fe80::/48", 33, 6], "fe80::3:0:0:0/81"),
+        ("length", ["wé́́é́́é́́!"], 5),  # grapheme clusters, as Terraform counts
+        ("substr", ["💃🏿ab", 0, 2], "💃🏿a"),
+        ("format", ["%3s|", "💃🏿"], "  💃🏿|"),
+        ("upper", ["baﬄe"], "BAﬄE"),
+    ],
+)
+def test_terraform_specific_semantics(name: str, args: list, expected: Any) -> None:
+    assert call(name, *args) == expected

@@ -54,7 +54,6 @@ def test_a_thousand_mutations_give_diagnostics_never_tracebacks_or_hangs() -> No
         f"case {o.case.index} ({o.case.mutation} of {o.case.file}), {o.command}: "
         f"{o.kind}: {o.detail}"
         for o in counts.failures
-        if o.kind != "known"
     )
     assert counts.cases == 1000
     assert counts.tracebacks == 0, report

@@ -153,29 +153,38 @@ def test_non_fixed_point_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(
-    ("source", "line", "column", "detail"),
+    ("source", "line", "column", "summary", "detail"),
     [
-        ("a = 1\nb = \n", 2, 4, "Expected an expression, but found a newline."),
-        ('zone "eu" {\n  ca = ca.root\n  dp_port = @\n}\n', 3, 13, 'found "@"'),
-        ("a = 1 2\n", 1, 7, 'found "2"'),
-        ('ca "x" {\n  common_name = "x"\n', 2, 20, "found the end of the file"),
-        ('x {\n  a = "unterminated\n}\n', 2, 8, "Unterminated string"),
+        ("a = 1\nb = \n", 2, 5, "Syntax error", 'Expected a value after "=", but the line ends'),
+        ('zone "eu" {\n  ca = ca.root\n  dp_port = @\n}\n', 3, 13, "Syntax error", 'found "@"'),
+        ("a = 1 2\n", 1, 7, "Syntax error", 'found "2"'),
+        (
+            'ca "x" {\n  common_name = "x"\n',
+            1,
+            8,
+            "Unclosed configuration block",
+            'There is no closing "}" for this "{"',
+        ),
+        ('x {\n  a = "unterminated\n}\n', 2, 7, "Unterminated template string", "No closing"),
         (
             "a = <<EOT\nno end\n",
             1,
             5,
-            'Unterminated heredoc: no line closes it with the marker "EOT"',
+            "Unterminated template string",
+            "There is no closing EOT line for this heredoc",
         ),
-        ("a = 1\n}\n", 2, 1, 'found "}"'),
-        ("a = [1,\n", 1, 8, "Expected an expression"),
+        ("a = 1\n}\n", 2, 1, "Syntax error", 'Found "}", which closes nothing'),
+        ("a = [1,\n", 1, 5, "Syntax error", 'There is no closing "]" for this "["'),
     ],
 )
-def test_syntax_error_is_a_diagnostic(source: str, line: int, column: int, detail: str) -> None:
+def test_syntax_error_is_a_diagnostic(
+    source: str, line: int, column: int, summary: str, detail: str
+) -> None:
     with pytest.raises(DiagnosticError) as info:
         format_source(source, "conf/main.hcl")
     (diag,) = info.value.diagnostics
     assert diag.severity == "error"
-    assert diag.summary == "Syntax error"
+    assert diag.summary == summary
     assert detail in diag.detail
     assert diag.range is not None
     assert diag.range.filename == "conf/main.hcl"
@@ -217,7 +226,7 @@ def test_format_paths_collects_every_error(tmp_path: Path) -> None:
     with pytest.raises(DiagnosticError) as info:
         format_paths([tmp_path / name for name in ("a.hcl", "b.hcl", "c.hcl", "missing.hcl")])
     summaries = [d.summary for d in info.value.diagnostics]
-    assert summaries == ["Syntax error"] * 2 + ["Invalid file encoding", "Failed to read file"]
+    assert summaries[2:] == ["Invalid file encoding", "Failed to read file"]
     assert info.value.diagnostics[0].range is not None
     assert info.value.diagnostics[0].range.filename == str(tmp_path / "a.hcl")
 
@@ -240,3 +249,17 @@ def test_unified_diff_unchanged_and_missing_final_newline() -> None:
     diff = unified_diff(FormatResult(Path("x.hcl"), "a = 1", "a = 1\n"))
     assert diff.splitlines()[:2] == ["--- old/x.hcl", "+++ new/x.hcl"]
     assert "-a = 1\n\\ No newline at end of file\n+a = 1\n" in diff
+
+
+@pytest.mark.parametrize(
+    "source",
+    ['zone "eu" {\n  ca = ca.root\n', "a = [1,\n", 'x {\n  a = "open\n}\n', "a = 1 2\n"],
+)
+def test_fmt_and_validate_say_the_same_about_a_syntax_error(source: str) -> None:
+    from meshprov.lang.parse import parse_file
+
+    with pytest.raises(DiagnosticError) as fmt_info:
+        format_source(source, "main.hcl")
+    with pytest.raises(DiagnosticError) as validate_info:
+        parse_file(source, "main.hcl")
+    assert fmt_info.value.diagnostics == validate_info.value.diagnostics

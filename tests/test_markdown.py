@@ -156,7 +156,8 @@ def test_rotation_comment_sections() -> None:
         "**destroys 1 resource** and **replaces 2 resources**",
         "#### :shield: Security impact",
         "**stops allowing** 1 source: `192.0.2.30/32` (zone `ap-south`)",
-        "**revokes** 1 rule meshprov does not own: `0.0.0.0/0 in sg-0123456789abcdef0`",
+        "**revokes** 1 rule meshprov does not own: "
+        "`tcp/5685 from 0.0.0.0/0 in sg-0123456789abcdef0 (sgr-ffff)`",
         "`ca.cp` **replaced** because common_name changed, which reissues 2 certificates",
         "- **Destroy** (1): `zone.ap_south` (not in configuration)",
         "- **Replace** (2): `ca.cp` (common_name changed), `zone.us_east` (key_algorithm changed)",

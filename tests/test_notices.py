@@ -64,7 +64,8 @@ def test_a_new_ca_bundle_goes_to_the_data_planes_of_a_zone_only() -> None:
             reason="update_because_ca_replaced",
         ),
     )
-    reason = "its certificate and key are reissued; its CA bundle changes"
+    # on Universal kuma-cp does not read tls/ca.crt: the bundle is the data planes' business
+    reason = "its certificate and key are reissued"
     assert plan_notices(the_plan) == [
         Notice("control_plane.global", "restart kuma-cp", reason),
         Notice("zone.eu", "restart kuma-cp", reason),
@@ -82,8 +83,10 @@ def test_kubernetes_asks_for_a_helm_upgrade_and_restarted_pods() -> None:
     actions = [
         n.action for n in plan_notices(make_plan(change("zone.k8s", Action.UPDATE, before, after)))
     ]
+    # the chart restarts kuma-cp only for Secrets it created itself: meshprov's need a rollout
     assert actions == [
-        "kubectl apply -f secrets.yaml, then helm upgrade with values.yaml",
+        "kubectl apply -f secrets.yaml, then helm upgrade with values.yaml, then kubectl "
+        "rollout restart the control-plane Deployment",
         "restart the data plane pods",
     ]
 

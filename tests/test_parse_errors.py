@@ -78,7 +78,7 @@ def test_syntax_error_points_at_the_cause(
 def test_end_of_file_is_shown_on_the_last_line_not_past_it() -> None:
     diag = _error("a = 1 +\n\n\n")
     assert diag.range.start.line == 1
-    assert "end of file" in diag.detail
+    assert "end of the file" in diag.detail
 
 
 def test_expression_errors_are_placed_where_the_expression_stands() -> None:

@@ -52,7 +52,7 @@ def test_ca_rotation_counts_the_certificates_it_reissues_and_says_why() -> None:
     (fw,) = impact.firewalls
     assert fw.added == ()
     assert fw.removed == (SourceChange("192.0.2.30/32", "ap-south"),)
-    assert fw.revoked == ("0.0.0.0/0 in sg-0123456789abcdef0",)
+    assert fw.revoked == ("tcp/5685 from 0.0.0.0/0 in sg-0123456789abcdef0 (sgr-ffff)",)
     certs = {c.address: (c.action, c.why) for c in impact.certificates}
     assert certs == {
         "control_plane.global": ("reissued", "the signing CA is replaced"),
@@ -219,13 +219,24 @@ def test_rotation_lines() -> None:
     assert summary_lines(security_impact(plans.ca_rotation())) == [
         "firewall.kds (port 5685): - stops allowing 1 source: 192.0.2.30/32 (zone ap-south)",
         "firewall.kds (port 5685): - revokes 1 rule meshprov does not own: "
-        "0.0.0.0/0 in sg-0123456789abcdef0",
+        "tcp/5685 from 0.0.0.0/0 in sg-0123456789abcdef0 (sgr-ffff)",
         "2 certificates reissued (the signing CA is replaced): control_plane.global, "
         "zone.eu_west; expire about 2031-01-15",
         "1 certificate removed: zone.ap_south",
         "1 certificate reissued (key_algorithm changed): zone.us_east; expires about 2031-01-15",
         "ca.cp: CA replaced (common_name changed), reissuing 2 certificates; "
         "expires about 2040-01-13",
+        # SPEC §4.1: the CA replaced in place issues certificates no client's bundle holds
+        "warning: trust break: control_plane.global would present a certificate issued by "
+        "ca.cp, which its clients (kumactl, zone.eu_west, zone.us_east) do not trust yet: they "
+        "reject it until they get the new CA bundle and restart",
+        "warning: trust break: zone.eu_west would present a certificate issued by ca.cp, which "
+        "its clients (data plane proxies, kumactl, Prometheus) do not trust yet: they reject it "
+        "until they get the new CA bundle and restart",
+        "warning: rotate in phases instead: keep ca.cp and declare its successor in a new ca "
+        "block; 1) add the new CA to trusted_cas and apply (clients get both CAs); 2) set ca to "
+        "the new CA, keeping ca.cp in trusted_cas, and apply; 3) remove ca.cp from trusted_cas "
+        "and apply",
         "warning: zone.us_east serves the API over plain HTTP on 0.0.0.0:5681 (api_http_interface)",
     ]
 

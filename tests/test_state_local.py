@@ -609,6 +609,8 @@ def test_sigkill_at_random_moments_never_loses_acknowledged_work(tmp_path: Path)
         proc.kill()
         proc.join(timeout=10)
         assert proc.exitcode == -signal.SIGKILL
+        if not ack_path.exists():  # killed before its first write (a slow fork under load)
+            continue
         for line in ack_path.read_text().splitlines():
             word, address = line.split()
             if word == "ack":

@@ -315,3 +315,14 @@ HELPER_ERRORS = [
 def test_primitive_helper_errors(helper: Any, value: Any, message: str) -> None:
     with pytest.raises(ConversionError, match=f"^{message}$"):
         helper(value)
+
+
+def test_sets_deduplicate_by_hcl_equality_not_python_equality():
+    from meshprov.lang.values import UNKNOWN, HclSet, Sensitive
+
+    assert list(HclSet([1, 1.0, True, "1", None, None])) == [None, True, 1, "1"]
+    assert list(HclSet([[1, "a"], [1, "a"], {"k": 1}, {"k": Sensitive(1)}])) == [
+        [1, "a"],
+        {"k": 1},
+    ]
+    assert len(HclSet([UNKNOWN, UNKNOWN])) == 2  # an unknown equals nothing

@@ -10,6 +10,7 @@ and running work finishes.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +36,8 @@ from meshprov.plan.planner import (
 )
 from meshprov.resources.base import ApplyRequest, Context, ResourceError, ResourceInstance
 from meshprov.state import ResourceState, State
+
+_log = logging.getLogger(__name__)
 
 Event = Callable[[str, str, str], None]  # (address, phase, message)
 
@@ -313,6 +316,7 @@ class _Runner:
         return DiagnosticError([diag])
 
     def _event(self, address: str, phase: str, message: str) -> None:
+        _log.info("apply: %s: %s: %s", address, phase, message)
         self.options.on_event(address, phase, message)
 
     def result(self) -> ApplyResult:

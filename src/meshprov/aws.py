@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from meshprov.log import log_aws_calls
+
 if TYPE_CHECKING:  # botocore is imported on first use: commands without AWS start faster
     import botocore.loaders
     import botocore.session
@@ -113,7 +115,6 @@ class Clients:
 
     def client(self, service: str, region: str | None = None) -> Any:
         from botocore.config import Config
-        from botocore.exceptions import BotoCoreError
 
         region = region or self.settings.region
         key = (service, region)
@@ -131,11 +132,13 @@ class Clients:
                     read_timeout=30,
                 )
                 try:
-                    self._clients[key] = self.session().create_client(
-                        service, config=config, endpoint_url=self.settings.endpoint_url
-                    )
-                except (BotoCoreError, ValueError) as exc:
+                    with translated_errors(f"cannot create the {service} client"):
+                        self._clients[key] = self.session().create_client(
+                            service, config=config, endpoint_url=self.settings.endpoint_url
+                        )
+                except ValueError as exc:  # e.g. an endpoint_url that is not a URL
                     raise AwsError(f"cannot create the {service} client: {exc}") from None
+                log_aws_calls(self._clients[key].meta.events)
                 for event_name, handler in self._hooks:
                     self._clients[key].meta.events.register(event_name, handler)
             return self._clients[key]
@@ -176,7 +179,7 @@ def translated_errors(operation: str) -> Iterator[None]:
     except NoRegionError:
         raise AwsError(
             f'{operation}: no AWS region is configured; set region in the provider "aws" '
-            "block or AWS_REGION."
+            "block (or the resource's region), or AWS_REGION."
         ) from None
     except NoCredentialsError:
         raise AwsError(

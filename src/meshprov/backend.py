@@ -201,12 +201,17 @@ def open_backend(root: Module, directory: Path, *, encryption: bool = True) -> S
 
 
 @contextmanager
-def locked(backend: StateBackend, operation: str, timeout: float) -> Iterator[None]:
+def locked(
+    backend: StateBackend, operation: str, timeout: float, *, enabled: bool = True
+) -> Iterator[None]:
     """Hold the state lock for the block; lock problems become diagnostics.
 
     A lock that cannot be released (a remote lock, after a network failure) is reported
-    after whatever the block reported.
+    after whatever the block reported. Not ``enabled`` (``--lock=false``): no lock at all.
     """
+    if not enabled:
+        yield
+        return
     try:
         backend.lock(operation, timeout=timeout)
     except StateLockError as exc:

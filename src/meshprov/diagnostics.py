@@ -201,6 +201,24 @@ def render_text(diag: Diagnostic, sources: SourceCache | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
+def render_compact_warnings(warnings: Iterable[Diagnostic]) -> str:
+    """Terraform's ``-compact-warnings``: each distinct summary once, where it first occurs."""
+    seen: dict[str, list[Diagnostic]] = {}
+    for diag in warnings:
+        seen.setdefault(diag.summary, []).append(diag)
+    out = ["Warnings:", ""]
+    for summary, diags in seen.items():
+        out.append(f"- {summary}")
+        first = diags[0]
+        more = f" (and {len(diags) - 1} more)" if len(diags) > 1 else ""
+        if first.range is not None:
+            out.append(f"  on {first.range.filename} line {first.range.start.line}{more}")
+        elif more:
+            out.append(f"  {more.strip(' ()')}")
+    out += ["", "To see the full warning notes, run meshprov without --compact-warnings."]
+    return "\n".join(out) + "\n"
+
+
 def did_you_mean(name: str, options: Iterable[str]) -> str:
     """A hint naming the closest option, or nothing: appended to a "not declared" detail."""
     match = get_close_matches(name, list(options), n=1, cutoff=0.6)

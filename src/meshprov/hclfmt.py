@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import hcl2.api
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedInput
 
 from meshprov.diagnostics import Diagnostic, DiagnosticError, Pos, SourceRange, decode_source, error
+from meshprov.lang.syntax_errors import syntax_error
 
 __all__ = ["FormatResult", "format_paths", "format_source", "unified_diff"]
 
@@ -128,7 +129,7 @@ def _load(text: str, filename: str) -> dict[str, Any]:
     try:
         return hcl2.api.loads(text)
     except UnexpectedInput as exc:
-        raise DiagnosticError([_syntax_diagnostic(exc, text, filename)]) from None
+        raise DiagnosticError([syntax_error(exc, text, filename)]) from None
     except Exception as exc:  # python-hcl2 raises assorted errors for odd input
         raise DiagnosticError.single(
             "Syntax error",
@@ -142,108 +143,6 @@ def _load_or_none(text: str) -> dict[str, Any] | None:
         return hcl2.api.loads(text)
     except Exception:
         return None
-
-
-_EXPRESSION_START = {"INT_LITERAL", "LSQB", "LBRACE", "DBLQUOTE"}
-_STRING_INSIDE = {"STRING_CHARS", "INTERP_START", "DIRECTIVE_START"}
-_KEYWORDS = {"IF", "IN", "FOR", "FOR_EACH", "ELSE", "ENDIF", "ENDFOR", "TRUE", "FALSE", "NULL"}
-_OPERATORS = {
-    "DOUBLE_EQ", "NEQ", "LT", "GT", "LEQ", "GEQ", "MINUS", "ASTERISK", "SLASH", "PERCENT",
-    "DOUBLE_AMP", "DOUBLE_PIPE", "PLUS", "QMARK",
-}  # fmt: skip
-_TERMINAL_NAMES = {
-    "$END": "the end of the file",
-    "NAME": "an identifier",
-    "NL_OR_COMMENT": "a newline",
-    "EQ": '"="',
-    "COLON": '":"',
-    "COMMA": '","',
-    "DOT": '"."',
-    "LBRACE": '"{"',
-    "RBRACE": '"}"',
-    "LSQB": '"["',
-    "RSQB": '"]"',
-    "LPAR": '"("',
-    "RPAR": '")"',
-    "DBLQUOTE": "a quoted string",
-    "INT_LITERAL": "a number",
-    "FLOAT_LITERAL": "a number",
-    "FOR_OBJECT_ARROW": '"=>"',
-    "ELLIPSIS": '"..."',
-    "ATTR_SPLAT": '".*"',
-    "FULL_SPLAT_START": '"[*]"',
-}
-
-
-def _describe_expected(expected: set[str]) -> str:
-    if expected >= _EXPRESSION_START:
-        return "an expression"
-    if expected & _STRING_INSIDE:
-        return 'the closing quote (") of the string'
-    names: list[str] = []
-    if "NAME" in expected:
-        expected = expected - _KEYWORDS
-    if expected & _OPERATORS:
-        names.append("an operator")
-        expected = expected - _OPERATORS
-    for term in sorted(expected):
-        name = _TERMINAL_NAMES.get(term, term.lower())
-        if name not in names:
-            names.append(name)
-    if not names:
-        return "something else"
-    if len(names) == 1:
-        return names[0]
-    return ", ".join(names[:-1]) + " or " + names[-1]
-
-
-def _syntax_diagnostic(exc: UnexpectedInput, text: str, filename: str) -> Diagnostic:
-    line, column = getattr(exc, "line", -1), getattr(exc, "column", -1)
-    end = _end_position(text)
-    known = isinstance(line, int) and isinstance(column, int) and line >= 1 and column >= 1
-    if not known or (line, column) > end:  # lark puts the end of input past the last line
-        line, column = end
-    width = 1
-    if isinstance(exc, UnexpectedToken):
-        token = exc.token
-        value = str(token.value)
-        first = value.split("\n", 1)[0].strip()
-        if token.type == "$END":
-            found = "the end of the file"
-        elif token.type == "NL_OR_COMMENT":
-            found = "a comment" if first else "a newline"
-        elif first:
-            shown = first if len(first) <= 40 else first[:37] + "..."
-            found = f"'{shown}'" if '"' in shown else f'"{shown}"'
-            width = max(1, len(value.split("\n", 1)[0].rstrip()))
-        else:
-            found = "a newline"
-        expected = set(exc.expected or ())
-        if first.startswith("<<") and not token.type.startswith("HEREDOC"):
-            marker = first[2:].lstrip("-")
-            detail = f'Unterminated heredoc: no line closes it with the marker "{marker}".'
-        elif expected & _STRING_INSIDE and token.type == "$END":
-            detail = 'Unterminated string: expected a closing quote (") before the end of the file.'
-        else:
-            detail = f"Expected {_describe_expected(expected)}, but found {found}."
-    elif isinstance(exc, UnexpectedCharacters):
-        detail = f'Unexpected character "{exc.char}".'
-        if exc.allowed:
-            detail += f" Expected {_describe_expected(set(exc.allowed))}."
-    elif isinstance(exc, UnexpectedEOF):
-        detail = (
-            f"Expected {_describe_expected(set(exc.expected or ()))}, "
-            "but found the end of the file."
-        )
-    else:  # pragma: no cover - lark has no other UnexpectedInput subclasses
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "Invalid HCL."
-    return error("Syntax error", detail, _range(text, filename, line, column, width))
-
-
-def _end_position(text: str) -> tuple[int, int]:
-    """Line and column just after the last non-blank character."""
-    lines = text.rstrip().split("\n")
-    return len(lines), len(lines[-1]) + 1
 
 
 def _range(text: str, filename: str, line: int, column: int, width: int) -> SourceRange:

@@ -51,6 +51,22 @@ class Files:
     ACCESS_ROLE_BINDING = "access-role-binding.yaml"
 
 
+# what kuma-cp reads when it starts on a Universal host: a change needs a restart. The others
+# are read by someone else (ca.crt, kuma-dp.env: data planes; kumactl.sh; the Prometheus job) or
+# again at run time (kds-ca.crt, on every KDS reconnect).
+READ_BY_KUMA_CP_AT_START = frozenset(
+    {
+        Files.CERT,
+        Files.KEY,
+        Files.API_CERT,
+        Files.API_KEY,
+        Files.CP_ENV,
+        Files.CP_CONFIG,
+        Files.KDS_TOKEN,
+    }
+)
+
+
 class Env:
     """kuma-cp and kuma-dp environment variables meshprov sets or checks."""
 
@@ -104,6 +120,9 @@ class Helm:
     KDS_ZONE_CLIENT = "kdsZoneClient"
     CONFIG = "config"  # the kuma-cp config file, as a string
     SECRETS = "secrets"  # [{Env, Secret, Key}]: env vars taken from Secrets
+    # the global's KDS Service (a LoadBalancer) and who may reach it
+    ZONE_SYNC_SERVICE = "globalZoneSyncService"
+    SOURCE_RANGES = "loadBalancerSourceRanges"
 
 
 class SecretKeys:
@@ -230,7 +249,7 @@ class ZoneSettings:
     dp_authn: str
     zone_proxy_authn: str
     global_address: str | None  # grpcs://host:port of the global, None when standalone
-    kds_ca_pem: str | None  # the global's CA chain
+    kds_ca_pem: str | None  # the global's CA bundle: what verifies its KDS certificate
     dp_token_path: str = "/var/lib/kuma-dp/dataplane.token"  # on data plane hosts
 
 
@@ -274,7 +293,8 @@ class ControlPlaneSpec:
     api_https_port: int
     cert_pem: str  # the server certificate alone
     key_pem: str
-    ca_chain_pem: str  # what verifies cert_pem
+    ca_chain_pem: str  # the issuing CA's chain: what follows cert_pem in tls.crt
+    ca_bundle_pem: str  # what clients verify cert_pem with: the chain and the trusted CAs
     api_cert_pem: str | None = None  # with api_separate_cert
     api_key_pem: str | None = None
     kds_port: int | None = None  # a global
@@ -294,7 +314,7 @@ def render_artifacts(spec: ControlPlaneSpec) -> dict[str, Artifact]:
     """The files of SPEC §3 for this control plane, keyed by path relative to its output dir."""
     files: dict[str, Artifact] = {}
     chain = _join(spec.cert_pem, spec.ca_chain_pem)
-    files[Files.CA] = Artifact(spec.ca_chain_pem.encode(), 0o644)
+    files[Files.CA] = Artifact(spec.ca_bundle_pem.encode(), 0o644)
     files[Files.KUMACTL] = Artifact(_kumactl(spec).encode(), 0o755)
     if spec.zone is not None and spec.zone.mads_tls:
         files[Files.PROMETHEUS] = Artifact(_prometheus(spec).encode(), 0o644)
@@ -443,7 +463,7 @@ def _secrets(spec: ControlPlaneSpec, chain: str) -> str:
             {
                 SecretKeys.CERT: chain,
                 SecretKeys.KEY: spec.key_pem,
-                SecretKeys.CA: spec.ca_chain_pem,
+                SecretKeys.CA: spec.ca_bundle_pem,
             },
         )
     ]
@@ -489,7 +509,7 @@ def helm_values(spec: ControlPlaneSpec) -> dict:
     tls: dict = {
         Helm.GENERAL: {
             Helm.SECRET_NAME: GENERAL_SECRET,
-            Helm.CA_BUNDLE: base64.b64encode(spec.ca_chain_pem.encode()).decode(),
+            Helm.CA_BUNDLE: base64.b64encode(spec.ca_bundle_pem.encode()).decode(),
         }
     }
     if spec.api_cert_pem:
@@ -547,6 +567,24 @@ def read_secrets(text: str) -> dict[str, dict[str, str]]:
                 k: base64.b64decode(v).decode() for k, v in (doc.get("data") or {}).items()
             }
     return secrets
+
+
+def firewall_values(cidrs: list[str]) -> str:
+    """The Helm values overlay of a firewall in front of a global on Kubernetes: the KDS
+    Service's ``loadBalancerSourceRanges``, to pass as a second ``-f`` to ``helm upgrade``."""
+    root, chart = Helm.ROOT
+    values = {root: {chart: {Helm.ZONE_SYNC_SERVICE: {Helm.SOURCE_RANGES: list(cidrs)}}}}
+    return (
+        "# Helm values overlay written by meshprov (a firewall): the sources allowed to reach\n"
+        "# the global's KDS Service. Pass it after values.yaml: helm upgrade ... -f <this file>\n"
+        + yaml.safe_dump(values, sort_keys=False)
+    )
+
+
+def firewall_source_ranges(text: str) -> Any:
+    """Read back a firewall overlay: its ``loadBalancerSourceRanges`` (None when absent)."""
+    service = control_plane_values(text).get(Helm.ZONE_SYNC_SERVICE)
+    return service.get(Helm.SOURCE_RANGES) if isinstance(service, dict) else None
 
 
 def _values(spec: ControlPlaneSpec) -> str:

@@ -32,10 +32,12 @@ from meshprov.backend import (
     write_state,
 )
 from meshprov.config.load import load_config
+from meshprov.config.model import Module
 from meshprov.diagnostics import Diagnostic, DiagnosticError
 from meshprov.engine import configuration
 from meshprov.engine.configuration import LoadedConfig
 from meshprov.plan.model import Mode, Plan
+from meshprov.plan.moves import Move, apply_moves
 from meshprov.plan.planfile import load_plan_document, read_plan
 from meshprov.plan.planner import PlanOptions, plan
 from meshprov.state import State, StateBackend, StateEncryption
@@ -60,6 +62,7 @@ class RunOptions:
     refresh_only: bool = False
     destroy: bool = False
     now: Callable[[], datetime] = lambda: datetime.now(UTC)  # the plan's moment (--as-of)
+    lock: bool = True  # --lock=false: work without the state lock (the user's risk)
     lock_timeout: Callable[[], float] = lambda: 0.0
     parallelism: int = 10
 
@@ -100,8 +103,10 @@ def run(
     loaded = configuration.load(directory, options.var_files, options.cli_vars, saved=saved_vars)
     backend = open_backend(loaded.root, loaded.directory)
     check_backend_initialized(loaded.root, loaded.directory)
-    with locked(backend, lock, options.lock_timeout()):
-        state = read_state(backend)
+    with locked(backend, lock, options.lock_timeout(), enabled=options.lock):
+        # moved blocks rename state entries before anything looks them up (a saved plan too)
+        moved = apply_moves(moves_of(loaded.root), read_state(backend))
+        state = moved.state
         if planfile is not None:
             the_plan = read_plan(planfile, state, backend.encryption)
             if the_plan.config_digest != loaded.digest:
@@ -111,12 +116,18 @@ def run(
                     "was made with. Run meshprov plan again.",
                 )
         else:
-            the_plan = _make_plan(loaded, state, mode, options)
+            the_plan = _make_plan(loaded, state, mode, options, moved.previous)
             record_backend(loaded.directory, backend_settings(loaded.root))
         yield Run(loaded, backend, state, the_plan)
 
 
-def _make_plan(loaded: LoadedConfig, state: State, mode: Mode, options: RunOptions) -> Plan:
+def _make_plan(
+    loaded: LoadedConfig,
+    state: State,
+    mode: Mode,
+    options: RunOptions,
+    previous: dict[str, str],
+) -> Plan:
     if options.refresh_only and not options.refresh:
         raise DiagnosticError.single(
             "Incompatible refresh options",
@@ -133,8 +144,13 @@ def _make_plan(loaded: LoadedConfig, state: State, mode: Mode, options: RunOptio
         replace=tuple(options.replace),
         now=options.now(),
         parallelism=options.parallelism,
+        previous=previous,
     )
     return plan(loaded, state, plan_options)
+
+
+def moves_of(root: Module) -> list[Move]:
+    return [Move(m.source, m.target, m.range) for m in root.moved]
 
 
 class ApplyObserver(Protocol):
@@ -217,9 +233,11 @@ def edit_state(
     edit: Callable[[State], State],
     *,
     exact: bool = False,
+    enabled: bool = True,
 ) -> State:
-    """Lock, read the state, write what ``edit`` makes of it; returns what was written."""
-    with locked(backend, lock, timeout):
+    """Lock (unless not ``enabled``), read the state, write what ``edit`` makes of it; returns
+    what was written."""
+    with locked(backend, lock, timeout, enabled=enabled):
         edited = edit(read_state(backend))
         write_state(backend, edited, exact=exact)
     return edited

@@ -37,7 +37,7 @@ def generate_key(algorithm: str) -> PrivateKey:
     raise ValueError(f"unknown key algorithm {algorithm!r}")
 
 
-def _signature_hash(key: PrivateKey) -> hashes.HashAlgorithm:
+def _signature_hash(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384:
     if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size >= 384:
         return hashes.SHA384()
     return hashes.SHA256()
@@ -113,13 +113,15 @@ def issue_ca(
     if organization:
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
     subject = x509.Name(attrs)
+    issuer_public: ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+    path_length: int | None
     if parent is None:
         issuer_name, signing_key, issuer_public = subject, key, key.public_key()
         path_length = 1
     else:
         parent_cert = load_certificate(parent.cert_pem)
         signing_key = load_private_key(parent.key_pem)
-        issuer_name, issuer_public = parent_cert.subject, parent_cert.public_key()
+        issuer_name, issuer_public = parent_cert.subject, _issuer_public_key(parent_cert)
         parent_bc = parent_cert.extensions.get_extension_for_class(x509.BasicConstraints).value
         if parent_bc.path_length == 0:
             raise ValueError(f"{parent_cert.subject.rfc4514_string()} (pathlen 0) cannot sign a CA")
@@ -167,13 +169,25 @@ def issue_server(
     return Issued(cert_to_pem(cert), key_to_pem(key))
 
 
+def _issuer_public_key(cert: x509.Certificate) -> ec.EllipticCurvePublicKey | rsa.RSAPublicKey:
+    key = cert.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+        raise ValueError(
+            f"{cert.subject.rfc4514_string()} has a {type(key).__name__}: "
+            "only ECDSA and RSA CAs can sign"
+        )
+    return key
+
+
 @lru_cache(maxsize=16)
 def _signer(
     cert_pem: str, key_pem: str
 ) -> tuple[x509.Name, PrivateKey, x509.AuthorityKeyIdentifier]:
     """An issuer parsed once, not once per certificate: apply signs every zone's with one CA."""
     ca_cert = load_certificate(cert_pem)
-    authority_key_id = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key())
+    authority_key_id = x509.AuthorityKeyIdentifier.from_issuer_public_key(
+        _issuer_public_key(ca_cert)
+    )
     return ca_cert.subject, load_private_key(key_pem), authority_key_id
 
 
@@ -222,6 +236,16 @@ def bundle_fingerprints(pem: str) -> list[str]:
         return [der_fingerprint(c) for c in load_certificates(pem)]
     except ValueError:
         return []
+
+
+def merge_bundles(*pems: str) -> str:
+    """One trust bundle holding every certificate of ``pems`` once, in order of first
+    appearance: the issuing chain first, then the CAs trusted besides it."""
+    seen: dict[str, x509.Certificate] = {}
+    for pem in pems:
+        for cert in load_certificates(pem):
+            seen.setdefault(der_fingerprint(cert), cert)
+    return "".join(cert_to_pem(cert) for cert in seen.values())
 
 
 def subject_text(cert: x509.Certificate) -> str:

@@ -122,6 +122,8 @@ def firewall_values(sources: dict[str, str], zones: list[str], **extra: Any) -> 
         "cidrs": cidrs,
         "rule_ids": [f"sgr-{i:04d}" for i in range(len(cidrs))],
         "foreign": [],
+        "wider": [],
+        "revokes": [],
     }
     values.update(extra)
     return values
@@ -263,18 +265,18 @@ def ca_rotation() -> Plan:
         {"198.51.100.10/32": "eu-west", "203.0.113.20/32": "us-east", "192.0.2.30/32": "ap-south"},
         ["zone.ap_south", "zone.eu_west", "zone.us_east"],
     )
-    fw_before["foreign"] = [
-        {
-            "group": "sg-0123456789abcdef0",
-            "rule_id": "sgr-ffff",
-            "source": "0.0.0.0/0",
-            "ports": "5685",
-            "description": "",
-        }
-    ]
+    hand_made = {
+        "group": "sg-0123456789abcdef0",
+        "rule_id": "sgr-ffff",
+        "source": "0.0.0.0/0",
+        "ports": "tcp/5685",
+        "description": "",
+    }
+    fw_before["foreign"] = [hand_made]
     fw_after = firewall_values(
         {"198.51.100.10/32": "eu-west", "203.0.113.20/32": "us-east"},
         ["zone.eu_west", "zone.us_east"],
+        revokes=[hand_made],
     )
     changes = (
         change(

@@ -3,8 +3,9 @@
 Its "world" is a directory of JSON files (``<config dir>/world/<address>.json``), so tests can
 change or delete objects behind meshprov's back and watch refresh find the drift. Arguments:
 ``value`` (updatable), ``key`` (forces replacement), ``fail`` (apply raises), ``delay`` (seconds
-apply sleeps, for interrupt tests), ``parent`` (a reference to another test_thing), and, to
-prove the reporting interface, ``impact`` (a security-impact note) and ``notice`` (an
+apply sleeps, for interrupt tests), ``parent`` (a reference to another test_thing), ``crash``
+(plan raises an unexpected exception holding the prior secret: a bug, for the crash handler),
+and, to prove the reporting interface, ``impact`` (a security-impact note) and ``notice`` (an
 after-apply action), both reported when set. Exports: ``id`` (known after apply) and ``secret``
 (sensitive). ``verify`` checks that each instance's world file still holds its ``id``.
 """
@@ -23,6 +24,8 @@ from meshprov.resources import register
 from meshprov.resources.base import (
     ApplyRequest,
     Context,
+    PlannedChange,
+    PlanRequest,
     RefreshResult,
     ResourceError,
     ResourceType,
@@ -46,6 +49,7 @@ SCHEMA = ResourceSchema(
         Attr("fail", BOOL, default=False),
         Attr("delay", NUMBER, default=0),
         Attr("parent", ANY, reference="test_thing"),
+        Attr("crash", BOOL, default=False),
         Attr("impact", STRING),
         Attr("notice", STRING),
     ),
@@ -60,6 +64,12 @@ def world_file(context: Context, address: str) -> Path:
 
 class ThingType(ResourceType):
     schema = SCHEMA
+
+    def plan(self, request: PlanRequest) -> PlannedChange:
+        if request.config["crash"]:
+            secret = (request.prior or {}).get("secret")
+            raise RuntimeError(f"a bug planning {request.address} over {secret}")
+        return super().plan(request)
 
     def apply(self, request: ApplyRequest) -> dict[str, Any]:
         config = request.config

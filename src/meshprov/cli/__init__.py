@@ -11,12 +11,14 @@ import gc
 import importlib
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
-from meshprov import __version__
-from meshprov.cli.session import Session
+from meshprov import __version__, log
+from meshprov.cli.session import EXIT_ERROR, Session, add_common_options
 
 # command name → (module under meshprov.cli, attribute)
 _COMMANDS = {
@@ -35,6 +37,22 @@ _COMMANDS = {
 }
 
 
+class _UsageError(click.UsageError):
+    exit_code = EXIT_ERROR
+
+
+@contextmanager
+def _usage_errors_exit_1() -> Iterator[None]:
+    """A usage error (unknown option, bad value) exits 1: click's 2 is, for
+    ``plan --detailed-exitcode``, "there are changes", which a typo must never mean."""
+    try:
+        yield
+    except _UsageError:
+        raise
+    except click.UsageError as exc:
+        raise _UsageError(exc.format_message(), exc.ctx) from None
+
+
 class _LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)
@@ -44,7 +62,15 @@ class _LazyGroup(click.Group):
             return None
         module, attr = _COMMANDS[cmd_name]
         command: click.Command = getattr(importlib.import_module(f"meshprov.cli.{module}"), attr)
-        return command
+        return add_common_options(command)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        with _usage_errors_exit_1():
+            return super().parse_args(ctx, terraform_spelling(args))
+
+    def invoke(self, ctx: click.Context) -> object:
+        with _usage_errors_exit_1():
+            return super().invoke(ctx)
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,20 +99,28 @@ def cli(ctx: click.Context, chdir: str, no_color: bool) -> None:
 
 
 _TERRAFORM_STYLE = re.compile(r"^-[a-z][a-z-]+(=.*)?$", re.DOTALL)
+# switches Terraform spells -NAME=true|false; click spells them --NAME / --no-NAME
+_SWITCH = re.compile(r"^--(refresh|lock|input)=(true|false)$")
 
 
 def terraform_spelling(args: list[str]) -> list[str]:
-    """Accept Terraform's one-dash long options: ``-auto-approve``, ``-out=plan.bin``.
+    """Accept Terraform's spellings: one-dash long options (``-auto-approve``,
+    ``-out=plan.bin``) and switches with a value (``-refresh=false``, ``-lock=false``).
 
     Short options are one letter (``-C``, ``-h``, ``-v``), so a longer word after a single dash
     can only be a long option.
     """
     out: list[str] = []
-    for arg in args:
+    for index, arg in enumerate(args):
         if arg == "--":
-            out.extend(args[len(out) :])
+            out.extend(args[index:])
             break
-        out.append("-" + arg if _TERRAFORM_STYLE.match(arg) else arg)
+        if _TERRAFORM_STYLE.match(arg):
+            arg = "-" + arg
+        switch = _SWITCH.match(arg)
+        if switch:
+            arg = f"--{switch[1]}" if switch[2] == "true" else f"--no-{switch[1]}"
+        out.append(arg)
     return out
 
 
@@ -96,7 +130,16 @@ def main() -> None:
     # (half the CPU time of validating 5,000 zones), then once more at exit: collect rarely,
     # and never what is still alive at the end.
     gc.set_threshold(100_000, 10, 10)
+    log.configure()
     try:
-        cli(args=terraform_spelling(sys.argv[1:]), prog_name="meshprov")
+        cli(args=sys.argv[1:], prog_name="meshprov")
+    except Exception as exc:  # the last resort: a bug, never a user's mistake
+        path = log.write_crash_log(exc, sys.argv[1:])
+        click.echo(
+            f"meshprov crashed: an internal error ({type(exc).__name__}), a bug in meshprov. "
+            f"The traceback is in {path}: please attach it to an issue.",
+            err=True,
+        )
+        sys.exit(EXIT_ERROR)
     finally:
         gc.freeze()

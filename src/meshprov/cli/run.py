@@ -15,9 +15,10 @@ from meshprov.cli.session import (
     EXIT_CHANGES,
     EXIT_ERROR,
     Session,
+    compact_warnings_option,
     fail,
+    lock_options,
     moment,
-    no_color_option,
     seconds,
 )
 from meshprov.cli.views import echo_plan, write_markdown
@@ -77,13 +78,7 @@ def _plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
             metavar="RFC3339-TIME",
             help="Plan as of this moment (to see what will need renewing).",
         ),
-        click.option(
-            "--lock-timeout",
-            default="0s",
-            show_default=True,
-            metavar="DURATION",
-            help="How long to wait for the state lock.",
-        ),
+        *lock_options,
         click.option(
             "--parallelism",
             default=10,
@@ -91,6 +86,7 @@ def _plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
             type=click.IntRange(1),
             help="How many resource operations run at once.",
         ),
+        compact_warnings_option,
     ]
     for option in reversed(options):
         func = option(func)
@@ -108,6 +104,7 @@ def _run_options(opts: dict[str, Any], destroy: bool) -> operations.RunOptions:
         refresh_only=opts["refresh_only"],
         destroy=destroy,
         now=lambda: moment(opts["as_of"]),
+        lock=opts["lock"],
         lock_timeout=lambda: seconds(opts["lock_timeout"]),
         parallelism=opts["parallelism"],
     )
@@ -140,7 +137,6 @@ def _run_options(opts: dict[str, Any], destroy: bool) -> operations.RunOptions:
     metavar="FILE",
     help="Also write the plan as a pull-request comment (Markdown) to FILE.",
 )
-@no_color_option
 @click.pass_obj
 def plan(
     session: Session,
@@ -186,56 +182,40 @@ def _sensitive_variables(loaded: LoadedConfig) -> set[str]:
     return {name for name, var in loaded.root.variables.items() if var.sensitive}
 
 
-_INPUT_OPTION = click.option(
-    "--input",
-    "input_",
-    type=bool,
-    default=True,
-    show_default=True,
-    help="Ask for confirmation on stdin (false needs --auto-approve).",
-)
-
-
 @click.command()
 @click.argument("planfile", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @_plan_options
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
-@_INPUT_OPTION
 @click.option("--destroy", is_flag=True, help="Destroy everything meshprov manages.")
-@no_color_option
 @click.pass_obj
 def apply(
     session: Session,
     planfile: Path | None,
     auto_approve: bool,
-    input_: bool,
     destroy: bool,
     **opts: Any,
 ) -> None:
     """Make the changes of a plan: a saved one (no prompt), or a fresh one after a yes."""
-    _apply_command(session, planfile, auto_approve, input_, destroy, opts)
+    _apply_command(session, planfile, auto_approve, destroy, opts)
 
 
 @click.command()
 @_plan_options
 @click.option("--auto-approve", is_flag=True, help="Destroy without asking for confirmation.")
-@_INPUT_OPTION
-@no_color_option
 @click.pass_obj
-def destroy(session: Session, auto_approve: bool, input_: bool, **opts: Any) -> None:
+def destroy(session: Session, auto_approve: bool, **opts: Any) -> None:
     """Destroy everything meshprov manages in this configuration (plan --destroy, then apply)."""
-    _apply_command(session, None, auto_approve, input_, True, opts)
+    _apply_command(session, None, auto_approve, True, opts)
 
 
 def _apply_command(
     session: Session,
     planfile: Path | None,
     auto_approve: bool,
-    input_: bool,
     destroy: bool,
     opts: dict[str, Any],
 ) -> None:
-    if planfile is None and not input_ and not auto_approve:
+    if planfile is None and not session.input and not auto_approve:
         fail(
             session,
             DiagnosticError.single(

@@ -3,14 +3,22 @@ exit codes, and the parsing of durations and moments given on the command line."
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
-from meshprov.diagnostics import Diagnostic, DiagnosticError, SourceCache, render_text
+from meshprov.diagnostics import (
+    Diagnostic,
+    DiagnosticError,
+    SourceCache,
+    render_compact_warnings,
+    render_text,
+)
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_FORMAT = 0, 1, 2, 3
 
@@ -20,26 +28,92 @@ class Session:
 
     def __init__(self, chdir: str, no_color: bool):
         self.directory = Path(chdir)
-        self.no_color = no_color or not sys.stdout.isatty()
+        # https://no-color.org: any non-empty NO_COLOR turns colours off
+        self.no_color = no_color or bool(os.environ.get("NO_COLOR")) or not sys.stdout.isatty()
+        self.input = True  # --input=false: never ask a question on stdin
+        self.compact_warnings = False
         self.sources = SourceCache()
 
     def print_diagnostics(self, diagnostics: tuple[Diagnostic, ...] | list[Diagnostic]) -> None:
+        diagnostics = list(diagnostics)
+        compact = self.compact_warnings and not any(d.severity == "error" for d in diagnostics)
+        if compact and diagnostics:
+            # Terraform's -compact-warnings: one line per warning, as long as nothing failed
+            click.echo(render_compact_warnings(diagnostics), err=True)
+            return
         for diag in diagnostics:
             click.echo(render_text(diag, self.sources), err=True)
 
 
-def _set_no_color(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if value:
-        ctx.find_object(Session).no_color = True  # type: ignore[union-attr]
+def _session_flag(
+    attribute: str, value_when_set: bool
+) -> Callable[[click.Context, click.Parameter, bool], None]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value == value_when_set:
+            setattr(ctx.find_object(Session), attribute, value_when_set)
+
+    return callback
 
 
 no_color_option = click.option(
     "--no-color",
     is_flag=True,
     expose_value=False,
-    callback=_set_no_color,
-    help="Plain text output, without colours.",
+    callback=_session_flag("no_color", True),
+    help="Plain text output, without colours (also with NO_COLOR set).",
 )
+
+input_option = click.option(
+    "--input/--no-input",
+    default=True,
+    expose_value=False,
+    callback=_session_flag("input", False),
+    help="Ask for input when needed; --input=false never asks (CI).",
+)
+
+compact_warnings_option = click.option(
+    "--compact-warnings",
+    is_flag=True,
+    expose_value=False,
+    callback=_session_flag("compact_warnings", True),
+    help="Show warnings as one line each (unless there are errors too).",
+)
+
+lock_options = (
+    click.option(
+        "--lock/--no-lock",
+        default=True,
+        show_default=True,
+        help="Hold the state lock while working; --lock=false is dangerous with others around.",
+    ),
+    click.option(
+        "--lock-timeout",
+        default="0s",
+        show_default=True,
+        metavar="DURATION",
+        help="How long to wait for the state lock.",
+    ),
+)
+
+
+def with_lock_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(lock_options):
+        func = option(func)
+    return func
+
+
+def add_common_options(command: click.Command) -> click.Command:
+    """Give a command (and a group's commands) the options every command takes, once."""
+    names = {p.name for p in command.params}
+    for option in (input_option, no_color_option):
+        probe = option(click.Command("probe"))
+        param = probe.params[0]
+        if param.name not in names:
+            command.params.append(param)
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            add_common_options(sub)
+    return command
 
 
 def fail(session: Session, exc: DiagnosticError) -> NoReturn:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from meshprov.cli.session import Session, fail, no_color_option
+from meshprov.cli.session import Session, fail
 from meshprov.cli.views import echo_plan, markdown
 from meshprov.diagnostics import DiagnosticError
 from meshprov.lang.types import infer_type, type_json
@@ -33,7 +33,6 @@ from meshprov.render.json_plan import render_plan_json, render_state_json
     is_flag=True,
     help="The saved plan as a pull-request comment (Markdown).",
 )
-@no_color_option
 @click.pass_obj
 def show(session: Session, planfile: Path | None, as_json: bool, as_markdown: bool) -> None:
     """Show a saved plan, or the current state when no PLANFILE is given."""
@@ -84,7 +83,6 @@ def show(session: Session, planfile: Path | None, as_json: bool, as_markdown: bo
     is_flag=True,
     help="Print sensitive values with --json or --raw (they are masked otherwise).",
 )
-@no_color_option
 @click.pass_obj
 def output(
     session: Session, name: str | None, as_json: bool, raw: bool, show_sensitive: bool

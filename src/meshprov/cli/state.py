@@ -9,9 +9,10 @@ import click
 
 from meshprov.addrs import address_under
 from meshprov.backend import check_replace, read_state
-from meshprov.cli.session import EXIT_ERROR, Session, fail, no_color_option, seconds
+from meshprov.cli.session import EXIT_ERROR, Session, fail, seconds, with_lock_options
 from meshprov.diagnostics import DiagnosticError
 from meshprov.operations import backend_of, current_state, edit_state
+from meshprov.plan.moves import Move, apply_moves
 from meshprov.render.human import render_resource_state
 from meshprov.state import LockError, State, StateError, loads_state
 from meshprov.state.encryption import CONTENT_STATE, decode
@@ -19,7 +20,7 @@ from meshprov.state.encryption import CONTENT_STATE, decode
 
 @click.group()
 def state() -> None:
-    """Inspect and edit the state: list, show, rm, pull, push."""
+    """Inspect and edit the state: list, show, mv, rm, pull, push."""
 
 
 @state.command("list")
@@ -38,13 +39,20 @@ def state_list(session: Session, addresses: tuple[str, ...]) -> None:
 
 @state.command("show")
 @click.argument("address")
-@no_color_option
 @click.pass_obj
 def state_show(session: Session, address: str) -> None:
     """Show one resource instance's attributes (secrets masked)."""
     try:
-        rs = current_state(session.directory).resources.get(address)
+        resources = current_state(session.directory).resources
+        rs = resources.get(address)
         if rs is None:
+            under = [a for a in resources if address_under(a, address)]
+            if under:
+                raise DiagnosticError.single(
+                    "Multiple instances found for the given address",
+                    f"{address} has {len(under)} instances; `state show` shows one of them:\n"
+                    + "".join(f"  {a}\n" for a in under),
+                )
             raise DiagnosticError.single(
                 "No instance found for the given address",
                 f"{address} is not in the state. `meshprov state list` shows what is.",
@@ -58,9 +66,9 @@ def state_show(session: Session, address: str) -> None:
 
 @state.command("rm")
 @click.argument("addresses", nargs=-1, required=True)
-@click.option("--lock-timeout", default="0s", show_default=True, metavar="DURATION")
+@with_lock_options
 @click.pass_obj
-def state_rm(session: Session, addresses: tuple[str, ...], lock_timeout: str) -> None:
+def state_rm(session: Session, addresses: tuple[str, ...], lock: bool, lock_timeout: str) -> None:
     """Forget instances without destroying them: meshprov stops managing them."""
     doomed: list[str] = []
 
@@ -79,12 +87,56 @@ def state_rm(session: Session, addresses: tuple[str, ...], lock_timeout: str) ->
 
     try:
         backend = backend_of(session.directory)
-        edit_state(backend, "state-rm", seconds(lock_timeout), forget)
+        edit_state(backend, "state-rm", seconds(lock_timeout), forget, enabled=lock)
     except DiagnosticError as exc:
         fail(session, exc)
     for address in doomed:
         click.echo(f"Removed {address}")
     click.echo(f"Successfully removed {len(doomed)} resource instance(s).")
+
+
+@state.command("mv")
+@click.argument("source")
+@click.argument("destination")
+@click.option("--dry-run", is_flag=True, help="Show what would move; change nothing.")
+@with_lock_options
+@click.pass_obj
+def state_mv(
+    session: Session, source: str, destination: str, dry_run: bool, lock: bool, lock_timeout: str
+) -> None:
+    """Move SOURCE (a resource, instance or module call) to DESTINATION in the state, keeping
+    its keys and certificates: a rename without reissuing anything."""
+    moved: dict[str, str] = {}
+
+    def move(current: State) -> State:
+        done = apply_moves([Move(source, destination)], current)
+        if not done.previous:
+            raise DiagnosticError.single(
+                "Invalid source address",
+                f"No matching objects found for {source}. `meshprov state list` shows what is "
+                "in the state.",
+            )
+        moved.update(done.previous)
+        if dry_run:
+            raise _DryRun
+        return done.state
+
+    try:
+        backend = backend_of(session.directory)
+        edit_state(backend, "state-mv", seconds(lock_timeout), move, enabled=lock)
+    except _DryRun:
+        pass
+    except DiagnosticError as exc:
+        fail(session, exc)
+    prefix = "Would move" if dry_run else "Move"
+    for new, old in sorted(moved.items(), key=lambda kv: kv[1]):
+        click.echo(f'{prefix} "{old}" to "{new}"')
+    if not dry_run:
+        click.echo(f"Successfully moved {len(moved)} object(s).")
+
+
+class _DryRun(Exception):
+    """Leaves ``edit_state`` before it writes: ``state mv --dry-run``."""
 
 
 @state.command("pull")
@@ -114,9 +166,9 @@ def state_pull(session: Session, decrypt: bool) -> None:
 @state.command("push")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Skip the lineage and serial checks.")
-@click.option("--lock-timeout", default="0s", show_default=True, metavar="DURATION")
+@with_lock_options
 @click.pass_obj
-def state_push(session: Session, file: Path, force: bool, lock_timeout: str) -> None:
+def state_push(session: Session, file: Path, force: bool, lock: bool, lock_timeout: str) -> None:
     """Replace the state with FILE, refusing another lineage or an older serial."""
     try:
         backend = backend_of(session.directory)
@@ -130,7 +182,7 @@ def state_push(session: Session, file: Path, force: bool, lock_timeout: str) -> 
             check_replace(incoming, current, force)
             return incoming
 
-        edit_state(backend, "state-push", seconds(lock_timeout), replace, exact=True)
+        edit_state(backend, "state-push", seconds(lock_timeout), replace, exact=True, enabled=lock)
     except DiagnosticError as exc:
         fail(session, exc)
     click.echo(f"State pushed (lineage {incoming.lineage}, serial {incoming.serial}).")
@@ -146,6 +198,14 @@ def force_unlock(session: Session, lock_id: str, force: bool) -> None:
         backend = backend_of(session.directory, encryption=False)  # no passphrase needed to unlock
     except DiagnosticError as exc:
         fail(session, exc)
+    if not force and not session.input:
+        fail(
+            session,
+            DiagnosticError.single(
+                "No confirmation possible",
+                "--input=false without --force would wait for an answer it may not ask for.",
+            ),
+        )
     if not force:
         click.echo(
             "Do you really want to force-unlock?\n  meshprov will remove the lock on the "

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from meshprov.cli.session import EXIT_ERROR, EXIT_OK, Session, no_color_option
+from meshprov.cli.session import EXIT_ERROR, EXIT_OK, Session
 from meshprov.diagnostics import Diagnostic, DiagnosticError
 from meshprov.engine import configuration
 
@@ -24,7 +24,6 @@ from meshprov.engine import configuration
     metavar="FILE",
     help="Read variable values from a *.vars.hcl file.",
 )
-@no_color_option
 @click.pass_obj
 def validate(
     session: Session, as_json: bool, cli_vars: tuple[str, ...], var_files: tuple[str, ...]

@@ -7,7 +7,7 @@ import sys
 import click
 
 from meshprov.backend import open_backend, read_state
-from meshprov.cli.session import EXIT_ERROR, EXIT_OK, Session, fail, moment, no_color_option
+from meshprov.cli.session import EXIT_ERROR, EXIT_OK, Session, fail, moment
 from meshprov.diagnostics import DiagnosticError
 from meshprov.engine import configuration
 from meshprov.engine.providers import configure_providers
@@ -38,7 +38,6 @@ from meshprov.verify import verify_state
     metavar="FILE",
     help="Read variable values from a *.vars.hcl file.",
 )
-@no_color_option
 @click.pass_obj
 def verify(
     session: Session,

@@ -7,6 +7,7 @@ required attributes, bad labels, duplicates, and module calls that do not match 
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from meshprov.config.model import (
     Local,
     Module,
     ModuleCall,
+    Moved,
     Output,
     Provider,
     Repetition,
@@ -52,6 +54,7 @@ _BLOCK_LABELS = {  # top-level block type → number of labels; resource types t
     "locals": 0,
     "output": 1,
     "module": 1,
+    "moved": 0,
 }
 _RESERVED_VARIABLE_NAMES = {"source", "count", "for_each", "depends_on", "lifecycle", "providers"}
 _BACKEND_ATTRIBUTES = {
@@ -173,6 +176,7 @@ class _ModuleBuilder:
             module_calls=self.module.module_calls,
             resources=self.module.resources,
             providers=self.module.providers,
+            moved=self.module.moved,
             settings=settings,
             files=tuple(f.filename for f in files),
         )
@@ -334,6 +338,25 @@ class _ModuleBuilder:
             return self._block_meshprov(block, settings)
         handler(block)
         return settings
+
+    def _block_moved(self, block: ast.Block) -> None:
+        if len(self.stack) > 1:
+            raise DiagnosticError.single(
+                "Moved block in a module",
+                "meshprov reads moved blocks in the root module only: write the addresses "
+                'from there, e.g. module.zones["eu"].zone.this.',
+                block.type_range,
+            )
+        self._check_body(block.body, ("from", "to"), (), "moved", ("from", "to"), block.range)
+        body = block.body
+        if "from" in body.attributes and "to" in body.attributes:
+            self.module.moved.append(
+                Moved(
+                    _address_text(body.attributes["from"].expr),
+                    _address_text(body.attributes["to"].expr),
+                    block.range,
+                )
+            )
 
     def _block_meshprov(self, block: ast.Block, settings: Settings) -> Settings:
         if len(self.stack) > 1:
@@ -640,3 +663,30 @@ class _ModuleBuilder:
                 )
             out.append(item.name)
         return tuple(out)
+
+
+def _address_text(expr: ast.Expression) -> str:
+    """A moved block's address as text: ``module.z["a"].zone.this`` (names and constant keys)."""
+    parts: list[str] = []
+    node = expr
+    while True:
+        if isinstance(node, ast.GetAttr):
+            parts.append("." + node.name)
+            node = node.source
+        elif (
+            isinstance(node, ast.Index)
+            and isinstance(node.key, ast.Literal)
+            and isinstance(node.key.value, str | int)
+            and not isinstance(node.key.value, bool)
+        ):
+            parts.append(f"[{json.dumps(node.key.value)}]")
+            node = node.source
+        elif isinstance(node, ast.Name):
+            return node.name + "".join(reversed(parts))
+        else:
+            raise DiagnosticError.single(
+                "Invalid address",
+                "A moved block's from and to are addresses of a resource, a resource instance "
+                'or a module call, e.g. zone.eu, zone.z["eu"] or module.zones["eu"].',
+                expr.range,
+            )

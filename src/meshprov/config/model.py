@@ -134,8 +134,19 @@ class Module:
     module_calls: dict[str, ModuleCall] = field(default_factory=dict)
     resources: dict[str, Resource] = field(default_factory=dict)  # keyed "type.name"
     providers: dict[str, Provider] = field(default_factory=dict)
+    moved: list[Moved] = field(default_factory=list)
     settings: Settings = field(default_factory=Settings)
     files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A ``moved`` block: the state entry at ``source`` (a resource, an instance or a module
+    call) is now at ``target``. Addresses are text, as written: ``module.z["a"].zone.this``."""
+
+    source: str
+    target: str
+    range: SourceRange
 
 
 @dataclass(frozen=True)

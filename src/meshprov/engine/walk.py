@@ -10,18 +10,19 @@ values). A node whose dependency failed is skipped, so one mistake gives one err
 from __future__ import annotations
 
 import heapq
+import logging
 import os
 import queue
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import networkx as nx
 
-from meshprov.addrs import InstanceAddress, InstanceKey, ModulePath
+from meshprov.addrs import InstanceAddress, InstanceKey, ModulePath, format_module_path
 from meshprov.config.model import (
     InputValue,
     Module,
@@ -131,6 +132,8 @@ def evaluate_config(
     return _Walker(root, graph, inputs, hook, root_dir, partial, stop).run()
 
 
+_log = logging.getLogger(__name__)
+_NAMED_INSTANCES = 5  # a diagnostic names this many module instances, then counts the rest
 UNKNOWN_KEY = "*"  # the one placeholder instance of a block whose expansion is unknown
 
 
@@ -214,11 +217,10 @@ class _Walker:
                     failed.add(node_id)
                     finish(node_id)
                     continue
-                try:
-                    for instance in list(self.by_path.get(node.module_path, ())):
-                        started.extend(self._evaluate_node(node, instance))
-                except DiagnosticError as exc:
-                    self.diags.extend(exc.diagnostics)
+                _log.debug("walk: %s", node_id)
+                problems = self._evaluate_everywhere(node, started)
+                if problems:
+                    self.diags.extend(problems)
                     failed.add(node_id)
                     finish(node_id)
                     continue
@@ -252,6 +254,12 @@ class _Walker:
                     if not self._complete(pending.pop(node_id)):
                         failed.add(node_id)
                     finish(node_id)
+        _log.info(
+            "walk: %d nodes, %d resource instances, %d failed nodes",
+            graph.number_of_nodes(),
+            len(self.instances),
+            len(failed),
+        )
         self.diags.raise_if_errors()
         root = self.by_path[()][0]
         return Evaluation(
@@ -260,6 +268,36 @@ class _Walker:
             self.instances,
             [d for d in self.diags if d.severity == "warning"],
         )
+
+    def _evaluate_everywhere(self, node: Node, started: list[_PendingResource]) -> list[Diagnostic]:
+        """Evaluate a node in every instance of its module; what went wrong, if anything.
+
+        One module instance's error does not hide another's, and the same error from several
+        instances of a module (the same line, the same message) is reported once, naming them.
+        """
+        found: dict[Diagnostic, list[ModuleInstance]] = {}
+        for instance in list(self.by_path.get(node.module_path, ())):
+            try:
+                started.extend(self._evaluate_node(node, instance))
+            except DiagnosticError as exc:
+                for diag in exc.diagnostics:
+                    found.setdefault(diag, []).append(instance)
+        return [self._in_module_instances(d, where) for d, where in found.items()]
+
+    def _in_module_instances(self, diag: Diagnostic, where: list[ModuleInstance]) -> Diagnostic:
+        """The diagnostic, saying which module instances it comes from and where they are called
+        (the range alone points into the module's file, shared by every instance)."""
+        if not where[0].path:
+            return diag
+        call = self._caller_of(where[0]).module.module_calls[where[0].path[-1][0]]
+        shown = [format_module_path(inst.path) for inst in where[:_NAMED_INSTANCES]]
+        if len(where) > _NAMED_INSTANCES:
+            shown.append(f"{len(where) - _NAMED_INSTANCES} more")
+        note = (
+            f"In {', '.join(shown)}: the module call at {call.range.filename} line "
+            f"{call.range.start.line}."
+        )
+        return replace(diag, detail=f"{diag.detail}\n\n{note}" if diag.detail else note)
 
     def _complete(self, started: list[_PendingResource]) -> bool:
         """Resolve a resource node's instance values; false if any instance failed."""

@@ -45,7 +45,8 @@ class Index(Expression):
 
 @dataclass(frozen=True)
 class SplatStep:
-    """One step applied to each element by a splat: ``.name`` (key None) or ``[key]``."""
+    """One step applied to each element by a splat: ``.name`` (key None), ``[key]``, or (both
+    None) a nested splat over the element so far: ``a[*].b[*]``."""
 
     name: str | None
     key: Expression | None

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Any
 
 from meshprov.diagnostics import DiagnosticError, SourceRange
 from meshprov.lang import ast
+from meshprov.lang.deep import retry_deeper
 from meshprov.lang.functions import FUNCTIONS, FunctionError, call_function
 from meshprov.lang.types import ConversionError, to_bool, to_number, to_string
 from meshprov.lang.values import (
@@ -20,11 +23,13 @@ from meshprov.lang.values import (
     HclSet,
     Unknown,
     has_unknown,
+    is_sensitive_deep,
     mark,
     normalize_number,
     sort_key,
     type_name,
     unmark,
+    unmark_deep,
     values_equal,
 )
 
@@ -41,7 +46,20 @@ class EvalContext:
 
 
 def evaluate(expr: ast.Expression, ctx: EvalContext) -> Any:
+    return retry_deeper(_eval, (expr, ctx), lambda: _too_deep(expr.range))
+
+
+def _eval(expr: ast.Expression, ctx: EvalContext) -> Any:
     return _EVALUATORS[type(expr)](expr, ctx)
+
+
+def _too_deep(rng: SourceRange) -> DiagnosticError:
+    return _fail(
+        "Expression nested too deeply",
+        "This expression nests more deeply (or a template calls itself more often) than "
+        "meshprov can evaluate.",
+        rng,
+    )
 
 
 def _fail(summary: str, detail: str, rng: SourceRange) -> DiagnosticError:
@@ -56,7 +74,7 @@ def _literal(expr: ast.Literal, ctx: EvalContext) -> Any:
 
 
 def _parens(expr: ast.Parens, ctx: EvalContext) -> Any:
-    return evaluate(expr.inner, ctx)
+    return _eval(expr.inner, ctx)
 
 
 def _name(expr: ast.Name, ctx: EvalContext) -> Any:
@@ -69,7 +87,7 @@ def _name(expr: ast.Name, ctx: EvalContext) -> Any:
 
 
 def _get_attr(expr: ast.GetAttr, ctx: EvalContext) -> Any:
-    return get_attribute(evaluate(expr.source, ctx), expr.name, expr.range)
+    return get_attribute(_eval(expr.source, ctx), expr.name, expr.range)
 
 
 def get_attribute(value: Any, name: str, rng: SourceRange) -> Any:
@@ -106,7 +124,7 @@ def get_attribute(value: Any, name: str, rng: SourceRange) -> Any:
 
 
 def _index(expr: ast.Index, ctx: EvalContext) -> Any:
-    return index_value(evaluate(expr.source, ctx), evaluate(expr.key, ctx), expr.range)
+    return index_value(_eval(expr.source, ctx), _eval(expr.key, ctx), expr.range)
 
 
 def index_value(value: Any, key: Any, rng: SourceRange) -> Any:
@@ -164,20 +182,28 @@ def index_value(value: Any, key: Any, rng: SourceRange) -> Any:
 
 
 def _splat(expr: ast.Splat, ctx: EvalContext) -> Any:
-    source = evaluate(expr.source, ctx)
+    return _splat_over(_eval(expr.source, ctx), expr.steps, expr, ctx)
+
+
+def _splat_over(
+    source: Any, steps: tuple[ast.SplatStep, ...], expr: ast.Splat, ctx: EvalContext
+) -> Any:
     raw, sensitive = unmark(source)
     if isinstance(raw, Unknown):
         return mark(UNKNOWN, sensitive)
     if raw is None:
         return mark([], sensitive)
-    items = list(raw) if isinstance(raw, list | HclSet) else [raw]
+    items = list(raw) if isinstance(raw, list | HclSet) else [raw]  # a single value: [value]
     out = []
     for item in items:
-        for step in expr.steps:
+        for i, step in enumerate(steps):
+            if step.name is None and step.key is None:
+                item = _splat_over(item, steps[i + 1 :], expr, ctx)
+                break
             if step.name is not None:
                 item = get_attribute(item, step.name, expr.range)
             else:
-                item = index_value(item, evaluate(step.key, ctx), expr.range)
+                item = index_value(item, _eval(step.key, ctx), expr.range)
         out.append(item)
     return mark(out, sensitive)
 
@@ -186,7 +212,7 @@ def _splat(expr: ast.Splat, ctx: EvalContext) -> Any:
 
 
 def _tuple(expr: ast.TupleExpr, ctx: EvalContext) -> Any:
-    return [evaluate(item, ctx) for item in expr.items]
+    return [_eval(item, ctx) for item in expr.items]
 
 
 def _object(expr: ast.ObjectExpr, ctx: EvalContext) -> Any:
@@ -194,7 +220,7 @@ def _object(expr: ast.ObjectExpr, ctx: EvalContext) -> Any:
     unknown_key = False
     sensitive_key = False
     for item in expr.items:
-        key, s = unmark(evaluate(item.key, ctx))
+        key, s = unmark(_eval(item.key, ctx))
         sensitive_key = sensitive_key or s
         if isinstance(key, Unknown):
             unknown_key = True
@@ -206,7 +232,7 @@ def _object(expr: ast.ObjectExpr, ctx: EvalContext) -> Any:
                 f'An attribute named "{skey}" was already defined in this object.',
                 item.key.range,
             )
-        out[skey] = evaluate(item.value, ctx)
+        out[skey] = _eval(item.value, ctx)
     if unknown_key:
         return mark(UNKNOWN, sensitive_key)
     return mark(out, sensitive_key)
@@ -224,7 +250,7 @@ def _object_key(key: Any, rng: SourceRange) -> str:
 
 
 def _for(expr: ast.ForExpr, ctx: EvalContext) -> Any:
-    coll, sensitive = unmark(evaluate(expr.collection, ctx))
+    coll, sensitive = unmark(_eval(expr.collection, ctx))
     if isinstance(coll, Unknown):
         return mark(UNKNOWN, sensitive)
     if isinstance(coll, dict):  # maps iterate in lexical key order, as in Terraform
@@ -248,21 +274,21 @@ def _for(expr: ast.ForExpr, ctx: EvalContext) -> Any:
             names[expr.key_var] = key
         inner = ctx.with_names(**names)
         if expr.condition is not None:
-            cond, s = unmark(evaluate(expr.condition, inner))
+            cond, s = unmark(_eval(expr.condition, inner))
             sensitive = sensitive or s
             if isinstance(cond, Unknown):
                 return mark(UNKNOWN, sensitive)
             if not _as_bool(cond, expr.condition.range, "Invalid 'for' condition"):
                 continue
         if expr.key_expr is None:
-            tuple_out.append(evaluate(expr.value_expr, inner))
+            tuple_out.append(_eval(expr.value_expr, inner))
             continue
-        k, s = unmark(evaluate(expr.key_expr, inner))
+        k, s = unmark(_eval(expr.key_expr, inner))
         sensitive = sensitive or s
         if isinstance(k, Unknown):
             return mark(UNKNOWN, sensitive)
         skey = _object_key(k, expr.key_expr.range)
-        v = evaluate(expr.value_expr, inner)
+        v = _eval(expr.value_expr, inner)
         if expr.grouping:
             object_out.setdefault(skey, []).append(v)
         elif skey in object_out:
@@ -310,8 +336,10 @@ def _as_number(value: Any, rng: SourceRange, op: str) -> int | float:
 
 
 def _binary(expr: ast.BinaryOp, ctx: EvalContext) -> Any:
-    left, ls = unmark(evaluate(expr.left, ctx))
-    right, rs = unmark(evaluate(expr.right, ctx))
+    if expr.op in ("&&", "||"):
+        return _logical(expr, ctx)
+    left, ls = unmark(_eval(expr.left, ctx))
+    right, rs = unmark(_eval(expr.right, ctx))
     sensitive = ls or rs
     op = expr.op
     if op in ("==", "!="):
@@ -349,13 +377,75 @@ def _binary(expr: ast.BinaryOp, ctx: EvalContext) -> Any:
         value = a * b
     elif op == "/":
         value = a / b
+    elif math.isinf(a) or math.isinf(b):  # cty: with an infinite operand, % is infinite
+        value = math.copysign(math.inf, a)
     else:  # Terraform's modulo keeps the sign of the dividend, like Go's
         value = a - b * int(a / b)
     return mark(normalize_number(value), sensitive)
 
 
+def _operand(side: ast.Expression, ctx: EvalContext) -> tuple[Any, bool, DiagnosticError | None]:
+    """A logical operand: (bool, None or UNKNOWN; sensitive; its error, if evaluating failed)."""
+    try:
+        value, sensitive = unmark(_eval(side, ctx))
+    except DiagnosticError as exc:
+        return UNKNOWN, False, exc
+    if isinstance(value, Unknown) or value is None:
+        return value, sensitive, None
+    return _as_bool(value, side.range, "Invalid operand"), sensitive, None
+
+
+def _logical(expr: ast.BinaryOp, ctx: EvalContext) -> Any:
+    """``&&`` and ``||`` as current HCL: one side can decide the result, and then the other
+    side's errors do not matter (``obj != null && obj.flag`` is false for a null ``obj``)."""
+    left, ls, left_err = _operand(expr.left, ctx)
+    right, rs, right_err = _operand(expr.right, ctx)
+    sensitive = ls or rs
+    decisive = expr.op == "||"  # the value one side needs to decide: true for ||, false for &&
+    l_unknown, r_unknown = isinstance(left, Unknown), isinstance(right, Unknown)
+    if l_unknown and r_unknown:
+        if left_err is None:
+            return mark(UNKNOWN, sensitive)
+        raise left_err
+    if not l_unknown and left is decisive:
+        return mark(decisive, sensitive)
+    if not r_unknown and right is decisive:
+        return mark(decisive, sensitive)
+    if l_unknown and right is (not decisive):
+        if left_err is not None:
+            raise left_err
+        return mark(UNKNOWN, sensitive)
+    if r_unknown and left is (not decisive):
+        if right_err is not None:
+            raise right_err
+        return mark(UNKNOWN, sensitive)
+    for error, value, side in ((left_err, left, expr.left), (right_err, right, expr.right)):
+        if error is not None:
+            raise error
+        if value is None:
+            raise _fail(
+                "Invalid operand",
+                f'Unsuitable value for the "{expr.op}" operator: a bool is required, not null.',
+                side.range,
+            )
+    return mark(left and right if expr.op == "&&" else left or right, sensitive)
+
+
+def _either(expr: ast.Conditional, ctx: EvalContext, sensitive: bool) -> Any:
+    """An unknown condition: both results are evaluated (their errors count, as in HCL). If
+    they are the same known value, that is the result; otherwise it is unknown, and marked
+    sensitive when either result holds anything sensitive, so no mark is lost."""
+    first = _eval(expr.true_result, ctx)
+    second = _eval(expr.false_result, ctx)
+    raw_first, s1 = unmark_deep(first)
+    s2 = is_sensitive_deep(second)
+    if not has_unknown(first) and not has_unknown(second) and values_equal(first, second):
+        return mark(raw_first, True) if s1 or s2 or sensitive else first
+    return mark(UNKNOWN, sensitive or s1 or s2)
+
+
 def _unary(expr: ast.UnaryOp, ctx: EvalContext) -> Any:
-    value, sensitive = unmark(evaluate(expr.operand, ctx))
+    value, sensitive = unmark(_eval(expr.operand, ctx))
     if isinstance(value, Unknown):
         return mark(UNKNOWN, sensitive)
     if expr.op == "!":
@@ -364,9 +454,9 @@ def _unary(expr: ast.UnaryOp, ctx: EvalContext) -> Any:
 
 
 def _conditional(expr: ast.Conditional, ctx: EvalContext) -> Any:
-    cond, sensitive = unmark(evaluate(expr.condition, ctx))
+    cond, sensitive = unmark(_eval(expr.condition, ctx))
     if isinstance(cond, Unknown):
-        return mark(UNKNOWN, sensitive)
+        return _either(expr, ctx, sensitive)
     if cond is None:
         raise _fail(
             "Null condition",
@@ -378,24 +468,32 @@ def _conditional(expr: ast.Conditional, ctx: EvalContext) -> Any:
         if _as_bool(cond, expr.condition.range, "Incorrect condition type")
         else expr.false_result
     )
-    return mark(evaluate(chosen, ctx), sensitive)
+    return mark(_eval(chosen, ctx), sensitive)
 
 
 # --- function calls ----------------------------------------------------------------------
 
 
 def _call(expr: ast.FunctionCall, ctx: EvalContext) -> Any:
-    if expr.name in ("try", "can"):
+    name = expr.name.removeprefix("core::")  # Terraform's namespace for the built-ins
+    if name in ("try", "can"):
         return _try_or_can(expr, ctx)
-    if expr.name not in FUNCTIONS:
+    if name.startswith("provider::"):
+        raise _fail(
+            "Call to unknown function",
+            f'There is no function named "{expr.name}": meshprov\'s providers do not offer '
+            "functions.",
+            expr.range,
+        )
+    if name not in FUNCTIONS:
         from difflib import get_close_matches
 
-        hint = get_close_matches(expr.name, [*FUNCTIONS, "try", "can"], n=1)
+        hint = get_close_matches(name, [*FUNCTIONS, "try", "can"], n=1)
         detail = f'There is no function named "{expr.name}".'
         if hint:
             detail += f' Did you mean "{hint[0]}"?'
         raise _fail("Call to unknown function", detail, expr.range)
-    args = [evaluate(a, ctx) for a in expr.args]
+    args = [_eval(a, ctx) for a in expr.args]
     if expr.expand_final and args:
         last, sensitive = unmark(args.pop())
         if isinstance(last, Unknown):
@@ -408,13 +506,13 @@ def _call(expr: ast.FunctionCall, ctx: EvalContext) -> Any:
             )
         args.extend(mark(v, sensitive) for v in last)
     try:
-        return call_function(expr.name, args, ctx.base_dir, render_template=_render_template)
+        return call_function(name, args, ctx.base_dir, render_template=_render_template)
     except FunctionError as exc:
         raise _fail(exc.summary, str(exc), expr.range) from None
 
 
 def _try_or_can(expr: ast.FunctionCall, ctx: EvalContext) -> Any:
-    if expr.name == "can":
+    if expr.name.removeprefix("core::") == "can":
         if len(expr.args) != 1:
             raise _fail(
                 "Not enough function arguments" if not expr.args else "Too many function arguments",
@@ -422,7 +520,7 @@ def _try_or_can(expr: ast.FunctionCall, ctx: EvalContext) -> Any:
                 expr.range,
             )
         try:
-            value = evaluate(expr.args[0], ctx)
+            value = _eval(expr.args[0], ctx)
         except DiagnosticError:
             return False
         return UNKNOWN if has_unknown(value) else True
@@ -435,7 +533,7 @@ def _try_or_can(expr: ast.FunctionCall, ctx: EvalContext) -> Any:
     errors = []
     for arg in expr.args:
         try:
-            value = evaluate(arg, ctx)
+            value = _eval(arg, ctx)
         except DiagnosticError as exc:
             errors.append(exc)
             continue
@@ -452,7 +550,7 @@ def _render_template(text: str, filename: str, variables: Mapping[str, Any]) -> 
     from meshprov.lang.parse import parse_template
 
     template = parse_template(text, filename)
-    return evaluate(template, EvalContext(dict(variables), Path(filename).parent))
+    return _eval(template, EvalContext(dict(variables), Path(filename).parent))
 
 
 # --- templates ---------------------------------------------------------------------------
@@ -461,7 +559,7 @@ def _render_template(text: str, filename: str, variables: Mapping[str, Any]) -> 
 def _template(expr: ast.Template, ctx: EvalContext) -> Any:
     parts = expr.parts
     if len(parts) == 1 and isinstance(parts[0], ast.TemplateInterp):
-        return evaluate(parts[0].expr, ctx)  # "${x}" is x itself, not its string form
+        return _eval(parts[0].expr, ctx)  # "${x}" is x itself, not its string form
     pieces: list[str] = []
     state = {"unknown": False, "sensitive": False}
     _render_parts(parts, ctx, pieces, state)
@@ -477,26 +575,30 @@ def _render_parts(
         if isinstance(part, ast.TemplateText):
             out.append(part.text)
         elif isinstance(part, ast.TemplateInterp):
-            value, s = unmark(evaluate(part.expr, ctx))
+            value, s = unmark(_eval(part.expr, ctx))
             state["sensitive"] |= s
             if isinstance(value, Unknown):
                 state["unknown"] = True
                 continue
             out.append(_template_string(value, part.expr.range))
         elif isinstance(part, ast.TemplateIf):
-            cond, s = unmark(evaluate(part.condition, ctx))
+            cond, s = unmark(_eval(part.condition, ctx))
             state["sensitive"] |= s
             if isinstance(cond, Unknown):
                 state["unknown"] = True
+                for branch in (part.then_parts, part.else_parts):
+                    _render_parts(branch, ctx, [], state)
                 continue
-            branch = (
-                part.then_parts
-                if _as_bool(cond, part.condition.range, "Invalid template directive condition")
-                else part.else_parts
-            )
-            _render_parts(branch, ctx, out, state)
+            taken = _as_bool(cond, part.condition.range, "Invalid template directive condition")
+            _render_parts(part.then_parts if taken else part.else_parts, ctx, out, state)
+            # HCL marks the result with what either branch holds: a sensitive value in the
+            # branch not taken still marks it (its errors do not matter: it is not taken)
+            untaken = {"unknown": False, "sensitive": False}
+            with contextlib.suppress(DiagnosticError):
+                _render_parts(part.else_parts if taken else part.then_parts, ctx, [], untaken)
+            state["sensitive"] |= untaken["sensitive"]
         elif isinstance(part, ast.TemplateFor):
-            coll, s = unmark(evaluate(part.collection, ctx))
+            coll, s = unmark(_eval(part.collection, ctx))
             state["sensitive"] |= s
             if isinstance(coll, Unknown):
                 state["unknown"] = True

@@ -28,6 +28,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import re2
+import regex
 import yaml
 
 from meshprov.lang.types import (
@@ -52,6 +54,7 @@ from meshprov.lang.values import (
     format_number,
     has_unknown,
     is_number,
+    is_sensitive_deep,
     mark,
     normalize_number,
     type_name,
@@ -84,6 +87,9 @@ class Function:
     handles_unknown: bool = False  # impl receives unknowns (top level and nested) itself
     handles_marks: bool = False  # impl receives sensitive marks itself
     needs_context: bool = False  # impl's first argument is the CallContext
+    # impl passes elements through: only each argument's own mark is taken off (and put on
+    # the result); marks inside stay on their elements, as Terraform keeps them
+    element_marks: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,10 +113,18 @@ def _register(
     handles_unknown: bool = False,
     handles_marks: bool = False,
     needs_context: bool = False,
+    element_marks: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def add(impl: Callable[..., Any]) -> Callable[..., Any]:
         FUNCTIONS[name] = Function(
-            name, impl, min_args, max_args, handles_unknown, handles_marks, needs_context
+            name,
+            impl,
+            min_args,
+            max_args,
+            handles_unknown,
+            handles_marks,
+            needs_context,
+            element_marks,
         )
         return impl
 
@@ -129,18 +143,28 @@ def call_function(
         raise FunctionError(f'There is no function named "{name}".', "Call to unknown function")
     _check_arity(fn, len(args))
     sensitive = False
-    if not fn.handles_marks:
+    redact = False
+    if fn.element_marks:
+        stripped = []
+        for arg in args:
+            raw, marked = unmark(arg)
+            stripped.append(raw)
+            sensitive = sensitive or marked
+        redact = sensitive or any(is_sensitive_deep(arg) for arg in stripped)
+        args = stripped
+    elif not fn.handles_marks:
         stripped = []
         for arg in args:
             raw, marked = unmark_deep(arg)
             stripped.append(raw)
             sensitive = sensitive or marked
         args = stripped
+        redact = sensitive
     if not fn.handles_unknown and any(has_unknown(arg) for arg in args):
-        return mark(UNKNOWN, sensitive)
+        return mark(UNKNOWN, redact)  # nested marks too: the unknown may hold any of them
     if fn.needs_context:
         args = [CallContext(base_dir, render_template), *args]
-    token = _redacting.set(sensitive)
+    token = _redacting.set(redact)
     try:
         result = fn.impl(*args)
     except _CallFailed as e:
@@ -397,12 +421,13 @@ def _format_verb(verb: _Verb, arg: Any) -> str:
 
 
 def _pad(verb: _Verb, text: str) -> str:
-    if verb.width is None or len(text) >= verb.width:
+    size = len(graphemes(text))  # go-cty pads to a width in user-perceived characters
+    if verb.width is None or size >= verb.width:
         return text
     fill = "0" if "0" in verb.flags else " "
     if "-" in verb.flags:
-        return text.ljust(verb.width)
-    return text.rjust(verb.width, fill)
+        return text + " " * (verb.width - size)
+    return fill * (verb.width - size) + text
 
 
 def _pad_number(verb: _Verb, negative: bool, prefix: str, digits: str, zero_ok: bool) -> str:
@@ -530,12 +555,20 @@ def _split(separator: Any, string: Any) -> list[str]:
 
 @_register("lower", 1, 1)
 def _lower(string: Any) -> str:
-    return _str(string, "str").lower()
+    return _go_case(_str(string, "str"), str.lower)
 
 
 @_register("upper", 1, 1)
 def _upper(string: Any) -> str:
-    return _str(string, "str").upper()
+    return _go_case(_str(string, "str"), str.upper)
+
+
+def _go_case(text: str, convert: Callable[[str], str]) -> str:
+    """Go's strings.ToUpper/ToLower map one character to one: a character whose Unicode
+    case mapping is several characters ("ﬄ" → "FFL") stays as it is."""
+    if text.isascii():
+        return convert(text)
+    return "".join(c if len(mapped := convert(c)) != 1 else mapped for c in text)
 
 
 def _is_word_separator(ch: str) -> bool:
@@ -595,14 +628,14 @@ def _strcontains(string: Any, substr: Any) -> bool:
 
 @_register("substr", 3, 3)
 def _substr(string: Any, offset: Any, length: Any) -> str:
-    text = _str(string, "str")
+    text = graphemes(_str(string, "str"))  # offsets count user-perceived characters
     start, count = _int(offset, "offset"), _int(length, "length")
     if start < 0:
         start = max(start + len(text), 0)  # negative offsets count from the end
     if start >= len(text) or count == 0:
         return ""
     rest = text[start:]
-    return rest if count < 0 else rest[:count]
+    return "".join(rest if count < 0 else rest[:count])
 
 
 @_register("replace", 3, 3)
@@ -613,7 +646,7 @@ def _replace(string: Any, substr: Any, replacement: Any) -> str:
     if len(search) > 1 and search.startswith("/") and search.endswith("/"):
         try:
             pattern = _compile_re2(search[1:-1])
-        except re.error as e:
+        except _RegexpError as e:
             raise _CallFailed(f"error parsing regexp: {e}") from None
         return pattern.sub(lambda m: _expand(new, m), text)
     return text.replace(search, new)
@@ -621,91 +654,74 @@ def _replace(string: Any, substr: Any, replacement: Any) -> str:
 
 @_register("regex", 2, 2)
 def _regex(pattern: Any, string: Any) -> Any:
+    compiled = _regex_pattern(pattern)
+    match = compiled.search(_str(string, "string"))
+    if match is None:
+        raise _CallFailed("pattern did not match any part of the given string")
+    return _match_value(compiled, match)
+
+
+@_register("regexall", 2, 2)
+def _regexall(pattern: Any, string: Any) -> list:
+    compiled = _regex_pattern(pattern)
+    out, end = [], -1
+    for m in compiled.finditer(_str(string, "string")):
+        if m.start() == m.end() == end:
+            continue  # Go ignores an empty match abutting the previous match
+        out.append(_match_value(compiled, m))
+        end = m.end()
+    return out
+
+
+def _regex_pattern(pattern: Any) -> Any:
     try:
         compiled = _compile_re2(_str(pattern, "pattern"))
-    except re.error as e:
+    except _RegexpError as e:
         raise _arg_error("pattern", f"invalid regexp pattern: {e}") from None
     named = compiled.groupindex
     if named and len(named) != compiled.groups:
         raise _arg_error(
             "pattern", "invalid regexp pattern: cannot mix both named and unnamed capture groups"
         )
-    match = compiled.search(_str(string, "string"))
-    if match is None:
-        raise _CallFailed("pattern did not match any part of the given string")
-    if named:
+    return compiled
+
+
+def _match_value(compiled: Any, match: Any) -> Any:
+    """What regex returns for one match: the string, a list of groups, or a map of names."""
+    if compiled.groupindex:
         return dict(sorted(match.groupdict().items()))
     if compiled.groups:
         return list(match.groups())  # groups that did not take part are null
     return match.group(0)
 
 
-# RE2 (Go, so Terraform) and Python's re mostly agree; these are the constructs that differ.
-_POSIX_CLASSES = {
-    "alnum": "0-9A-Za-z",
-    "alpha": "A-Za-z",
-    "ascii": "\\x00-\\x7F",
-    "blank": "\\t ",
-    "cntrl": "\\x00-\\x1F\\x7F",
-    "digit": "0-9",
-    "graph": "!-~",
-    "lower": "a-z",
-    "print": " -~",
-    "punct": "!-/:-@\\[-`{-~",
-    "space": "\\t\\n\\v\\f\\r ",
-    "upper": "A-Z",
-    "word": "0-9A-Za-z_",
-    "xdigit": "0-9A-Fa-f",
-}
-_MULTILINE_FLAG = re.compile(r"\(\?[a-zA-Z]*m[a-zA-Z]*[:)]")
+class _RegexpError(Exception):
+    """RE2 rejected a pattern; the message is RE2's, as Terraform shows Go's."""
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # RE2 would log rejected patterns to stderr itself
 
 
 @lru_cache(maxsize=256)
-def _compile_re2(pattern: str) -> re.Pattern[str]:
-    """Compile an RE2 pattern with Python's re: ``(?<n>``, ``\\z``, ``$``, ``[[:alpha:]]``."""
-    multiline = bool(_MULTILINE_FLAG.search(pattern))
-    out: list[str] = []
-    i, in_class = 0, False
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < len(pattern):
-            escape = pattern[i : i + 2]
-            out.append("\\Z" if escape == "\\z" and not in_class else escape)
-            i += 2
-        elif in_class:
-            name_end = pattern.find(":]", i + 2) if pattern.startswith("[:", i) else -1
-            if name_end >= 0 and pattern[i + 2 : name_end] in _POSIX_CLASSES:
-                out.append(_POSIX_CLASSES[pattern[i + 2 : name_end]])
-                i = name_end + 2
-                continue
-            in_class = ch != "]"
-            out.append(ch)
-            i += 1
-        elif ch == "[":
-            in_class = True
-            out.append(ch)
-            i += 1
-            if pattern.startswith("^", i):
-                out.append("^")
-                i += 1
-            if pattern.startswith("]", i):  # a leading "]" is a literal in RE2
-                out.append("\\]")
-                i += 1
-        elif pattern.startswith("(?<", i) and not pattern.startswith(("(?<=", "(?<!"), i):
-            out.append("(?P<")
-            i += 3
-        else:
-            # RE2's "$" without (?m) matches only at the very end, Python's also before a "\n"
-            out.append("\\Z" if ch == "$" and not multiline else ch)
-            i += 1
-    # RE2's \d \w \s \b are ASCII-only
-    return re.compile("".join(out), re.ASCII)
+def _compile_re2(pattern: str) -> Any:
+    """Compile with RE2 itself, the engine (and syntax) of Go's regexp: matching takes time
+    linear in the input, so no pattern can hang a run (``(a+)+$`` on a long string)."""
+    try:
+        return re2.compile(pattern, options=_RE2_OPTIONS)
+    except re2.error as e:
+        message = e.args[0] if e.args else "invalid pattern"
+        if isinstance(message, bytes):
+            message = message.decode("utf-8", "replace")
+        if "invalid escape sequence: \\" in message and message[-1:].isdigit():
+            message += " (RE2, the engine Terraform uses, has no backreferences)"
+        raise _RegexpError(message) from None
 
 
 _TEMPLATE_NAME = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
 
 
-def _expand(template: str, match: re.Match[str]) -> str:
+def _expand(template: str, match: Any) -> str:
     """Go's Regexp.Expand: ``$1``, ``${1}``, ``$name``, ``${name}``, ``$$``."""
     out: list[str] = []
     i = 0
@@ -737,17 +753,19 @@ def _expand(template: str, match: re.Match[str]) -> str:
 # --- collections ---------------------------------------------------------------------------
 
 
-@_register("length", 1, 1, handles_unknown=True)
+@_register("length", 1, 1, handles_unknown=True, element_marks=True)
 def _length(value: Any) -> Any:
     if isinstance(value, Unknown):
         return UNKNOWN
     _not_null(value, "value")
-    if isinstance(value, str | list | HclSet | dict):
+    if isinstance(value, str):
+        return len(graphemes(value))
+    if isinstance(value, list | HclSet | dict):
         return len(value)
     raise _arg_error("value", "argument must be a string, a collection type, or a structural type")
 
 
-@_register("concat", 1, None, handles_unknown=True)
+@_register("concat", 1, None, handles_unknown=True, element_marks=True)
 def _concat(*seqs: Any) -> Any:
     if any(isinstance(s, Unknown) for s in seqs):
         return UNKNOWN
@@ -795,7 +813,7 @@ def _distinct(collection: Any) -> list:
     return out
 
 
-@_register("element", 2, 2, handles_unknown=True)
+@_register("element", 2, 2, handles_unknown=True, element_marks=True)
 def _element(collection: Any, index: Any) -> Any:
     if isinstance(index, Unknown):
         return UNKNOWN
@@ -807,30 +825,36 @@ def _element(collection: Any, index: Any) -> Any:
         raise _CallFailed(f"cannot read elements from {type_name(collection)}")
     if not collection:
         raise _CallFailed("cannot use element function with an empty list")
+    if not -(2**63) <= position < 2**63:
+        raise _arg_error(
+            "index",
+            "value must be a whole number, between -9223372036854775808 and 9223372036854775807",
+        )
     # wraps around; since Terraform 1.10 a negative index counts back from the end
     return collection[position % len(collection)]
 
 
-@_register("flatten", 1, 1)
+@_register("flatten", 1, 1, element_marks=True)
 def _flatten(collection: Any) -> list:
     _not_null(collection, "list")
     if _seq(collection) is None:
         raise _CallFailed("can only flatten lists, sets and tuples")
     out: list = []
 
-    def walk(items: list) -> None:
+    def walk(items: list, sensitive: bool) -> None:
         for item in items:
-            inner = _seq(item)
+            raw, marked = unmark(item)
+            inner = _seq(raw)
             if inner is None:
-                out.append(item)
-            else:
-                walk(inner)
+                out.append(mark(item, sensitive))
+            else:  # a marked inner list marks each element it gives
+                walk(inner, sensitive or marked)
 
-    walk(list(collection))
+    walk(list(collection), False)
     return out
 
 
-@_register("keys", 1, 1, handles_unknown=True)
+@_register("keys", 1, 1, handles_unknown=True, element_marks=True)
 def _keys(mapping: Any) -> Any:
     if isinstance(mapping, Unknown):
         return UNKNOWN
@@ -840,7 +864,7 @@ def _keys(mapping: Any) -> Any:
     return sorted(mapping)
 
 
-@_register("values", 1, 1, handles_unknown=True)
+@_register("values", 1, 1, handles_unknown=True, element_marks=True)
 def _values(mapping: Any) -> Any:
     if isinstance(mapping, Unknown):
         return UNKNOWN
@@ -850,8 +874,10 @@ def _values(mapping: Any) -> Any:
     return [mapping[k] for k in sorted(mapping)]
 
 
-@_register("lookup", 2, 3)
+@_register("lookup", 2, 3, element_marks=True, handles_unknown=True)
 def _lookup(mapping: Any, key: Any, *default: Any) -> Any:
+    if isinstance(mapping, Unknown) or isinstance(key, Unknown):
+        return UNKNOWN  # unknowns elsewhere in the map do not matter
     _not_null(mapping, "inputMap")
     if not isinstance(mapping, dict):
         raise _arg_error("inputMap", "lookup() requires a map as the first argument")
@@ -859,17 +885,29 @@ def _lookup(mapping: Any, key: Any, *default: Any) -> Any:
     if name in mapping:
         return mapping[name]
     if default:
-        return default[0]
+        return _like_elements(default[0], mapping)
     raise _CallFailed(f"lookup failed to find key {_quote(name)}")
 
 
-@_register("merge", 0, None, handles_unknown=True)
+def _like_elements(default: Any, mapping: dict) -> Any:
+    """Terraform converts lookup's default to the map's element type: a number default of a
+    map of strings comes back a string."""
+    raw, sensitive = unmark(default)
+    elements = [unmark(v)[0] for v in mapping.values()]
+    if (
+        elements
+        and all(isinstance(v, str) for v in elements)
+        and (is_number(raw) or isinstance(raw, bool))
+    ):
+        return mark(to_string(raw), sensitive)
+    return default
+
+
+@_register("merge", 0, None, handles_unknown=True, element_marks=True)
 def _merge(*maps: Any) -> Any:
     if any(isinstance(m, Unknown) for m in maps):
         return UNKNOWN
     present = [m for m in maps if m is not None]
-    if maps and not present:
-        return None  # Terraform: merging only nulls gives null, not {}
     out: dict = {}
     for m in present:
         if not isinstance(m, dict):
@@ -909,7 +947,7 @@ def _range(*params: Any) -> list:
     return out
 
 
-@_register("reverse", 1, 1, handles_unknown=True)
+@_register("reverse", 1, 1, handles_unknown=True, element_marks=True)
 def _reverse(collection: Any) -> Any:
     if isinstance(collection, Unknown):
         return UNKNOWN
@@ -937,7 +975,7 @@ def _setunion(*sets: Any) -> HclSet:
         raise _CallFailed("given sets must all have compatible element types") from None
 
 
-@_register("slice", 3, 3, handles_unknown=True)
+@_register("slice", 3, 3, handles_unknown=True, element_marks=True)
 def _slice(collection: Any, start_index: Any, end_index: Any) -> Any:
     if any(isinstance(v, Unknown) for v in (collection, start_index, end_index)):
         return UNKNOWN
@@ -966,8 +1004,12 @@ def _slice(collection: Any, start_index: Any, end_index: Any) -> Any:
     return collection[start:end]
 
 
-@_register("sort", 1, 1)
-def _sort(collection: Any) -> list[str]:
+@_register("sort", 1, 1, handles_unknown=True)
+def _sort(collection: Any) -> Any:
+    if isinstance(collection, Unknown):
+        return UNKNOWN
+    if isinstance(collection, list | HclSet) and any(has_unknown(v) for v in collection):
+        return [UNKNOWN] * len(collection)  # the order is unknown, the length is not
     strings = []
     for i, item in enumerate(_string_list(collection, "list")):
         if item is None:
@@ -987,17 +1029,17 @@ def _to_collection(value: Any, want: ListType | SetType | MapType) -> Any:
         ) from None
 
 
-@_register("toset", 1, 1, handles_unknown=True)
+@_register("toset", 1, 1, handles_unknown=True, element_marks=True)
 def _toset(value: Any) -> Any:
     return _to_collection(value, SetType(ANY))
 
 
-@_register("tolist", 1, 1, handles_unknown=True)
+@_register("tolist", 1, 1, handles_unknown=True, element_marks=True)
 def _tolist(value: Any) -> Any:
     return _to_collection(value, ListType(ANY))
 
 
-@_register("tomap", 1, 1, handles_unknown=True)
+@_register("tomap", 1, 1, handles_unknown=True, element_marks=True)
 def _tomap(value: Any) -> Any:
     return _to_collection(value, MapType(ANY))
 
@@ -1046,11 +1088,15 @@ def _tobool(value: Any) -> bool | None:
     raise _arg_error("v", f"cannot convert {type_name(value)} to bool")
 
 
-@_register("zipmap", 2, 2, handles_unknown=True)
+@_register("zipmap", 2, 2, handles_unknown=True, element_marks=True)
 def _zipmap(keys: Any, values: Any) -> Any:
+    keys, keys_marked = unmark_deep(keys)
     if has_unknown(keys) or isinstance(values, Unknown):
-        return UNKNOWN  # values may hold unknowns: they simply become unknown map values
-    names = _string_list(keys, "keys")
+        return mark(UNKNOWN, keys_marked)  # unknown values simply become unknown map values
+    return mark(_zip(_string_list(keys, "keys"), values), keys_marked)
+
+
+def _zip(names: list, values: Any) -> dict:
     _not_null(values, "values")
     items = _seq(values)
     if items is None:
@@ -1101,12 +1147,14 @@ def _compact(collection: Any) -> list[str]:
     return [item for item in _string_list(collection, "list") if item]
 
 
-@_register("one", 1, 1, handles_unknown=True)
+@_register("one", 1, 1, handles_unknown=True, element_marks=True)
 def _one(collection: Any) -> Any:
     if isinstance(collection, Unknown):
         return UNKNOWN
     _not_null(collection, "list")
     items = _seq(collection)
+    if isinstance(collection, HclSet) and len(collection) > 1 and has_unknown(collection):
+        return UNKNOWN  # unknown set elements may turn out equal: one element after all
     if items is None or len(items) > 1:
         raise _arg_error(
             "list", "must be a list, set, or tuple value with either zero or one elements"
@@ -1114,12 +1162,16 @@ def _one(collection: Any) -> Any:
     return items[0] if items else None
 
 
-@_register("index", 2, 2)
-def _index(collection: Any, value: Any) -> int:
+@_register("index", 2, 2, handles_unknown=True)
+def _index(collection: Any, value: Any) -> Any:
+    if isinstance(collection, Unknown) or has_unknown(value):
+        return UNKNOWN
     _not_null(collection, "list")
     if not isinstance(collection, list):
         raise _arg_error("list", "argument must be a list or tuple")
     for i, item in enumerate(collection):
+        if has_unknown(item):
+            return UNKNOWN  # it may equal the value: the answer is not known before apply
         if values_equal(item, value):
             return i
     raise _CallFailed("item not found")
@@ -1134,11 +1186,24 @@ def _network(prefix: Any) -> _Network:
     text = _str(prefix, "prefix")
     try:
         # strict=False: like Terraform, "10.0.0.5/24" means the network 10.0.0.0/24
-        return ipaddress.ip_network(text, strict=False)
+        network = ipaddress.ip_network(_decimal_octets(text), strict=False)
     except ValueError:
         raise _arg_error(
             "prefix", f"invalid CIDR expression: invalid CIDR address: {_quote(text, quoted=False)}"
         ) from None
+    mapped = network.network_address.ipv4_mapped if network.version == 6 else None
+    if mapped is not None and network.prefixlen >= 96:
+        # an IPv4-mapped IPv6 prefix is the IPv4 network it maps, as Go's net package has it
+        return ipaddress.IPv4Network(f"{mapped}/{network.prefixlen - 96}", strict=False)
+    return network
+
+
+_OCTETS = re.compile(r"(?<![\w.:])(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?=/|\Z)")
+
+
+def _decimal_octets(text: str) -> str:
+    """Terraform's CIDR parser (Go's before 1.17) reads "010" as the decimal octet 10."""
+    return _OCTETS.sub(lambda m: ".".join(str(int(g)) for g in m.groups()), text)
 
 
 def _address(network: _Network, value: int) -> str:
@@ -1175,8 +1240,6 @@ def _cidrnetmask(prefix: Any) -> str:
 def _cidrsubnet(prefix: Any, newbits: Any, netnum: Any) -> str:
     network = _network(prefix)
     bits, number = _int(newbits, "newbits"), _int(netnum, "netnum")
-    if bits > 32:
-        raise _arg_error("newbits", "may not extend prefix by more than 32 bits")
     new_len = network.prefixlen + bits
     if bits < 0 or new_len > network.max_prefixlen:
         raise _CallFailed(
@@ -1299,6 +1362,11 @@ _TEMPLATE_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 @_register("templatefile", 2, 2, needs_context=True)
 def _templatefile(ctx: CallContext, path: Any, variables: Any) -> str:
     text, resolved = _read_text(ctx, path)
+    return render_template_text(ctx, text, str(resolved), variables)
+
+
+def render_template_text(ctx: CallContext, text: str, filename: str, variables: Any) -> Any:
+    """What templatefile and templatestring share: the variables' checks, then the render."""
     if not isinstance(variables, dict):
         raise _arg_error("vars", "invalid vars value: must be a map")
     for name in variables:
@@ -1309,8 +1377,14 @@ def _templatefile(ctx: CallContext, path: Any, variables: Any) -> str:
                 "followed by zero or more letters, digits, and underscores",
             )
     if ctx.render_template is None:
-        raise _CallFailed("templatefile is not available here")
-    return ctx.render_template(text, str(resolved), variables)
+        raise _CallFailed("templates are not available here")
+    return ctx.render_template(text, filename, variables)
+
+
+def graphemes(text: str) -> list[str]:
+    """The user-perceived characters of ``text`` (Unicode grapheme clusters), as Terraform
+    counts them in length, substr, strrev and format's padding."""
+    return text if text.isascii() and "\r\n" not in text else regex.findall(r"\X", text)
 
 
 @_register("abspath", 1, 1, needs_context=True)
@@ -1379,7 +1453,7 @@ def _reject_constant(name: str) -> Any:
 def _jsondecode(string: Any) -> Any:
     text = _str(string, "str")
     try:
-        return json.loads(
+        value = json.loads(
             text,
             parse_float=lambda s: normalize_number(float(s)),
             parse_constant=_reject_constant,
@@ -1388,6 +1462,21 @@ def _jsondecode(string: Any) -> Any:
         raise _CallFailed(f"invalid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
     except ValueError as e:
         raise _CallFailed(str(e)) from None
+    # an escaped lone surrogate ("\\ud800") is no character: Go's decoder gives U+FFFD
+    return _replace_surrogates(value) if "\\u" in text else value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _replace_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_replace_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_replace_surrogates(k): _replace_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def _plain(value: Any) -> Any:
@@ -1401,11 +1490,28 @@ def _plain(value: Any) -> Any:
 
 @_register("yamlencode", 1, 1)
 def _yamlencode(value: Any) -> str:
-    text = yaml.safe_dump(
-        _plain(value), sort_keys=True, default_flow_style=False, allow_unicode=True
+    # As Terraform's encoder (go-cty-yaml over libyaml) writes it: every string and key
+    # double-quoted, no line wrapping, and "..." ending a document that is a bare scalar.
+    text = yaml.dump(
+        _plain(value),
+        Dumper=_TerraformYamlDumper,
+        sort_keys=True,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=float("inf"),
     )
-    # PyYAML ends a bare scalar document with "...": Terraform's output has no end marker.
-    return text.removesuffix("...\n")
+    if not isinstance(value, list | HclSet | dict) and not text.endswith("...\n"):
+        text += "...\n"
+    return text
+
+
+class _TerraformYamlDumper(yaml.SafeDumper):
+    pass
+
+
+_TerraformYamlDumper.add_representer(
+    str, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style='"')
+)
 
 
 @_register("base64encode", 1, 1)
@@ -1443,3 +1549,7 @@ def _sensitive(value: Any) -> Any:
 def _nonsensitive(value: Any) -> Any:
     # Like Terraform, only the value's own mark goes: marks nested inside it stay.
     return unmark(value)[0]
+
+
+# the rest of Terraform's functions register themselves into FUNCTIONS on import
+from meshprov.lang import functions_crypto, functions_more, functions_time  # noqa: E402, F401

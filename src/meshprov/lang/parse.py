@@ -12,44 +12,57 @@ from __future__ import annotations
 
 import gc
 import re
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
 from hcl2.api import parses_to_tree
 from lark import Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedInput, UnexpectedToken
 
-from meshprov.diagnostics import Diagnostic, DiagnosticError, Pos, SourceRange, error
+from meshprov.diagnostics import DiagnosticError, Pos, SourceRange, error
 from meshprov.lang import ast
+from meshprov.lang.deep import retry_deeper
+from meshprov.lang.syntax_errors import UNTERMINATED_DETAIL, syntax_error
 
+# Python converts at most this many digits between text and int (a guard against quadratic
+# conversions); a longer integer literal is a diagnostic, not a traceback.
+_MAX_INT_DIGITS = 4300
+_KEYWORD_TEXT = {None: "null", True: "true", False: "false"}
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
 _ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)", re.DOTALL)
-
-_TOKEN_NAMES = {
-    "RBRACE": '"}"',
-    "LBRACE": '"{"',
-    "RSQB": '"]"',
-    "LSQB": '"["',
-    "RPAR": '")"',
-    "LPAR": '"("',
-    "EQ": '"="',
-    "COMMA": '","',
-    "NL_OR_COMMENT": "newline",
-    "NAME": "identifier",
-    "DBLQUOTE": "quote",
-    "COLON": '":"',
-    "QMARK": '"?"',
-    "DOT": '"."',
-    "$END": "end of file",
-}
 
 
 def parse_file(text: str, filename: str) -> ast.File:
     """Parse one HCL file; a syntax error raises ``DiagnosticError`` naming file, line, column."""
+    return retry_deeper(_parse_file, (text, filename), lambda: _too_deep(text, filename))
+
+
+def _parse_file(text: str, filename: str) -> ast.File:
     with gc_paused():
         tree = _parse_tree(text, filename)
         return ast.File(filename, _Builder(filename).body(tree.children[0]))
+
+
+def _too_deep(text: str, filename: str, line0: int = 1) -> DiagnosticError:
+    """The diagnostic for input nested beyond what even a deep stack holds, at its deepest."""
+    depth = deepest = line = deepest_line = 0
+    for ch in text:
+        if ch == "\n":
+            line += 1
+        elif ch in "([{":
+            depth += 1
+            if depth > deepest:
+                deepest, deepest_line = depth, line
+        elif ch in ")]}":
+            depth -= 1
+    pos = Pos(line0 + deepest_line, 1, 0)
+    return DiagnosticError.single(
+        "Expression nested too deeply",
+        f"This expression nests {deepest} levels deep, more than meshprov can read.",
+        SourceRange(filename, pos, pos),
+    )
 
 
 @contextmanager
@@ -73,6 +86,21 @@ def gc_paused() -> Iterator[None]:
 
 def parse_expression(text: str, filename: str, line: int = 1, column: int = 1) -> ast.Expression:
     """Parse a standalone expression (e.g. from ``--var``) as if it stood at ``line:column``."""
+    return retry_deeper(
+        _parse_expression, (text, filename, line, column), lambda: _too_deep(text, filename, line)
+    )
+
+
+def _parse_expression(text: str, filename: str, line: int, column: int) -> ast.Expression:
+    body = text.lstrip()
+    if body != text:  # leading blank lines and spaces: the expression starts further on
+        leading = text[: len(text) - len(body)]
+        if "\n" in leading:
+            line += leading.count("\n")
+            column = len(leading.rsplit("\n", 1)[1]) + 1
+        else:
+            column += len(leading)
+        text = body
     tree = _parse_tree(f"x = {text}", filename, line, column - 4)
     attr = tree.children[0].children[0]
     builder = _Builder(filename, line - 1, column - 5)
@@ -90,161 +118,40 @@ def parse_template(text: str, filename: str) -> ast.Expression:
 
 
 def _parse_tree(text: str, filename: str, line0: int = 1, col0: int = 1) -> Tree:
-    try:
-        return parses_to_tree(text)
-    except UnexpectedInput as exc:
-        raise DiagnosticError([_syntax_error(exc, text, filename, line0, col0)]) from None
-
-
-def _syntax_error(
-    exc: UnexpectedInput, text: str, filename: str, line0: int, col0: int
-) -> Diagnostic:
-    line = getattr(exc, "line", None) or 1
-    column = getattr(exc, "column", None) or 1
-    at_end = isinstance(exc, UnexpectedEOF) or (
-        isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
+    original = text
+    for _ in range(_MAX_NAMESPACED_CALLS):
+        try:
+            return parses_to_tree(text)
+        except UnexpectedInput as exc:
+            patched = _core_call(text, exc)
+            if patched is None:
+                diagnostic = syntax_error(exc, original, filename, line0, col0)
+                raise DiagnosticError([diagnostic]) from None
+            text = patched
+    raise DiagnosticError.single(
+        "Too many namespaced function calls",
+        f"meshprov reads at most {_MAX_NAMESPACED_CALLS} core:: function calls per file.",
+        SourceRange(filename, Pos(line0, col0, 0), Pos(line0, col0, 0)),
     )
-    where = getattr(exc, "pos_in_stream", None)
-    unclosed, brackets = _scan(text, len(text) if at_end or where is None else where)
-    innermost = brackets[-1] if brackets else None
-    raw_found = str(exc.token).lstrip(" \t") if isinstance(exc, UnexpectedToken) else ""
-    found = raw_found.strip().splitlines()[0] if raw_found.strip() else ""
-    before = text[:where].rsplit("\n", 1)[-1].rstrip() if where is not None else ""
-    summary = "Syntax error"
-    if unclosed is not None:
-        # the grammar lets a quoted string run on over newlines and fails somewhere later
-        opener, line, column = unclosed
-        summary = "Unterminated template string"
-        detail = _UNTERMINATED_DETAIL
-        if opener == "<<":
-            marker = _HEREDOC_START_RE.match(text.splitlines(keepends=True)[line - 1], column - 1)
-            detail = (
-                f"There is no closing {marker.group(1) if marker else 'marker'} line for this "
-                "heredoc before the end of the file. The closing marker must stand alone on its "
-                "own line."
-            )
-    elif innermost is not None and at_end:
-        opener, line, column = innermost
-        header = text.splitlines()[line - 1][: column - 1]
-        if opener == "{" and _BLOCK_HEADER_RE.match(header):
-            summary = "Unclosed configuration block"
-        detail = (
-            f'There is no closing "{_CLOSERS[opener]}" for this "{opener}" before the end of the '
-            "file. This may be caused by incorrect nesting elsewhere in this file."
-        )
-    elif isinstance(exc, UnexpectedEOF) or line < 1:
-        line, column = _end_of_text(text)
-        detail = "The file ends before the expression or block is complete."
-    elif isinstance(exc, UnexpectedCharacters):
-        char = exc.char if exc.char != "\n" else "newline"
-        detail = f"This character is not expected here: {char!r}."
-    elif found in ("}", "]", ")") and not any(_CLOSERS[b[0]] == found for b in brackets):
-        detail = f'Found "{found}", which closes nothing: no "{_OPENERS[found]}" is open here.'
-    elif found in ("}", "]", ")") and innermost is not None and found != _CLOSERS[innermost[0]]:
-        opener, open_line, open_column = innermost
-        detail = (
-            f'Found "{found}", but the "{opener}" opened at line {line0 + open_line - 1}, column '
-            f"{open_column + (col0 - 1 if open_line == 1 else 0)} is not closed yet: it needs a "
-            f'"{_CLOSERS[opener]}" first.'
-        )
-    elif isinstance(exc, UnexpectedToken) and before.endswith("=") and raw_found[:1] in "\r\n":
-        detail = 'Expected a value after "=", but the line ends here.'
-    elif isinstance(exc, UnexpectedToken):
-        found_text = "end of file" if exc.token.type == "$END" else repr(found or "newline")
-        expected = sorted(_TOKEN_NAMES.get(t, t.lower()) for t in (exc.expected or ()))
-        detail = f"Found {found_text}"
-        if expected and len(expected) <= 8:
-            detail += f", expected one of: {', '.join(expected)}"
-        detail += "."
-    else:
-        detail = str(exc).splitlines()[0]
-    if line > len(text.splitlines()):  # "$END" sits after the last line: show the last one
-        line, column = _end_of_text(text)
-    abs_line = line0 + line - 1
-    abs_col = column + (col0 - 1 if line == 1 else 0)
-    pos = Pos(abs_line, abs_col, 0)
-    return error(summary, detail, SourceRange(filename, pos, Pos(abs_line, abs_col + 1, 0)))
 
 
-_UNTERMINATED_DETAIL = (
-    "No closing quote was found for the string on this line. Quoted strings may not be split "
-    'over multiple lines: use the \\n escape for a newline, or a heredoc ("<<EOT") for '
-    "multi-line text."
-)
-_HEREDOC_START_RE = re.compile(r"<<-?([A-Za-z_][\w-]*)[ \t]*\r?\n")
-_BLOCK_HEADER_RE = re.compile(r'^\s*[A-Za-z_][\w-]*(\s+("[^"\n]*"|[A-Za-z_][\w-]*))*\s*$')
-_CLOSERS = {"{": "}", "[": "]", "(": ")", "${": "}"}
-_OPENERS = {"}": "{", "]": "[", ")": "("}
-
-Opener = tuple[str, int, int]  # an opening '"', "<<", "{", "[", "(" or "${", with line and column
+# python-hcl2's grammar knows provider::NAME::FN(...) but not core::FN(...) (Terraform 1.8's
+# namespace for built-ins). Where the parse fails on the "(" of such a call, which happens
+# only outside strings and comments, the call is respelled core__FN, which has the same
+# length (so every position stays right), and the builder reads it back as core::FN.
+_MAX_NAMESPACED_CALLS = 1000
+_CORE_CALL = re.compile(r"(?<![\w:-])core::([A-Za-z_][\w-]*)[ \t]*\Z")
+_CORE_PREFIX = "core__"
 
 
-def _end_of_text(text: str) -> tuple[int, int]:
-    """Line and column just after the last non-blank line: where "end of file" is shown."""
-    lines = text.splitlines() or [""]
-    last = max((i for i, ln in enumerate(lines) if ln.strip()), default=len(lines) - 1)
-    return last + 1, len(lines[last].rstrip()) + 1
-
-
-def _scan(text: str, until: int) -> tuple[Opener | None, list[Opener]]:
-    """What a failed parse most likely tripped over, for a better message than the grammar's.
-
-    Returns a quoted string opened before offset ``until`` that a newline or the end of the
-    text interrupts (``'"'``), or a heredoc that never closes (``"<<"``); and the brackets
-    still open at ``until``, innermost last. A small scanner over comments, heredocs, quoted
-    strings and the ``${ }``/``%{ }`` sequences inside them (in which strings nest), only
-    called once the parse has failed.
-    """
-    stack: list[tuple[str, int, int, int]] = []  # (opener, line, column, offset)
-    open_at_until: list[Opener] = []
-    line, col, i, n = 1, 1, 0, len(text)
-    while i < n:
-        if i == until:
-            open_at_until = _open_brackets(stack)
-        ch = text[i]
-        step = 1
-        if stack and stack[-1][0] == '"':
-            if ch == "\\":
-                step = 2
-            elif ch == '"':
-                stack.pop()
-            elif ch == "\n":
-                if stack[-1][3] <= until:
-                    return stack[-1][:3], open_at_until
-                stack.pop()  # after the failure: not what broke the parse
-            elif text.startswith(("$${", "%%{"), i):
-                step = 3
-            elif text.startswith(("${", "%{"), i):
-                stack.append(("${", line, col, i))
-                step = 2
-        elif ch == "#" or text.startswith("//", i):
-            end = text.find("\n", i)
-            step = (end if end >= 0 else n) - i
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            step = (end + 2 if end >= 0 else n) - i
-        elif heredoc := _HEREDOC_START_RE.match(text, i):
-            closing = re.compile(rf"^[ \t]*{re.escape(heredoc.group(1))}[ \t]*$", re.M)
-            close = closing.search(text, heredoc.end())
-            if close is None:
-                return (("<<", line, col) if i <= until else None), open_at_until
-            step = close.end() - i
-        elif ch in '"{[(':
-            stack.append((ch, line, col, i))
-        elif ch in "}])" and stack and _CLOSERS[stack[-1][0]] == ch:
-            stack.pop()
-        skipped = text[i : i + step]
-        newlines = skipped.count("\n")
-        line += newlines
-        col = len(skipped) - skipped.rfind("\n") if newlines else col + len(skipped)
-        i += step
-    if stack and stack[-1][0] == '"' and stack[-1][3] <= until:
-        return stack[-1][:3], open_at_until
-    return None, open_at_until if until < n else _open_brackets(stack)
-
-
-def _open_brackets(stack: list[tuple[str, int, int, int]]) -> list[Opener]:
-    return [entry[:3] for entry in stack if entry[0] != '"']
+def _core_call(text: str, exc: UnexpectedInput) -> str | None:
+    if not isinstance(exc, UnexpectedToken) or exc.token.type != "LPAR":
+        return None
+    where = exc.pos_in_stream
+    m = _CORE_CALL.search(text, 0, where) if where is not None else None
+    if m is None:
+        return None
+    return text[: m.start()] + _CORE_PREFIX + text[m.start() + 6 :]
 
 
 class _Builder:
@@ -337,13 +244,50 @@ class _Builder:
             else:
                 labels.append(self._word(node))
         lbrace = next(c for c in tree.children if isinstance(c, Token) and c.type == "LBRACE")
+        rbrace = next(c for c in tree.children if isinstance(c, Token) and c.type == "RBRACE")
+        body = self.body(body_node)
+        self._check_single_line(body, lbrace, rbrace)
         return ast.Block(
             type=self._word(type_node),
             labels=tuple(labels),
-            body=self.body(body_node),
+            body=body,
             range=self.span(type_node, lbrace),
             type_range=self.rng(type_node),
             label_ranges=tuple(self.rng(n) for n in label_nodes),
+        )
+
+    def _check_single_line(self, body: ast.Body, lbrace: Token, rbrace: Token) -> None:
+        """HCL's single-line blocks: content on the "{" line makes ``a { b = 1 }`` a
+        single-line block, which holds one argument and closes on the same line."""
+        items = sorted(
+            [(a.range, a) for a in body.attributes.values()] + [(b.range, b) for b in body.blocks],
+            key=lambda item: (item[0].start.line, item[0].start.column),
+        )
+        line = lbrace.line + self.line_offset
+        if not items or items[0][0].start.line != line:
+            return
+        first_range, first = items[0]
+        if isinstance(first, ast.Block):
+            detail = (
+                "A single-line block definition cannot contain another block definition. To "
+                "define a nested block, place it on a line of its own within its parent block."
+            )
+        elif len(items) > 1:
+            detail = (
+                "Single-line block syntax can include only one argument definition. To define "
+                "multiple arguments, use the multi-line block syntax with one argument "
+                "definition per line."
+            )
+        elif rbrace.line + self.line_offset != line:
+            detail = (
+                "An argument definition on the same line as its containing block creates a "
+                "single-line block definition, which must also be closed on the same line. "
+                "Place the block's closing brace immediately after the argument definition."
+            )
+        else:
+            return
+        raise DiagnosticError.single(
+            "Invalid single-argument block definition", detail, first_range
         )
 
     @staticmethod
@@ -369,7 +313,15 @@ class _Builder:
         return inner
 
     def _x_int_lit(self, node: Tree) -> ast.Expression:
-        return ast.Literal(self.rng(node), int(str(node.children[0])))
+        digits = str(node.children[0])
+        if len(digits) > _MAX_INT_DIGITS:
+            raise DiagnosticError.single(
+                "Number literal too long",
+                f"This number has {len(digits)} digits; meshprov reads integer literals of up "
+                f"to {_MAX_INT_DIGITS} digits.",
+                self.rng(node),
+            )
+        return ast.Literal(self.rng(node), int(digits))
 
     def _x_float_lit(self, node: Tree) -> ast.Expression:
         from meshprov.lang.values import normalize_number
@@ -413,12 +365,26 @@ class _Builder:
                 key = self.expr(key_inner)
                 if isinstance(key, ast.Name):  # a bare identifier key is its own name
                     key = ast.Literal(key.range, key.name)
+                elif isinstance(key, ast.Literal) and (
+                    key.value is None or isinstance(key.value, bool)
+                ):  # a bare null, true or false key is its own name too
+                    key = ast.Literal(key.range, _KEYWORD_TEXT[key.value])
+                elif isinstance(key, ast.GetAttr | ast.Index):
+                    raise DiagnosticError.single(
+                        "Ambiguous attribute key",
+                        "If this expression is intended to be a reference, wrap it in "
+                        "parentheses. If it's instead intended as a literal name containing "
+                        "periods, wrap it in quotes to create a string literal.",
+                        key.range,
+                    )
             items.append(ast.ObjectItem(key, self.expr(value_node)))
         return ast.ObjectExpr(self.rng(node), tuple(items))
 
     def _x_function_call(self, node: Tree) -> ast.Expression:
         names = [c for c in node.children if isinstance(c, Tree) and c.data == "identifier"]
         name = "::".join(str(n.children[0]) for n in names)
+        if name.startswith(_CORE_PREFIX):
+            name = "core::" + name[len(_CORE_PREFIX) :]
         args: tuple[ast.Expression, ...] = ()
         expand = False
         for child in node.children:
@@ -467,20 +433,35 @@ class _Builder:
         return self._splat(node, full=True)
 
     def _splat(self, node: Tree, full: bool) -> ast.Expression:
-        source, splat = self._subtrees(node)
-        steps = []
+        source_node, splat = self._subtrees(node)
+        rng = self.rng(node)
+        steps: list[ast.SplatStep] = []
+        rest: list[ast.SplatStep] = []  # after an attribute splat, [key] applies to the result
         for step in self._subtrees(splat):
             if step.data == "get_attr":
-                steps.append(ast.SplatStep(self._attr_name(step), None))
-            elif step.data == "short_index":
+                new = ast.SplatStep(self._attr_name(step), None)
+            elif step.data == "short_index":  # legacy a.*.0: part of the splat
                 key_token = step.children[1]
-                steps.append(
-                    ast.SplatStep(None, ast.Literal(self.rng(key_token), int(str(key_token))))
-                )
+                new = ast.SplatStep(None, ast.Literal(self.rng(key_token), int(str(key_token))))
             else:
                 (key,) = self._subtrees(step)
-                steps.append(ast.SplatStep(None, self.expr(key)))
-        return ast.Splat(self.rng(node), self.expr(source), tuple(steps), full)
+                new = ast.SplatStep(None, self.expr(key))
+                if not full:
+                    rest.append(new)
+                    continue
+            (rest if rest else steps).append(new)
+        source = self.expr(source_node)
+        if full and isinstance(source, ast.Splat) and source.full:
+            # a[*].b[*]: the second splat runs on each element's b, inside the first
+            steps = [*source.steps, ast.SplatStep(None, None), *steps]
+            source = source.source
+        result: ast.Expression = ast.Splat(rng, source, tuple(steps), full)
+        for step in rest:
+            if step.name is not None:
+                result = ast.GetAttr(rng, result, step.name)
+            else:
+                result = ast.Index(rng, result, step.key)
+        return result
 
     def _x_for_tuple_expr(self, node: Tree) -> ast.Expression:
         return self._for(node, is_object=False)
@@ -528,7 +509,7 @@ class _Builder:
                     end = Pos(start.line, start.column + 1, start.byte + 1)
                     raise DiagnosticError.single(
                         "Unterminated template string",
-                        _UNTERMINATED_DETAIL,
+                        UNTERMINATED_DETAIL,
                         SourceRange(self.filename, start, end),
                     )
                 text = self._unescape_at(raw, inner) if inner.type == "STRING_CHARS" else raw[1:]
@@ -582,6 +563,8 @@ class _Builder:
         root = current
         for item in flat:
             if isinstance(item, ast.TemplateText):
+                if not item.text.isascii():  # HCL normalises literal text to NFC
+                    item = ast.TemplateText(item.range, unicodedata.normalize("NFC", item.text))
                 current.append(item)
                 continue
             kind, rng, payload, _l, _r = item
@@ -644,10 +627,10 @@ class _Builder:
         body = body[: body.rstrip("\n").rfind("\n") + 1] if "\n" in body.rstrip("\n") else ""
         lines = body.splitlines(keepends=True)
         indent = 0
-        if trim:
-            widths = [len(ln) - len(ln.lstrip(" \t")) for ln in lines if ln.strip()]
+        if trim:  # HCL counts any Unicode space as indentation, not only spaces and tabs
+            widths = [_indent_width(ln) for ln in lines if ln.strip()]
             indent = min(widths) if widths else 0
-            lines = [ln[indent:] if ln.strip() else ln.lstrip(" \t") for ln in lines]
+            lines = [ln[indent:] if ln.strip() else ln[_indent_width(ln) :] for ln in lines]
         start = self.rng(token).start
         flat: list = []
         for offset, line in enumerate(lines):
@@ -719,6 +702,15 @@ class _Builder:
         )
 
 
+_INDENT = re.compile(r"[^\S\r\n]*")
+
+
+def _indent_width(line: str) -> int:
+    """Leading whitespace of a heredoc line, by Unicode's definition (no line ends)."""
+    match = _INDENT.match(line)
+    return match.end() if match else 0
+
+
 def _merge_texts(flat: list) -> list:
     out: list = []
     for item in flat:
@@ -761,7 +753,10 @@ def _unescape(text: str) -> str:
     def sub(m: re.Match) -> str:
         seq = m.group(1)
         if seq[0] in "uU" and len(seq) > 1:
-            return chr(int(seq[1:], 16))
+            code = int(seq[1:], 16)
+            if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:  # no such character: as HCL
+                raise ValueError(f"Cannot encode character U+{code:04x} in UTF-8.")
+            return chr(code)
         if seq in _ESCAPES:
             return _ESCAPES[seq]
         raise ValueError(f"The escape sequence \\{seq} is not valid in a quoted string.")

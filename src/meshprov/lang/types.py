@@ -17,6 +17,7 @@ from meshprov.diagnostics import DiagnosticError
 from meshprov.lang import ast
 from meshprov.lang.values import (
     HclSet,
+    ResourceValue,
     Unknown,
     format_number,
     is_number,
@@ -420,7 +421,11 @@ def _convert_known(raw: Any, want: Type) -> Any:
     if isinstance(want, ObjectType):
         if not isinstance(raw, dict):
             raise ConversionError("object required")
-        return _convert_object(raw, want)
+        converted = _convert_object(raw, want)
+        # a resource instance stays itself through conversions (tolist, toset, unification)
+        if isinstance(raw, ResourceValue):
+            return ResourceValue(raw.address, converted)
+        return converted
     if not isinstance(raw, list) or len(raw) != len(want.elems):
         raise ConversionError(f"tuple of {len(want.elems)} elements required")
     pairs = zip(raw, want.elems, strict=True)

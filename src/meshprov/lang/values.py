@@ -69,12 +69,32 @@ class HclSet(tuple):
     """An HCL set: unique elements in a stable order (sorted, as Terraform shows string sets)."""
 
     def __new__(cls, items=()):
-        unique: list = []
+        # one hash lookup per element (linear), where comparing with every kept element was
+        # quadratic: toset of 4,000 strings took 5 s
+        unique: dict[Any, Any] = {}
         for item in items:
-            if not any(values_equal(item, seen) for seen in unique):
-                unique.append(item)
-        unique.sort(key=sort_key)
-        return super().__new__(cls, unique)
+            unique.setdefault(equality_key(item), item)
+        return super().__new__(cls, sorted(unique.values(), key=sort_key))
+
+
+def equality_key(value: Any) -> Any:
+    """A hashable key that two values share exactly when ``values_equal`` holds for them."""
+    raw, _ = unmark(value)
+    if raw is None:
+        return ("null",)
+    if isinstance(raw, bool):
+        return ("bool", raw)
+    if is_number(raw):
+        return ("number", raw)
+    if isinstance(raw, str):
+        return ("string", raw)
+    if isinstance(raw, HclSet):
+        return ("set", tuple(equality_key(v) for v in raw))
+    if isinstance(raw, list):
+        return ("list", tuple(equality_key(v) for v in raw))
+    if isinstance(raw, dict):
+        return ("map", tuple(sorted((k, equality_key(v)) for k, v in raw.items())))
+    return ("other", object())  # an unknown equals nothing, not even another unknown
 
 
 def sort_key(value: Any) -> tuple:
@@ -108,6 +128,8 @@ def unmark_deep(value: Any) -> tuple[Any, bool]:
         for k, v in raw.items():
             out[k], s = unmark_deep(v)
             sensitive = sensitive or s
+        if isinstance(raw, ResourceValue):  # unmarked, it is still the same instance
+            return ResourceValue(raw.address, out), sensitive
         return out, sensitive
     if isinstance(raw, list | HclSet):
         items = []
@@ -212,3 +234,11 @@ def type_name(value: Any) -> str:
     if isinstance(raw, dict):
         return "object"
     return type(raw).__name__
+
+
+def parse_number(text: str) -> int | float:
+    """A number from its decimal text, as HCL's number literals and ``tonumber`` read it."""
+    try:
+        return int(text)
+    except ValueError:
+        return normalize_number(float(text))

@@ -103,6 +103,7 @@ class ResourceChange:
     reason: ActionReason | None = None
     dependencies: tuple[str, ...] = ()  # resource addresses, e.g. "ca.root"
     notes: tuple[str, ...] = ()  # for drift: what was found changed, e.g. a file deleted
+    previous_address: str | None = None  # where a moved block or state mv found it
 
     @cached_property
     def instance(self) -> InstanceAddress:
@@ -150,9 +151,16 @@ class Plan:
     def has_changes(self) -> bool:
         if self.mode is Mode.REFRESH_ONLY:
             return bool(self.drift) or bool(self.output_changes)
-        return bool(self.resource_changes) or any(
-            o.action is not Action.NOOP for o in self.output_changes
+        return (
+            bool(self.resource_changes)
+            or bool(self.moves)
+            or any(o.action is not Action.NOOP for o in self.output_changes)
         )
+
+    @property
+    def moves(self) -> list[ResourceChange]:
+        """The instances found at a new address (moved), whatever else their change is."""
+        return [c for c in self.changes if c.previous_address is not None]
 
     @property
     def applyable(self) -> bool:

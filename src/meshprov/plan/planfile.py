@@ -103,6 +103,7 @@ def _change_json(change: ResourceChange) -> dict:
         "reason": change.reason,
         "dependencies": list(change.dependencies),
         "notes": list(change.notes),
+        "previous_address": change.previous_address,
     }
 
 
@@ -128,11 +129,21 @@ def load_plan_document(path: Path, encryption: PlanEncryption = None) -> dict:
         doc = json.loads(data)
     except StateError as exc:
         raise DiagnosticError.single("Failed to read plan file", str(exc)) from None
-    except (OSError, ValueError, RecursionError) as exc:
-        raise DiagnosticError.single("Failed to read plan file", f"{path}: {exc}") from None
+    except IsADirectoryError:
+        raise DiagnosticError.single(
+            "Failed to read plan file", f"{path} is a directory, not a plan file."
+        ) from None
+    except OSError as exc:
+        raise DiagnosticError.single(
+            "Failed to read plan file", f"{path}: {exc.strerror or exc}."
+        ) from None
+    except (ValueError, RecursionError):  # not JSON, not UTF-8: the bytes are not worth quoting
+        doc = None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise DiagnosticError.single(
-            "Failed to read plan file", f"{path} is not a meshprov plan file."
+            "Failed to read plan file",
+            f"{path} is not a meshprov plan file (one that `meshprov plan --out` wrote); it may "
+            "be truncated or another file.",
         )
     if doc.get("version") != VERSION:
         raise DiagnosticError.single(
@@ -231,6 +242,7 @@ def _change(doc: dict, current: State) -> ResourceChange:
         reason=ActionReason(doc["reason"]) if doc["reason"] else None,
         dependencies=tuple(doc["dependencies"]),
         notes=tuple(doc["notes"]),
+        previous_address=doc.get("previous_address"),
     )
 
 

@@ -5,7 +5,7 @@ Planning is pure: it reads state and the world and changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +39,7 @@ from meshprov.lang.values import (
     values_equal,
 )
 from meshprov.plan.model import Action, ActionReason, Mode, OutputChange, Plan, ResourceChange
+from meshprov.plan.targets import check_addresses
 from meshprov.resources import TYPES, check_state
 from meshprov.resources.base import (
     Context,
@@ -59,6 +60,7 @@ class PlanOptions:
     replace: tuple[str, ...] = ()
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     parallelism: int = 10
+    previous: Mapping[str, str] = field(default_factory=dict)  # moved: new address -> old
 
 
 def resource_type(type_name: str, address: str) -> ResourceType:
@@ -103,6 +105,7 @@ def _plan(config: LoadedConfig, state: State, options: PlanOptions) -> Plan:
                 code=TARGETING,
             )
         )
+    planned: set[str] = set()  # the configuration's instances, where the mode evaluates them
     if options.mode is Mode.REFRESH_ONLY:
         changes: list[ResourceChange] = []
         outputs: list[OutputChange] = []
@@ -120,6 +123,16 @@ def _plan(config: LoadedConfig, state: State, options: PlanOptions) -> Plan:
         warnings.extend(evaluation.warnings)
         changes = hook.changes + _orphans(config.root, refreshed, hook.planned, scope)
         outputs = _output_changes(refreshed, evaluation.outputs, evaluation.output_sensitive)
+        planned = hook.planned
+    if options.targets or options.replace:
+        found = check_addresses(
+            options.targets,
+            options.replace,
+            planned | set(refreshed.resources),
+            {n for n in config.graph.nodes if node_of(config.graph, n).kind == "resource"},
+        )
+        Diagnostics(found).raise_if_errors()
+        warnings.extend(found)
     _check_prevent_destroy(config.root, changes)
     return Plan(
         mode=options.mode,
@@ -343,6 +356,7 @@ class _PlanHook:
                 replace_paths=tuple(replace_paths),
                 reason=reason if action is not Action.NOOP else None,
                 dependencies=instance.dependencies,
+                previous_address=self.options.previous.get(address),
             )
         )
         return instance_value(instance.address, None, after, sensitive)

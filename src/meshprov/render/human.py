@@ -540,6 +540,7 @@ def render_plan(plan: Plan, color: bool) -> str:
     s = _Style(color)
     r = _Renderer(s)
     changes = [] if plan.mode is Mode.REFRESH_ONLY else plan.resource_changes
+    moves = [c for c in plan.moves if c.action is Action.NOOP]  # moved, nothing else
     outputs = [o for o in plan.output_changes if o.action is not Action.NOOP]
     sections: list[str] = []
 
@@ -569,13 +570,22 @@ def render_plan(plan: Plan, color: bool) -> str:
                 "actions to undo or respond to these changes."
             )
 
-    if not changes and not outputs:
+    if not changes and not outputs and not moves:
         if not show_drift:
             sections.extend(_no_changes(s, plan.mode))
         return "\n\n".join(sections) + "\n"
 
     if show_drift:
         sections.append(s(_RULE, _GRAY))
+
+    if moves and not changes:
+        sections.append("meshprov will perform the following actions:")
+    sections.extend(
+        s(f"  # {c.previous_address}", _BOLD) + s(f" has moved to {c.address}", _BOLD)
+        for c in moves
+    )
+    if moves and not changes:
+        sections.append(s("Plan:", _BOLD) + plan.summary_line().removeprefix("Plan:"))
 
     if changes:
         present = {c.action for c in changes}
@@ -631,6 +641,8 @@ def _render_change(r: _Renderer, change: ResourceChange, drift: bool) -> str:
     reason = _reason_line(change)
     if reason and not drift:
         lines.append(f"  # ({reason})")
+    if change.previous_address is not None and not drift:
+        lines.append(f"  # (moved from {change.previous_address})")
     lines.extend(f"  # ({note})" for note in change.notes)
     body = r.block(
         change.before,

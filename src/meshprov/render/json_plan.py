@@ -24,8 +24,9 @@ from meshprov import __version__
 from meshprov.addrs import InstanceAddress, InstanceKey, format_module_path
 from meshprov.lang.values import HclSet, Sensitive, Unknown
 from meshprov.plan.encoding import redact, sensitive_mask, split_unknown
-from meshprov.plan.model import Action, OutputChange, Plan, ResourceChange
+from meshprov.plan.model import Action, Mode, OutputChange, Plan, ResourceChange
 from meshprov.render.notices import plan_notices
+from meshprov.render.security import security_impact, warning_texts
 from meshprov.state import State
 
 FORMAT_VERSION = "1.2"
@@ -70,6 +71,9 @@ def plan_json(plan: Plan, sensitive_variables: Iterable[str] = ()) -> dict[str, 
     doc["applyable"] = plan.applyable
     doc["complete"] = not plan.errored and not plan.targets
     doc["errored"] = plan.errored
+    doc["meshprov_warnings"] = (
+        [] if plan.mode is Mode.REFRESH_ONLY else warning_texts(security_impact(plan))
+    )
     doc["meshprov_notices"] = [notice.to_json() for notice in plan_notices(plan)]
     return _scrub(doc)
 
@@ -111,6 +115,8 @@ def state_json(state: State) -> dict[str, Any]:
 def resource_change_json(change: ResourceChange) -> dict[str, Any]:
     """One ``resource_changes[]`` (or ``resource_drift[]``) entry."""
     out: dict[str, Any] = {"address": change.address}
+    if change.previous_address is not None:
+        out["previous_address"] = change.previous_address
     if change.module:
         out["module_address"] = change.module
     out.update(mode="managed", type=change.type, name=change.name)

@@ -348,6 +348,9 @@ def _security_section(impact: SecurityImpact) -> str:
         lines.append(f"- {_code(note.address)}: {_escape(note.text)}")
     if len(impact.notes) > WARNING_LIMIT:
         lines.append(f"- … and {len(impact.notes) - WARNING_LIMIT:,} more")
+    breaks = impact.trust_break_groups()[:WARNING_LIMIT]
+    lines.extend(f"- :rotating_light: **{_escape(group.text())}**" for group in breaks)
+    lines.extend(f"- {_escape(step)}" for step in dict.fromkeys(g.procedure for g in breaks))
     for warning in impact.warnings[:WARNING_LIMIT]:
         lines.append(f"- :warning: {_escape(warning)}")
     if len(impact.warnings) > WARNING_LIMIT:

@@ -21,6 +21,7 @@ from meshprov.resources.report import (
     ImpactNote,
     ImpactWarning,
     SourceChange,
+    TrustBreak,
 )
 
 __all__ = [
@@ -31,10 +32,12 @@ __all__ = [
     "ImpactNote",
     "SecurityImpact",
     "SourceChange",
+    "TrustBreakGroup",
     "listing",
     "plural",
     "security_impact",
     "summary_lines",
+    "warning_texts",
 ]
 
 LIST_LIMIT = 5  # names listed in one terminal line before "and N more"
@@ -51,16 +54,66 @@ class CertificateGroup:
 
 
 @dataclass(frozen=True)
+class TrustBreakGroup:
+    """Control planes whose clients would reject their new certificates for the same reason
+    (the same CAs, the same kind of clients), with the phased procedure that avoids it."""
+
+    old_ca: str
+    new_ca: str
+    clients: tuple[str, ...]
+    addresses: tuple[str, ...]
+
+    def text(self, limit: int = LIST_LIMIT) -> str:
+        """What breaks, in one sentence."""
+        many = len(self.addresses) > 1
+        return (
+            f"trust break: {listing(self.addresses, limit)} would present "
+            f"{'certificates' if many else 'a certificate'} issued by {self.new_ca}, which "
+            f"{'their' if many else 'its'} clients ({listing(self.clients, limit)}) do not trust "
+            "yet: they reject it until they get the new CA bundle and restart"
+        )
+
+    @property
+    def procedure(self) -> str:
+        """How to rotate without an outage (SPEC §4.1)."""
+        start, new, switch = "", self.new_ca, f"set ca = {self.new_ca}"
+        if self.new_ca == self.old_ca:  # replaced in place: its successor needs its own block
+            start = f"keep {self.old_ca} and declare its successor in a new ca block; "
+            new, switch = "the new CA", "set ca to the new CA"
+        return (
+            f"rotate in phases instead: {start}1) add {new} to trusted_cas and apply (clients "
+            f"get both CAs); 2) {switch}, keeping {self.old_ca} in trusted_cas, and apply; "
+            f"3) remove {self.old_ca} from trusted_cas and apply"
+        )
+
+
+@dataclass(frozen=True)
 class SecurityImpact:
     firewalls: tuple[FirewallImpact, ...] = ()
     certificates: tuple[CertificateImpact, ...] = ()
     cas: tuple[CAImpact, ...] = ()
     warnings: tuple[str, ...] = field(default_factory=tuple)
     notes: tuple[ImpactNote, ...] = ()
+    trust_breaks: tuple[TrustBreak, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not (self.firewalls or self.certificates or self.cas or self.warnings or self.notes)
+        return not (
+            self.firewalls
+            or self.certificates
+            or self.cas
+            or self.warnings
+            or self.notes
+            or self.trust_breaks
+        )
+
+    def trust_break_groups(self) -> list[TrustBreakGroup]:
+        """Trust breaks grouped by (old CA, new CA, clients), in order of first appearance."""
+        groups: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}
+        for item in self.trust_breaks:
+            key = (item.old_ca, item.new_ca, item.clients)
+            groups.setdefault(key, []).append(item.address)
+        return [TrustBreakGroup(o, n, c, tuple(addrs)) for (o, n, c), addrs in groups.items()]
 
     def certificate_groups(self) -> list[CertificateGroup]:
         """Certificates grouped by (action, why, expiry), in order of first appearance."""
@@ -90,7 +143,14 @@ def security_impact(plan: Plan) -> SecurityImpact:
         cas=tuple(i for i in items if isinstance(i, CAImpact)),
         warnings=tuple(dict.fromkeys(texts)),
         notes=tuple(i for i in items if isinstance(i, ImpactNote)),
+        trust_breaks=tuple(i for i in items if isinstance(i, TrustBreak)),
     )
+
+
+def warning_texts(impact: SecurityImpact) -> list[str]:
+    """Every warning as one plain sentence, trust breaks (with their procedure) first."""
+    breaks = [f"{g.text()}; {g.procedure}" for g in impact.trust_break_groups()]
+    return [*breaks, *impact.warnings]
 
 
 def listing(items: Sequence[str], limit: int = LIST_LIMIT) -> str:
@@ -144,6 +204,9 @@ def summary_lines(impact: SecurityImpact, limit: int = LIST_LIMIT) -> list[str]:
             text += f"; expires about {ca.expires}"
         lines.append(text)
     lines.extend(f"{note.address}: {note.text}" for note in impact.notes)
+    groups = impact.trust_break_groups()
+    lines.extend(f"warning: {group.text(limit)}" for group in groups)
+    lines.extend(f"warning: {step}" for step in dict.fromkeys(g.procedure for g in groups))
     lines.extend(f"warning: {w}" for w in impact.warnings[: max(limit * 4, 20)])
     if len(impact.warnings) > max(limit * 4, 20):
         lines.append(f"warning: ... and {len(impact.warnings) - max(limit * 4, 20)} more")

@@ -49,11 +49,16 @@ def check_instances(instances: list[ResourceInstance]) -> list[Diagnostic]:
 
 def check_state(resources: Iterable[ResourceState]) -> list[Diagnostic]:
     """Each instance in state checked against its type's schema: a hand-edited or damaged
-    state gets an error naming the resource before any operation reads it."""
+    state gets an error naming the resource before any operation reads it. Attributes added
+    since the state was written are filled in first (``ResourceSchema.upgraded``)."""
     found = []
     for rs in resources:
         rtype = TYPES.get(rs.type)
-        problems = rtype.schema.state_problems(rs.attributes) if rtype is not None else []
+        if rtype is None:
+            continue
+        if isinstance(rs.attributes, dict):
+            rs.attributes = rtype.schema.upgraded(rs.attributes)
+        problems = rtype.schema.state_problems(rs.attributes)
         if problems:
             found.append(
                 error(

@@ -116,7 +116,12 @@ class CAType(ResourceType):
     def apply(self, request: ApplyRequest) -> dict[str, Any]:
         config = request.config
         parent = _parent(config)
-        keep_key = request.prior is not None and request.planned.get("id") is UNKNOWN
+        prior = request.prior
+        kept_key = (  # re-signing an existing CA keeps its key
+            prior["private_key_pem"]
+            if prior is not None and request.planned.get("id") is UNKNOWN
+            else None
+        )
         issued = pki.issue_ca(
             common_name=config["common_name"],
             organization=config["organization"],
@@ -124,7 +129,7 @@ class CAType(ResourceType):
             validity=timedelta(seconds=parse_duration(config["validity"])),
             now=request.context.now,
             parent=pki.Issuer(parent["cert_pem"], parent["private_key_pem"]) if parent else None,
-            key_pem=request.prior["private_key_pem"] if keep_key else None,
+            key_pem=kept_key,
         )
         attributes = self.planned_arguments(config)
         attributes.update(

@@ -6,6 +6,7 @@ from typing import Any
 
 from meshprov.kuma import ControlPlaneSpec, url_host
 from meshprov.lang.values import UNKNOWN
+from meshprov.plan.model import Plan, ResourceChange
 from meshprov.resources import cp_authn
 from meshprov.resources.control_plane_common import (
     SHARED_ATTRIBUTES,
@@ -44,6 +45,22 @@ class GlobalControlPlaneType(ControlPlaneType):
         planned["kds_address"] = (
             UNKNOWN if dial_host is UNKNOWN else f"grpcs://{url_host(dial_host)}:{port}"
         )
+
+    def trust_clients(self, change: ResourceChange, plan: Plan) -> tuple[str, ...]:
+        """kumactl, and the zones that hold this bundle as their kds-ca.crt."""
+        zones = {
+            rs.address: rs.attributes.get("global")
+            for rs in plan.prior_state.resources.values()
+            if rs.type == "zone"
+        }
+        zones.update(
+            {
+                c.address: (c.after or {}).get("global")
+                for c in plan.resource_changes
+                if c.type == "zone"
+            }
+        )
+        return ("kumactl", *(zone for zone, cp in zones.items() if cp == change.address))
 
     def spec(
         self, address: str, attributes: dict[str, Any], config: dict[str, Any]

@@ -13,7 +13,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from meshprov import kuma, pki
 from meshprov.addrs import parse_instance_address
@@ -28,7 +28,7 @@ from meshprov.files import (
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, Unknown, has_unknown, unmark
 from meshprov.plan.model import Action, ActionReason, Plan, ResourceChange
-from meshprov.resources import cp_authn
+from meshprov.resources import cp_authn, cp_notices
 from meshprov.resources.base import (
     ApplyRequest,
     Context,
@@ -45,6 +45,7 @@ from meshprov.resources.report import (
     ImpactItem,
     ImpactWarning,
     Notice,
+    TrustBreak,
     expiry_estimate,
     reason_text,
 )
@@ -88,6 +89,9 @@ SHARED_ATTRIBUTES = (
     Attr("work_dir", STRING, default="/var/lib/kong-mesh"),
     Attr("namespace", STRING, default="kong-mesh-system"),
     *cp_authn.SHARED_AUTHN_ATTRIBUTES,
+    # CAs every bundle that verifies this control plane holds besides its issuing chain: the
+    # overlap that lets a CA be replaced without an outage (SPEC §4.1)
+    Attr("trusted_cas", ANY, default=(), reference="ca"),
 )
 
 SHARED_EXPORTS = (
@@ -111,6 +115,23 @@ _ISSUED = ("cert_pem", "private_key_pem", "cert_not_after", "cert_fingerprint")
 _API_ISSUED = ("api_cert_pem", "api_private_key_pem")
 # arguments whose change means a new certificate (the SANs, its lifetime)
 _CERT_INPUTS = ("hostnames", "addresses", "cert_validity", "api_separate_cert")
+
+
+def _known(value: Any, stand_in: str) -> Any:
+    return stand_in if isinstance(value, Unknown) else value
+
+
+def trust_bundle(config: dict[str, Any]) -> Any:
+    """What clients verify this control plane with: the issuing CA's chain, then each trusted
+    CA's chain, every certificate once (SPEC §1.4); UNKNOWN while a chain is."""
+    trusted = unmark(config["trusted_cas"])[0] or []
+    if isinstance(trusted, Unknown):
+        return UNKNOWN
+    chains = [plain(ca) for ca in [config["ca"], *trusted]]
+    pems = [ca["chain_pem"] if isinstance(ca, dict) else UNKNOWN for ca in chains]
+    if has_unknown(pems):
+        return UNKNOWN
+    return pki.merge_bundles(*cast(list[str], pems))
 
 
 def artifact_digest(content: bytes, mode: int) -> str:
@@ -160,7 +181,8 @@ class ControlPlaneType(ResourceType):
             "api_https_port": attributes["api_https_port"],
             "cert_pem": attributes["cert_pem"],
             "key_pem": attributes["private_key_pem"],
-            "ca_chain_pem": attributes["ca_bundle_pem"],
+            "ca_chain_pem": plain(config["ca"])["chain_pem"],
+            "ca_bundle_pem": attributes["ca_bundle_pem"],
             "api_cert_pem": attributes["api_cert_pem"],
             "api_key_pem": attributes["api_private_key_pem"],
             "authn": cp_authn.settings(attributes, config),
@@ -229,7 +251,7 @@ class ControlPlaneType(ResourceType):
         planned["dial_host"] = hosts[0] if hosts else UNKNOWN
         ca = plain(config["ca"])
         planned["ca_id"] = ca["id"] if isinstance(ca, dict) else UNKNOWN
-        planned["ca_bundle_pem"] = ca["chain_pem"] if isinstance(ca, dict) else UNKNOWN
+        planned["ca_bundle_pem"] = trust_bundle(config)
         self.own_exports(request.address, planned, config)
         planned["accepted_kids"] = cp_authn.accepted_kids(config)
         planned["token_ids"] = cp_authn.token_ids(config)
@@ -255,6 +277,7 @@ class ControlPlaneType(ResourceType):
             planned.update(dict.fromkeys(_API_ISSUED, UNKNOWN if separate else None))
             planned["artifacts"] = UNKNOWN
         else:
+            assert prior is not None  # no prior always reissues
             for key in (*_ISSUED, *_API_ISSUED):
                 planned[key] = prior[key]
             planned["artifacts"] = self._expected_artifacts(request.address, planned, config)
@@ -263,11 +286,26 @@ class ControlPlaneType(ResourceType):
     def _expected_artifacts(
         self, address: str, planned: dict[str, Any], config: dict[str, Any]
     ) -> Any:
-        """The files' digests with the certificate kept, or UNKNOWN while an input is."""
-        if has_unknown(planned) or has_unknown(plain(config.get("global"))):
-            return UNKNOWN
-        files = kuma.render_artifacts(self.spec(address, planned, config))
-        return {path: artifact_digest(a.content, a.mode) for path, a in sorted(files.items())}
+        """The files' digests with the certificate kept, or UNKNOWN while an input is.
+
+        A trust bundle known only after apply (a trusted CA created by this plan) leaves
+        only the files that hold it unknown: the files are rendered with two different
+        stand-ins for it, and those that differ are the ones it reaches. So the notices can
+        tell that kuma-cp reads none of them."""
+        global_cp = plain(config.get("global"))
+        digests = []
+        for stand_in in ("# known after apply: 1\n", "# known after apply: 2\n"):
+            own = {**planned, "ca_bundle_pem": _known(planned["ca_bundle_pem"], stand_in)}
+            given = config
+            if isinstance(global_cp, dict):
+                bundle = _known(global_cp["ca_bundle_pem"], stand_in)
+                given = {**config, "global": {**global_cp, "ca_bundle_pem": bundle}}
+            if has_unknown(own):  # the certificate, or an address the files name
+                return UNKNOWN
+            files = kuma.render_artifacts(self.spec(address, own, given))
+            digests.append({p: artifact_digest(a.content, a.mode) for p, a in files.items()})
+        first, second = digests
+        return {p: first[p] if first[p] == second.get(p) else UNKNOWN for p in sorted(first)}
 
     # --- apply -----------------------------------------------------------------------------
 
@@ -287,9 +325,8 @@ class ControlPlaneType(ResourceType):
             for key in (*_ISSUED, *_API_ISSUED):
                 attributes[key] = prior[key]
         # values the plan could not know yet (the CA's chain after its own replacement)
-        ca = plain(config["ca"])
-        attributes["ca_id"] = ca["id"]
-        attributes["ca_bundle_pem"] = ca["chain_pem"]
+        attributes["ca_id"] = plain(config["ca"])["id"]
+        attributes["ca_bundle_pem"] = trust_bundle(config)
         self.own_exports(request.address, attributes, config)
         attributes["accepted_kids"] = cp_authn.accepted_kids(config)
         attributes["token_ids"] = cp_authn.token_ids(config)
@@ -346,10 +383,18 @@ class ControlPlaneType(ResourceType):
         certificate = _certificate_impact(change, plan.timestamp)
         if certificate is not None:
             items.append(certificate)
+        if _breaks_trust(change):
+            before, after = change.before or {}, change.after or {}
+            clients = self.trust_clients(change, plan)
+            items.append(TrustBreak(change.address, str(after["ca"]), str(before["ca"]), clients))
         if change.action is not Action.DELETE:
             items.extend(ImpactWarning(text) for text in self.setting_warnings(change))
         items.extend(cp_authn.impact(change))
         return items
+
+    def trust_clients(self, change: ResourceChange, plan: Plan) -> tuple[str, ...]:
+        """Who verifies this control plane with the bundle in state (SPEC §4.1)."""
+        raise NotImplementedError
 
     def setting_warnings(self, change: ResourceChange) -> list[str]:
         """Insecure settings in ``change.after``, one sentence each."""
@@ -365,47 +410,15 @@ class ControlPlaneType(ResourceType):
         rewrites takes effect only once kuma-cp (or the Helm release) restarts."""
         if change.action is Action.DELETE or change.after is None:
             return []
-        before, after = change.before or {}, change.after
-        files = changed_files(before.get("artifacts"), after.get("artifacts"))
-        reissued = change.action.creates or isinstance(after.get("cert_pem"), Unknown)
-        bundle = change.action is not Action.CREATE and (
-            isinstance(after.get("ca_bundle_pem"), Unknown)
-            or after.get("ca_bundle_pem") != before.get("ca_bundle_pem")
-            or (files is not None and kuma.Files.CA in files)
+        files = cp_notices.changed_files(
+            (change.before or {}).get("artifacts"), change.after.get("artifacts")
         )
-        found = cp_authn.notices(change, files)
-        why = _change_reasons(change, reissued, bundle, files)
-        if not why:
-            return found
-        if after.get("environment") == "kubernetes":
-            found.append(
-                Notice(
-                    change.address,
-                    f"kubectl apply -f {kuma.Files.SECRETS}, then helm upgrade with "
-                    f"{kuma.Files.VALUES}",
-                    why,
-                )
-            )
-        else:
-            found.append(Notice(change.address, "restart kuma-cp", why))
-        if bundle and self.serves_data_planes:
-            found.append(self.bundle_notice(change.address, after))
-        return found
+        return [
+            *cp_authn.notices(change, files),
+            *cp_notices.notices(change, self.serves_data_planes),
+        ]
 
     serves_data_planes = False  # a zone's data plane proxies verify it with its CA bundle
-
-    def bundle_notice(self, address: str, after: dict[str, Any]) -> Notice:
-        if after.get("environment") == "kubernetes":
-            return Notice(
-                address,
-                "restart the data plane pods",
-                "the CA bundle changed: injected sidecars read it when they start",
-            )
-        return Notice(
-            address,
-            f"copy {kuma.Files.CA} to the data plane hosts and restart kuma-dp",
-            "the CA bundle changed: kuma-dp trusts only the bundle it started with",
-        )
 
     # --- delete and refresh ----------------------------------------------------------------
 
@@ -485,6 +498,24 @@ class ControlPlaneType(ResourceType):
         return RefreshResult({**prior, "artifacts": actual}, tuple(notes))
 
 
+def _breaks_trust(change: ResourceChange) -> bool:
+    """SPEC §4.1: the certificate is reissued by a CA whose certificate is not in the bundle
+    the clients hold now (the one in state). A CA created or replaced by this plan has a
+    certificate no bundle can hold yet."""
+    before, after = change.before or {}, change.after or {}
+    if change.action is Action.CREATE or change.after is None:
+        return False
+    if not isinstance(after.get("cert_pem"), Unknown):
+        return False  # the certificate clients verify stays
+    held = before.get("ca_bundle_pem")
+    if not isinstance(held, str):
+        return False
+    issuer = after.get("ca_id")
+    if issuer == before.get("ca_id"):
+        return False  # the same CA: every bundle holds the issuing chain
+    return not isinstance(issuer, str) or issuer not in pki.bundle_fingerprints(held)
+
+
 def _certificate_impact(change: ResourceChange, timestamp: str) -> CertificateImpact | None:
     after = change.after or {}
     before = change.before or {}
@@ -512,50 +543,6 @@ def _why(change: ResourceChange, before: dict[str, Any], after: dict[str, Any]) 
     if after.get("api_separate_cert") != before.get("api_separate_cert"):
         return "api_separate_cert changed"
     return ""
-
-
-def changed_files(before: Any, after: Any) -> list[str] | None:
-    """The artifacts whose digest a change alters, or None while the new ones are unknown."""
-    if not isinstance(after, dict):
-        return None
-    old = before if isinstance(before, dict) else {}
-    return sorted(p for p in {*old, *after} if old.get(p) != after.get(p))
-
-
-def _change_reasons(
-    change: ResourceChange, reissued: bool, bundle: bool, files: list[str] | None
-) -> str:
-    """Why the control plane must restart, or '' when nothing it reads changes."""
-    if change.action is Action.CREATE:
-        return "its certificate, key and configuration are new"
-    parts = []
-    if reissued:
-        parts.append("its certificate and key are reissued")
-    if bundle:
-        parts.append("its CA bundle changes")
-    if change.reason is ActionReason.UPDATE_BECAUSE_KEY_REPLACED:
-        parts.append("a token public key it accepts is replaced (kuma-cp reads them at start)")
-    if files is None:
-        if not parts:
-            parts.append("its configuration files are rewritten with values known after apply")
-    else:
-        said = (_CERT_FILES if reissued else set()) | ({kuma.Files.CA} if bundle else set())
-        rewritten = [f for f in files if f not in said and f not in cp_authn.NOT_READ_BY_KUMA_CP]
-        if rewritten:
-            parts.append(", ".join(rewritten) + (" changes" if len(rewritten) == 1 else " change"))
-    return "; ".join(parts)
-
-
-# files that change with the certificate (said once as "certificate and key are reissued")
-_CERT_FILES = frozenset(
-    {
-        kuma.Files.CERT,
-        kuma.Files.KEY,
-        kuma.Files.API_CERT,
-        kuma.Files.API_KEY,
-        kuma.Files.SECRETS,
-    }
-)
 
 
 def _is_ip(text: Any) -> bool:

@@ -203,10 +203,6 @@ def impact(change: ResourceChange) -> list[ImpactItem]:
     return items
 
 
-# files kuma-cp does not read: their changes need no restart, but their own action
-NOT_READ_BY_KUMA_CP = frozenset({kuma.Files.KUMACTL_TOKEN, kuma.Files.ACCESS_ROLE_BINDING})
-
-
 def notices(change: ResourceChange, files: list[str] | None) -> list[Notice]:
     """Apply the RBAC binding again, register kumactl again: what the files kuma-cp does not
     read ask for (``files``: the changed artifacts, None while unknown)."""
@@ -214,9 +210,14 @@ def notices(change: ResourceChange, files: list[str] | None) -> list[Notice]:
     if change.action is Action.DELETE or change.after is None:
         return []
     changed = set(files) if files is not None and not change.action.creates else None
+    groups = after.get("admin_groups")
     found = []
-    if after.get("admin_groups") is not None and (
-        changed is None or kuma.Files.ACCESS_ROLE_BINDING in changed
+    # the binding's text follows from admin_groups alone: known at plan, even when other files
+    # are not yet (a reissued certificate)
+    if groups is not None and (
+        change.action.creates
+        or groups != (change.before or {}).get("admin_groups")
+        or (changed is not None and kuma.Files.ACCESS_ROLE_BINDING in changed)
     ):
         tool = "kubectl" if after.get("environment") == "kubernetes" else "kumactl"
         found.append(

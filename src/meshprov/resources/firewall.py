@@ -10,12 +10,18 @@ group: one describe for all groups, then at most one revoke and one authorize pe
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
+from meshprov import kuma
 from meshprov.aws import AwsError, call, paginate
 from meshprov.diagnostics import Diagnostic, error
+from meshprov.files import UnsafePath, write_owned_files
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, Unknown, has_unknown, unmark
 from meshprov.plan.model import Action, Plan, ResourceChange
@@ -29,12 +35,14 @@ from meshprov.resources.base import (
     ResourceInstance,
     ResourceType,
 )
-from meshprov.resources.control_plane_common import check_port
+from meshprov.resources.control_plane_common import artifact_digest, check_port
 from meshprov.resources.report import (
     CheckRow,
     FirewallImpact,
     ImpactItem,
+    ImpactNote,
     ImpactWarning,
+    Notice,
     RowBuilder,
     SourceChange,
     VerifyContext,
@@ -62,7 +70,8 @@ if TYPE_CHECKING:
 SCHEMA = ResourceSchema(
     "firewall",
     attributes=(
-        Attr("security_group_ids", STRING_LIST, required=True),
+        Attr("security_group_ids", STRING_LIST, default=()),
+        Attr("helm_values_file", STRING),
         Attr("port", NUMBER, default=5685, check=check_port, forces_replacement=True),
         Attr("protocol", STRING, default="tcp", allowed=("tcp", "udp"), forces_replacement=True),
         Attr("allow_zones", ANY, default=(), reference="zone"),
@@ -79,9 +88,25 @@ SCHEMA = ResourceSchema(
         Exported("placement"),
         Exported("rules"),
         Exported("foreign"),
+        Exported("wider"),
+        Exported("revokes"),
+        Exported("helm_values"),
     ),
 )
 
+# what plan computes from the groups' rules (UNKNOWN while the groups are)
+_COMPUTED = (
+    "sources",
+    "placement",
+    "rules",
+    "cidrs",
+    "rule_ids",
+    "foreign",
+    "wider",
+    "revokes",
+    "helm_values",
+)
+HELM_VALUES_MODE = 0o644
 _VERIFY_ORDER = (4,)  # after the control planes' channel rows
 AUTHORIZE_BATCH = 100  # IP ranges per AuthorizeSecurityGroupIngress call
 REVOKE_BATCH = 500  # rule ids per RevokeSecurityGroupIngress call
@@ -112,16 +137,33 @@ def is_public(cidr: str) -> bool:
 
 @dataclass
 class Live:
-    """What AWS says about the firewall's groups on its port, read in one batch."""
+    """What AWS says about the firewall's groups, read in one batch.
+
+    Only a rule on exactly the firewall's protocol and port can be the firewall's own
+    (``rules``, told by the description prefix) or revoked by exclusivity (``foreign``). A rule
+    that merely covers the port (all traffic, or a port range) still lets its source in, so it
+    is reported (``wider``) but never revoked: it is someone else's rule for other ports too.
+    """
 
     rules: dict[str, dict[str, str]]  # rule id -> {"group", "cidr", "label"} (owned)
-    foreign: list[dict[str, Any]]  # ingress on the port that meshprov does not own
+    foreign: list[dict[str, Any]]  # ingress on exactly the port that meshprov does not own
+    wider: list[dict[str, Any]] = field(default_factory=list)  # rules covering the port
+    others: dict[str, int] = field(default_factory=dict)  # group -> other inbound rules
 
     def placement(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for rule in self.rules.values():
             out.setdefault(rule["group"], []).append(rule["cidr"])
         return {g: sorted(set(c), key=cidr_key) for g, c in sorted(out.items())}
+
+    def occupied(self, exclusive: bool) -> dict[str, int]:
+        """Inbound rules per group that are not this firewall's and that apply leaves in place:
+        they use up the group's quota too."""
+        out = dict(self.others)
+        if not exclusive:
+            for rule in self.foreign:
+                out[rule["group"]] = out.get(rule["group"], 0) + 1
+        return out
 
     def attributes(self) -> dict[str, Any]:
         """The computed attributes that describe this reality."""
@@ -130,10 +172,52 @@ class Live:
             "sources": dict(sorted(sources.items(), key=lambda kv: cidr_key(kv[0]))),
             "placement": self.placement(),
             "rules": {f"{r['group']} {r['cidr']}": rid for rid, r in sorted(self.rules.items())},
-            "foreign": sorted(self.foreign, key=lambda f: (f["group"], f["rule_id"])),
+            "foreign": _by_group(self.foreign),
+            "wider": _by_group(self.wider),
             "cidrs": sorted(sources, key=cidr_key),
             "rule_ids": sorted(self.rules),
         }
+
+
+def classify(found: Iterable[dict[str, Any]], prefix: str, port: int, protocol: str) -> Live:
+    """Sort DescribeSecurityGroupRules' answer into the firewall's rules, foreign rules on its
+    port, wider rules covering it, and the count of everything else per group."""
+    live = Live({}, [])
+    for rule in found:
+        if rule.get("IsEgress"):
+            continue
+        group = rule["GroupId"]
+        description = rule.get("Description") or ""
+        cidr = rule.get("CidrIpv4") or rule.get("CidrIpv6")
+        reach = _reach(rule, port, protocol)
+        if reach == "exact" and cidr and description.startswith(prefix):
+            live.rules[rule["SecurityGroupRuleId"]] = {
+                "group": group,
+                "cidr": str(ipaddress.ip_network(cidr, strict=False)),
+                "label": description[len(prefix) :],
+            }
+            continue
+        if reach == "exact":
+            live.foreign.append(_foreign(rule, cidr))
+            continue
+        live.others[group] = live.others.get(group, 0) + 1
+        if reach == "wider":
+            live.wider.append(_foreign(rule, cidr))
+    return live
+
+
+def _foreign(rule: dict[str, Any], cidr: str | None) -> dict[str, Any]:
+    return {
+        "group": rule["GroupId"],
+        "rule_id": rule["SecurityGroupRuleId"],
+        "source": cidr or _other_source(rule),
+        "ports": _ports(rule),
+        "description": rule.get("Description") or "",
+    }
+
+
+def _by_group(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(rules, key=lambda f: (f["group"], f["rule_id"]))
 
 
 class FirewallType(ResourceType):
@@ -141,18 +225,29 @@ class FirewallType(ResourceType):
     mermaid_shape = ('[/"', '"\\]')
 
     def check(self, instances: list[ResourceInstance]) -> list[Diagnostic]:
-        """What validate can tell without AWS: groups given, extra CIDRs valid and not public."""
-        found: list[Diagnostic] = []
+        """What validate can tell without AWS: groups given, extra CIDRs valid and not public,
+        no two firewalls on one group, protocol and port."""
+        found: list[Diagnostic] = _overlaps(instances)
         for instance in instances:
             values = instance.values
-            groups = values["security_group_ids"]
-            if not has_unknown(groups) and not groups:
+            groups, helm = values["security_group_ids"], values["helm_values_file"]
+            if not has_unknown(groups) and not groups and helm is None:
                 found.append(
                     error(
-                        "No security groups",
-                        f"{instance.address} needs at least one id in security_group_ids: the "
-                        "groups in front of the control plane whose ingress it manages.",
+                        "Nothing to configure",
+                        f"{instance.address} needs security_group_ids (the AWS security groups "
+                        "in front of the control plane), helm_values_file (a Helm values "
+                        "overlay for a global on Kubernetes), or both.",
                         instance.argument_range("security_group_ids"),
+                    )
+                )
+            if isinstance(helm, str) and (not helm.strip() or _has_control(helm)):
+                found.append(
+                    error(
+                        "Invalid helm_values_file",
+                        f"{instance.address}: helm_values_file must be a file path without "
+                        "control characters.",
+                        instance.argument_range("helm_values_file"),
                     )
                 )
             found.extend(_public_zone_egress(instance))
@@ -175,7 +270,7 @@ class FirewallType(ResourceType):
                     found.append(
                         error(
                             "Public source not allowed",
-                            f"{network} (from allow_cidrs) would open port {values['port']} to "
+                            f"{network} (from allow_cidrs) would open {_port(values['port'])} to "
                             "the internet or a very wide range. Set allow_public = true if that "
                             "is really intended.",
                             instance.argument_range("allow_cidrs"),
@@ -189,7 +284,7 @@ class FirewallType(ResourceType):
         clients = context.providers.get("aws")
         if clients is None:
             raise ResourceError("no AWS provider is configured")
-        try:
+        try:  # creating the client is where a missing region shows
             return clients.client("ec2", region)
         except AwsError as exc:
             raise ResourceError(str(exc)) from None
@@ -210,33 +305,23 @@ class FirewallType(ResourceType):
             )
         except AwsError as exc:
             raise ResourceError(_aws_message(groups, exc)) from None
-        prefix = owner_prefix(address)
-        port, protocol = values["port"], values["protocol"]
-        live = Live({}, [])
-        for rule in found:
-            if rule.get("IsEgress"):
-                continue
-            description = rule.get("Description") or ""
-            cidr = rule.get("CidrIpv4") or rule.get("CidrIpv6")
-            if description.startswith(prefix) and cidr:
-                live.rules[rule["SecurityGroupRuleId"]] = {
-                    "group": rule["GroupId"],
-                    "cidr": str(ipaddress.ip_network(cidr, strict=False)),
-                    "label": description[len(prefix) :],
-                }
-            elif _on_port(rule, port, protocol):
-                live.foreign.append(
-                    {
-                        "group": rule["GroupId"],
-                        "rule_id": rule["SecurityGroupRuleId"],
-                        "source": cidr or _other_source(rule),
-                        "ports": _ports(rule),
-                        "description": description,
-                    }
-                )
-        return live
+        return classify(found, owner_prefix(address), values["port"], values["protocol"])
 
     def refresh(self, address: str, prior: dict[str, Any], context: Context) -> RefreshResult:
+        current: dict[str, Any] = dict(prior)
+        notes: list[str] = []
+        if prior.get("security_group_ids"):
+            current, notes = self._refresh_groups(address, prior, context)
+        if prior.get("helm_values_file") is not None:
+            digest, note = _read_helm_values(context, prior)
+            if note:
+                current["helm_values"] = digest
+                notes.append(note)
+        return RefreshResult(current, tuple(notes))
+
+    def _refresh_groups(
+        self, address: str, prior: dict[str, Any], context: Context
+    ) -> tuple[dict[str, Any], list[str]]:
         live = self.read(address, prior, context)
         current = {**prior, **live.attributes()}
         notes = []
@@ -244,14 +329,20 @@ class FirewallType(ResourceType):
             notes.append(f"rule for {cidr} was added outside meshprov with a meshprov description")
         for cidr in sorted(set(prior.get("sources") or {}) - set(current["sources"]), key=cidr_key):
             notes.append(f"rule for {cidr} ({prior['sources'][cidr]}) was removed")
-        known = {f["rule_id"] for f in prior.get("foreign") or []}
+        known = {f["rule_id"] for f in [*(prior.get("foreign") or []), *(prior.get("wider") or [])]}
         for rule in current["foreign"]:
             if rule["rule_id"] not in known:
                 notes.append(
                     f"{rule['group']} gained a rule on port {prior['port']} from {rule['source']} "
                     "that meshprov does not own"
                 )
-        return RefreshResult(current, tuple(notes))
+        for rule in current["wider"]:
+            if rule["rule_id"] not in known:
+                notes.append(
+                    f"{rule['group']} gained a rule for {rule['ports']} from {rule['source']} "
+                    f"that covers port {prior['port']} (meshprov does not own it)"
+                )
+        return current, notes
 
     # --- planning --------------------------------------------------------------------------
 
@@ -267,23 +358,54 @@ class FirewallType(ResourceType):
                 if a.forces_replacement and planned[a.name] != prior.get(a.name)
             )
         sources = desired_sources(request.address, config)
-        if prior is None or replace:
-            # nothing in state to compare with: read the groups (read-only) to plan exactly
-            current = self.read(request.address, planned, request.context).attributes()
+        groups = planned["security_group_ids"]
+        if has_unknown(groups):
+            planned.update(dict.fromkeys(_COMPUTED, UNKNOWN))
+            return PlannedChange(planned, replace)
+        if groups:
+            self._plan_groups(request, planned, sources, bool(replace))
         else:
-            current = prior
-        if sources is UNKNOWN or has_unknown(planned["security_group_ids"]):
+            planned.update(_without_groups(sources))
+        planned["helm_values"] = _helm_digest(planned["helm_values_file"], sources)
+        return PlannedChange(planned, replace)
+
+    def _plan_groups(
+        self, request: PlanRequest, planned: dict[str, Any], sources: Any, replace: bool
+    ) -> None:
+        """The rules in the security groups: read the groups when state cannot tell."""
+        prior = request.prior
+        groups = planned["security_group_ids"]
+        live = None
+        if (
+            prior is None
+            or replace
+            or groups != prior.get("security_group_ids")
+            or _unplaced(sources, prior.get("placement") or {})
+        ):
+            # no reading of these groups to go by, or new sources to fit: read them (read-only)
+            # so that the plan lists every revocation and a missing group or a full quota fails
+            # here, before apply changes anything
+            live = self.read(request.address, planned, request.context)
+        current = live.attributes() if live is not None else prior or {}
+        exclusive = planned["exclusive"]
+        foreign = current.get("foreign") or []
+        planned.update(
+            foreign=[] if exclusive else foreign,
+            wider=current.get("wider") or [],
+            revokes=foreign if exclusive else [],
+        )
+        if sources is UNKNOWN:
             planned.update(
                 dict.fromkeys(("sources", "placement", "rules", "cidrs", "rule_ids"), UNKNOWN)
             )
-            planned["foreign"] = [] if planned["exclusive"] else current.get("foreign", [])
-            return PlannedChange(planned, replace)
+            return
         placement = place(
             request.address,
             sources,
-            planned["security_group_ids"],
+            groups,
             planned["rules_per_group"],
             current.get("placement") or {},
+            live.occupied(exclusive) if live is not None else {},
         )
         known_rules = current.get("rules") or {}
         rules = {
@@ -297,24 +419,48 @@ class FirewallType(ResourceType):
             rules=rules,
             cidrs=sorted(sources, key=cidr_key),
             rule_ids=UNKNOWN if UNKNOWN in rules.values() else sorted(rules.values()),
-            foreign=[] if planned["exclusive"] else current.get("foreign", []),
         )
-        return PlannedChange(planned, replace)
 
     # --- applying --------------------------------------------------------------------------
 
     def apply(self, request: ApplyRequest) -> dict[str, Any]:
-        config = request.config
-        arguments = self.planned_arguments(config)
+        arguments = self.planned_arguments(request.config)
+        sources = desired_sources(request.address, request.config)
+        self._leave_dropped_groups(request.address, request.prior, arguments, request.context)
+        if arguments["security_group_ids"]:
+            attributes = self._apply_groups(request, arguments, sources)
+        else:
+            attributes = {**arguments, **_without_groups(sources)}
+        attributes["helm_values"] = _write_helm_values(
+            request.context, request.prior, arguments["helm_values_file"], sources
+        )
+        return attributes
+
+    def _apply_groups(
+        self, request: ApplyRequest, arguments: dict[str, Any], sources: dict[str, str]
+    ) -> dict[str, Any]:
         address = request.address
         live = self.read(address, arguments, request.context)
-        sources = desired_sources(address, config)
+        exclusive = arguments["exclusive"]
+        # exclusivity revokes what the plan listed, nothing more: a rule that appeared since
+        # shows in the next plan first
+        planned_revokes = request.planned.get("revokes")
+        revoke_ids = (
+            {f["rule_id"] for f in planned_revokes}
+            if isinstance(planned_revokes, list)
+            else {f["rule_id"] for f in live.foreign}
+        )
+        if not exclusive:
+            revoke_ids = set()
+        staying = [f for f in live.foreign if f["rule_id"] not in revoke_ids]
+        occupied = Live({}, staying, others=live.others).occupied(exclusive=False)
         placement = place(
             address,
             sources,
             arguments["security_group_ids"],
             arguments["rules_per_group"],
             live.placement(),
+            occupied,
         )
         ec2 = self._ec2(request.context, arguments.get("region"))
         prefix = owner_prefix(address)
@@ -328,8 +474,11 @@ class FirewallType(ResourceType):
                     for rid, r in live.rules.items()
                     if r["group"] == group and (group, r["cidr"]) not in wanted
                 ]
-                if arguments["exclusive"]:
-                    doomed += [f["rule_id"] for f in live.foreign if f["group"] == group]
+                doomed += [
+                    f["rule_id"]
+                    for f in live.foreign
+                    if f["group"] == group and f["rule_id"] in revoke_ids
+                ]
                 for chunk in _chunks(doomed, REVOKE_BATCH):
                     _revoke(ec2, group, chunk)
                     for rid in chunk:
@@ -341,9 +490,34 @@ class FirewallType(ResourceType):
                 for chunk in _chunks(missing, AUTHORIZE_BATCH):
                     self._authorize(ec2, group, chunk, sources, prefix, arguments, live)
         except AwsError as exc:
-            done = {**arguments, **live.attributes()}
+            # the overlay is written after the groups: what state knew of it still holds
+            done = {
+                **arguments,
+                **live.attributes(),
+                "revokes": [],
+                "helm_values": (request.prior or {}).get("helm_values"),
+            }
             raise ResourceError(_aws_message([group], exc), done) from None
-        return {**arguments, **live.attributes()}
+        return {**arguments, **live.attributes(), "revokes": []}
+
+    def _leave_dropped_groups(
+        self,
+        address: str,
+        prior: dict[str, Any] | None,
+        arguments: dict[str, Any],
+        context: Context,
+    ) -> None:
+        """Revoke this firewall's rules in groups no longer listed (their sources move to the
+        listed groups); other rules there are no longer this firewall's business."""
+        if prior is None:
+            return
+        dropped = [
+            g
+            for g in prior.get("security_group_ids") or []
+            if g not in arguments["security_group_ids"]
+        ]
+        if dropped:
+            self._revoke_owned(address, {**prior, "security_group_ids": dropped}, context)
 
     def _authorize(
         self,
@@ -372,7 +546,7 @@ class FirewallType(ResourceType):
             if exc.code not in READ_BACK_CODES:
                 raise
             # an earlier attempt may have got through (a lost response, retried): read back
-            fresh = self._group_rules(ec2, group, prefix)
+            fresh = self._group_rules(ec2, group, prefix, arguments)
             live.rules.update(fresh)
             remaining = [c for c in cidrs if c not in {r["cidr"] for r in fresh.values()}]
             if not remaining:
@@ -392,26 +566,25 @@ class FirewallType(ResourceType):
                 "label": sources[str(ipaddress.ip_network(cidr, strict=False))],
             }
 
-    def _group_rules(self, ec2: Any, group: str, prefix: str) -> dict[str, dict[str, str]]:
-        rules = {}
-        for rule in paginate(
+    def _group_rules(
+        self, ec2: Any, group: str, prefix: str, arguments: dict[str, Any]
+    ) -> dict[str, dict[str, str]]:
+        found = paginate(
             ec2,
             "describe_security_group_rules",
             "SecurityGroupRules",
             Filters=[{"Name": "group-id", "Values": [group]}],
-        ):
-            description = rule.get("Description") or ""
-            cidr = rule.get("CidrIpv4") or rule.get("CidrIpv6")
-            if not rule.get("IsEgress") and cidr and description.startswith(prefix):
-                rules[rule["SecurityGroupRuleId"]] = {
-                    "group": group,
-                    "cidr": str(ipaddress.ip_network(cidr, strict=False)),
-                    "label": description[len(prefix) :],
-                }
-        return rules
+        )
+        return classify(found, prefix, arguments["port"], arguments["protocol"]).rules
 
     def delete(self, address: str, prior: dict[str, Any], context: Context) -> None:
-        """Revoke only meshprov's own rules; foreign rules stay as they are."""
+        """Revoke only meshprov's own rules (foreign rules stay as they are) and remove the Helm
+        values overlay it wrote."""
+        _write_helm_values(context, prior, None, {})
+        if prior.get("security_group_ids"):
+            self._revoke_owned(address, prior, context)
+
+    def _revoke_owned(self, address: str, prior: dict[str, Any], context: Context) -> None:
         live = self.read(address, prior, context)
         ec2 = self._ec2(context, prior.get("region"))
         by_group: dict[str, list[str]] = {}
@@ -427,15 +600,26 @@ class FirewallType(ResourceType):
     # --- verify ----------------------------------------------------------------------------
 
     def verify(self, instance: ResourceState, context: VerifyContext) -> list[CheckRow]:
-        """Ingress on the port, read back from AWS: exactly the allowed CIDRs, nothing public."""
+        """Ingress on the port, read back from AWS: exactly the allowed CIDRs, nothing public;
+        the Helm values overlay holds exactly the allowed CIDRs."""
         attrs = instance.attributes
+        row = RowBuilder(f"firewall (port {attrs['port']})", instance.address, _VERIFY_ORDER)
+        summary = []
+        if attrs.get("helm_values_file") is not None:
+            summary.append(_verify_helm_values(row, attrs, context.context))
+        if attrs.get("security_group_ids"):
+            summary.append(self._verify_groups(row, instance.address, attrs, context.context))
+        return [row.build("; ".join(summary))]
+
+    def _verify_groups(
+        self, row: RowBuilder, address: str, attrs: dict[str, Any], context: Context
+    ) -> str:
         port = attrs["port"]
-        row = RowBuilder(f"firewall (port {port})", instance.address, _VERIFY_ORDER)
         try:
-            live = self.read(instance.address, attrs, context.context)
+            live = self.read(address, attrs, context)
         except ResourceError as exc:
             row.failed("aws", str(exc))
-            return [row.build("could not read the security groups")]
+            return "could not read the security groups"
         allowed = set(attrs.get("cidrs") or [])
         owned = {rule["cidr"] for rule in live.rules.values()}
         groups = ", ".join(attrs["security_group_ids"])
@@ -458,9 +642,16 @@ class FirewallType(ResourceType):
                 row.failed("foreign", text)
             else:
                 row.warn("foreign", text)
+        for rule in live.wider:
+            # not revocable by meshprov (it serves other ports too), but it lets a source in
+            row.warn(
+                "wider",
+                f"{rule['group']} also lets {rule['source']} reach port {port} through "
+                f"{rule['rule_id']} ({_span(rule['ports'])}, not meshprov's)",
+            )
         public = sorted(
             {c for c in owned if is_public(c)}
-            | {r["source"] for r in live.foreign if "/" in r["source"] and is_public(r["source"])}
+            | {r["source"] for r in [*live.foreign, *live.wider] if is_public(r["source"])}
         )
         for cidr in public:
             text = f"port {port} is open to {cidr}"
@@ -468,13 +659,14 @@ class FirewallType(ResourceType):
                 row.warn("public", text + " (allow_public)")
             else:
                 row.failed("public", text)
-        return [row.build(f"{len(owned)} rule(s) in {groups}")]
+        return f"{len(owned)} rule(s) in {groups}"
 
     # --- what a change means ----------------------------------------------------------------
 
     def impact(self, change: ResourceChange, plan: Plan) -> list[ImpactItem]:
-        """Sources allowed or no longer allowed on the port, foreign rules revoked, and public
-        sources opened or kept."""
+        """Sources allowed or no longer allowed on the port, foreign rules revoked, sources
+        moved between groups, public sources opened, and rules meshprov leaves that still let
+        a source reach the port."""
         items: list[ImpactItem] = []
         firewall = _firewall_impact(change)
         if firewall is not None:
@@ -487,20 +679,143 @@ class FirewallType(ResourceType):
                 for source in firewall.added
                 if is_public(source.cidr)
             )
-        if change.action is not Action.DELETE:
-            after = change.after or {}
-            foreign = after.get("foreign")
-            for rule in foreign if isinstance(foreign, list) else []:
-                source = rule.get("source")
-                if isinstance(source, str) and is_public(source):
-                    items.append(
-                        ImpactWarning(
-                            f"{change.address} keeps {source} in {rule.get('group')} on port "
-                            f"{after.get('port')}, a rule meshprov does not own "
-                            "(exclusive = false)"
-                        )
+        if change.action is Action.DELETE:
+            return items
+        after = change.after or {}
+        port = after.get("port")
+        for rule in _listed(after.get("foreign")):
+            if is_public(rule["source"]):
+                items.append(
+                    ImpactWarning(
+                        f"{change.address} keeps {rule['source']} in {rule['group']} on port "
+                        f"{port}, a rule meshprov does not own (exclusive = false)"
                     )
+                )
+        for rule in _listed(after.get("wider")):
+            items.append(
+                ImpactWarning(
+                    f"{change.address}: {rule['group']} also lets {rule['source']} reach port "
+                    f"{port} through {rule['rule_id']} ({_span(rule['ports'])}), a wider rule "
+                    "meshprov does not own and never revokes",
+                    first=is_public(rule["source"]),
+                )
+            )
+        items.extend(ImpactNote(change.address, text) for text in _moves(change.before, after))
+        helm = after.get("helm_values_file")
+        if (
+            isinstance(helm, str)
+            and helm != (change.before or {}).get("helm_values_file")
+            and _leaves_config_dir(helm)
+        ):
+            items.append(
+                ImpactWarning(
+                    f"{change.address} writes its Helm values overlay outside the "
+                    f"configuration directory: {helm}"
+                )
+            )
         return items
+
+    def notices(self, change: ResourceChange) -> list[Notice]:
+        """A changed Helm values overlay takes effect only with a helm upgrade of the global."""
+        after = change.after or {}
+        helm = after.get("helm_values_file")
+        if change.action is Action.DELETE or not isinstance(helm, str):
+            return []
+        digest = after.get("helm_values")
+        if digest is not UNKNOWN and digest == (change.before or {}).get("helm_values"):
+            return []
+        return [
+            Notice(
+                change.address,
+                f"helm upgrade the global with -f values.yaml -f {helm}",
+                "the sources allowed to reach its KDS Service (loadBalancerSourceRanges) changed",
+            )
+        ]
+
+
+def _overlaps(instances: list[ResourceInstance]) -> list[Diagnostic]:
+    """Two firewalls managing the same group, protocol and port would each revoke (exclusive)
+    or collide with (Duplicate) the other's rules: an error naming both."""
+    found: list[Diagnostic] = []
+    first: dict[tuple[str, str, int], ResourceInstance] = {}
+    told: set[tuple[str, str]] = set()
+    for instance in instances:
+        values = instance.values
+        groups, protocol, port = (
+            values["security_group_ids"],
+            values["protocol"],
+            values["port"],
+        )
+        if has_unknown(groups) or has_unknown(protocol) or has_unknown(port):
+            continue
+        for group in dict.fromkeys(groups or ()):
+            other = first.setdefault((group, protocol, port), instance)
+            pair = (str(other.address), str(instance.address))
+            if other is instance or pair in told:
+                continue
+            told.add(pair)
+            found.append(
+                error(
+                    "Overlapping firewalls",
+                    f"{other.address} and {instance.address} both manage ingress on "
+                    f"{protocol}/{port} in {group}: each would take the other's rules for "
+                    "foreign. Manage a port in a group with one firewall (list every source "
+                    "there), or give them different groups or ports.",
+                    instance.argument_range("security_group_ids"),
+                )
+            )
+    files: dict[str, ResourceInstance] = {}
+    for instance in instances:
+        helm = instance.values["helm_values_file"]
+        if not isinstance(helm, str):
+            continue
+        other = files.setdefault(os.path.normpath(helm), instance)
+        if other is not instance:
+            found.append(
+                error(
+                    "Overlapping firewalls",
+                    f"{other.address} and {instance.address} both write the Helm values "
+                    f"overlay {helm}: each would overwrite the other's.",
+                    instance.argument_range("helm_values_file"),
+                )
+            )
+    return found
+
+
+def _leaves_config_dir(path: str) -> bool:
+    """An absolute path, or one that climbs out of the configuration directory."""
+    return os.path.isabs(path) or os.path.normpath(path).split(os.sep)[0] == os.pardir
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text)
+
+
+def _listed(value: Any) -> list[dict[str, Any]]:
+    """A list of rule records from planned values (nothing while unknown)."""
+    return value if isinstance(value, list) else []
+
+
+def _span(ports: str) -> str:
+    return "all traffic" if ports == "all" else ports
+
+
+def _moves(before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
+    """Sources whose rule moves to another security group (revoked there, authorized here)."""
+    old = (before or {}).get("placement")
+    new = after.get("placement")
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return []
+    where = {c: g for g, cidrs in old.items() for c in cidrs}
+    labels = after.get("sources")
+    sources: dict[str, str] = labels if isinstance(labels, dict) else {}
+    return [
+        f"moves {cidr} ({SourceChange(cidr, sources.get(cidr, 'cidr')).description}) from "
+        f"{where[cidr]} to {group}"
+        for group, cidrs in sorted(new.items())
+        for cidr in cidrs
+        if cidr in where and where[cidr] != group
+    ]
 
 
 def _sources(values: dict | None) -> dict[str, str] | None:
@@ -517,13 +832,12 @@ def _firewall_impact(change: ResourceChange) -> FirewallImpact | None:
     after = _sources(change.after if change.action is not Action.DELETE else None)
     values = change.after or change.before or {}
     port = values.get("port")
-    after_foreign = (change.after or {}).get("foreign")
-    kept = {r["rule_id"] for r in after_foreign} if isinstance(after_foreign, list) else set()
-    revoked = tuple(
-        f"{rule['source']} in {rule['group']}"
-        for rule in (change.before or {}).get("foreign") or []
-        if change.action is not Action.DELETE and rule["rule_id"] not in kept
-    )
+    revoked: tuple[str, ...] = ()
+    if change.action is not Action.DELETE:
+        revoked = tuple(
+            f"{rule['ports']} from {rule['source']} in {rule['group']} ({rule['rule_id']})"
+            for rule in _listed((change.after or {}).get("revokes"))
+        )
     if after is None:
         return FirewallImpact(change.address, port, (), (), revoked, unknown=True)
     before = before or {}
@@ -532,6 +846,104 @@ def _firewall_impact(change: ResourceChange) -> FirewallImpact | None:
     if not (added or removed or revoked):
         return None
     return FirewallImpact(change.address, port, added, removed, revoked)
+
+
+def _without_groups(sources: Any) -> dict[str, Any]:
+    """The computed attributes of a firewall with no security group (a Helm overlay only)."""
+    return {
+        **Live({}, []).attributes(),
+        "revokes": [],
+        "sources": sources,
+        "cidrs": UNKNOWN if sources is UNKNOWN else sorted(sources, key=cidr_key),
+    }
+
+
+def _helm_values(sources: dict[str, str]) -> bytes:
+    return kuma.firewall_values(sorted(sources, key=cidr_key)).encode()
+
+
+def _helm_digest(path: Any, sources: Any) -> Any:
+    """What state records of the overlay: None without one, UNKNOWN until the sources are known."""
+    if path is None:
+        return None
+    if has_unknown(path) or sources is UNKNOWN:
+        return UNKNOWN
+    return artifact_digest(_helm_values(sources), HELM_VALUES_MODE)
+
+
+def helm_values_path(context: Context, path: str) -> Path:
+    """The overlay's path: relative to the configuration directory (an absolute one as given)."""
+    return context.config_dir / path
+
+
+def _write_helm_values(
+    context: Context, prior: dict[str, Any] | None, path: str | None, sources: dict[str, str]
+) -> str | None:
+    """Write the overlay (atomically) at ``path`` and remove the one ``prior`` wrote elsewhere;
+    ``path`` None removes it. The old file is unlinked itself, never a symlink's target."""
+    old = (prior or {}).get("helm_values_file")
+    if old is not None and old != path and (prior or {}).get("helm_values") is not None:
+        try:
+            helm_values_path(context, old).unlink(missing_ok=True)
+        except OSError as exc:
+            raise ResourceError(f"cannot remove {old}: {exc.strerror}") from None
+    if path is None:
+        return None
+    content = _helm_values(sources)
+    try:
+        target = helm_values_path(context, path)
+        write_owned_files(target.parent, [(target.name, content, HELM_VALUES_MODE)])
+    except UnsafePath as exc:
+        raise ResourceError(f"cannot write helm_values_file {path}: {exc}") from None
+    except OSError as exc:
+        raise ResourceError(f"cannot write helm_values_file {path}: {exc.strerror}") from None
+    return artifact_digest(content, HELM_VALUES_MODE)
+
+
+def _verify_helm_values(row: RowBuilder, attrs: dict[str, Any], context: Context) -> str:
+    """The overlay on disk: its source ranges are exactly the allowed CIDRs, mode 0644."""
+    name = attrs["helm_values_file"]
+    path = helm_values_path(context, name)
+    try:
+        text = path.read_text(encoding="utf-8")
+        mode = os.stat(path).st_mode & 0o777
+        ranges = kuma.firewall_source_ranges(text)
+    except FileNotFoundError:
+        row.failed("helm_values", f"{name} does not exist")
+        return f"{name} missing"
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        row.failed("helm_values", f"cannot read {name}: {exc}")
+        return f"{name} unreadable"
+    allowed = list(attrs.get("cidrs") or [])
+    if not isinstance(ranges, list) or sorted(map(str, ranges)) != sorted(allowed):
+        row.failed(
+            "helm_values",
+            f"{name}: loadBalancerSourceRanges is {ranges}, not the allowed {allowed}",
+        )
+    elif mode != HELM_VALUES_MODE:
+        row.failed("helm_values", f"{name} has mode {mode:04o}, want {HELM_VALUES_MODE:04o}")
+    else:
+        row.passed("helm_values", f"{name} allows exactly the {len(allowed)} allowed CIDR(s)")
+    return f"{len(allowed)} source range(s) in {name}"
+
+
+def _read_helm_values(context: Context, prior: dict[str, Any]) -> tuple[str | None, str]:
+    """The overlay's digest as it is now, and a drift note when it is not as written."""
+    name = prior["helm_values_file"]
+    path = helm_values_path(context, name)
+    try:
+        content = path.read_bytes()
+        mode = os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        return None, f"{name} was deleted"
+    except OSError as exc:
+        raise ResourceError(f"cannot read {path}: {exc.strerror}") from None
+    actual = artifact_digest(content, mode)
+    if actual == prior.get("helm_values"):
+        return actual, ""
+    if mode != HELM_VALUES_MODE:
+        return actual, f"{name} has mode {mode:04o}, want {HELM_VALUES_MODE:04o}"
+    return actual, f"{name} was modified"
 
 
 def desired_sources(address: str, config: dict[str, Any]) -> Any:
@@ -558,11 +970,16 @@ def desired_sources(address: str, config: dict[str, Any]) -> Any:
         for network, where in origin.items():
             if is_public(network):
                 raise ResourceError(
-                    f"{address}: {network} (from {where}) would open port {config['port']} to "
+                    f"{address}: {network} (from {where}) would open {_port(config['port'])} to "
                     "the internet or a very wide range. Set allow_public = true if that is "
                     "really intended."
                 )
     return dict(sorted(sources.items(), key=lambda kv: cidr_key(kv[0])))
+
+
+def _port(port: Any) -> str:
+    """The port a public source would open, in words: validate may not know it yet."""
+    return "the firewall's port" if has_unknown(port) else f"port {unmark(port)[0]}"
 
 
 def _public_zone_egress(instance: ResourceInstance) -> list[Diagnostic]:
@@ -572,8 +989,6 @@ def _public_zone_egress(instance: ResourceInstance) -> list[Diagnostic]:
     zones = unmark(values["allow_zones"])[0]
     if values["allow_public"] is not False or not isinstance(zones, list):
         return []
-    port = values["port"]
-    port = "its port" if has_unknown(port) else f"port {port}"
     found = []
     for zone in zones:
         raw = unmark(zone)[0]
@@ -590,8 +1005,8 @@ def _public_zone_egress(instance: ResourceInstance) -> list[Diagnostic]:
                 found.append(
                     error(
                         "Public source not allowed",
-                        f"{ip} (egress_ips of {raw.address}) would open {port} to the "
-                        "internet or a very wide range. Set allow_public = true if that "
+                        f"{ip} (egress_ips of {raw.address}) would open {_port(values['port'])} "
+                        "to the internet or a very wide range. Set allow_public = true if that "
                         "is really intended.",
                         instance.argument_range("allow_zones"),
                     )
@@ -605,15 +1020,14 @@ def place(
     groups: list[str],
     per_group: int,
     current: dict[str, list[str]],
+    occupied: dict[str, int],
 ) -> dict[str, list[str]]:
-    """Spread CIDRs over the groups: each stays where it is; new ones go where there is room."""
-    capacity = len(groups) * per_group
-    if len(sources) > capacity:
-        raise ResourceError(
-            f"{address}: {len(sources)} source CIDRs do not fit in {len(groups)} security "
-            f"group(s) × {per_group} rules per group = {capacity}. Add security groups to "
-            "security_group_ids or raise rules_per_group to the account's quota."
-        )
+    """Spread CIDRs over the groups: each stays where it is; new ones go where there is room.
+
+    ``occupied`` counts the inbound rules in each group that are not this firewall's and stay:
+    AWS's quota counts every inbound rule, whatever its port.
+    """
+    # a source keeps its rule where it is (moving it would free nothing)
     placement: dict[str, list[str]] = {g: [] for g in groups}
     placed: set[str] = set()
     for group in groups:
@@ -621,13 +1035,36 @@ def place(
             if cidr in sources and cidr not in placed and len(placement[group]) < per_group:
                 placement[group].append(cidr)
                 placed.add(cidr)
-    for cidr in sources:
-        if cidr in placed:
-            continue
-        group = max(groups, key=lambda g: (per_group - len(placement[g]), -groups.index(g)))
+    free = {g: max(per_group - occupied.get(g, 0) - len(placement[g]), 0) for g in groups}
+    new = [c for c in sources if c not in placed]
+    if len(new) > sum(free.values()):
+        total = len(groups) * per_group
+        taken = {g: occupied[g] for g in groups if occupied.get(g)}
+        other = ""
+        if taken:
+            used = ", ".join(f"{g}: {n}" for g, n in taken.items())
+            other = (
+                f", less {sum(taken.values())} taken by other inbound rules ({used}) = "
+                f"{total - sum(taken.values())}"
+            )
+        raise ResourceError(
+            f"{address}: {len(sources)} source CIDRs do not fit in {len(groups)} security "
+            f"group(s) × {per_group} rules per group = {total}{other}. Add security groups to "
+            "security_group_ids or raise rules_per_group to the account's quota."
+        )
+    for cidr in new:
+        group = max(groups, key=lambda g: (free[g], -groups.index(g)))
         placement[group].append(cidr)
-        placed.add(cidr)
+        free[group] -= 1
     return {g: sorted(c, key=cidr_key) for g, c in placement.items() if c}
+
+
+def _unplaced(sources: Any, placement: dict[str, list[str]]) -> bool:
+    """Whether some wanted source has no rule yet (its place depends on the groups' room)."""
+    if sources is UNKNOWN:
+        return False
+    placed = {c for cidrs in placement.values() for c in cidrs}
+    return any(c not in placed for c in sources)
 
 
 def _network(address: str, cidr: str, where: str) -> str:
@@ -639,14 +1076,20 @@ def _network(address: str, cidr: str, where: str) -> str:
         ) from None
 
 
-def _on_port(rule: dict[str, Any], port: int, protocol: str) -> bool:
+def _reach(rule: dict[str, Any], port: int, protocol: str) -> str | None:
+    """``"exact"``: the rule is for exactly this protocol and port; ``"wider"``: it lets
+    traffic to the port in among others (all traffic, or a port range); None: not this port."""
     proto = str(rule.get("IpProtocol"))
     if proto == "-1":
-        return True
+        return "wider"
     if proto not in (protocol, {"tcp": "6", "udp": "17"}[protocol]):
-        return False
+        return None
     low, high = rule.get("FromPort", -1), rule.get("ToPort", -1)
-    return low == -1 or low <= port <= high
+    if low == high == port:
+        return "exact"
+    if low == -1 or low <= port <= high:
+        return "wider"
+    return None
 
 
 def _ports(rule: dict[str, Any]) -> str:

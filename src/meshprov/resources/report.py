@@ -51,7 +51,7 @@ class FirewallImpact(ImpactItem):
     port: Any
     added: tuple[SourceChange, ...]
     removed: tuple[SourceChange, ...]
-    revoked: tuple[str, ...]  # foreign rules revoked: "0.0.0.0/0 in sg-123"
+    revoked: tuple[str, ...]  # foreign rules revoked: "tcp/5685 from 0.0.0.0/0 in sg-123 (sgr-1)"
     unknown: bool = False  # sources known only after apply
 
 
@@ -70,6 +70,17 @@ class CAImpact(ImpactItem):
     why: str = ""
     reissues: int = 0  # certificates under it (directly or through intermediates) reissued
     expires: str = ""  # estimated from the plan's time and validity
+
+
+@dataclass(frozen=True)
+class TrustBreak(ImpactItem):
+    """SPEC §4.1: a control plane's new certificate would be issued by a CA that is not in the
+    bundle its clients hold now, so they reject it until they get the new bundle and restart."""
+
+    address: str
+    new_ca: str  # the CA that issues the new certificate
+    old_ca: str  # the CA of the certificate clients verify now
+    clients: tuple[str, ...]  # who holds the old bundle: "data plane proxies", "zone.eu", ...
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from meshprov.diagnostics import Diagnostic, error, warning
 from meshprov.kuma import ControlPlaneSpec, ProxyAuthn, ZoneSettings, url_host
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, has_unknown, unmark
-from meshprov.plan.model import ResourceChange
+from meshprov.plan.model import Plan, ResourceChange
 from meshprov.resources import control_plane, cp_authn
 from meshprov.resources.base import ResourceInstance
 from meshprov.resources.control_plane_common import (
@@ -99,6 +99,11 @@ class ZoneType(ControlPlaneType):
             if after.get(setting) == "none":
                 found.append(f'{change.address} does not authenticate {who} ({setting} = "none")')
         return found
+
+    def trust_clients(self, change: ResourceChange, plan: Plan) -> tuple[str, ...]:
+        after = change.after or {}
+        prometheus = ("Prometheus",) if after.get("mads_tls") else ()
+        return ("data plane proxies", "kumactl", *prometheus)
 
     def check(self, instances: list[ResourceInstance]) -> list[Diagnostic]:
         found = super().check(instances)

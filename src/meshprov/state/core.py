@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import threading
 import time
@@ -55,6 +56,7 @@ from meshprov.state.model import (
     output_entry,
 )
 
+_log = logging.getLogger(__name__)
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 JOURNAL_MAGIC = "meshprov"
@@ -569,6 +571,7 @@ class StateBackend:
             self._backup_written = True
             self._backup_raw = self._backup_plain = None
         self.store.save(data)
+        _log.info("state: wrote %s (%d bytes)", self.display, len(data))
 
     def _load_disk(self) -> tuple[State | None, bytes | None, bytes | None, str]:
         """The stored state, its bytes as stored and decrypted, and how it was stored."""
@@ -594,8 +597,16 @@ class StateBackend:
         disk, raw, plain, stored_as = self._load_disk()
         state = self._remember(disk, raw, plain, stored_as)
         if self.journal_path.exists():
+            _log.info("state: folding the journal %s", self.journal_path)
             state = self._fold(disk, state, persist_fold)
         state.notices = tuple(self.store.notices)
+        _log.info(
+            "state: read %s (%s): serial %d, %d resource instances",
+            self.display,
+            stored_as if disk is not None else "no state yet",
+            state.serial,
+            len(state.resources),
+        )
         return state
 
     # -- the journal --------------------------------------------------------------------------

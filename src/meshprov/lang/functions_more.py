@@ -1,0 +1,455 @@
+"""Terraform's remaining pure functions: collections, numbers, strings and encodings.
+
+They register into ``functions.FUNCTIONS`` when ``lang.functions`` imports this module, and
+share its argument helpers, so their errors read like the others'. Hashes, files and time
+functions live in ``functions_files`` and ``functions_time``.
+"""
+
+from __future__ import annotations
+
+import base64
+import codecs
+import contextlib
+import csv
+import io
+import itertools
+import math
+import os
+import urllib.parse
+import uuid
+import zlib
+from typing import Any
+
+import yaml
+
+from meshprov.lang.functions import (
+    CallContext,
+    _arg_error,
+    _CallFailed,
+    _int,
+    _not_null,
+    _num,
+    _register,
+    _seq,
+    _str,
+    _string_list,
+    graphemes,
+    render_template_text,
+)
+from meshprov.lang.types import ConversionError, to_bool, to_number, to_string
+from meshprov.lang.values import (
+    UNKNOWN,
+    HclSet,
+    Unknown,
+    equality_key,
+    has_unknown,
+    is_number,
+    mark,
+    normalize_number,
+    type_name,
+    unmark,
+    unmark_deep,
+)
+
+# --- collections ---------------------------------------------------------------------------
+
+
+def _bools(value: Any, param: str) -> list:
+    _not_null(value, param)
+    items = _seq(value)
+    if items is None:
+        raise _arg_error(param, "list of bool required")
+    out = []
+    for i, item in enumerate(items):
+        if item is None or isinstance(item, Unknown):
+            out.append(item)
+            continue
+        try:
+            out.append(to_bool(item))
+        except ConversionError as e:
+            raise _arg_error(param, f"element {i}: {e}") from None
+    return out
+
+
+@_register("alltrue", 1, 1, handles_unknown=True)
+def _alltrue(values: Any) -> Any:
+    if isinstance(values, Unknown):
+        return UNKNOWN
+    for item in _bools(values, "list"):
+        if isinstance(item, Unknown):
+            return UNKNOWN
+        if not item:  # a null counts as false
+            return False
+    return True
+
+
+@_register("anytrue", 1, 1, handles_unknown=True)
+def _anytrue(values: Any) -> Any:
+    if isinstance(values, Unknown):
+        return UNKNOWN
+    unknown = False
+    for item in _bools(values, "list"):
+        if isinstance(item, Unknown):
+            unknown = True
+        elif item:
+            return True
+    return UNKNOWN if unknown else False
+
+
+@_register("chunklist", 2, 2, element_marks=True, handles_unknown=True)
+def _chunklist(values: Any, size: Any) -> Any:
+    if isinstance(values, Unknown) or isinstance(size, Unknown):
+        return UNKNOWN
+    _not_null(values, "list")
+    items = _seq(values)
+    if items is None:
+        raise _arg_error("list", "list required")
+    if size is None:
+        raise _arg_error("size", "argument must not be null")
+    count = _int(size, "size")
+    if count < 0:
+        raise _CallFailed("the size argument must be positive")
+    if not items:
+        return []
+    if count == 0:
+        return [items]
+    return [items[i : i + count] for i in range(0, len(items), count)]
+
+
+@_register("matchkeys", 3, 3)
+def _matchkeys(values: Any, keys: Any, searchset: Any) -> list:
+    for param, arg in (("values", values), ("keys", keys), ("searchset", searchset)):
+        _not_null(arg, param)
+        if _seq(arg) is None:
+            raise _arg_error(param, "list required")
+    vals, ks, search = _seq(values), _seq(keys), _seq(searchset)
+    if len(vals) != len(ks):
+        raise _CallFailed("length of keys and values should be equal")
+    # the searchset takes the keys' element type: [1, "3"] searches keys 1 and 3
+    convert_like = _converter_like(ks[0]) if ks else (lambda v: v)
+    wanted = set()
+    for item in search:
+        with contextlib.suppress(ConversionError):
+            wanted.add(equality_key(convert_like(item)))
+    return [v for v, k in zip(vals, ks, strict=True) if equality_key(k) in wanted]
+
+
+def _converter_like(example: Any) -> Any:
+    raw = unmark(example)[0]
+    if is_number(raw):
+        return to_number
+    if isinstance(raw, bool):
+        return to_bool
+    if isinstance(raw, str):
+        return to_string
+    return lambda v: v
+
+
+@_register("setintersection", 1, None)
+def _setintersection(first: Any, *others: Any) -> HclSet:
+    sets = [_set_arg(s) for s in (first, *others)]
+    common = set.intersection(*({equality_key(v) for v in s} for s in sets))
+    return HclSet(v for v in sets[0] if equality_key(v) in common)
+
+
+@_register("setsubtract", 2, 2)
+def _setsubtract(a: Any, b: Any) -> HclSet:
+    left, right = _set_arg(a, "a"), _set_arg(b, "b")
+    drop = {equality_key(v) for v in right}
+    return HclSet(v for v in left if equality_key(v) not in drop)
+
+
+@_register("setproduct", 1, None, element_marks=True, handles_unknown=True)
+def _setproduct(*sets: Any) -> Any:
+    seqs = []
+    for s in sets:
+        if isinstance(s, Unknown):
+            continue
+        _not_null(s, "sets")
+        items = _seq(s)
+        if items is None:
+            raise _arg_error("sets", "a set or a list is required")
+        seqs.append(items)
+    as_set = all(isinstance(s, HclSet) for s in sets if not isinstance(s, Unknown))
+    if any(not items for items in seqs):  # anything times nothing is nothing, known or not
+        return HclSet() if as_set else []
+    if len(seqs) < len(sets):
+        return UNKNOWN
+    if any(has_unknown(items) for items in seqs):
+        return UNKNOWN
+    product = [list(t) for t in itertools.product(*seqs)]
+    if not as_set:  # any list gives a list, whose elements keep their marks
+        return product
+    # a set's elements carry no marks of their own in cty: they mark the whole set
+    raw, sensitive = unmark_deep(product)
+    return mark(HclSet(raw), sensitive)
+
+
+def _set_arg(value: Any, param: str = "first_set") -> list:
+    _not_null(value, param)
+    items = _seq(value)
+    if items is None:
+        raise _arg_error(param, "set required")
+    return items
+
+
+@_register("transpose", 1, 1)
+def _transpose(values: Any) -> dict:
+    _not_null(values, "values")
+    if not isinstance(values, dict):
+        raise _arg_error("values", "map of list of string required")
+    out: dict[str, list[str]] = {}
+    for key, items in values.items():
+        if items is None:
+            raise _CallFailed("input must not contain null list")
+        for item in _string_list(items, "values"):
+            if item is None:
+                raise _CallFailed("input list must not contain null string")
+            out.setdefault(item, []).append(key)
+    return {k: sorted(v) for k, v in sorted(out.items())}
+
+
+@_register("sum", 1, 1)
+def _sum(values: Any) -> Any:
+    _not_null(values, "list")
+    items = _seq(values) if not isinstance(values, dict) else list(values.values())
+    if items is None:
+        raise _CallFailed(f"cannot sum {type_name(values)}")
+    if not items:
+        raise _CallFailed("cannot sum an empty list")
+    total: Any = 0
+    for item in items:
+        if item is None:
+            raise _CallFailed("argument must be list, set, or tuple of number values")
+        total += _num(item, "list")
+    return normalize_number(total)
+
+
+@_register("ephemeralasnull", 1, 1, handles_unknown=True)
+def _ephemeralasnull(value: Any) -> Any:
+    return value  # meshprov has no ephemeral values: every value passes through unchanged
+
+
+@_register("issensitive", 1, 1, handles_unknown=True, handles_marks=True)
+def _issensitive(value: Any) -> bool:
+    return unmark(value)[1]
+
+
+# --- numbers -------------------------------------------------------------------------------
+
+
+@_register("log", 2, 2)
+def _log(number: Any, base: Any) -> Any:
+    num, b = _num(number, "num"), _num(base, "base")
+    top, bottom = _ln(num), _ln(b)
+    if bottom == 0:  # Go's float division: ±Inf, or NaN for 0/0
+        result = math.nan if top == 0 or math.isnan(top) else math.copysign(math.inf, top)
+    else:
+        result = top / bottom
+    if math.isnan(result):
+        raise _CallFailed("the result of log is not a real number")
+    return normalize_number(result)
+
+
+def _ln(x: int | float) -> float:
+    if x == 0:
+        return -math.inf
+    if x < 0:
+        return math.nan
+    return math.log(x)
+
+
+@_register("pow", 2, 2)
+def _pow(number: Any, power: Any) -> Any:
+    num, p = _num(number, "num"), _num(power, "power")
+    if isinstance(num, int) and isinstance(p, int) and p >= 0:
+        return num**p
+    try:
+        return normalize_number(math.pow(num, p))
+    except OverflowError:
+        return math.inf
+    except ValueError:
+        raise _CallFailed("the result of pow is not a real number") from None
+
+
+@_register("signum", 1, 1)
+def _signum(number: Any) -> int:
+    num = _num(number, "num")
+    return (num > 0) - (num < 0)
+
+
+# --- strings -------------------------------------------------------------------------------
+
+
+@_register("chomp", 1, 1)
+def _chomp(string: Any) -> str:
+    text = _str(string, "str")
+    while text.endswith(("\r\n", "\n", "\r")):
+        text = text[:-2] if text.endswith("\r\n") else text[:-1]
+    return text
+
+
+@_register("indent", 2, 2)
+def _indent(spaces: Any, string: Any) -> str:
+    pad = " " * _int(spaces, "spaces")
+    return _str(string, "str").replace("\n", "\n" + pad)
+
+
+@_register("strrev", 1, 1)
+def _strrev(string: Any) -> str:
+    return "".join(reversed(graphemes(_str(string, "str"))))
+
+
+@_register("urlencode", 1, 1)
+def _urlencode(string: Any) -> str:
+    return urllib.parse.quote_plus(_str(string, "str"), safe="-._~")
+
+
+# --- encodings -----------------------------------------------------------------------------
+
+
+@_register("csvdecode", 1, 1)
+def _csvdecode(string: Any) -> list:
+    text = _str(string, "str")
+    rows = list(csv.reader(io.StringIO(text), strict=True))
+    rows = [r for r in rows if r]  # Go's reader skips empty lines
+    if not rows:
+        raise _CallFailed("missing header line")
+    header, body = rows[0], rows[1:]
+    out = []
+    for line, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise _CallFailed(f"record on line {line}: wrong number of fields")
+        out.append(dict(zip(header, row, strict=True)))
+    return out
+
+
+def _encoding(name: Any) -> str:
+    given = _str(name, "encoding")
+    try:
+        return codecs.lookup(given).name
+    except LookupError:
+        raise _arg_error(
+            "encoding",
+            f'"{given}" is not a supported IANA encoding name or alias in this Terraform version',
+        ) from None
+
+
+@_register("textencodebase64", 2, 2)
+def _textencodebase64(string: Any, encoding: Any) -> str:
+    codec = _encoding(encoding)
+    text = _str(string, "string")
+    try:
+        data = text.encode(codec)
+    except UnicodeEncodeError as e:
+        raise _arg_error(
+            "string",
+            f"the given string contains characters that cannot be represented in {codec}: {e}",
+        ) from None
+    return base64.b64encode(data).decode("ascii")
+
+
+@_register("textdecodebase64", 2, 2)
+def _textdecodebase64(source: Any, encoding: Any) -> str:
+    codec = _encoding(encoding)
+    text = _str(source, "source")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except ValueError:
+        raise _arg_error("source", "the given value is has an invalid base64 symbol") from None
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError:
+        raise _arg_error("source", f"the given value is not valid {codec}") from None
+
+
+@_register("base64gzip", 1, 1)
+def _base64gzip(string: Any) -> str:
+    data = _str(string, "str").encode("utf-8")
+    # the bytes Go's compress/gzip writes: no name, no time, "unknown" OS, a sync-flushed
+    # deflate stream closed by an empty stored block
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    body = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH) + b"\x01\x00\x00\xff\xff"
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+    trailer = zlib.crc32(data).to_bytes(4, "little") + (len(data) & 0xFFFFFFFF).to_bytes(
+        4, "little"
+    )
+    return base64.b64encode(header + body + trailer).decode("ascii")
+
+
+@_register("yamldecode", 1, 1)
+def _yamldecode(string: Any) -> Any:
+    text = _str(string, "src")
+    try:
+        docs = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as e:
+        raise _CallFailed(f"on line {_yaml_line(e)}: {_yaml_problem(e)}") from None
+    if len(docs) > 1:
+        raise _CallFailed("multiple YAML documents are not supported")
+    return _from_yaml(docs[0] if docs else None)
+
+
+def _yaml_line(e: yaml.YAMLError) -> int:
+    mark = getattr(e, "problem_mark", None)
+    return mark.line + 1 if mark is not None else 1
+
+
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    return str(getattr(e, "problem", None) or e)
+
+
+def _from_yaml(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_yaml_key(k): _from_yaml(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_yaml(v) for v in value]
+    if isinstance(value, float):
+        return normalize_number(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return str(value)  # dates and timestamps arrive as their text, as in Terraform
+
+
+def _yaml_key(key: Any) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if is_number(key):
+        return str(normalize_number(key))
+    return str(key)
+
+
+# --- paths and identifiers -----------------------------------------------------------------
+
+
+@_register("pathexpand", 1, 1)
+def _pathexpand(path: Any) -> str:
+    return os.path.expanduser(_str(path, "path"))
+
+
+_UUID_NAMESPACES = {
+    "dns": uuid.NAMESPACE_DNS,
+    "url": uuid.NAMESPACE_URL,
+    "oid": uuid.NAMESPACE_OID,
+    "x500": uuid.NAMESPACE_X500,
+}
+
+
+@_register("uuidv5", 2, 2)
+def _uuidv5(namespace: Any, name: Any) -> str:
+    given = _str(namespace, "namespace")
+    space = _UUID_NAMESPACES.get(given)
+    if space is None:
+        try:
+            space = uuid.UUID(given)
+        except ValueError:
+            raise _CallFailed(
+                f"uuidv5() doesn't support namespace {given} (invalid UUID length: {len(given)})"
+            ) from None
+    return str(uuid.uuid5(space, _str(name, "name")))
+
+
+@_register("templatestring", 2, 2, needs_context=True)
+def _templatestring(ctx: CallContext, template: Any, variables: Any) -> Any:
+    return render_template_text(ctx, _str(template, "template"), "<templatestring>", variables)

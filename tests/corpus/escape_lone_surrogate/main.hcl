@@ -1,0 +1,4 @@
+locals {
+  ok = "fine"
+  x  = "\uD800"
+}
