@@ -166,17 +166,19 @@ def test_plan_job_then_apply_job_on_another_runner(tmp_path: Path, moto_aws, mon
     comment = (plan_runner / "plan.md").read_text()
     assert comment.startswith("<!-- meshprov-plan: ")
     assert (plan_runner / "summary.md").read_text() == comment
-    assert "Plan: 4 to add, 0 to change, 0 to destroy." in comment
+    # CA, global, two zones, two signing keys, two tokens (the firewall is off by default)
+    assert "Plan: 8 to add, 0 to change, 0 to destroy." in comment
 
     # the apply job: another runner, another path, the same commit, the plan as an artifact
     apply_runner = ci_repo(tmp_path / "runner-b" / "_work" / "repo", bucket, moto_aws.endpoint)
     shutil.copy(plan_runner / "plan.bin", apply_runner / "plan.bin")
     proc, _ = run_step(apply_runner, "apply", "meshprov apply")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "Apply complete! Resources: 4 added, 0 changed, 0 destroyed." in proc.stdout
+    assert "Apply complete! Resources: 8 added, 0 changed, 0 destroyed." in proc.stdout
     assert (apply_runner / "examples/quickstart/out/zone.eu_west/tls/tls.key").exists()
     state = s3.get(bucket, "kong-mesh/prod/meshprov.json")
     assert state is not None and b"PRIVATE KEY" not in state  # encrypted before upload
+    assert b"eyJ" not in state  # the tokens too
     assert not (apply_runner / "examples/quickstart/state").exists()  # nothing on the runner
 
     # the same plan again is refused (stale); a new plan on that runner has nothing to do

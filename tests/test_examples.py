@@ -56,10 +56,12 @@ def test_quickstart_readme_commands_work_without_aws(tmp_path: Path) -> None:
         )
         assert proc.returncode == 0, f"{shlex.join(command)}:\n{proc.stdout}{proc.stderr}"
         assert "Traceback" not in proc.stderr and "PRIVATE KEY" not in proc.stdout
+        assert "eyJ" not in proc.stdout + proc.stderr  # no token either
         outputs.append(proc.stdout)
-    assert "Plan: 4 to add, 0 to change, 0 to destroy." in outputs[1]
+    # CA, global, two zones, the user and dataplane keys, the admin and web-01 tokens
+    assert "Plan: 8 to add, 0 to change, 0 to destroy." in outputs[1]
     assert "firewall" not in outputs[1]  # off unless asked for
-    assert "Apply complete! Resources: 4 added" in outputs[2]
+    assert "Apply complete! Resources: 8 added" in outputs[2]
     assert "No changes." in outputs[3]
     assert 'kds_address = "grpcs://global.mesh.example.com:5685"' in outputs[4]
     assert (work / "out" / "zone.eu_west" / "tls" / "tls.key").stat().st_mode & 0o077 == 0
@@ -115,6 +117,8 @@ def test_make_demo_ends_with_what_next_and_leaves_no_keys_behind(tmp_path: Path)
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr and "PRIVATE KEY" not in proc.stdout
+    assert "eyJ" not in proc.stdout + proc.stderr  # kumactl.sh's token is shown by its length
+    assert "--auth-type=tokens --auth-conf token=<" in proc.stdout
     removed = re.search(r"^Removed (\S+) \(its state and out/ held private keys", proc.stdout, re.M)
     assert removed, proc.stdout[-2000:]
     assert Path(removed.group(1)).parent == tmp_path

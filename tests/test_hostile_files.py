@@ -404,7 +404,7 @@ _BAD_STATE = [
     ("zone.eu", "api_https_port", "5682", "api_https_port is not a number"),
     ("ca.cp", "not_after", "yesterday", "not_after is not an RFC 3339 time"),
     ("ca.cp", "chain_pem", None, "chain_pem is not PEM text"),
-    ("ca.cp", "validity", _MISSING, "validity is missing"),
+    ("ca.cp", "common_name", _MISSING, "common_name is missing"),
     ("control_plane.global", "kds_port", True, "kds_port is not a number"),
 ]
 
@@ -420,6 +420,15 @@ def test_hand_edited_state_is_a_diagnostic_naming_the_resource(
         assert f"The state's {address}: " in result.stderr
         assert message in result.stderr
         assert applied.state_path.read_bytes() == data
+
+
+def test_a_state_from_before_newer_settings_plans_no_change(applied: Workspace) -> None:
+    """Settings added since a state was written read as their defaults (Terraform's state
+    upgrade): an older state is neither invalid nor a reason to reissue anything."""
+    _edit_state(applied, "zone.eu", trusted_cas=_MISSING, api_cert_pem=_MISSING)
+    _edit_state(applied, "ca.cp", validity=_MISSING)
+    result = applied.run("plan", "--detailed-exitcode", "--no-color", valid_state=False)
+    assert "No changes." in result.stdout
 
 
 def test_an_encrypted_state_nested_50000_deep_is_a_diagnostic(

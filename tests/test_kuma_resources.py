@@ -661,6 +661,7 @@ GLOBAL_FILES = {
     "tls/api.key": 0o600,
     "kuma-cp.env": 0o600,
     "kumactl.sh": 0o755,
+    "access-role-binding.yaml": 0o644,  # admin_groups' default: no anonymous admin
 }
 ZONE_FILES = {
     "tls/tls.crt": 0o644,
@@ -671,6 +672,7 @@ ZONE_FILES = {
     "kuma-dp.env": 0o644,
     "kumactl.sh": 0o755,
     "prometheus-kuma-sd.yml": 0o644,
+    "access-role-binding.yaml": 0o644,
 }
 LONE_FILES = {
     k: v for k, v in ZONE_FILES.items() if k not in ("tls/kds-ca.crt", "prometheus-kuma-sd.yml")
@@ -821,10 +823,12 @@ def test_dp_env(universal: Applied) -> None:
     }
     for address, (url, work) in expected.items():
         env = read_env(universal.out(address) / "kuma-dp.env")
-        assert set(env) == SPEC_DP_ENV
+        # dp_authn defaults to dpToken on universal: kuma-dp reads its token from dp_token_path
+        assert set(env) == SPEC_DP_ENV | {"KUMA_DATAPLANE_RUNTIME_TOKEN_PATH"}
         assert env == {
             "KUMA_CONTROL_PLANE_URL": url,
             "KUMA_CONTROL_PLANE_CA_CERT_FILE": f"{work}/tls/ca.crt",
+            "KUMA_DATAPLANE_RUNTIME_TOKEN_PATH": "/var/lib/kuma-dp/dataplane.token",
         }
         assert attributes(universal.directory, address)["cp_url"] == url
     assert not (universal.out("control_plane.global") / "kuma-dp.env").exists()
@@ -1190,7 +1194,7 @@ def test_expiry_plans_a_reissue(universal: Applied, tmp_path: Path) -> None:
         for address in UNIVERSAL_DIRS:
             assert reasons[address] == "replace_because_expiring", address
     plan = run(directory, "plan", "--as-of", cp_time)
-    assert plan.stdout.count("(because its certificate is within renew_before of expiry)") == 5
+    assert plan.stdout.count("(because it is within renew_before of expiry)") == 5
 
     # inside the CA's window too
     ca_time = _as_of(ca_end - ca_window + timedelta(hours=1))
@@ -1576,6 +1580,7 @@ def test_zone_names_are_unique_per_global_only(tmp_path: Path) -> None:
 def assert_no_private_key(text: str, what: str) -> None:
     assert PRIVATE not in text, what
     assert PRIVATE_B64 not in text, what
+    assert "eyJ" not in text, what  # a JWT (Kong Mesh token)
 
 
 def test_private_keys_are_never_shown(universal: Applied, tmp_path: Path) -> None:

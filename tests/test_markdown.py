@@ -455,7 +455,7 @@ def test_quickstart_example_against_moto(moto_aws, tmp_path: Path) -> None:
         "**allows** 2 new sources: `198.51.100.10/32` (zone `eu-west`), "
         "`203.0.113.20/32` (zone `us-east`)"
     ) in text
-    assert "**Plan: 5 to add, 0 to change, 0 to destroy.**" in text
+    assert "**Plan: 9 to add, 0 to change, 0 to destroy.**" in text
     doc = json.loads(ws.run("plan", *variables, "--json").stdout)
     (fw,) = [rc for rc in doc["resource_changes"] if rc["type"] == "firewall"]
     assert fw["change"]["actions"] == ["create"]

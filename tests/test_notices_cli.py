@@ -20,6 +20,10 @@ ca "next" {
 """
 
 
+# each control plane's own AccessRoleBinding (admin_groups defaults to mesh-system:admin)
+RBAC = "RBAC is not synced between control planes: each needs its binding"
+
+
 def config(zone: str = "", global_: str = "", extra: str = "", environment: str = "universal"):
     authn = (
         'dp_authn = "serviceAccountToken"\n  zone_proxy_authn = "serviceAccountToken"'
@@ -112,7 +116,9 @@ def deployed(tmp_path: Path) -> Path:
     assert_notices(
         renderings(tmp_path),
         [
+            ("control_plane.global", "kumactl apply -f access-role-binding.yaml", RBAC),
             ("control_plane.global", "restart kuma-cp", new),
+            ("zone.eu", "kumactl apply -f access-role-binding.yaml", RBAC),
             ("zone.eu", "restart kuma-cp", new),
         ],
     )
@@ -185,11 +191,13 @@ def test_kubernetes_secrets_values_and_pods(tmp_path: Path) -> None:
     assert_notices(
         renderings(tmp_path),
         [
+            ("control_plane.global", "kumactl apply -f access-role-binding.yaml", RBAC),
             (
                 "control_plane.global",
                 "restart kuma-cp",
                 "its certificate, key and configuration are new",
             ),
+            ("zone.eu", "kubectl apply -f access-role-binding.yaml", RBAC),
             (
                 "zone.eu",
                 "kubectl apply -f secrets.yaml, then helm upgrade --install with values.yaml",

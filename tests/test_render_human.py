@@ -307,8 +307,7 @@ def test_forces_replacement_on_a_collection_goes_on_its_first_line():
         (
             Action.REPLACE_CBD,
             "replace_because_expiring",
-            "  # ca.x must be replaced\n"
-            "  # (because its certificate is within renew_before of expiry)",
+            "  # ca.x must be replaced\n  # (because it is within renew_before of expiry)",
         ),
         (
             Action.UPDATE,

@@ -4,10 +4,12 @@ It starts a moto server on 127.0.0.1 (a free port), creates a VPC and the global
 plane's security group through boto3, then runs validate, plan, apply and verify on a copy of
 the quickstart with the emulator's endpoint and the group's id as variables. Then someone opens
 KDS to 0.0.0.0/0 by hand: verify fails, plan shows the drift, apply revokes the rule, verify
-passes again. Finally it stops the server, says what to try next, and removes the copy: its
-state and out/ hold private keys. ``--keep`` keeps the copy to look at (and says so). Against a
-real AWS account you would run the same commands without the emulator's --var options (see
-README.md next to this file).
+passes again. On the way, a stand-in ``kumactl`` shows how ``kumactl.sh`` registers a control
+plane with the admin token meshprov issued (the token itself is never printed). Finally it
+stops the server, says what to try next, and removes the copy: its state and out/ hold private
+keys and tokens. ``--keep`` keeps the copy to look at (and says so). Against a real AWS account
+you would run the same commands without the emulator's --var options (see README.md next to
+this file).
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
+import jwt
 from moto.server import ThreadedMotoServer
 
 HERE = Path(__file__).resolve().parent
@@ -47,6 +51,39 @@ def meshprov(workdir: Path, *args: str, ok: tuple[int, ...] = (0,)) -> None:
     result = subprocess.run(command, check=False)
     if result.returncode not in ok:
         sys.exit(f"meshprov {args[0]} failed with exit code {result.returncode}")
+
+
+# What kumactl.sh runs, printed instead of run; the token's value is replaced by its length.
+FAKE_KUMACTL = """#!/bin/sh
+printf 'kumactl'
+for arg in "$@"; do
+  case "$arg" in
+    token=*) printf ' token=<%s-character JWT from kumactl.token>' "$((${#arg} - 6))" ;;
+    *) printf ' %s' "$arg" ;;
+  esac
+done
+printf '\\n'
+"""
+
+
+def show_kumactl(workdir: Path) -> None:
+    """Run a zone's kumactl.sh against a stand-in kumactl, and show the token's claims."""
+    out = workdir / "out" / "zone.eu_west"
+    bin_dir = workdir / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "kumactl").write_text(FAKE_KUMACTL)
+    (bin_dir / "kumactl").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    print(f"\n$ {out / 'kumactl.sh'}", flush=True)
+    subprocess.run([str(out / "kumactl.sh")], env=env, check=True)
+    token = (out / "kumactl.token").read_text().strip()
+    claims = jwt.decode(token, options={"verify_signature": False})
+    header = jwt.get_unverified_header(token)
+    print(
+        f"kumactl.token (mode {(out / 'kumactl.token').stat().st_mode & 0o777:04o}): "
+        f"user {claims['Name']!r}, groups {claims['Groups']}, key {header['kid']}, "
+        f"expires {datetime.fromtimestamp(claims['exp'], UTC):%Y-%m-%d %H:%M} UTC"
+    )
 
 
 WHAT_NEXT = """
@@ -103,6 +140,8 @@ def main() -> None:
         meshprov(workdir, "apply", plan_file)
         banner("Check every channel: certificates, files, a real TLS handshake, the firewall")
         meshprov(workdir, "verify", *variables)
+        banner("kumactl.sh registers a zone with the admin token (a stand-in kumactl echoes it)")
+        show_kumactl(workdir)
 
         banner("Someone opens KDS (5685) to the whole internet by hand")
         ec2.authorize_security_group_ingress(

@@ -1,4 +1,5 @@
-# Quickstart: one CA, a global control plane, two zones and the firewall in front of KDS.
+# Quickstart: one CA, a global control plane, two zones and the firewall in front of KDS,
+# with an admin user token for kumactl and a key for the data plane proxies' tokens.
 #
 # Run it:  meshprov validate && meshprov plan && meshprov apply
 # The firewall (AWS security-group rules) is off by default, so these need no AWS account;
@@ -32,10 +33,40 @@ ca "cp" {
   organization = "Example Corp"
 }
 
+# Signs the user tokens the control planes' API servers accept (their own issuers are off).
+signing_key "users" {
+  kind = "user"
+}
+
+# Signs the tokens of data plane proxies; the zones accept no others.
+signing_key "dataplanes" {
+  kind = "dataplane"
+  mesh = "default"
+}
+
+# The administrator's token: kumactl.sh registers every control plane with it.
+token "admin" {
+  signing_key = signing_key.users
+  user_name   = "admin"
+  groups      = ["mesh-system:admin"]
+  validity    = "168h"
+}
+
+# A data plane proxy's token, for kuma-dp on its host (--dataplane-token-file).
+token "web_01" {
+  signing_key    = signing_key.dataplanes
+  mesh           = "default"
+  dataplane_name = "web-01"
+  output_file    = "tokens/web-01.token"
+}
+
 control_plane "global" {
   ca        = ca.cp
   hostnames = ["global.mesh.example.com"]
   addresses = ["127.0.0.1"]
+
+  user_token_keys = [signing_key.users]
+  kumactl_token   = token.admin
 }
 
 zone "eu_west" {
@@ -44,6 +75,10 @@ zone "eu_west" {
   hostnames  = ["cp.eu-west.mesh.example.com"]
   addresses  = ["10.10.0.10"]
   egress_ips = ["198.51.100.10"]
+
+  user_token_keys = [signing_key.users]
+  dp_token_keys   = [signing_key.dataplanes]
+  kumactl_token   = token.admin
 }
 
 zone "us_east" {
@@ -52,6 +87,10 @@ zone "us_east" {
   hostnames  = ["cp.us-east.mesh.example.com"]
   addresses  = ["10.20.0.10"]
   egress_ips = ["203.0.113.20"]
+
+  user_token_keys = [signing_key.users]
+  dp_token_keys   = [signing_key.dataplanes]
+  kumactl_token   = token.admin
 }
 
 firewall "kds" {

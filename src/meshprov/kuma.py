@@ -16,7 +16,9 @@ import base64
 import ipaddress
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -26,6 +28,7 @@ GENERAL_SECRET = "general-tls-certs"
 API_SECRET = "api-server-tls"
 KDS_SERVER_SECRET = "kds-server-tls"
 KDS_CA_SECRET = "kds-ca-certs"
+KDS_TOKEN_SECRET = "kds-cp-token"
 
 
 class Files:
@@ -43,6 +46,10 @@ class Files:
     PROMETHEUS = "prometheus-kuma-sd.yml"
     SECRETS = "secrets.yaml"
     VALUES = "values.yaml"
+    CP_CONFIG = "kuma-cp.yaml"  # kuma-cp run --config-file: the token public keys
+    KDS_TOKEN = "tokens/kds.token"
+    KUMACTL_TOKEN = "kumactl.token"
+    ACCESS_ROLE_BINDING = "access-role-binding.yaml"
 
 
 ALL_FILES = tuple(v for k, v in vars(Files).items() if k.isupper())
@@ -50,7 +57,15 @@ ALL_FILES = tuple(v for k, v in vars(Files).items() if k.isupper())
 # are read by someone else (ca.crt, kuma-dp.env: data planes; kumactl.sh; the Prometheus job) or
 # again at run time (kds-ca.crt, on every KDS reconnect).
 READ_BY_KUMA_CP_AT_START = frozenset(
-    {Files.CERT, Files.KEY, Files.API_CERT, Files.API_KEY, Files.CP_ENV}
+    {
+        Files.CERT,
+        Files.KEY,
+        Files.API_CERT,
+        Files.API_KEY,
+        Files.CP_ENV,
+        Files.CP_CONFIG,
+        Files.KDS_TOKEN,
+    }
 )
 
 
@@ -75,6 +90,19 @@ class Env:
     CP_URL = "KUMA_CONTROL_PLANE_URL"
     CP_CA_FILE = "KUMA_CONTROL_PLANE_CA_CERT_FILE"
     CP_SKIP_VERIFY = "KUMA_CONTROL_PLANE_TLS_SKIP_VERIFY"
+    DP_TOKEN_PATH = "KUMA_DATAPLANE_RUNTIME_TOKEN_PATH"
+    # Kong Mesh (closed source; names from its documentation): the token a zone presents
+    ZONE_KDS_TOKEN_PATH = "KMESH_MULTIZONE_ZONE_KDS_AUTH_CP_TOKEN_PATH"
+    ZONE_KDS_TOKEN_INLINE = "KMESH_MULTIZONE_ZONE_KDS_AUTH_CP_TOKEN_INLINE"
+
+
+class ProxyAuthn:
+    """How the DP server authenticates proxies (``Env.DP_AUTHN``, ``Env.ZONE_PROXY_AUTHN``)."""
+
+    DP_TOKEN = "dpToken"
+    ZONE_TOKEN = "zoneToken"
+    SERVICE_ACCOUNT_TOKEN = "serviceAccountToken"
+    NONE = "none"
 
 
 class Helm:
@@ -92,17 +120,20 @@ class Helm:
     API_SERVER = "apiServer"
     KDS_GLOBAL_SERVER = "kdsGlobalServer"
     KDS_ZONE_CLIENT = "kdsZoneClient"
+    CONFIG = "config"  # the kuma-cp config file, as a string
+    SECRETS = "secrets"  # [{Env, Secret, Key}]: env vars taken from Secrets
     # the global's KDS Service (a LoadBalancer) and who may reach it
     ZONE_SYNC_SERVICE = "globalZoneSyncService"
     SOURCE_RANGES = "loadBalancerSourceRanges"
 
 
 class SecretKeys:
-    """Keys of the TLS Secrets."""
+    """Keys of the TLS Secrets, and of the KDS token's."""
 
     CERT = "tls.crt"
     KEY = "tls.key"
     CA = "ca.crt"
+    TOKEN = "token"
 
 
 @dataclass(frozen=True)
@@ -133,6 +164,81 @@ KDS_SERVER = TlsServer(
 
 
 @dataclass(frozen=True)
+class TokenValidator:
+    """Where kuma-cp takes one kind of token's public keys from (a path in its config file:
+    public keys have no env var), and the settings that make it accept only those keys: the
+    authentication type, its own issuer off, signing keys stored as secrets ignored.
+
+    kuma-cp names: the JSON paths and envconfig tags of kumahq/kuma v2.14.3
+    (``pkg/config/api-server``, ``pkg/config/dp-server``); KDS (``KMESH_*``, ``kmesh.``) is
+    Kong Mesh's, from its documentation.
+    """
+
+    kind: str  # the signing_key kind
+    config_path: tuple[str, ...]
+    env: Mapping[str, str]
+
+
+USER_TOKENS = TokenValidator(
+    "user",
+    ("apiServer", "authn", "tokens", "validator", "publicKeys"),
+    MappingProxyType(
+        {
+            "KUMA_API_SERVER_AUTHN_TYPE": "tokens",
+            "KUMA_API_SERVER_AUTHN_TOKENS_ENABLE_ISSUER": "false",
+            "KUMA_API_SERVER_AUTHN_TOKENS_VALIDATOR_USE_SECRETS": "false",
+            # with the issuer off the admin token cannot be made, and localhost would be admin
+            "KUMA_API_SERVER_AUTHN_TOKENS_BOOTSTRAP_ADMIN_TOKEN": "false",
+            "KUMA_API_SERVER_AUTHN_LOCALHOST_IS_ADMIN": "false",
+        }
+    ),
+)
+DP_TOKENS = TokenValidator(
+    "dataplane",
+    ("dpServer", "authn", "dpProxy", "dpToken", "validator", "publicKeys"),
+    MappingProxyType(
+        {
+            Env.DP_AUTHN: ProxyAuthn.DP_TOKEN,
+            "KUMA_DP_SERVER_AUTHN_DP_PROXY_DP_TOKEN_ENABLE_ISSUER": "false",
+            "KUMA_DP_SERVER_AUTHN_DP_PROXY_DP_TOKEN_VALIDATOR_USE_SECRETS": "false",
+        }
+    ),
+)
+ZONE_PROXY_TOKENS = TokenValidator(
+    "zone_proxy",
+    ("dpServer", "authn", "zoneProxy", "zoneToken", "validator", "publicKeys"),
+    MappingProxyType(
+        {
+            Env.ZONE_PROXY_AUTHN: ProxyAuthn.ZONE_TOKEN,
+            "KUMA_DP_SERVER_AUTHN_ZONE_PROXY_ZONE_TOKEN_ENABLE_ISSUER": "false",
+            "KUMA_DP_SERVER_AUTHN_ZONE_PROXY_ZONE_TOKEN_VALIDATOR_USE_SECRETS": "false",
+        }
+    ),
+)
+KDS_TOKENS = TokenValidator(
+    "zone_cp",
+    ("kmesh", "multizone", "global", "kds", "auth", "cpToken", "validator", "publicKeys"),
+    MappingProxyType(
+        {
+            "KMESH_MULTIZONE_GLOBAL_KDS_AUTH_TYPE": "cpToken",
+            "KMESH_MULTIZONE_GLOBAL_KDS_AUTH_CP_TOKEN_ENABLE_ISSUER": "false",
+            "KMESH_MULTIZONE_GLOBAL_KDS_AUTH_CP_TOKEN_VALIDATOR_USE_SECRETS": "false",
+        }
+    ),
+)
+TOKEN_VALIDATORS = {v.kind: v for v in (USER_TOKENS, DP_TOKENS, ZONE_PROXY_TOKENS, KDS_TOKENS)}
+# the secrets holding comma-separated revoked jtis, by token kind (reference §1; Kong Mesh's
+# KDS token revocations are not documented)
+REVOCATION_SECRETS = {
+    "user": "user-token-revocations",
+    "zone_proxy": "zone-token-revocations",
+    "dataplane": "dataplane-token-revocations-{mesh}",
+}
+# groups every unauthenticated API caller is in (Kong Mesh RBAC, reference §3)
+UNAUTHENTICATED_GROUPS = ("mesh-system:unauthenticated", "system:unauthenticated")
+
+
+@dataclass(frozen=True)
 class Artifact:
     content: bytes
     mode: int
@@ -146,6 +252,33 @@ class ZoneSettings:
     zone_proxy_authn: str
     global_address: str | None  # grpcs://host:port of the global, None when standalone
     kds_ca_pem: str | None  # the global's CA bundle: what verifies its KDS certificate
+    dp_token_path: str = "/var/lib/kuma-dp/dataplane.token"  # on data plane hosts
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    """A token signing key's public half as kuma-cp's config lists it."""
+
+    kid: str
+    pem: str
+    mesh: str | None = None  # dataplane keys: the mesh it is valid for (None: every mesh)
+
+
+@dataclass(frozen=True)
+class AuthnSettings:
+    """Which token keys a control plane accepts, the tokens it presents, and its RBAC binding.
+
+    Each non-empty key list turns the control plane's own issuer and secret-stored keys off
+    for that kind of token (SPEC §1.8).
+    """
+
+    user_keys: tuple[PublicKey, ...] = ()
+    dp_keys: tuple[PublicKey, ...] = ()  # zones
+    zone_proxy_keys: tuple[PublicKey, ...] = ()  # zones
+    kds_keys: tuple[PublicKey, ...] = ()  # a global
+    kds_token: str | None = None  # a zone: the token it presents to its global
+    kumactl_token: str | None = None  # the user token kumactl.sh registers with
+    admin_groups: tuple[str, ...] | None = None  # None: no AccessRoleBinding written
 
 
 @dataclass(frozen=True)
@@ -168,6 +301,7 @@ class ControlPlaneSpec:
     api_key_pem: str | None = None
     kds_port: int | None = None  # a global
     zone: ZoneSettings | None = None  # a zone
+    authn: AuthnSettings = AuthnSettings()
 
     @property
     def mode(self) -> str:
@@ -186,6 +320,7 @@ def render_artifacts(spec: ControlPlaneSpec) -> dict[str, Artifact]:
     files[Files.KUMACTL] = Artifact(_kumactl(spec).encode(), 0o755)
     if spec.zone is not None and spec.zone.mads_tls:
         files[Files.PROMETHEUS] = Artifact(_prometheus(spec).encode(), 0o644)
+    files.update(_authn_files(spec))
     if spec.environment == "kubernetes":
         files[Files.SECRETS] = Artifact(_secrets(spec, chain).encode(), 0o600)
         files[Files.VALUES] = Artifact(_values(spec).encode(), 0o644)
@@ -199,7 +334,7 @@ def render_artifacts(spec: ControlPlaneSpec) -> dict[str, Artifact]:
         files[Files.API_KEY] = Artifact(spec.api_key_pem.encode(), 0o600)
     if spec.zone is not None and spec.zone.kds_ca_pem and spec.zone.global_address:
         files[Files.KDS_CA] = Artifact(spec.zone.kds_ca_pem.encode(), 0o644)
-    files[Files.CP_ENV] = Artifact(_env_file(cp_environment(spec)).encode(), 0o600)
+    files[Files.CP_ENV] = Artifact(_cp_env_file(spec).encode(), 0o600)
     if spec.zone is not None:
         files[Files.DP_ENV] = Artifact(_env_file(dp_environment(spec)).encode(), 0o644)
     return files
@@ -226,6 +361,7 @@ def cp_environment(spec: ControlPlaneSpec) -> dict[str, str]:
         env[Env.KDS_GRPC_PORT] = str(spec.kds_port)
         env[KDS_SERVER.cert_env] = spec.path(Files.CERT)
         env[KDS_SERVER.key_env] = spec.path(Files.KEY)
+        env.update(authn_environment(spec))
         return env
     zone = spec.zone
     env[Env.ZONE_NAME] = spec.name
@@ -236,31 +372,45 @@ def cp_environment(spec: ControlPlaneSpec) -> dict[str, str]:
     if zone.global_address:
         env[Env.GLOBAL_ADDRESS] = zone.global_address
         env[Env.KDS_ROOT_CA_FILE] = spec.path(Files.KDS_CA)
+    env.update(authn_environment(spec))
+    if spec.authn.kds_token is not None:
+        env[Env.ZONE_KDS_TOKEN_PATH] = spec.path(Files.KDS_TOKEN)
     return env
 
 
 def dp_environment(spec: ControlPlaneSpec) -> dict[str, str]:
     """kuma-dp's environment: where the zone CP is, and the CA that verifies it."""
     assert spec.zone is not None
-    return {
+    env = {
         Env.CP_URL: f"https://{url_host(spec.dial_host)}:{spec.zone.dp_port}",
         Env.CP_CA_FILE: spec.path(Files.CA),
     }
+    if spec.zone.dp_authn == ProxyAuthn.DP_TOKEN:
+        env[Env.DP_TOKEN_PATH] = spec.zone.dp_token_path
+    return env
 
 
 def _kumactl(spec: ControlPlaneSpec) -> str:
     address = f"https://{url_host(spec.dial_host)}:{spec.api_https_port}"
-    # every value is quoted: a name or address is data, never shell syntax; only $here expands
-    return (
-        "#!/bin/sh\n"
-        f"# Point kumactl at the {spec.mode} control plane {spec.name!r}, verifying its API\n"
-        "# server certificate with the CA next to this script.\n"
-        "set -eu\n"
-        'here="$(cd "$(dirname "$0")" && pwd)"\n'
-        "exec kumactl config control-planes add "
-        f"{shlex.quote('--name=' + spec.name)} {shlex.quote('--address=' + address)} "
-        f'--ca-cert-file="$here"/{shlex.quote(Files.CA)} --overwrite\n'
+    name, url = shlex.quote(f"--name={spec.name}"), shlex.quote(f"--address={address}")
+    lines = [
+        "#!/bin/sh",
+        f"# Point kumactl at the {spec.mode} control plane {spec.name!r}, verifying its API",
+        "# server certificate with the CA next to this script.",
+    ]
+    auth = ""
+    if spec.authn.kumactl_token is not None:
+        # read at run time: the token never sits in this script, which is not a secret
+        lines.append(f"# It authenticates with the user token in {Files.KUMACTL_TOKEN}.")
+        auth = ' --auth-type=tokens --auth-conf "token=$token"'
+    lines += ["set -eu", 'here="$(cd "$(dirname "$0")" && pwd)"']
+    if auth:
+        lines.append(f'token="$(cat "$here/{Files.KUMACTL_TOKEN}")"')
+    lines.append(
+        f"exec kumactl config control-planes add {name} {url} "
+        f'--ca-cert-file="$here/{Files.CA}"{auth} --overwrite'
     )
+    return "\n".join(lines) + "\n"
 
 
 _HERE = "$here/"
@@ -342,6 +492,15 @@ def _secrets(spec: ControlPlaneSpec, chain: str) -> str:
         secrets.append(
             _secret(KDS_CA_SECRET, spec.namespace, "Opaque", {SecretKeys.CA: spec.zone.kds_ca_pem})
         )
+    if spec.authn.kds_token is not None:
+        secrets.append(
+            _secret(
+                KDS_TOKEN_SECRET,
+                spec.namespace,
+                "Opaque",
+                {SecretKeys.TOKEN: spec.authn.kds_token},
+            )
+        )
     if spec.api_cert_pem and spec.api_key_pem:
         secrets.append(
             _secret(
@@ -386,7 +545,19 @@ def helm_values(spec: ControlPlaneSpec) -> dict:
         env[Env.ZONE_PROXY_AUTHN] = spec.zone.zone_proxy_authn
         env[Env.MADS_TLS] = _bool(spec.zone.mads_tls)
     control_plane[Helm.TLS] = tls
+    env.update(authn_environment(spec))
     control_plane[Helm.ENV_VARS] = env
+    config = cp_config(spec)
+    if config:
+        control_plane[Helm.CONFIG] = _yaml(config)
+    if spec.authn.kds_token is not None:
+        control_plane[Helm.SECRETS] = [
+            {
+                "Env": Env.ZONE_KDS_TOKEN_INLINE,
+                "Secret": KDS_TOKEN_SECRET,
+                "Key": SecretKeys.TOKEN,
+            }
+        ]
     root, chart = Helm.ROOT
     return {root: {chart: control_plane}}
 
@@ -495,3 +666,138 @@ def parse_env_file(text: str) -> dict[str, str]:
                 value = re.sub(r"\\(.)", r"\1", value[1:-1])
             out[key] = value
     return out
+
+
+# --- authentication (SPEC §1.8; reference kuma-authn-and-k8s.md §1-§3) -----------------------
+
+
+def key_lists(spec: ControlPlaneSpec) -> list[tuple[TokenValidator, tuple[PublicKey, ...]]]:
+    """Each kind of token this control plane accepts only meshprov's keys for, with the keys."""
+    authn = spec.authn
+    lists = [(USER_TOKENS, authn.user_keys)]
+    if spec.zone is not None:
+        lists += [(DP_TOKENS, authn.dp_keys), (ZONE_PROXY_TOKENS, authn.zone_proxy_keys)]
+    else:
+        lists.append((KDS_TOKENS, authn.kds_keys))
+    return [(validator, keys) for validator, keys in lists if keys]
+
+
+def cp_config(spec: ControlPlaneSpec) -> dict:
+    """The kuma-cp config file's settings: the public keys of each list (empty: no file)."""
+    config: dict = {}
+    for validator, keys in key_lists(spec):
+        *parents, leaf = validator.config_path
+        node = config
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = [_key_entry(key) for key in keys]
+    return config
+
+
+def config_public_keys(config: Any, validator: TokenValidator) -> dict[str, str] | None:
+    """Read back a kuma-cp config: kid → public key PEM of one kind (None: no list there)."""
+    node = config
+    for part in validator.config_path:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    if not isinstance(node, list):
+        return None
+    return {
+        str(e.get("kid")): str(e.get("key")) for e in node if isinstance(e, dict) and e.get("key")
+    }
+
+
+def _key_entry(key: PublicKey) -> dict[str, str]:
+    entry = {"kid": key.kid, "key": key.pem}
+    if key.mesh is not None:
+        entry["mesh"] = key.mesh
+    return entry
+
+
+def authn_environment(spec: ControlPlaneSpec) -> dict[str, str]:
+    """The env vars that turn the control plane's issuers and secret keys off, per key list."""
+    env: dict[str, str] = {}
+    for validator, _ in key_lists(spec):
+        env.update(validator.env)
+    return env
+
+
+def _authn_files(spec: ControlPlaneSpec) -> dict[str, Artifact]:
+    """The token and RBAC files of both environments (the config file is Universal's)."""
+    files: dict[str, Artifact] = {}
+    authn = spec.authn
+    universal = spec.environment != "kubernetes"
+    config = cp_config(spec)
+    if universal and config:
+        header = (
+            f"# kuma-cp config file for the {spec.mode} control plane {spec.name!r}: the public\n"
+            f"# keys of the tokens it accepts. Start kuma-cp with\n"
+            f"#   kuma-cp run --config-file={spec.path(Files.CP_CONFIG)}\n"
+            "# Keys are read at start: restart kuma-cp when they change.\n"
+        )
+        files[Files.CP_CONFIG] = Artifact((header + _yaml(config)).encode(), 0o644)
+    if universal and authn.kds_token is not None:
+        files[Files.KDS_TOKEN] = Artifact(f"{authn.kds_token}\n".encode(), 0o600)
+    if authn.kumactl_token is not None:
+        files[Files.KUMACTL_TOKEN] = Artifact(f"{authn.kumactl_token}\n".encode(), 0o600)
+    if authn.admin_groups is not None:
+        files[Files.ACCESS_ROLE_BINDING] = Artifact(
+            _access_role_binding(spec, authn.admin_groups).encode(), 0o644
+        )
+    return files
+
+
+def access_role_binding(environment: str, groups: tuple[str, ...]) -> dict:
+    """The ``default`` AccessRoleBinding giving ``admin`` to ``groups`` only."""
+    body = {"subjects": [{"type": "Group", "name": g} for g in groups], "roles": ["admin"]}
+    if environment == "kubernetes":
+        return {
+            "apiVersion": "kuma.io/v1alpha1",
+            "kind": "AccessRoleBinding",
+            "metadata": {"name": "default"},
+            "spec": body,
+        }
+    return {"type": "AccessRoleBinding", "name": "default", **body}
+
+
+def binding_groups(document: dict) -> list[str]:
+    """The groups an AccessRoleBinding (either form) gives its roles to."""
+    body = document.get("spec", document)
+    return [s.get("name") for s in body.get("subjects") or [] if s.get("type") == "Group"]
+
+
+def _access_role_binding(spec: ControlPlaneSpec, groups: tuple[str, ...]) -> str:
+    apply = "kubectl apply -f" if spec.environment == "kubernetes" else "kumactl apply -f"
+    return (
+        f"# Kong Mesh RBAC of the {spec.mode} control plane {spec.name!r}: the admin role for\n"
+        f"# these groups only (the default binding also makes unauthenticated callers admin).\n"
+        f"# RBAC is not synced between control planes: {apply} access-role-binding.yaml\n"
+        + yaml.safe_dump(access_role_binding(spec.environment, groups), sort_keys=False)
+    )
+
+
+def _cp_env_file(spec: ControlPlaneSpec) -> str:
+    text = _env_file(cp_environment(spec))
+    if cp_config(spec):
+        text = (
+            f"# Start kuma-cp with --config-file={spec.path(Files.CP_CONFIG)}: it holds\n"
+            "# the public keys of the tokens this control plane accepts.\n" + text
+        )
+    return text
+
+
+class _LiteralDumper(yaml.SafeDumper):
+    """Multi-line strings (PEM keys) as ``|`` blocks, readable as they are."""
+
+
+def _literal(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_LiteralDumper.add_representer(str, _literal)
+
+
+def _yaml(document: dict) -> str:
+    return yaml.dump(document, Dumper=_LiteralDumper, sort_keys=False)

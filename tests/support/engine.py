@@ -32,6 +32,7 @@ SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(
     json.loads((REPO / "state" / "schema.json").read_text(encoding="utf-8"))
 )
 PRIVATE_KEY = "PRIVATE KEY"
+JWT_PREFIX = "eyJ"  # how every JWT (a Kong Mesh token) starts: base64url of '{"'
 
 
 @dataclass
@@ -122,6 +123,7 @@ class Workspace:
         assert "Traceback" not in result.output, result.output
         if not allow_secret:
             assert PRIVATE_KEY not in result.output, result.output
+            assert JWT_PREFIX not in result.output, result.output
         if valid_state:
             self.check_state_files()
         return result

@@ -667,7 +667,7 @@ def _check_argument(
                 f'The argument "{attr.name}" of {address} is required and cannot be null.',
                 rng,
             )
-        return _default(attr)
+        return None if attr.null_is_value else _default(attr)
     if isinstance(raw, Unknown):
         return value
     if attr.reference is not None:

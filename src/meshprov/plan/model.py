@@ -45,7 +45,8 @@ class Action(StrEnum):
 
 class ActionReason(StrEnum):
     """Why an instance gets its action: Terraform's ``action_reason`` values, plus meshprov's
-    ``replace_because_expiring`` and ``update_because_ca_replaced``. A ``StrEnum``, so plans,
+    ``replace_because_expiring``, ``update_because_ca_replaced`` and
+    ``update_because_key_replaced``. A ``StrEnum``, so plans,
     plan files and JSON carry the same strings as Terraform."""
 
     REPLACE_BECAUSE_CANNOT_UPDATE = "replace_because_cannot_update"
@@ -54,6 +55,7 @@ class ActionReason(StrEnum):
     REPLACE_BY_TRIGGERS = "replace_by_triggers"
     REPLACE_BECAUSE_EXPIRING = "replace_because_expiring"
     UPDATE_BECAUSE_CA_REPLACED = "update_because_ca_replaced"
+    UPDATE_BECAUSE_KEY_REPLACED = "update_because_key_replaced"
     DELETE_BECAUSE_NO_RESOURCE_CONFIG = "delete_because_no_resource_config"
     DELETE_BECAUSE_NO_MODULE = "delete_because_no_module"
     DELETE_BECAUSE_COUNT_INDEX = "delete_because_count_index"

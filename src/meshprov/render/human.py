@@ -528,8 +528,9 @@ _REPLACE_HEADERS = {
     "replace_by_triggers": "will be {replaced} due to changes in replace_triggered_by",
 }
 _EXTRA_REASONS = {
-    "replace_because_expiring": "because its certificate is within renew_before of expiry",
+    "replace_because_expiring": "because it is within renew_before of expiry",
     "update_because_ca_replaced": "because its CA is being replaced",
+    "update_because_key_replaced": "because its signing key is being replaced",
 }
 _RULE = "─" * 77
 

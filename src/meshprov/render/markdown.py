@@ -408,6 +408,7 @@ _WHY = {
     "replace_by_request": "requested",
     "replace_by_triggers": "replace_triggered_by",
     "update_because_ca_replaced": "CA replaced",
+    "update_because_key_replaced": "signing key replaced",
     "delete_because_no_resource_config": "not in configuration",
     "delete_because_no_module": "module not in configuration",
     "delete_because_count_index": "count index out of range",

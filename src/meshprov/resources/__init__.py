@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from meshprov.diagnostics import Diagnostic, error
-from meshprov.resources import ca, control_plane, firewall, zone
+from meshprov.resources import ca, control_plane, firewall, signing_key, token, zone
 from meshprov.resources.base import ResourceInstance, ResourceType
 from meshprov.resources.schema import ResourceSchema
 
@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from meshprov.state.model import ResourceState
 
 SCHEMAS: dict[str, ResourceSchema] = {
-    module.SCHEMA.type_name: module.SCHEMA for module in (ca, control_plane, zone, firewall)
+    module.SCHEMA.type_name: module.SCHEMA
+    for module in (ca, control_plane, zone, firewall, signing_key, token)
 }
 TYPES: dict[str, ResourceType] = {}
 
@@ -38,7 +39,11 @@ def check_instances(instances: list[ResourceInstance]) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     for type_name, group in by_type.items():
         if type_name in TYPES:
-            found.extend(TYPES[type_name].check(group))
+            resource_type = TYPES[type_name]
+            found.extend(resource_type.check(group))
+            if resource_type.related_types:
+                related = {t: by_type.get(t, []) for t in resource_type.related_types}
+                found.extend(resource_type.check_related(group, related))
     found.extend(_shared_files(instances))
     return found
 
@@ -71,11 +76,16 @@ def _shared_files(instances: list[ResourceInstance]) -> list[Diagnostic]:
 
 def check_state(resources: Iterable[ResourceState]) -> list[Diagnostic]:
     """Each instance in state checked against its type's schema: a hand-edited or damaged
-    state gets an error naming the resource before any operation reads it."""
+    state gets an error naming the resource before any operation reads it. Attributes added
+    since the state was written are filled in first (``ResourceSchema.upgraded``)."""
     found = []
     for rs in resources:
         rtype = TYPES.get(rs.type)
-        problems = rtype.schema.state_problems(rs.attributes) if rtype is not None else []
+        if rtype is None:
+            continue
+        if isinstance(rs.attributes, dict):
+            rs.attributes = rtype.schema.upgraded(rs.attributes)
+        problems = rtype.schema.state_problems(rs.attributes)
         if problems:
             found.append(
                 error(
@@ -93,3 +103,5 @@ register(ca.CAType())
 register(control_plane.GlobalControlPlaneType())
 register(zone.ZoneType())
 register(firewall.FirewallType())
+register(signing_key.SigningKeyType())
+register(token.TokenType())

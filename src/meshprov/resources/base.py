@@ -140,6 +140,8 @@ class ResourceType:
 
     schema: ResourceSchema
     create_before_destroy = False
+    # other types whose instances ``check_related`` needs (a token checks the zones it is for)
+    related_types: tuple[str, ...] = ()
     # codes of the warning diagnostics whose facts ``impact`` already tells (not said twice)
     impact_codes: frozenset[str] = frozenset()
     # how the Markdown comment's Mermaid topology draws an instance: (before, after) its label
@@ -161,6 +163,12 @@ class ResourceType:
         as its arguments tell (nothing while they are unknown): no two instances may share
         one. The default: a type that writes no files."""
         return frozenset()
+
+    def check_related(
+        self, instances: list[ResourceInstance], related: dict[str, list[ResourceInstance]]
+    ) -> list[Diagnostic]:
+        """Rules between this type's instances and those of ``related_types`` (by type name)."""
+        return []
 
     def plan(self, request: PlanRequest) -> PlannedChange:
         planned = self.planned_arguments(request.config)

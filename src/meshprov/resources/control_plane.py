@@ -7,6 +7,7 @@ from typing import Any
 from meshprov.kuma import ControlPlaneSpec, url_host
 from meshprov.lang.values import UNKNOWN
 from meshprov.plan.model import Plan, ResourceChange
+from meshprov.resources import cp_authn
 from meshprov.resources.control_plane_common import (
     SHARED_ATTRIBUTES,
     SHARED_EXPORTS,
@@ -21,7 +22,11 @@ from meshprov.state.model import ResourceState
 
 SCHEMA = ResourceSchema(
     "control_plane",
-    attributes=(*SHARED_ATTRIBUTES, Attr("kds_port", NUMBER, default=5685, check=check_port)),
+    attributes=(
+        *SHARED_ATTRIBUTES,
+        Attr("kds_port", NUMBER, default=5685, check=check_port),
+        *cp_authn.GLOBAL_AUTHN_ATTRIBUTES,
+    ),
     exported=(
         *SHARED_EXPORTS,
         Exported("kds_address", kind="text"),

@@ -28,7 +28,7 @@ from meshprov.files import (
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, Unknown, has_unknown, unmark
 from meshprov.plan.model import Action, ActionReason, Plan, ResourceChange
-from meshprov.resources import cp_notices
+from meshprov.resources import cp_authn, cp_notices
 from meshprov.resources.base import (
     ApplyRequest,
     Context,
@@ -88,6 +88,7 @@ SHARED_ATTRIBUTES = (
     Attr("output_dir", STRING, computed=True),  # default: out/<address>
     Attr("work_dir", STRING, default="/var/lib/kong-mesh"),
     Attr("namespace", STRING, default="kong-mesh-system"),
+    *cp_authn.SHARED_AUTHN_ATTRIBUTES,
     # CAs every bundle that verifies this control plane holds besides its issuing chain: the
     # overlap that lets a CA be replaced without an outage (SPEC §4.1)
     Attr("trusted_cas", ANY, default=(), reference="ca"),
@@ -103,6 +104,7 @@ SHARED_EXPORTS = (
     Exported("api_cert_pem", kind="pem", nullable=True),
     Exported("api_private_key_pem", sensitive=True, kind="pem", nullable=True),
     Exported("ca_id", kind="text"),
+    *cp_authn.AUTHN_EXPORTS,
     Exported("artifacts", kind="map"),
 )
 
@@ -151,7 +153,7 @@ class ControlPlaneType(ResourceType):
 
     # a new certificate and key are written over the old files, never leaving none
     create_before_destroy = True
-    impact_codes = frozenset({API_HTTP_OPEN, OUTPUT_OUTSIDE})
+    impact_codes = frozenset({API_HTTP_OPEN, OUTPUT_OUTSIDE, cp_authn.UNAUTHENTICATED_ADMIN})
 
     # --- what a subclass adds ----------------------------------------------------------------
 
@@ -184,6 +186,7 @@ class ControlPlaneType(ResourceType):
             "ca_bundle_pem": attributes["ca_bundle_pem"],
             "api_cert_pem": attributes["api_cert_pem"],
             "api_key_pem": attributes["api_private_key_pem"],
+            "authn": cp_authn.settings(attributes, config),
         }
 
     # --- checks ----------------------------------------------------------------------------
@@ -197,7 +200,7 @@ class ControlPlaneType(ResourceType):
     def check_instance(self, instance: ResourceInstance) -> list[Diagnostic]:
         """Rules about one control plane's own arguments."""
         values = instance.values
-        found: list[Diagnostic] = []
+        found: list[Diagnostic] = cp_authn.check(instance)
         hostnames, addresses = values["hostnames"], values["addresses"]
         if not has_unknown([hostnames, addresses]) and not hostnames and not addresses:
             found.append(
@@ -283,6 +286,8 @@ class ControlPlaneType(ResourceType):
         planned["ca_id"] = ca["id"] if isinstance(ca, dict) else UNKNOWN
         planned["ca_bundle_pem"] = trust_bundle(config)
         self.own_exports(request.address, planned, config)
+        planned["accepted_kids"] = cp_authn.accepted_kids(config)
+        planned["token_ids"] = cp_authn.token_ids(config)
         replace = tuple(
             a.name
             for a in self.schema.attributes
@@ -299,6 +304,8 @@ class ControlPlaneType(ResourceType):
             reissue, reason = True, ActionReason.UPDATE_BECAUSE_CA_REPLACED
         else:
             reissue = any(planned[k] != prior.get(k) for k in _CERT_INPUTS)
+            if not reissue and planned["accepted_kids"] is UNKNOWN:
+                reason = ActionReason.UPDATE_BECAUSE_KEY_REPLACED
         if reissue:
             planned.update(dict.fromkeys(_ISSUED, UNKNOWN))
             separate = planned["api_separate_cert"]
@@ -356,6 +363,8 @@ class ControlPlaneType(ResourceType):
         attributes["ca_id"] = plain(config["ca"])["id"]
         attributes["ca_bundle_pem"] = trust_bundle(config)
         self.own_exports(request.address, attributes, config)
+        attributes["accepted_kids"] = cp_authn.accepted_kids(config)
+        attributes["token_ids"] = cp_authn.token_ids(config)
         files = kuma.render_artifacts(self.spec(request.address, attributes, config))
         out = request.context.config_dir / attributes["output_dir"]
         try:
@@ -418,6 +427,7 @@ class ControlPlaneType(ResourceType):
             items.append(TrustBreak(change.address, str(after["ca"]), str(before["ca"]), clients))
         if change.action is not Action.DELETE:
             items.extend(ImpactWarning(text) for text in self.setting_warnings(change))
+        items.extend(cp_authn.impact(change))
         return items
 
     def trust_clients(self, change: ResourceChange, plan: Plan) -> tuple[str, ...]:
@@ -446,7 +456,15 @@ class ControlPlaneType(ResourceType):
     def notices(self, change: ResourceChange) -> list[Notice]:
         """SPEC §4.1: Kong Mesh reads certificates and settings at start, so what apply
         rewrites takes effect only once kuma-cp (or the Helm release) restarts."""
-        return cp_notices.notices(change, self.serves_data_planes)
+        if change.action is Action.DELETE or change.after is None:
+            return []
+        files = cp_notices.changed_files(
+            (change.before or {}).get("artifacts"), change.after.get("artifacts")
+        )
+        return [
+            *cp_authn.notices(change, files),
+            *cp_notices.notices(change, self.serves_data_planes),
+        ]
 
     serves_data_planes = False  # a zone's data plane proxies verify it with its CA bundle
 

@@ -35,7 +35,7 @@ import ssl
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,7 +44,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from meshprov import kuma, pki
+from meshprov import kuma, pki, tokens
 from meshprov.handshake import loopback_handshake
 from meshprov.kuma import Env, Files, Helm, SecretKeys
 from meshprov.resources import ca as ca_type
@@ -177,6 +177,14 @@ class _Source:
     def channel_checks(self, row: RowBuilder, channel: str) -> None:
         """Checks only one environment has (kuma-dp.env settings, values.yaml caBundle)."""
 
+    def cp_config(self) -> tuple[dict[str, Any] | None, str, str | None]:
+        """The kuma-cp config file's settings (None: there is none), where, and a problem."""
+        raise NotImplementedError
+
+    def kds_token(self) -> tuple[str | None, str, str | None]:
+        """The KDS token a zone presents to its global (None: none), where, and a problem."""
+        raise NotImplementedError
+
 
 class _Universal(_Source):
     """Files and systemd env files (SPEC §3)."""
@@ -290,6 +298,35 @@ class _Universal(_Source):
         )
         if env.get(name, "").lower() == "true":
             row.failed("skip_verify", f"{file} sets {name}=true: {who} would not verify the server")
+
+    def cp_config(self) -> tuple[dict[str, Any] | None, str, str | None]:
+        path = self.cp.out / Files.CP_CONFIG
+        where = self.cp.show(path)
+        try:
+            return _yaml_map(path.read_text(), where)
+        except FileNotFoundError:
+            return None, where, None
+        except (OSError, UnicodeDecodeError) as exc:
+            return None, where, f"cannot read {where}: {exc}"
+
+    def kds_token(self) -> tuple[str | None, str, str | None]:
+        value = self.cp_env.get(Env.ZONE_KDS_TOKEN_PATH)
+        if self.cp_env_problem is not None or not value:
+            return None, self.cp_file, self.cp_env_problem
+        found = self._resolve(self.cp_file, Env.ZONE_KDS_TOKEN_PATH, value)
+        return (found.text or "").strip() or None, found.where, found.problem
+
+
+def _yaml_map(text: str, where: str) -> tuple[dict[str, Any] | None, str, str | None]:
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        return None, where, f"{where} is not YAML: {exc}"
+    if document is None:
+        return {}, where, None
+    if not isinstance(document, dict):
+        return None, where, f"{where} is not a YAML map"
+    return document, where, None
 
 
 class _Kubernetes(_Source):
@@ -419,6 +456,37 @@ class _Kubernetes(_Source):
                 )
                 return
         row.passed("ca_bundle", f"{setting} matches {ca.where}")
+
+    def cp_config(self) -> tuple[dict[str, Any] | None, str, str | None]:
+        where = f"{self.values_file} {'.'.join(Helm.ROOT)}.{Helm.CONFIG}"
+        if self.values_problem is not None:
+            return None, where, self.values_problem
+        text = self.control_plane.get(Helm.CONFIG)
+        return (None, where, None) if text is None else _yaml_map(str(text), where)
+
+    def kds_token(self) -> tuple[str | None, str, str | None]:
+        if self.values_problem is not None:
+            return None, self.values_file, self.values_problem
+        refs = [
+            ref
+            for ref in self.control_plane.get(Helm.SECRETS) or []
+            if isinstance(ref, dict) and ref.get("Env") == Env.ZONE_KDS_TOKEN_INLINE
+        ]
+        if not refs:
+            return None, self.values_file, None
+        secret, key = str(refs[0].get("Secret")), str(refs[0].get("Key"))
+        where = f"{self.secrets_file} {secret}/{key}"
+        if self.secrets_problem is not None:
+            return None, where, self.secrets_problem
+        value = self.secrets.get(secret, {}).get(key)
+        if value is None:
+            return (
+                None,
+                where,
+                f"{self.values_file} takes {Env.ZONE_KDS_TOKEN_INLINE} from Secret {secret!r} "
+                f"key {key!r}, which {self.secrets_file} does not define",
+            )
+        return value.strip(), where, None
 
 
 # --- certificate checks ----------------------------------------------------------------------
@@ -652,6 +720,170 @@ def _setting(
     return value
 
 
+# --- token authentication (SPEC §1.8) ----------------------------------------------------------
+
+
+def _token_keys(row: RowBuilder, cp: _ControlPlane, validator: kuma.TokenValidator) -> None:
+    """A kind of token the control plane accepts only meshprov's keys for: its own issuer and
+    secret keys are off, and its config lists exactly the keys the state says."""
+    want = (cp.attrs.get("accepted_kids") or {}).get(validator.kind)
+    if not want:
+        return
+    wrong = []
+    for variable, value in validator.env.items():
+        actual, where = cp.source.setting(variable)
+        if actual != value:
+            wrong.append(f"{where} sets {variable}={actual or '(unset)'}, want {value}")
+    for setting in wrong:
+        row.failed("issuer", setting)
+    if not wrong:
+        row.passed("issuer", f"{validator.kind} tokens: issuer and secret-stored keys off")
+    keys, config_file, problem = written_public_keys_of(cp, validator)
+    if problem is not None:
+        row.failed("token_keys", problem)
+    elif keys is None:
+        path = ".".join(validator.config_path)
+        row.failed(
+            "token_keys", f"{config_file} lists no {validator.kind} token public keys ({path})"
+        )
+    elif sorted(keys) != sorted(want):
+        row.failed(
+            "token_keys",
+            f"{config_file} lists {validator.kind} token keys {', '.join(sorted(keys)) or 'none'}, "
+            f"but the configuration says {', '.join(sorted(want))}",
+        )
+    else:
+        row.passed(
+            "token_keys", f"{config_file} lists {validator.kind} token keys {', '.join(want)}"
+        )
+
+
+def written_public_keys_of(
+    cp: _ControlPlane, validator: kuma.TokenValidator
+) -> tuple[dict[str, str] | None, str, str | None]:
+    """kid → public key PEM of one kind, as the control plane's config holds them, each key
+    checked to be the key its kid names (None: no such list)."""
+    config, where, problem = cp.source.cp_config()
+    if problem is not None or config is None:
+        return None, where, problem
+    keys = kuma.config_public_keys(config, validator)
+    for kid, pem in (keys or {}).items():
+        try:
+            actual = tokens.key_id(pem)
+        except ValueError:
+            return None, where, f"{where}: the key of kid {kid} is not an RSA public key"
+        if actual != kid:
+            return None, where, f"{where}: kid {kid} names a key whose kid is {actual}"
+    return keys, where, None
+
+
+def written_public_keys(
+    rs: ResourceState,
+    context: VerifyContext,
+    schema: ResourceSchema,
+    validator: kuma.TokenValidator,
+) -> tuple[dict[str, str] | None, str, str | None]:
+    """``written_public_keys_of`` for a control plane of the state, read once per run."""
+    key = (written_public_keys, rs.address, validator.kind)
+    if key not in context.cache:
+        cp = _ControlPlane(rs, context.config_dir, schema, zone=rs.type != "control_plane")
+        context.cache[key] = written_public_keys_of(cp, validator)
+    return context.cache[key]
+
+
+def check_token(
+    row: RowBuilder,
+    token: str,
+    keys: dict[str, str],
+    where: str,
+    now: datetime,
+    claims: dict[str, Any],
+) -> tokens.CheckedToken | None:
+    """The token verifies with a key of ``keys`` (as written at ``where``), has not expired,
+    and carries ``claims``. Details name keys and claims, never the token."""
+    try:
+        checked = tokens.check(token, keys, now)
+    except tokens.TokenInvalid as exc:
+        row.failed("signature", f"the control plane would refuse it: {exc} ({where})")
+        return None
+    row.passed("signature", f"verifies with key {checked.kid} in {where}")
+    row.passed("expiry", f"valid until {checked.expires_at:%Y-%m-%d %H:%M} UTC")
+    for name, value in claims.items():
+        if checked.claims.get(name) != value:
+            row.failed("claims", f"claim {name} is {checked.claims.get(name)!r}, want {value!r}")
+    return checked
+
+
+def _held_token(
+    row: RowBuilder, context: VerifyContext, cp: _ControlPlane, attribute: str, found: tuple
+) -> str | None:
+    """A token the control plane's files hold (``found``: text, where, problem) is the one its
+    ``attribute`` names in the state."""
+    address = cp.attrs.get(attribute)
+    if not address:
+        return None
+    text, where, problem = found
+    if problem is not None:
+        row.failed(attribute, problem)
+        return None
+    state = context.state.resources.get(str(address))
+    want = state.attributes.get("token") if state is not None else None
+    if text is None:
+        row.failed(attribute, f"{where} holds no token, but {attribute} = {address}")
+    elif text != want:
+        row.failed(attribute, f"{where} does not hold {address}'s current token")
+    else:
+        row.passed(attribute, f"{where} holds {address}")
+    return text
+
+
+def _kumactl_token(row: RowBuilder, context: VerifyContext, cp: _ControlPlane) -> None:
+    path = cp.out / Files.KUMACTL_TOKEN
+    where = cp.show(path)
+    if not cp.attrs.get("kumactl_token"):
+        return
+    try:
+        found: tuple = (path.read_text().strip(), where, None)
+    except FileNotFoundError:
+        found = (None, where, f"{where} is missing")
+    except (OSError, UnicodeDecodeError) as exc:
+        found = (None, where, f"cannot read {where}: {exc}")
+    if _held_token(row, context, cp, "kumactl_token", found) is not None:
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            row.failed("key_mode", f"{where} has mode {mode:04o}, want 0600")
+
+
+def _rbac(row: RowBuilder, cp: _ControlPlane) -> None:
+    """No AccessRoleBinding meshprov wrote makes an unauthenticated caller admin."""
+    groups = cp.attrs.get("admin_groups")
+    path = cp.out / Files.ACCESS_ROLE_BINDING
+    where = cp.show(path)
+    if groups is None:
+        row.warn(
+            "rbac",
+            "admin_groups = null: no AccessRoleBinding is written, and Kong Mesh's default "
+            "binding makes unauthenticated callers admin",
+        )
+        return
+    try:
+        document = yaml.safe_load(path.read_text())
+        bound = kuma.binding_groups(document if isinstance(document, dict) else {})
+    except FileNotFoundError:
+        row.failed("rbac", f"{where} is missing")
+        return
+    except (OSError, UnicodeDecodeError, AttributeError, yaml.YAMLError) as exc:
+        row.failed("rbac", f"cannot read {where}: {exc}")
+        return
+    anonymous = [g for g in bound if g in kuma.UNAUTHENTICATED_GROUPS]
+    if anonymous:
+        row.failed("rbac", f"{where} makes {', '.join(anonymous)} admin: anyone may mint tokens")
+    elif sorted(bound) != sorted(groups):
+        row.failed("rbac", f"{where} binds admin to {bound}, the configuration says {groups}")
+    else:
+        row.passed("rbac", f"{where} binds admin to {', '.join(bound)} only")
+
+
 def _dp_row(v: _Verifier, cp: _ControlPlane) -> CheckRow:
     row = _row(CHANNEL_DP, cp.address)
     _common(row, cp, dp=True)
@@ -681,6 +913,8 @@ def _dp_row(v: _Verifier, cp: _ControlPlane) -> CheckRow:
         lambda value: value == "none",
         'data plane proxies get configuration and certificates without a token (dp_authn = "none")',
     )
+    _token_keys(row, cp, kuma.DP_TOKENS)
+    _token_keys(row, cp, kuma.ZONE_PROXY_TOKENS)
     leaf = v.server_checks(row, cp, cert, key, ca, host)
     return row.build(_summary(cp, cert, ca, host, leaf))
 
@@ -730,6 +964,9 @@ def _api_row(v: _Verifier, cp: _ControlPlane) -> CheckRow:
         "the plain-HTTP API (5681) listens on every interface (api_http_interface = "
         '"0.0.0.0"): keep it on 127.0.0.1 and use HTTPS',
     )
+    _token_keys(row, cp, kuma.USER_TOKENS)
+    _kumactl_token(row, v.context, cp)
+    _rbac(row, cp)
     leaf = v.server_checks(row, cp, cert, key, ca, host)
     return row.build(_summary(cp, cert, ca, host, leaf))
 
@@ -868,6 +1105,7 @@ def _served_globals(context: VerifyContext, global_type: str) -> set[str]:
 def _lone_global_row(v: _Verifier, target: _ControlPlane) -> CheckRow:
     row = _row(CHANNEL_KDS, target.address, _LONE_GLOBAL)
     _common(row, target)
+    _token_keys(row, target, kuma.KDS_TOKENS)
     cert, key = target.source.kds_server()
     v.server_checks(row, target, cert, key, target.file(Files.CA), target.dial_host)
     return row.build("no zone connects to this global; its KDS certificate is ok")
@@ -888,6 +1126,15 @@ def _kds_pair_row(v: _Verifier, zone: _ControlPlane, target: _ControlPlane) -> C
         )
     else:
         row.passed("global_address", f"{zone.address} dials {address}")
+    _token_keys(row, target, kuma.KDS_TOKENS)
+    token = _held_token(row, v.context, zone, "kds_token", zone.source.kds_token())
+    if token is not None:
+        keys, where, problem = written_public_keys_of(target, kuma.KDS_TOKENS)
+        if problem is not None or keys is None:
+            row.failed("signature", problem or f"{where} lists no KDS token public keys")
+        else:
+            claims = {"Zone": zone.attrs.get("zone_name"), "Scope": ["cp"]}
+            check_token(row, token, keys, where, v.now, claims)
     cert, key = target.source.kds_server()
     kds_ca = zone.source.kds_ca()
     host = target.dial_host

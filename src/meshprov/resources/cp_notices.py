@@ -13,7 +13,7 @@ from typing import Any
 
 from meshprov import kuma, pki
 from meshprov.lang.values import Unknown
-from meshprov.plan.model import Action, ResourceChange
+from meshprov.plan.model import Action, ActionReason, ResourceChange
 from meshprov.resources.report import Notice
 
 Files = kuma.Files
@@ -33,6 +33,7 @@ def notices(change: ResourceChange, serves_data_planes: bool) -> list[Notice]:
         files=changed_files(before.get("artifacts"), after.get("artifacts")),
     )
     facts.bundle = not facts.created and _new_bundle(before, after)
+    facts.key_replaced = change.reason is ActionReason.UPDATE_BECAUSE_KEY_REPLACED
     if after.get("environment") == "kubernetes":
         return _kubernetes(change.address, facts, serves_data_planes)
     return _universal(change.address, facts, serves_data_planes)
@@ -58,6 +59,7 @@ class _Facts:
         self.reissued = reissued
         self.files = files
         self.bundle = False
+        self.key_replaced = False  # a token public key it accepts
 
     def changed(self, path: str) -> bool:
         """``path`` is known to change (an update whose files are known)."""
@@ -70,6 +72,8 @@ class _Facts:
         parts = []
         if self.reissued:
             parts.append("its certificate and key are reissued")
+        if self.key_replaced:
+            parts.append("a token public key it accepts is replaced (kuma-cp reads them at start)")
         if self.files is None:
             if not parts:
                 parts.append("its configuration files are rewritten with values known after apply")

@@ -104,6 +104,7 @@ class ImpactNote(ImpactItem):
 _REASONS = {
     ActionReason.REPLACE_BECAUSE_EXPIRING: "it is within renew_before of expiry",
     ActionReason.UPDATE_BECAUSE_CA_REPLACED: "the signing CA is replaced",
+    ActionReason.UPDATE_BECAUSE_KEY_REPLACED: "its signing key is replaced",
     ActionReason.REPLACE_BECAUSE_TAINTED: "it is tainted",
     ActionReason.REPLACE_BY_REQUEST: "a replacement was requested",
 }

@@ -66,7 +66,9 @@ class Attr:
 
     ``reference`` names the resource type an attribute must point at (``ca = ca.root``);
     ``check`` returns an error message for a bad known value, or None; ``computed``: left
-    unset, the type computes the value when planning (so ``validate`` cannot know it).
+    unset, the type computes the value when planning (so ``validate`` cannot know it);
+    ``null_is_value``: an explicit ``null`` means null (e.g. "write no binding"), while
+    leaving the attribute out means its default.
     """
 
     name: str
@@ -79,6 +81,7 @@ class Attr:
     forces_replacement: bool = False
     description: str = ""
     computed: bool = False
+    null_is_value: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,9 +130,26 @@ class ResourceSchema:
     def unknown_exports(self) -> dict[str, Any]:
         return {e.name: UNKNOWN for e in self.exported}
 
+    def upgraded(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        """Attributes written by an earlier meshprov, with those added since at what they mean
+        when absent (an argument's default, a nullable export's null), as Terraform upgrades a
+        resource's state: new settings never make an old state invalid or plan a change."""
+        missing = {
+            a.name: _as_stored(a.default)
+            for a in self.attributes
+            if a.name not in attributes and not a.required
+        }
+        missing |= {
+            e.name: None
+            for e in self.exported
+            if e.name not in attributes and (e.nullable or e.kind == "any")
+        }
+        return {**attributes, **missing} if missing else attributes
+
     def state_problems(self, attributes: Any) -> list[str]:
         """What is wrong with attributes read back from state (hand-edited or damaged): a
-        missing attribute, or a value of the wrong type, so that no operation trips on it."""
+        missing attribute that must hold a value, or a value of the wrong type, so that no
+        operation trips on it. Expects ``upgraded`` attributes."""
         if not isinstance(attributes, dict):
             return ["its attributes are not an object"]
         problems = []
@@ -149,6 +169,13 @@ class ResourceSchema:
             if problem is not None:
                 problems.append(f"{export.name} {problem}")
         return problems
+
+
+def _as_stored(default: Any) -> Any:
+    """A schema default as state holds it: JSON, so tuples are lists."""
+    if isinstance(default, tuple | list):
+        return [_as_stored(item) for item in default]
+    return default
 
 
 def _matches(value: Any, attr: Attr) -> bool:

@@ -8,11 +8,11 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from meshprov.diagnostics import Diagnostic, error, warning
-from meshprov.kuma import ControlPlaneSpec, ZoneSettings, url_host
+from meshprov.kuma import ControlPlaneSpec, ProxyAuthn, ZoneSettings, url_host
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, has_unknown, unmark
 from meshprov.plan.model import Plan, ResourceChange
-from meshprov.resources import control_plane
+from meshprov.resources import control_plane, cp_authn
 from meshprov.resources.base import ResourceInstance
 from meshprov.resources.control_plane_common import (
     API_HTTP_OPEN,
@@ -63,15 +63,16 @@ SCHEMA = ResourceSchema(
         Attr(
             "dp_authn",
             STRING,
-            default="dpToken",
-            allowed=("dpToken", "serviceAccountToken", "none"),
+            default=ProxyAuthn.DP_TOKEN,
+            allowed=(ProxyAuthn.DP_TOKEN, ProxyAuthn.SERVICE_ACCOUNT_TOKEN, ProxyAuthn.NONE),
         ),
         Attr(
             "zone_proxy_authn",
             STRING,
-            default="zoneToken",
-            allowed=("zoneToken", "serviceAccountToken", "none"),
+            default=ProxyAuthn.ZONE_TOKEN,
+            allowed=(ProxyAuthn.ZONE_TOKEN, ProxyAuthn.SERVICE_ACCOUNT_TOKEN, ProxyAuthn.NONE),
         ),
+        *cp_authn.ZONE_AUTHN_ATTRIBUTES,
     ),
     exported=(
         *SHARED_EXPORTS,
@@ -86,7 +87,7 @@ SCHEMA = ResourceSchema(
 class ZoneType(ControlPlaneType):
     schema = SCHEMA
     mermaid_shape = ('("', '")')
-    impact_codes = frozenset({API_HTTP_OPEN, PROXY_AUTHN_DISABLED})
+    impact_codes = frozenset({API_HTTP_OPEN, PROXY_AUTHN_DISABLED, cp_authn.UNAUTHENTICATED_ADMIN})
     serves_data_planes = True
 
     def setting_warnings(self, change: ResourceChange) -> list[str]:
@@ -214,6 +215,7 @@ class ZoneType(ControlPlaneType):
             zone_proxy_authn=attributes["zone_proxy_authn"],
             global_address=attributes["global_address"],
             kds_ca_pem=global_cp["ca_bundle_pem"] if global_cp else None,
+            dp_token_path=attributes["dp_token_path"],
         )
         return ControlPlaneSpec(
             **self.base_spec(attributes["zone_name"], attributes, config), zone=zone
@@ -226,7 +228,7 @@ _AUTHN_SETTINGS = (("dp_authn", "data plane proxies"), ("zone_proxy_authn", "zon
 def _authn_problems(instance: ResourceInstance, setting: str) -> list[Diagnostic]:
     value = instance.values[setting]
     rng = instance.argument_range(setting)
-    if value == "serviceAccountToken" and instance.values["environment"] != "kubernetes":
+    if value == ProxyAuthn.SERVICE_ACCOUNT_TOKEN and instance.values["environment"] != "kubernetes":
         return [
             error(
                 "Authentication mode needs Kubernetes",

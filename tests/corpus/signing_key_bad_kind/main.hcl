@@ -1,0 +1,3 @@
+signing_key "k" {
+  kind = "kds"
+}

@@ -1,0 +1,4 @@
+signing_key "k" {
+  kind     = "user"
+  key_size = 1024
+}

@@ -1,0 +1,4 @@
+signing_key "proxies" {
+  kind = "zone_proxy"
+  mesh = "default"
+}

@@ -1,0 +1,7 @@
+signing_key "kds" {
+  kind = "zone_cp"
+}
+
+token "eu" {
+  signing_key = signing_key.kds
+}

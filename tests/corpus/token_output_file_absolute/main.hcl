@@ -1,0 +1,9 @@
+signing_key "users" {
+  kind = "user"
+}
+
+token "alice" {
+  signing_key = signing_key.users
+  user_name   = "alice"
+  output_file = "/etc/kuma/alice.token"
+}

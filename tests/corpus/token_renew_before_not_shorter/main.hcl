@@ -1,0 +1,10 @@
+signing_key "users" {
+  kind = "user"
+}
+
+token "alice" {
+  signing_key  = signing_key.users
+  user_name    = "alice"
+  validity     = "24h"
+  renew_before = "1d"
+}
