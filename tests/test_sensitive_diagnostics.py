@@ -42,6 +42,8 @@ BASE = {
             "allow_zones": "[zone.eu]",
         },
     ),
+    "signing_key": ("admin", {"kind": '"user"', "key_size": "2048"}),
+    "token": ("admin", {"signing_key": "signing_key.admin", "user_name": '"ops"'}),
 }
 BUILT_IN = tuple(BASE)
 
@@ -58,6 +60,22 @@ VALID = {
     ("zone", "work_dir"): '"/var/lib/kuma"',
     ("firewall", "allow_cidrs"): '["10.1.0.0/16"]',
     ("firewall", "description"): '"kds from zones"',
+    ("firewall", "helm_values_file"): '"out/kds-sources.yaml"',
+    # token references: valid ones are proven in tests/test_authn.py with real keys
+    ("control_plane", "kumactl_token"): None,
+    ("zone", "kumactl_token"): None,
+    ("zone", "kds_token"): None,
+    # claims of the other kinds of token, and a dataplane key's mesh: not valid on a user key
+    ("signing_key", "mesh"): None,
+    ("token", "renew_before"): '"240h"',
+    ("token", "output_file"): '"tokens/ops.token"',
+    ("token", "groups"): '["mesh-system:admin"]',
+    ("token", "mesh"): None,
+    ("token", "dataplane_name"): None,
+    ("token", "tags"): None,
+    ("token", "workload"): None,
+    ("token", "zone"): None,
+    ("token", "scope"): None,
 }
 
 SECRET = "Zq9-secret-value-Xv7"
