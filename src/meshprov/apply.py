@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import networkx as nx
-
 from meshprov.diagnostics import Diagnostic, DiagnosticError, error
 from meshprov.engine.configuration import LoadedConfig
+from meshprov.engine.digraph import DiGraph, topological_order
 from meshprov.engine.providers import configure_providers
 from meshprov.engine.walk import evaluate_config
 from meshprov.heap import frozen_heap
@@ -110,7 +109,7 @@ class _Runner:
         if not deletes:
             return
         # an edge a → b: b depends on a, so b must be deleted before a
-        graph = nx.DiGraph()
+        graph = DiGraph()
         graph.add_nodes_from(c.address for c in deletes)
         by_static: dict[str, list[str]] = {}  # static address -> the deleted instances of it
         for c in deletes:
@@ -119,7 +118,7 @@ class _Runner:
             for dependency in dict.fromkeys(change.dependencies):
                 for other in by_static.get(dependency, ()):
                     graph.add_edge(other, change.address)
-        order = list(reversed(list(nx.topological_sort(graph))))
+        order = list(reversed(topological_order(graph)))
         blocked: set[str] = set()
         futures: dict[str, Future] = {}
         for address in order:

@@ -10,12 +10,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import networkx as nx
-
 from meshprov.config.load import config_files, load_config
 from meshprov.config.model import InputValue, Module
 from meshprov.config.variables import VariableInputs, collect_inputs
 from meshprov.diagnostics import DiagnosticError
+from meshprov.engine.digraph import DiGraph
 from meshprov.engine.graph import build_graph
 from meshprov.engine.walk import (
     Evaluation,
@@ -30,7 +29,7 @@ from meshprov.resources import check_instances
 class LoadedConfig:
     directory: Path
     root: Module
-    graph: nx.DiGraph
+    graph: DiGraph
     inputs: VariableInputs
     digest: str  # of every configuration file and variable value: a saved plan checks it
 

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-import networkx as nx
-
 from meshprov.addrs import InstanceAddress, InstanceKey, ModulePath, format_module_path
 from meshprov.config.model import (
     InputValue,
@@ -33,6 +31,7 @@ from meshprov.config.model import (
     Variable,
 )
 from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, SourceRange
+from meshprov.engine.digraph import DiGraph
 from meshprov.engine.graph import Node, StaticPath, node_of, resource_dependencies
 from meshprov.lang import ast
 from meshprov.lang.evaluate import EvalContext, evaluate
@@ -116,7 +115,7 @@ class Evaluation:
 
 def evaluate_config(
     root: Module,
-    graph: nx.DiGraph,
+    graph: DiGraph,
     inputs: Mapping[str, InputValue],
     hook: ResourceHook,
     root_dir: Path,
@@ -146,7 +145,7 @@ class _Walker:
     def __init__(
         self,
         root: Module,
-        graph: nx.DiGraph,
+        graph: DiGraph,
         inputs: Mapping[str, InputValue],
         hook: ResourceHook,
         root_dir: Path,
@@ -256,7 +255,7 @@ class _Walker:
                     finish(node_id)
         _log.info(
             "walk: %d nodes, %d resource instances, %d failed nodes",
-            graph.number_of_nodes(),
+            len(graph),
             len(self.instances),
             len(failed),
         )
@@ -737,7 +736,7 @@ def root_variable_values(
 ) -> dict[str, Any]:
     """Every root variable's value, defaults applied and converted to its type, as Terraform's
     JSON plan lists them; a sensitive one is None, so the result may be shown and saved."""
-    walker = _Walker(root, nx.DiGraph(), inputs, ValidationHook(), root_dir, False, None)
+    walker = _Walker(root, DiGraph(), inputs, ValidationHook(), root_dir, False, None)
     inst = walker.by_path[()][0]
     values: dict[str, Any] = {}
     for name, var in sorted(root.variables.items()):
@@ -756,7 +755,7 @@ def evaluate_providers(
     """
     from meshprov.aws import argument_problem
 
-    walker = _Walker(root, nx.DiGraph(), inputs, ValidationHook(), root_dir, False, None)
+    walker = _Walker(root, DiGraph(), inputs, ValidationHook(), root_dir, False, None)
     inst = walker.by_path[()][0]
     out: dict[str, dict[str, Any]] = {}
     for name, provider in root.providers.items():

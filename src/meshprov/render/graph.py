@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-import networkx as nx
-
+from meshprov.engine.digraph import DiGraph
 from meshprov.engine.graph import node_of, resource_dependencies
 from meshprov.plan.model import Action, Plan
 
@@ -61,9 +60,9 @@ def plan_actions(plan: Plan) -> dict[str, str]:
     return {address: combined_class(classes) for address, classes in by_resource.items()}
 
 
-def resource_graph(graph: nx.DiGraph) -> nx.DiGraph:
+def resource_graph(graph: DiGraph) -> DiGraph:
     """Only resources, with an edge wherever one depends on another through any values."""
-    out = nx.DiGraph()
+    out = DiGraph()
     for node_id in graph.nodes:
         if node_of(graph, node_id).kind == "resource":
             out.add_node(node_id)
@@ -72,7 +71,7 @@ def resource_graph(graph: nx.DiGraph) -> nx.DiGraph:
     return out
 
 
-def with_plan(graph: nx.DiGraph, actions: Mapping[str, str]) -> nx.DiGraph:
+def with_plan(graph: DiGraph, actions: Mapping[str, str]) -> DiGraph:
     """The graph plus the resources only the plan knows (being destroyed, not configured)."""
     out = graph.copy()
     for address in actions:
@@ -81,7 +80,7 @@ def with_plan(graph: nx.DiGraph, actions: Mapping[str, str]) -> nx.DiGraph:
     return out
 
 
-def render_dot(graph: nx.DiGraph, actions: Mapping[str, str] | None = None) -> str:
+def render_dot(graph: DiGraph, actions: Mapping[str, str] | None = None) -> str:
     lines = ["digraph meshprov {", '  rankdir = "LR";', "  node [shape = box];"]
     if actions is not None:
         lines.append('  node [style = "filled,rounded"];')
@@ -101,7 +100,7 @@ def render_dot(graph: nx.DiGraph, actions: Mapping[str, str] | None = None) -> s
     return "\n".join(lines) + "\n"
 
 
-def render_mermaid(graph: nx.DiGraph, actions: Mapping[str, str] | None = None) -> str:
+def render_mermaid(graph: DiGraph, actions: Mapping[str, str] | None = None) -> str:
     ids = {node: f"n{i}" for i, node in enumerate(sorted(graph.nodes))}
     lines = ["flowchart LR"]
     for node, ident in ids.items():
