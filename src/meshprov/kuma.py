@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-import yaml
+from meshprov import yamlio
 
 MADS_PORT = 5676
 GENERAL_SECRET = "general-tls-certs"
@@ -452,7 +452,7 @@ def _prometheus(spec: ControlPlaneSpec) -> str:
         ]
     }
     return "# Prometheus scrape job discovering data plane proxies through MADS over TLS.\n" + (
-        yaml.safe_dump(job, sort_keys=False)
+        yamlio.dump(job, sort_keys=False)
     )
 
 
@@ -513,7 +513,7 @@ def _secrets(spec: ControlPlaneSpec, chain: str) -> str:
                 },
             )
         )
-    return yaml.safe_dump_all(secrets, sort_keys=False)
+    return yamlio.dump_all(secrets, sort_keys=False)
 
 
 def helm_values(spec: ControlPlaneSpec) -> dict:
@@ -564,7 +564,7 @@ def helm_values(spec: ControlPlaneSpec) -> dict:
 
 def control_plane_values(text: str) -> dict[str, Any]:
     """Read back ``values.yaml``: its ``kuma.controlPlane`` map (empty when absent)."""
-    values = yaml.safe_load(text) or {}
+    values = yamlio.load(text) or {}
     root, chart = Helm.ROOT
     return ((values.get(root) or {}).get(chart)) or {}
 
@@ -572,7 +572,7 @@ def control_plane_values(text: str) -> dict[str, Any]:
 def read_secrets(text: str) -> dict[str, dict[str, str]]:
     """Read back ``secrets.yaml``: each Secret's name → its decoded data."""
     secrets = {}
-    for doc in yaml.safe_load_all(text):
+    for doc in yamlio.load_all(text):
         if isinstance(doc, dict) and doc.get("kind") == "Secret":
             name = str((doc.get("metadata") or {}).get("name"))
             secrets[name] = {
@@ -589,7 +589,7 @@ def firewall_values(cidrs: list[str]) -> str:
     return (
         "# Helm values overlay written by meshprov (a firewall): the sources allowed to reach\n"
         "# the global's KDS Service. Pass it after values.yaml: helm upgrade ... -f <this file>\n"
-        + yaml.safe_dump(values, sort_keys=False)
+        + yamlio.dump(values, sort_keys=False)
     )
 
 
@@ -603,7 +603,7 @@ def _values(spec: ControlPlaneSpec) -> str:
     return (
         f"# Helm values for the kong-mesh chart ({spec.mode} control plane {spec.name!r}).\n"
         f"# Apply secrets.yaml first: kubectl apply -f secrets.yaml\n"
-        + yaml.safe_dump(helm_values(spec), sort_keys=False)
+        + yamlio.dump(helm_values(spec), sort_keys=False)
     )
 
 
@@ -773,7 +773,7 @@ def _access_role_binding(spec: ControlPlaneSpec, groups: tuple[str, ...]) -> str
         f"# Kong Mesh RBAC of the {spec.mode} control plane {spec.name!r}: the admin role for\n"
         f"# these groups only (the default binding also makes unauthenticated callers admin).\n"
         f"# RBAC is not synced between control planes: {apply} access-role-binding.yaml\n"
-        + yaml.safe_dump(access_role_binding(spec.environment, groups), sort_keys=False)
+        + yamlio.dump(access_role_binding(spec.environment, groups), sort_keys=False)
     )
 
 
@@ -787,17 +787,5 @@ def _cp_env_file(spec: ControlPlaneSpec) -> str:
     return text
 
 
-class _LiteralDumper(yaml.SafeDumper):
-    """Multi-line strings (PEM keys) as ``|`` blocks, readable as they are."""
-
-
-def _literal(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_LiteralDumper.add_representer(str, _literal)
-
-
 def _yaml(document: dict) -> str:
-    return yaml.dump(document, Dumper=_LiteralDumper, sort_keys=False)
+    return yamlio.dump(document, strings="literal", sort_keys=False)  # PEM as | blocks

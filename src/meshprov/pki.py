@@ -15,20 +15,24 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+    PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+# cryptography is imported inside the functions that use it: validate and a no-op plan use
+# none of them, and importing it costs more than validating a small configuration.
 CLOCK_SKEW = timedelta(minutes=5)
-PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
 def generate_key(algorithm: str) -> PrivateKey:
     """A new private key: ECDSA_P256, ECDSA_P384, RSA_2048, RSA_3072 or RSA_4096."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     if algorithm == "ECDSA_P256":
         return ec.generate_private_key(ec.SECP256R1())
     if algorithm == "ECDSA_P384":
@@ -39,6 +43,9 @@ def generate_key(algorithm: str) -> PrivateKey:
 
 
 def _signature_hash(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size >= 384:
         return hashes.SHA384()
     return hashes.SHA256()
@@ -48,6 +55,8 @@ def _base(
     subject: x509.Name, issuer: x509.Name, key: PrivateKey, now: datetime, validity: timedelta
 ) -> x509.CertificateBuilder:
     """What every certificate shares: names, key, a random serial, backdated validity."""
+    from cryptography import x509
+
     not_before = now - CLOCK_SKEW
     return (
         x509.CertificateBuilder()
@@ -62,6 +71,8 @@ def _base(
 
 def _key_usage(**allowed: bool) -> x509.KeyUsage:
     """A keyUsage extension with only the named usages set."""
+    from cryptography import x509
+
     usages = dict.fromkeys(
         (
             "digital_signature",
@@ -109,6 +120,9 @@ def issue_ca(
     key_pem: str | None = None,
 ) -> Issued:
     """A root CA (self-signed) or, with ``parent``, an intermediate; ``key_pem`` re-signs a key."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     key = load_private_key(key_pem) if key_pem else generate_key(key_algorithm)
     attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
     if organization:
@@ -150,6 +164,10 @@ def issue_server(
     issuer: Issuer,
 ) -> Issued:
     """A TLS server certificate for the given DNS names and IPs (plus ``localhost``)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
     key = generate_key(key_algorithm)
     ca_subject, ca_key, authority_key_id = _signer(issuer.cert_pem, issuer.key_pem)
     dns = list(dict.fromkeys([*hostnames, "localhost"]))
@@ -172,6 +190,8 @@ def issue_server(
 
 
 def _issuer_public_key(cert: x509.Certificate) -> ec.EllipticCurvePublicKey | rsa.RSAPublicKey:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     key = cert.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
         raise ValueError(
@@ -186,6 +206,8 @@ def _signer(
     cert_pem: str, key_pem: str
 ) -> tuple[x509.Name, PrivateKey, x509.AuthorityKeyIdentifier]:
     """An issuer parsed once, not once per certificate: apply signs every zone's with one CA."""
+    from cryptography import x509
+
     check_issuer(Issuer(cert_pem, key_pem))
     ca_cert = load_certificate(cert_pem)
     authority_key_id = x509.AuthorityKeyIdentifier.from_issuer_public_key(
@@ -198,10 +220,14 @@ def _signer(
 
 
 def cert_to_pem(cert: x509.Certificate) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def key_to_pem(key: PrivateKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -210,14 +236,21 @@ def key_to_pem(key: PrivateKey) -> str:
 
 
 def load_certificate(pem: str) -> x509.Certificate:
+    from cryptography import x509
+
     return x509.load_pem_x509_certificate(pem.encode())
 
 
 def load_certificates(pem: str) -> list[x509.Certificate]:
+    from cryptography import x509
+
     return x509.load_pem_x509_certificates(pem.encode())
 
 
 def load_private_key(pem: str) -> PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     key = serialization.load_pem_private_key(pem.encode(), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise ValueError("only ECDSA and RSA keys are supported")
@@ -230,6 +263,8 @@ def fingerprint(cert_pem: str) -> str:
 
 
 def der_fingerprint(cert: x509.Certificate) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
@@ -273,6 +308,8 @@ def rfc3339(moment: datetime) -> str:
 
 def key_matches(cert_pem: str, key_pem: str) -> bool:
     """True when the private key belongs to the certificate's public key."""
+    from cryptography.hazmat.primitives import serialization
+
     try:
         key = load_private_key(key_pem)
     except (ValueError, TypeError):
@@ -323,6 +360,8 @@ def _loads_key(pem: str) -> bool:
 
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """True when ``issuer``'s key signed ``cert`` (and the names agree)."""
+    from cryptography.exceptions import InvalidSignature
+
     try:
         cert.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature):
@@ -343,6 +382,8 @@ def check_issuer(issuer: Issuer) -> None:
 
 def subject_alt_names(cert: x509.Certificate | str) -> tuple[list[str], list[str]]:
     """(DNS names, IP addresses) of a certificate (or of a PEM holding one)."""
+    from cryptography import x509
+
     if isinstance(cert, str):
         cert = load_certificate(cert)
     try:
@@ -377,6 +418,9 @@ def verify_server_chain(
 ) -> list[x509.Certificate]:
     """Validate ``chain`` (leaf first) for ``host`` against ``anchors`` as a TLS client would;
     returns the verified path, leaf to anchor. Raises ``ValueError`` with the reason."""
+    from cryptography import x509
+    from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+
     ip = ip_address(host)
     subject = x509.IPAddress(ip) if ip is not None else x509.DNSName(host)
     verifier = PolicyBuilder().store(Store(anchors)).time(now).build_server_verifier(subject)

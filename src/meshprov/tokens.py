@@ -25,11 +25,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
 
 KINDS = ("user", "dataplane", "zone_proxy", "zone_cp")
 KEY_SIZES = (2048, 3072, 4096)
@@ -89,6 +89,9 @@ class SigningKey:
 
 
 def generate_signing_key(key_size: int) -> SigningKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
     private_pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -105,12 +108,16 @@ def key_id(public_key_pem: str) -> str:
 
 
 def _public_pem(public: rsa.RSAPublicKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     return public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.PKCS1
     ).decode()
 
 
 def _kid(public: rsa.RSAPublicKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     der = public.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -120,6 +127,9 @@ def _kid(public: rsa.RSAPublicKey) -> str:
 @lru_cache(maxsize=64)
 def _load_private(private_key_pem: str) -> rsa.RSAPrivateKey:
     """A signing key parsed once, not once per token: one key signs thousands of tokens."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError("a token signing key must be an RSA key")
@@ -128,6 +138,9 @@ def _load_private(private_key_pem: str) -> rsa.RSAPrivateKey:
 
 @lru_cache(maxsize=256)
 def _load_public(public_key_pem: str) -> rsa.RSAPublicKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key = serialization.load_pem_public_key(public_key_pem.encode())
     if not isinstance(key, rsa.RSAPublicKey):
         raise ValueError("a token public key must be an RSA key")
@@ -154,6 +167,8 @@ def issue(
     jti: str | None = None,
 ) -> IssuedToken:
     """Sign a token as Kong Mesh's own issuer would, with ``now`` as the issue time."""
+    import jwt
+
     moment = now.astimezone(UTC).replace(microsecond=0)
     issued_at = moment - CLOCK_SKEW
     expires_at = moment + validity
@@ -188,6 +203,8 @@ class CheckedToken:
 def check(token: str, public_keys: Mapping[str, str], now: datetime) -> CheckedToken:
     """Validate ``token`` as a control plane with these public keys (kid → PEM) would at ``now``:
     the kid is listed, the RS256 signature verifies, ``nbf`` has passed and ``exp`` has not."""
+    import jwt
+
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:

@@ -2,7 +2,9 @@
 
 One module per command or family (``validate``, ``fmt``, ``graph``, ``run``: plan/apply/destroy,
 ``show``: show/output, ``verify``, ``state``: state */force-unlock, ``init``), imported only when
-its command runs, so ``meshprov --version`` loads neither the engine nor a resource type.
+its command runs, so ``meshprov --version`` loads neither the engine nor a resource type. Each
+command module imports the engine, state and renderers inside its command functions, so
+``meshprov --help`` (which reads every command's help) loads none of them either.
 """
 
 from __future__ import annotations

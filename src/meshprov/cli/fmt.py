@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from meshprov.cli.session import EXIT_FORMAT, EXIT_OK, Session, fail
 from meshprov.diagnostics import DiagnosticError
-from meshprov.files import write_atomic
-from meshprov.hclfmt import format_paths, unified_diff
+
+if TYPE_CHECKING:
+    pass
 
 
 @click.command()
@@ -28,6 +30,9 @@ def fmt(
 
     With no PATHS, formats the configuration directory's *.hcl and *.vars.hcl files.
     """
+    from meshprov.files import write_atomic
+    from meshprov.hclfmt import format_paths, unified_diff
+
     files: list[Path] = []
     for path in paths or (session.directory,):
         files.extend(_hcl_files(path, recursive) if path.is_dir() else [path])

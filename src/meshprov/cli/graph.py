@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from meshprov.cli.session import Session, fail
 from meshprov.diagnostics import DiagnosticError
-from meshprov.engine import configuration
-from meshprov.operations import plan_encryption
-from meshprov.plan.planfile import load_plan_document, plan_from_document
-from meshprov.render.graph import (
-    plan_actions,
-    render_dot,
-    render_mermaid,
-    resource_graph,
-    with_plan,
-)
+
+if TYPE_CHECKING:
+    pass
 
 
 @click.command()
@@ -43,6 +37,17 @@ def graph(session: Session, fmt_: str, planfile: Path | None) -> None:
     With --plan, nodes are coloured by the planned action (create, update, replace, delete,
     no change); resources only the plan knows (being destroyed) are added.
     """
+    from meshprov.engine import configuration
+    from meshprov.operations import plan_encryption
+    from meshprov.plan.planfile import load_plan_document, plan_from_document
+    from meshprov.render.graph import (
+        plan_actions,
+        render_dot,
+        render_mermaid,
+        resource_graph,
+        with_plan,
+    )
+
     try:
         loaded = configuration.load(session.directory)
         actions = None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from meshprov.backend import init_backend
 from meshprov.cli.session import Session, fail, seconds
 from meshprov.diagnostics import DiagnosticError
-from meshprov.engine import configuration
+
+if TYPE_CHECKING:
+    pass
 
 
 @click.command()
@@ -40,6 +43,9 @@ def init(
     it. With encryption configured, a state stored in clear (or under the fallback
     passphrase) is rewritten encrypted with the passphrase.
     """
+    from meshprov.backend import init_backend
+    from meshprov.engine import configuration
+
     try:
         if migrate_state and reconfigure:
             raise DiagnosticError.single(

@@ -6,11 +6,10 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from meshprov import operations
 from meshprov.cli.session import (
     EXIT_CHANGES,
     EXIT_ERROR,
@@ -21,13 +20,12 @@ from meshprov.cli.session import (
     moment,
     seconds,
 )
-from meshprov.cli.views import echo_plan, write_markdown
 from meshprov.diagnostics import DiagnosticError, warning
-from meshprov.engine.configuration import LoadedConfig
-from meshprov.plan.model import Mode, Plan
-from meshprov.plan.planfile import write_plan
-from meshprov.render.human import render_apply_summary, render_notices, render_outputs
-from meshprov.render.json_plan import render_plan_json
+
+if TYPE_CHECKING:
+    from meshprov import operations
+    from meshprov.engine.configuration import LoadedConfig
+    from meshprov.plan.model import Plan
 
 
 def _plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -95,6 +93,8 @@ def _plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def _run_options(opts: dict[str, Any], destroy: bool) -> operations.RunOptions:
     # --as-of and --lock-timeout are read when the run needs them (after loading), as before
+    from meshprov import operations
+
     return operations.RunOptions(
         var_files=opts["var_files"],
         cli_vars=opts["cli_vars"],
@@ -148,6 +148,11 @@ def plan(
     **opts: Any,
 ) -> None:
     """Show what apply would change, without changing anything."""
+    from meshprov import operations
+    from meshprov.cli.views import echo_plan, write_markdown
+    from meshprov.plan.planfile import write_plan
+    from meshprov.render.json_plan import render_plan_json
+
     try:
         with operations.run(
             session.directory, _run_options(opts, destroy), operations.LOCK_PLAN
@@ -215,6 +220,9 @@ def _apply_command(
     destroy: bool,
     opts: dict[str, Any],
 ) -> None:
+    from meshprov import operations
+    from meshprov.cli.views import echo_plan
+
     if planfile is None and not session.input and not auto_approve:
         fail(
             session,
@@ -265,6 +273,9 @@ def _confirm(destroy: bool) -> bool:
 
 
 def _report(session: Session, the_plan: Plan, applied: operations.Applied) -> None:
+    from meshprov.plan.model import Mode
+    from meshprov.render.human import render_apply_summary, render_notices, render_outputs
+
     result = applied.result
     session.print_diagnostics(applied.warnings)
     session.print_diagnostics(result.diagnostics)

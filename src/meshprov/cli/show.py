@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from meshprov.cli.session import Session, fail
-from meshprov.cli.views import echo_plan, markdown
 from meshprov.diagnostics import DiagnosticError
-from meshprov.lang.types import infer_type, type_json
-from meshprov.operations import current_state, plan_encryption
-from meshprov.plan.planfile import load_plan_document, plan_from_document
-from meshprov.render.human import render_outputs, render_resource_state
-from meshprov.render.json_plan import render_plan_json, render_state_json
+
+if TYPE_CHECKING:
+    pass
 
 
 @click.command()
@@ -36,6 +34,12 @@ from meshprov.render.json_plan import render_plan_json, render_state_json
 @click.pass_obj
 def show(session: Session, planfile: Path | None, as_json: bool, as_markdown: bool) -> None:
     """Show a saved plan, or the current state when no PLANFILE is given."""
+    from meshprov.cli.views import echo_plan, markdown
+    from meshprov.operations import current_state, plan_encryption
+    from meshprov.plan.planfile import load_plan_document, plan_from_document
+    from meshprov.render.human import render_outputs, render_resource_state
+    from meshprov.render.json_plan import render_plan_json, render_state_json
+
     try:
         if as_json and as_markdown:
             raise DiagnosticError.single(
@@ -92,6 +96,10 @@ def output(
     Sensitive values (private keys) are masked everywhere unless --show-sensitive is given
     together with --json or --raw, so that a secret reaches stdout only when asked for.
     """
+    from meshprov.lang.types import infer_type, type_json
+    from meshprov.operations import current_state
+    from meshprov.render.human import render_outputs
+
     try:
         outputs = current_state(session.directory).outputs
         if name is not None and name not in outputs:

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from meshprov.addrs import address_under
-from meshprov.backend import check_replace, read_state
 from meshprov.cli.session import EXIT_ERROR, Session, fail, seconds, with_lock_options
 from meshprov.diagnostics import DiagnosticError
-from meshprov.operations import backend_of, current_state, edit_state
-from meshprov.plan.moves import Move, apply_moves
-from meshprov.render.human import render_resource_state
-from meshprov.state import LockError, State, StateError, loads_state
-from meshprov.state.encryption import CONTENT_STATE, decode
+
+if TYPE_CHECKING:
+    from meshprov.state import State
 
 
 @click.group()
@@ -28,6 +25,9 @@ def state() -> None:
 @click.pass_obj
 def state_list(session: Session, addresses: tuple[str, ...]) -> None:
     """List the resource instances in the state (those under ADDRESSES, if given)."""
+    from meshprov.addrs import address_under
+    from meshprov.operations import current_state
+
     try:
         current = current_state(session.directory)
     except DiagnosticError as exc:
@@ -42,6 +42,10 @@ def state_list(session: Session, addresses: tuple[str, ...]) -> None:
 @click.pass_obj
 def state_show(session: Session, address: str) -> None:
     """Show one resource instance's attributes (secrets masked)."""
+    from meshprov.addrs import address_under
+    from meshprov.operations import current_state
+    from meshprov.render.human import render_resource_state
+
     try:
         resources = current_state(session.directory).resources
         rs = resources.get(address)
@@ -70,6 +74,9 @@ def state_show(session: Session, address: str) -> None:
 @click.pass_obj
 def state_rm(session: Session, addresses: tuple[str, ...], lock: bool, lock_timeout: str) -> None:
     """Forget instances without destroying them: meshprov stops managing them."""
+    from meshprov.addrs import address_under
+    from meshprov.operations import backend_of, edit_state
+
     doomed: list[str] = []
 
     def forget(current: State) -> State:
@@ -106,6 +113,9 @@ def state_mv(
 ) -> None:
     """Move SOURCE (a resource, instance or module call) to DESTINATION in the state, keeping
     its keys and certificates: a rename without reissuing anything."""
+    from meshprov.operations import backend_of, edit_state
+    from meshprov.plan.moves import Move, apply_moves
+
     moved: dict[str, str] = {}
 
     def move(current: State) -> State:
@@ -152,6 +162,10 @@ def state_pull(session: Session, decrypt: bool) -> None:
     With state encryption configured, the state is printed encrypted (an envelope that
     `state push` reads back) unless --decrypt is given.
     """
+    from meshprov.backend import read_state
+    from meshprov.operations import backend_of
+    from meshprov.state.encryption import CONTENT_STATE
+
     try:
         backend = backend_of(session.directory)
         current = read_state(backend)
@@ -170,6 +184,11 @@ def state_pull(session: Session, decrypt: bool) -> None:
 @click.pass_obj
 def state_push(session: Session, file: Path, force: bool, lock: bool, lock_timeout: str) -> None:
     """Replace the state with FILE, refusing another lineage or an older serial."""
+    from meshprov.backend import check_replace
+    from meshprov.operations import backend_of, edit_state
+    from meshprov.state import StateError, loads_state
+    from meshprov.state.encryption import CONTENT_STATE, decode
+
     try:
         backend = backend_of(session.directory)
         try:
@@ -194,6 +213,9 @@ def state_push(session: Session, file: Path, force: bool, lock: bool, lock_timeo
 @click.pass_obj
 def force_unlock(session: Session, lock_id: str, force: bool) -> None:
     """Release a state lock left behind by a run that died, if LOCK_ID matches it."""
+    from meshprov.operations import backend_of
+    from meshprov.state import LockError
+
     try:
         backend = backend_of(session.directory, encryption=False)  # no passphrase needed to unlock
     except DiagnosticError as exc:

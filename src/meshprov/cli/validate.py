@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from meshprov.cli.session import EXIT_ERROR, EXIT_OK, Session
 from meshprov.diagnostics import Diagnostic, DiagnosticError
-from meshprov.engine import configuration
+
+if TYPE_CHECKING:
+    pass
 
 
 @click.command()
@@ -32,6 +35,8 @@ def validate(
 
     Needs no state and no network. Variables without a value are treated as unknown.
     """
+    from meshprov.engine import configuration
+
     diagnostics: list[Diagnostic] = []
     try:
         loaded = configuration.load(session.directory, var_files, cli_vars)

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from meshprov.backend import open_backend, read_state
 from meshprov.cli.session import EXIT_ERROR, EXIT_OK, Session, fail, moment
 from meshprov.diagnostics import DiagnosticError
-from meshprov.engine import configuration
-from meshprov.engine.providers import configure_providers
-from meshprov.render.verify import render_verify_json, render_verify_text
-from meshprov.resources.base import Context
-from meshprov.verify import verify_state
+
+if TYPE_CHECKING:
+    pass
 
 
 @click.command()
@@ -55,6 +53,13 @@ def verify(
     exits 1 when a check fails. Insecure settings the configuration chose (plain HTTP on
     0.0.0.0, MADS without TLS) are only warnings.
     """
+    from meshprov.backend import open_backend, read_state
+    from meshprov.engine import configuration
+    from meshprov.engine.providers import configure_providers
+    from meshprov.render.verify import render_verify_json, render_verify_text
+    from meshprov.resources.base import Context
+    from meshprov.verify import verify_state
+
     now = moment(as_of)
     try:
         loaded = configuration.load(session.directory, var_files, cli_vars)

@@ -24,7 +24,6 @@ from meshprov.diagnostics import (
     error,
     warning,
 )
-from meshprov.lang.parse import parse_expression, parse_file
 from meshprov.lang.types import AnyType, Primitive
 
 ENV_PREFIX = "MESHPROV_VAR_"
@@ -99,6 +98,8 @@ def _raw_or_expression(root: Module, name: str, raw: str, what: str) -> object:
     # Terraform's rule: a primitive or unconstrained (any) variable takes the text as a string
     if isinstance(root.variables[name].type, Primitive | AnyType):
         return raw
+    from meshprov.lang.parse import parse_expression  # python-hcl2: only for a value given
+
     expr = parse_expression(raw, f"<value for var.{name} from {what}>")
     return constant(expr, f"the value of var.{name}")
 
@@ -118,6 +119,8 @@ def _read_var_file(root: Module, path: Path, diags: Diagnostics) -> dict[str, In
         diags.add(error("Failed to read variables file", f"{_display(path)}: {exc.strerror}"))
         return {}
     try:
+        from meshprov.lang.parse import parse_file  # python-hcl2: only for a file given
+
         file = parse_file(text, _display(path))
     except DiagnosticError as exc:
         diags.extend(exc.diagnostics)

@@ -29,9 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import re2
-import regex
-import yaml
 
+from meshprov import yamlio
 from meshprov.lang.types import (
     ANY,
     STRING,
@@ -1384,6 +1383,8 @@ def render_template_text(ctx: CallContext, text: str, filename: str, variables: 
 def graphemes(text: str) -> list[str]:
     """The user-perceived characters of ``text`` (Unicode grapheme clusters), as Terraform
     counts them in length, substr, strrev and format's padding."""
+    import regex
+
     return text if text.isascii() and "\r\n" not in text else regex.findall(r"\X", text)
 
 
@@ -1492,9 +1493,9 @@ def _plain(value: Any) -> Any:
 def _yamlencode(value: Any) -> str:
     # As Terraform's encoder (go-cty-yaml over libyaml) writes it: every string and key
     # double-quoted, no line wrapping, and "..." ending a document that is a bare scalar.
-    text = yaml.dump(
+    text = yamlio.dump(
         _plain(value),
-        Dumper=_TerraformYamlDumper,
+        strings="double-quoted",
         sort_keys=True,
         default_flow_style=False,
         allow_unicode=True,
@@ -1503,15 +1504,6 @@ def _yamlencode(value: Any) -> str:
     if not isinstance(value, list | HclSet | dict) and not text.endswith("...\n"):
         text += "...\n"
     return text
-
-
-class _TerraformYamlDumper(yaml.SafeDumper):
-    pass
-
-
-_TerraformYamlDumper.add_representer(
-    str, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style='"')
-)
 
 
 @_register("base64encode", 1, 1)

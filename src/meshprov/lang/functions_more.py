@@ -20,8 +20,7 @@ import uuid
 import zlib
 from typing import Any
 
-import yaml
-
+from meshprov import yamlio
 from meshprov.lang.functions import (
     CallContext,
     _arg_error,
@@ -381,21 +380,12 @@ def _base64gzip(string: Any) -> str:
 def _yamldecode(string: Any) -> Any:
     text = _str(string, "src")
     try:
-        docs = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as e:
-        raise _CallFailed(f"on line {_yaml_line(e)}: {_yaml_problem(e)}") from None
+        docs = yamlio.load_all(text)
+    except yamlio.YAMLError as e:
+        raise _CallFailed(f"on line {e.line or 1}: {e.problem}") from None
     if len(docs) > 1:
         raise _CallFailed("multiple YAML documents are not supported")
     return _from_yaml(docs[0] if docs else None)
-
-
-def _yaml_line(e: yaml.YAMLError) -> int:
-    mark = getattr(e, "problem_mark", None)
-    return mark.line + 1 if mark is not None else 1
-
-
-def _yaml_problem(e: yaml.YAMLError) -> str:
-    return str(getattr(e, "problem", None) or e)
 
 
 def _from_yaml(value: Any) -> Any:

@@ -10,11 +10,8 @@ same grammar.
 
 from __future__ import annotations
 
-import gc
 import re
 import unicodedata
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 
 from hcl2.api import parses_to_tree
@@ -22,6 +19,7 @@ from lark import Token, Tree
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 
 from meshprov.diagnostics import DiagnosticError, Pos, SourceRange, error
+from meshprov.heap import gc_paused
 from meshprov.lang import ast
 from meshprov.lang.deep import retry_deeper
 from meshprov.lang.syntax_errors import UNTERMINATED_DETAIL, syntax_error
@@ -63,25 +61,6 @@ def _too_deep(text: str, filename: str, line0: int = 1) -> DiagnosticError:
         f"This expression nests {deepest} levels deep, more than meshprov can read.",
         SourceRange(filename, pos, pos),
     )
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a file is parsed (or its tree unpickled).
-
-    A parse allocates a parse tree and a syntax tree of several objects per source token, all
-    alive until the end and free of reference cycles. With the collector running, its passes
-    over that growing heap cost more than parsing itself (1,000 zone blocks: 2.7 s CPU instead
-    of 1.4 s) and grow faster than the file (5,000 zone blocks: 17 s instead of 7 s).
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def parse_expression(text: str, filename: str, line: int = 1, column: int = 1) -> ast.Expression:

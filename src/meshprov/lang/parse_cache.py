@@ -28,6 +28,7 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
+import importlib.util
 import io
 import os
 import pickle
@@ -37,13 +38,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import hcl2
-import lark
-
 import meshprov
 from meshprov import diagnostics
-from meshprov.lang import ast, parse, values
-from meshprov.lang.parse import gc_paused, parse_file
+from meshprov.heap import gc_paused
+from meshprov.lang import ast, values
 
 _MAGIC = b"meshprov parsed file 1\n"
 _MAX_AGE = 30 * 24 * 3600  # seconds
@@ -68,6 +66,14 @@ def parse_file_cached(path: Path, text: str, filename: str) -> ast.File:
     tree = parse_file(text, filename)
     _write(entry, tree)
     return tree
+
+
+def parse_file(text: str, filename: str) -> ast.File:
+    """``lang.parse.parse_file``, imported here: a cache hit needs neither python-hcl2 nor
+    lark (0.1 s of imports)."""
+    from meshprov.lang import parse
+
+    return parse.parse_file(text, filename)
 
 
 def enabled() -> bool:
@@ -105,11 +111,19 @@ def entry_key(text: str, filename: str) -> str:
 def _code_fingerprint() -> bytes:
     """What, besides the file, decides its syntax tree: versions, and the code building it."""
     digest = hashlib.sha256(_MAGIC)
-    versions = (meshprov.__version__, hcl2.__version__, lark.__version__)
-    digest.update("\0".join((*versions, sys.implementation.cache_tag or "")).encode())
-    for module in (parse, ast, values, diagnostics, sys.modules[__name__]):
-        with contextlib.suppress(OSError, TypeError):
-            digest.update(Path(module.__file__).read_bytes())
+    digest.update("\0".join((meshprov.__version__, sys.implementation.cache_tag or "")).encode())
+    here = Path(__file__)
+    sources = [here, here.with_name("parse.py"), Path(ast.__file__), Path(values.__file__)]
+    sources.append(Path(diagnostics.__file__))
+    # the parser's versions, read from their files without importing them (a cache hit
+    # needs neither): python-hcl2's version.py, lark's __init__.py (its __version__)
+    for package, name in (("hcl2", "version.py"), ("lark", "__init__.py")):
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.origin is not None:
+            sources.append(Path(spec.origin).with_name(name))
+    for source in sources:
+        with contextlib.suppress(OSError):
+            digest.update(source.read_bytes())
     return digest.digest()
 
 

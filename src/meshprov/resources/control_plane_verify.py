@@ -37,20 +37,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
-from meshprov import kuma, pki, tokens
-from meshprov.handshake import loopback_handshake
+from meshprov import kuma, pki, tokens, yamlio
 from meshprov.kuma import Env, Files, Helm, SecretKeys
 from meshprov.resources import ca as ca_type
 from meshprov.resources.report import CheckRow, RowBuilder, VerifyContext
 from meshprov.resources.schema import ResourceSchema, parse_duration
 from meshprov.state.model import ResourceState
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
 
 __all__ = [
     "CHANNELS",
@@ -319,8 +318,8 @@ class _Universal(_Source):
 
 def _yaml_map(text: str, where: str) -> tuple[dict[str, Any] | None, str, str | None]:
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        document = yamlio.load(text)
+    except yamlio.YAMLError as exc:
         return None, where, f"{where} is not YAML: {exc}"
     if document is None:
         return {}, where, None
@@ -342,7 +341,7 @@ class _Kubernetes(_Source):
             self.secrets = kuma.read_secrets(self.secrets_path.read_text())
         except FileNotFoundError:
             self.secrets_problem = f"{self.secrets_file} is missing"
-        except (OSError, ValueError, yaml.YAMLError) as exc:
+        except (OSError, ValueError, yamlio.YAMLError) as exc:
             self.secrets_problem = f"cannot read {self.secrets_file}: {exc}"
         values_path = cp.out / Files.VALUES
         self.values_file = cp.show(values_path)
@@ -352,7 +351,7 @@ class _Kubernetes(_Source):
             self.control_plane = kuma.control_plane_values(values_path.read_text())
         except FileNotFoundError:
             self.values_problem = f"{self.values_file} is missing"
-        except (OSError, AttributeError, yaml.YAMLError) as exc:
+        except (OSError, AttributeError, yamlio.YAMLError) as exc:
             self.values_problem = f"cannot read {self.values_file}: {exc}"
 
     def _tls(self, name: str) -> dict[str, Any]:
@@ -628,6 +627,8 @@ class _Verifier:
         key: _Pem,
         leaf: x509.Certificate | None,
     ) -> None:
+        from cryptography.hazmat.primitives import serialization
+
         if key.path is not None:
             try:
                 mode = os.stat(key.path).st_mode & 0o777
@@ -867,12 +868,12 @@ def _rbac(row: RowBuilder, cp: _ControlPlane) -> None:
         )
         return
     try:
-        document = yaml.safe_load(path.read_text())
+        document = yamlio.load(path.read_text())
         bound = kuma.binding_groups(document if isinstance(document, dict) else {})
     except FileNotFoundError:
         row.failed("rbac", f"{where} is missing")
         return
-    except (OSError, UnicodeDecodeError, AttributeError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, AttributeError, yamlio.YAMLError) as exc:
         row.failed("rbac", f"cannot read {where}: {exc}")
         return
     anonymous = [g for g in bound if g in kuma.UNAUTHENTICATED_GROUPS]
@@ -990,12 +991,12 @@ def _mads_row(v: _Verifier, cp: _ControlPlane) -> CheckRow:
     host, ca = cp.dial_host, None
     sd = cp.out / Files.PROMETHEUS
     try:
-        jobs = (yaml.safe_load(sd.read_text()) or {}).get("scrape_configs") or []
+        jobs = (yamlio.load(sd.read_text()) or {}).get("scrape_configs") or []
         sd_configs = [c for job in jobs for c in job.get("kuma_sd_configs") or []]
     except FileNotFoundError:
         row.failed("prometheus", f"{cp.show(sd)} is missing")
         sd_configs = []
-    except (OSError, AttributeError, yaml.YAMLError) as exc:
+    except (OSError, AttributeError, yamlio.YAMLError) as exc:
         row.failed("prometheus", f"cannot read {cp.show(sd)}: {exc}")
         sd_configs = []
     for sd_config in sd_configs[:1]:
@@ -1112,6 +1113,8 @@ def _lone_global_row(v: _Verifier, target: _ControlPlane) -> CheckRow:
 
 
 def _kds_pair_row(v: _Verifier, zone: _ControlPlane, target: _ControlPlane) -> CheckRow:
+    from meshprov.handshake import loopback_handshake
+
     row = _row(CHANNEL_KDS, f"{zone.address} → {target.address}")
     _common(row, zone)
     _common(row, target)

@@ -16,9 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from meshprov import kuma
+from meshprov import kuma, yamlio
 from meshprov.aws import AwsError, call, paginate
 from meshprov.diagnostics import Diagnostic, error
 from meshprov.files import UnsafePath, write_owned_files
@@ -911,7 +909,7 @@ def _verify_helm_values(row: RowBuilder, attrs: dict[str, Any], context: Context
     except FileNotFoundError:
         row.failed("helm_values", f"{name} does not exist")
         return f"{name} missing"
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yamlio.YAMLError) as exc:
         row.failed("helm_values", f"cannot read {name}: {exc}")
         return f"{name} unreadable"
     allowed = list(attrs.get("cidrs") or [])

@@ -34,10 +34,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-
 from meshprov.state.model import StateError
 
 ENVELOPE_KEY = "meshprov_encrypted"
@@ -165,6 +161,8 @@ class StateEncryption:
         return _Kdf(n, r, p, os.urandom(SALT_BYTES))
 
     def _key(self, passphrase: Passphrase, kdf: _Kdf) -> bytes:
+        from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
         cache_key = (passphrase.value, kdf)
         with self._lock:
             key = self._keys.get(cache_key)
@@ -193,6 +191,8 @@ class StateEncryption:
 
     def seal(self, plaintext: bytes, content: str) -> bytes:
         """An envelope holding ``plaintext``, under a key from the primary passphrase."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         kdf = self._new_kdf()
         key = self._key(self.primary, kdf)
         nonce = os.urandom(NONCE_BYTES)
@@ -209,6 +209,9 @@ class StateEncryption:
 
     def open(self, data: bytes, content: str, source: str) -> tuple[bytes, Passphrase]:
         """The plaintext of an envelope, and the passphrase that opened it."""
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         envelope = _parse_envelope(data, source)
         found = envelope.get("content")
         if found != content:
@@ -260,6 +263,8 @@ class JournalSealer:
     """Seals and opens journal lines with one derived key; each line has its own nonce."""
 
     def __init__(self, key: bytes, aad: bytes):
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         self._aead = AESGCM(key)
         self._aad = aad
 
@@ -275,6 +280,8 @@ class JournalSealer:
 
     def open_fields(self, fields: Any) -> bytes | None:
         """The plaintext, or None if ``fields`` is not a line sealed with this key."""
+        from cryptography.exceptions import InvalidTag
+
         if not isinstance(fields, dict):
             return None
         try:
