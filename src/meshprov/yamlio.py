@@ -1,7 +1,10 @@
 """YAML in and out, for every module that writes or reads it (artifacts, ``yamlencode``).
 
-PyYAML is imported on first use, not with meshprov: ``validate`` and a no-op plan write no
-YAML. Errors come out as ``YAMLError`` (a ``ValueError``) with PyYAML's line and problem.
+With libyaml's C emitter and parser when PyYAML has them (the same text as its pure-Python
+ones, several times faster: writing every zone's ``prometheus-kuma-sd.yml`` in pure Python was
+a second of a 1,000-zone plan), else the pure-Python ones. PyYAML is imported on first use,
+not with meshprov: ``validate`` writes no YAML. Errors come out as ``YAMLError`` (a
+``ValueError``) with PyYAML's message, line and problem.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ def _dumper(strings: StringStyle) -> Any:
     ``double-quoted`` writes every string quoted (Terraform's ``yamlencode``)."""
     import yaml
 
-    class Dumper(yaml.SafeDumper):
+    class Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
         pass
 
     def literal(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
@@ -45,10 +48,15 @@ def _dumper(strings: StringStyle) -> Any:
     return Dumper
 
 
-def dump(document: Any, *, strings: StringStyle = "plain", **options: Any) -> str:
-    """``document`` as YAML text; ``options`` are PyYAML's (``sort_keys``, ``width``...)."""
+def dump(
+    document: Any, *, strings: StringStyle = "plain", wrap: bool = True, **options: Any
+) -> str:
+    """``document`` as YAML text; ``wrap=False`` never folds a long line; ``options`` are
+    PyYAML's (``sort_keys``, ``allow_unicode``...)."""
     import yaml
 
+    if not wrap:  # "no limit" is -1 to libyaml's emitter, and an infinite width to PyYAML's
+        options["width"] = -1 if yaml.__with_libyaml__ else float("inf")
     text: str = yaml.dump(document, Dumper=_dumper(strings), **options)
     return text
 
@@ -66,7 +74,7 @@ def load(text: str) -> Any:
     import yaml
 
     try:
-        return yaml.load(text, Loader=yaml.SafeLoader)
+        return yaml.load(text, Loader=_loader(yaml))
     except yaml.YAMLError as exc:
         raise _error(exc) from None
 
@@ -76,9 +84,13 @@ def load_all(text: str) -> list[Any]:
     import yaml
 
     try:
-        return list(yaml.load_all(text, Loader=yaml.SafeLoader))
+        return list(yaml.load_all(text, Loader=_loader(yaml)))
     except yaml.YAMLError as exc:
         raise _error(exc) from None
+
+
+def _loader(yaml: Any) -> Any:
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _error(exc: Exception) -> YAMLError:

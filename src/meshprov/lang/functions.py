@@ -1499,7 +1499,7 @@ def _yamlencode(value: Any) -> str:
         sort_keys=True,
         default_flow_style=False,
         allow_unicode=True,
-        width=float("inf"),
+        wrap=False,
     )
     if not isinstance(value, list | HclSet | dict) and not text.endswith("...\n"):
         text += "...\n"
