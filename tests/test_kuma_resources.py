@@ -1281,6 +1281,41 @@ def test_drift_is_shown_and_repaired(universal: Applied, tmp_path: Path, kind: s
     run(directory, "plan", "--detailed-exitcode")
 
 
+def _without_private(directory: Path) -> None:
+    """The state as meshprov wrote it before it kept digests beside the attributes."""
+    path = directory / "state/default.json"
+    doc = json.loads(path.read_text())
+    assert any("private" in r for r in doc["resources"])  # there was something to remove
+    for resource in doc["resources"]:
+        resource.pop("private", None)
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+
+
+@pytest.mark.parametrize("kind", [None, *DRIFTS])
+def test_a_state_without_digests_plans_the_same(
+    universal: Applied, tmp_path: Path, kind: str | None
+) -> None:
+    """The plan that skips rendering (digests in state) and the one that renders every file
+    (a state written before) find the same drift and plan the same changes; the next apply
+    of a control plane records its digests again."""
+    directory = universal.copy(tmp_path / "digests")
+    if kind is not None:
+        address, relative, damage, _ = DRIFTS[kind]
+        damage(directory / UNIVERSAL_DIRS[address] / relative)
+    plans = [run(directory, "plan", code=None).stdout]
+    directory = shutil.copytree(directory, tmp_path / "without", symlinks=True)
+    _without_private(directory)
+    plans.append(run(directory, "plan", code=None).stdout)
+    assert plans[0] == plans[1]
+    if kind is None:
+        assert "No changes." in plans[1]
+        return
+    run(directory, "apply", "--auto-approve")
+    entry = next(r for r in state_of(directory)["resources"] if r["address"] == address)
+    assert set(entry["private"]) == {"rendered", "verified"}
+    run(directory, "plan", "--detailed-exitcode")
+
+
 def test_replacing_control_planes(universal: Applied, tmp_path: Path) -> None:
     """Regression: a replacement is planned with every export unknown, and apply used the
     unknown dial_host (a traceback) and kds_port from the plan instead of deriving them."""

@@ -228,19 +228,18 @@ class _Runner:
                 with self.lock:
                     self.sink.record_remove(address)
                     self.resources.pop(address, None)
-            attributes = rtype.apply(
-                ApplyRequest(
-                    address=address,
-                    prior=prior.attributes if change.action is Action.UPDATE and prior else None,
-                    planned=change.after or {},
-                    config=(
-                        ignoring_changes(instance, prior)
-                        if change.action is Action.UPDATE
-                        else instance.values
-                    ),
-                    context=self.context,
-                )
+            request = ApplyRequest(
+                address=address,
+                prior=prior.attributes if change.action is Action.UPDATE and prior else None,
+                planned=change.after or {},
+                config=(
+                    ignoring_changes(instance, prior)
+                    if change.action is Action.UPDATE
+                    else instance.values
+                ),
+                context=self.context,
             )
+            attributes = rtype.apply(request)
             if change.action is Action.REPLACE_CBD and prior is not None:
                 rtype.delete_replaced(address, prior.attributes, attributes, self.context)
         except (ResourceError, OSError) as exc:
@@ -250,6 +249,7 @@ class _Runner:
             summary = "Failed to create" if change.action.creates else "Failed to update"
             raise self._fail(address, summary, str(exc)) from None
         state = self._state(change, instance, attributes)
+        state.private = rtype.private(address, attributes, request.config)
         try:
             self._record(state)
         except OSError as exc:

@@ -13,15 +13,18 @@ use it, so no Kong Mesh name is spelled in two places.
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
 import ipaddress
 import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from meshprov import yamlio
+from meshprov import __version__, yamlio
 
 MADS_PORT = 5676
 GENERAL_SECRET = "general-tls-certs"
@@ -338,6 +341,21 @@ def render_artifacts(spec: ControlPlaneSpec) -> dict[str, Artifact]:
     if spec.zone is not None:
         files[Files.DP_ENV] = Artifact(_env_file(dp_environment(spec)).encode(), 0o644)
     return files
+
+
+def rendering_digest(spec: ControlPlaneSpec) -> str:
+    """A digest of everything ``render_artifacts(spec)`` depends on: the spec, and the code
+    that renders it (this module, ``yamlio``, meshprov's version). Equal digests render equal
+    files, so a plan can tell the files are unchanged without rendering them again."""
+    return hashlib.sha256(_renderer_fingerprint() + repr(spec).encode()).hexdigest()
+
+
+@functools.cache
+def _renderer_fingerprint() -> bytes:
+    digest = hashlib.sha256(__version__.encode())
+    for module in (__file__, yamlio.__file__):
+        digest.update(Path(module).read_bytes())
+    return digest.digest()
 
 
 def cp_environment(spec: ControlPlaneSpec) -> dict[str, str]:

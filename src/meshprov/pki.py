@@ -276,9 +276,11 @@ def bundle_fingerprints(pem: str) -> list[str]:
         return []
 
 
+@lru_cache(maxsize=256)
 def merge_bundles(*pems: str) -> str:
     """One trust bundle holding every certificate of ``pems`` once, in order of first
-    appearance: the issuing chain first, then the CAs trusted besides it."""
+    appearance: the issuing chain first, then the CAs trusted besides it. (Cached: every
+    zone of a CA asks for the same bundle.)"""
     seen: dict[str, x509.Certificate] = {}
     for pem in pems:
         for cert in load_certificates(pem):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from meshprov.lang.types import ANY, BOOL, NUMBER, STRING
 from meshprov.plan.model import Action, Plan, ResourceChange
 from meshprov.resources import register
 from meshprov.resources.base import (
+    NO_PRIVATE,
     ApplyRequest,
     Context,
     PlannedChange,
@@ -91,7 +93,13 @@ class ThingType(ResourceType):
     def delete(self, address: str, prior: dict[str, Any], context: Context) -> None:
         world_file(context, address).unlink(missing_ok=True)
 
-    def refresh(self, address: str, prior: dict[str, Any], context: Context) -> RefreshResult:
+    def refresh(
+        self,
+        address: str,
+        prior: dict[str, Any],
+        context: Context,
+        prior_private: Mapping[str, str] = NO_PRIVATE,
+    ) -> RefreshResult:
         path = world_file(context, address)
         if not path.exists():
             return RefreshResult(None, (f"{path.name} was deleted",))

@@ -179,6 +179,8 @@ def is_unknown(value: Any) -> bool:
 
 def has_unknown(value: Any) -> bool:
     """True when ``value`` is unknown or contains an unknown anywhere."""
+    if type(value) is str:  # most values, first
+        return False
     raw, _ = unmark(value)
     if isinstance(raw, Unknown):
         return True
@@ -216,6 +218,8 @@ def format_number(value: int | float) -> str:
 
 def values_equal(a: Any, b: Any) -> bool:
     """HCL equality: types must agree (``1 != "1"``, ``true != 1``); collections compare deeply."""
+    if type(a) is str and type(b) is str:  # most of what plan compares (PEMs, names), first
+        return a == b
     a, _ = unmark(a)
     b, _ = unmark(b)
     if a is None or b is None:

@@ -158,6 +158,7 @@ def _renamed(rs: ResourceState, address: str) -> ResourceState:
         sensitive_attributes=rs.sensitive_attributes,
         dependencies=rs.dependencies,
         status=rs.status,
+        private=rs.private,
     )
 
 

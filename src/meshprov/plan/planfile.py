@@ -69,12 +69,23 @@ def dumps_plan(plan: Plan, sensitive_variables: set[str]) -> bytes:
                 for k, v in prior.outputs.items()
             },
             "resources": [
-                {**rs.to_json(), "attributes": redact(rs.attributes, rs.sensitive_attributes)}
+                {
+                    **_without_private(rs),
+                    "attributes": redact(rs.attributes, rs.sensitive_attributes),
+                }
                 for rs in prior.resources.values()
             ],
         },
     }
     return (json.dumps(doc, indent=2, sort_keys=True, default=_default) + "\n").encode()
+
+
+def _without_private(rs: ResourceState) -> dict[str, Any]:
+    """A state entry without what its type keeps private (digests of what apply wrote, keys
+    included): a plan file needs none of it, apply reads the state again."""
+    doc = rs.to_json()
+    doc.pop("private", None)
+    return doc
 
 
 def _default(value: Any) -> Any:

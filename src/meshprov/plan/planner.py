@@ -40,6 +40,7 @@ from meshprov.plan.model import Action, ActionReason, Mode, OutputChange, Plan, 
 from meshprov.plan.targets import check_addresses
 from meshprov.resources import TYPES, check_state
 from meshprov.resources.base import (
+    NO_PRIVATE,
     Context,
     PlannedChange,
     PlanRequest,
@@ -161,7 +162,7 @@ def _refresh(
     def read(rs: ResourceState):
         rtype = resource_type(rs.type, rs.address)
         try:
-            return rs, rtype.refresh(rs.address, rs.attributes, context)
+            return rs, rtype.refresh(rs.address, rs.attributes, context, rs.private)
         except ResourceError as exc:
             raise DiagnosticError.single("Failed to refresh", f"{rs.address}: {exc}") from None
 
@@ -180,7 +181,10 @@ def _refresh(
         if result.attributes is None:
             drift.append(_change(rs, Action.DELETE, rs.attributes, None, notes=result.notes))
             continue
-        if not values_equal(result.attributes, rs.attributes):
+        # most instances come back as they were: the same dict, nothing to compare
+        if result.attributes is not rs.attributes and not values_equal(
+            result.attributes, rs.attributes
+        ):
             drift.append(
                 _change(rs, Action.UPDATE, rs.attributes, result.attributes, notes=result.notes)
             )
@@ -194,6 +198,7 @@ def _refresh(
             sensitive_attributes=rs.sensitive_attributes,
             dependencies=rs.dependencies,
             status=rs.status,
+            private=rs.private,
         )
     return refreshed, drift
 
@@ -288,12 +293,19 @@ class _PlanHook:
         self,
         rtype: ResourceType,
         instance: ResourceInstance,
-        prior: dict[str, Any] | None,
+        prior: ResourceState | None,
         config: dict[str, Any],
     ) -> PlannedChange:
         address = str(instance.address)
+        request = PlanRequest(
+            address,
+            prior.attributes if prior else None,
+            config,
+            self.context,
+            prior.private if prior else NO_PRIVATE,
+        )
         try:
-            return rtype.plan(PlanRequest(address, prior, config, self.context))
+            return rtype.plan(request)
         except ResourceError as exc:
             raise DiagnosticError.single(
                 "Failed to plan", str(exc), instance.range, address
@@ -308,7 +320,7 @@ class _PlanHook:
         rtype = resource_type(instance.type, address)
         config = ignoring_changes(instance, prior)
         tainted = prior is not None and prior.status == "tainted"
-        planned = self._type_plan(rtype, instance, prior.attributes if prior else None, config)
+        planned = self._type_plan(rtype, instance, prior, config)
         after = planned.planned
         reason = planned.reason
         replace_paths = planned.replace_paths

@@ -9,6 +9,9 @@ A type declares its ``schema`` and implements these operations, Terraform-provid
 * ``refresh``: read the world and return the attributes as they are now (``None`` when the
   object is gone), so drift shows in the plan.
 * ``check``: rules over the configured instances, run by validate and plan.
+* ``private``: what state keeps for an instance beside its attributes and shows nowhere
+  (Terraform's "private"): digests of what apply wrote, which ``refresh`` and ``plan`` get back
+  as ``prior_private`` to skip work on an instance unchanged since.
 
 and three reports (``resources/report.py``) that type-agnostic renderers gather:
 
@@ -23,10 +26,13 @@ Attributes are plain JSON-compatible dicts. A reference argument (``ca = ca.root
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from meshprov.addrs import InstanceAddress
@@ -93,6 +99,9 @@ class ResourceError(Exception):
         self.partial = partial
 
 
+NO_PRIVATE: Mapping[str, str] = MappingProxyType({})
+
+
 @dataclass(frozen=True)
 class Context:
     """What operations may read besides their arguments: where files go, what time it is,
@@ -109,6 +118,7 @@ class PlanRequest:
     prior: dict[str, Any] | None  # None when the instance does not exist yet
     config: dict[str, Any]  # checked arguments, defaults applied; may contain UNKNOWN
     context: Context
+    prior_private: Mapping[str, str] = field(default_factory=dict)  # ``ResourceType.private``
 
 
 @dataclass(frozen=True)
@@ -209,9 +219,23 @@ class ResourceType:
         """After a create-before-destroy replacement: remove what only the old object had."""
         self.delete(address, prior, context)
 
-    def refresh(self, address: str, prior: dict[str, Any], context: Context) -> RefreshResult:
+    def refresh(
+        self,
+        address: str,
+        prior: dict[str, Any],
+        context: Context,
+        prior_private: Mapping[str, str] = NO_PRIVATE,
+    ) -> RefreshResult:
         """Read the world. The default: the state is the truth."""
         return RefreshResult(prior)
+
+    def private(
+        self, address: str, attributes: dict[str, Any], config: dict[str, Any]
+    ) -> dict[str, str]:
+        """What state keeps beside the attributes apply returned (``config`` is the apply's),
+        shown nowhere; ``refresh`` and ``plan`` get it back as ``prior_private``. It may only
+        save work: a state without it (written before) must plan the same. The default: none."""
+        return {}
 
     def impact(self, change: ResourceChange, plan: Plan) -> list[ImpactItem]:
         """What ``change`` means for security; ``plan`` gives the other changes and its time."""
@@ -224,6 +248,13 @@ class ResourceType:
     def verify(self, instance: ResourceState, context: VerifyContext) -> list[CheckRow]:
         """``meshprov verify``'s rows for an instance apply made. The default: nothing to check."""
         return []
+
+
+def attributes_digest(attributes: dict[str, Any]) -> str:
+    """A digest of attributes as state holds them, for ``private``: equal digests, equal
+    attributes."""
+    text = json.dumps(attributes, sort_keys=True, separators=(",", ":"), default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def reference_address(value: Any) -> Any:

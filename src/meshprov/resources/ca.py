@@ -7,6 +7,7 @@ checks that the key in state is the certificate's and that the certificate chain
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, Unknown, unmark
 from meshprov.plan.model import Action, ActionReason, Plan, ResourceChange
 from meshprov.resources.base import (
+    NO_PRIVATE,
     ApplyRequest,
     Context,
     PlannedChange,
@@ -24,6 +26,7 @@ from meshprov.resources.base import (
     ResourceError,
     ResourceInstance,
     ResourceType,
+    attributes_digest,
 )
 from meshprov.resources.report import CAImpact, ImpactItem, expiry_estimate, reason_text
 from meshprov.resources.schema import (
@@ -121,18 +124,33 @@ class CAType(ResourceType):
             return PlannedChange(planned, (), ActionReason.UPDATE_BECAUSE_CA_REPLACED)
         return change
 
-    def refresh(self, address: str, prior: dict[str, Any], context: Context) -> RefreshResult:
+    def refresh(
+        self,
+        address: str,
+        prior: dict[str, Any],
+        context: Context,
+        prior_private: Mapping[str, str] = NO_PRIVATE,
+    ) -> RefreshResult:
         """State is the only copy of a CA: check that its key is its certificate's and that
-        the certificate is signed by the CA above it (itself, for a root). What is wrong
-        drops the certificate and key, so the plan replaces the CA."""
-        chain = prior.get("chain_pem")
-        issuer = chain if prior.get("parent_id") is None else _second_certificate(chain)
-        problems = pki.stored_pair_problems(
-            prior.get("cert_pem"), prior.get("private_key_pem"), issuer
-        )
+        the certificate is signed by the CA above it (itself, for a root), unless the state
+        holds exactly what apply checked (``private``). What is wrong drops the certificate
+        and key, so the plan replaces the CA."""
+        if prior_private.get("verified") == attributes_digest(prior):
+            return RefreshResult(prior)
+        problems = _stored_pair_problems(prior)
         if not problems:
             return RefreshResult(prior)
         return RefreshResult({**prior, "cert_pem": None, "private_key_pem": None}, tuple(problems))
+
+    def private(
+        self, address: str, attributes: dict[str, Any], config: dict[str, Any]
+    ) -> dict[str, str]:
+        """``verified``: a digest of the attributes, kept when the certificate and key are a
+        sound pair from their issuer, so refresh need not check them again while the state
+        holds exactly these attributes."""
+        if _stored_pair_problems(attributes):
+            return {}
+        return {"verified": attributes_digest(attributes)}
 
     def apply(self, request: ApplyRequest) -> dict[str, Any]:
         config = request.config
@@ -228,3 +246,11 @@ def _parent(config: dict[str, Any]) -> dict[str, Any] | None:
     if not isinstance(raw, ResourceValue):
         return None
     return {k: unmark(v)[0] for k, v in raw.items()}
+
+
+def _stored_pair_problems(attributes: dict[str, Any]) -> list[str]:
+    chain = attributes.get("chain_pem")
+    issuer = chain if attributes.get("parent_id") is None else _second_certificate(chain)
+    return pki.stored_pair_problems(
+        attributes.get("cert_pem"), attributes.get("private_key_pem"), issuer
+    )

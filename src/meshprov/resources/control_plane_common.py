@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import os
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -30,6 +32,7 @@ from meshprov.lang.values import UNKNOWN, ResourceValue, Unknown, has_unknown, u
 from meshprov.plan.model import Action, ActionReason, Plan, ResourceChange
 from meshprov.resources import cp_authn, cp_notices
 from meshprov.resources.base import (
+    NO_PRIVATE,
     ApplyRequest,
     Context,
     PlannedChange,
@@ -38,6 +41,7 @@ from meshprov.resources.base import (
     ResourceError,
     ResourceInstance,
     ResourceType,
+    attributes_digest,
 )
 from meshprov.resources.ca import KEY_ALGORITHMS, expiring
 from meshprov.resources.report import (
@@ -315,31 +319,42 @@ class ControlPlaneType(ResourceType):
             assert prior is not None  # no prior always reissues
             for key in (*_ISSUED, *_API_ISSUED):
                 planned[key] = prior[key]
-            planned["artifacts"] = self._expected_artifacts(request.address, planned, config)
+            planned["artifacts"] = self._expected_artifacts(request, planned)
         return PlannedChange(planned, replace, reason)
 
-    def _expected_artifacts(
-        self, address: str, planned: dict[str, Any], config: dict[str, Any]
-    ) -> Any:
+    def _expected_artifacts(self, request: PlanRequest, planned: dict[str, Any]) -> Any:
         """The files' digests with the certificate kept, or UNKNOWN while an input is.
 
         A trust bundle known only after apply (a trusted CA created by this plan) leaves
         only the files that hold it unknown: the files are rendered with two different
         stand-ins for it, and those that differ are the ones it reaches. So the notices can
-        tell that kuma-cp reads none of them."""
-        global_cp = plain(config.get("global"))
-        digests = []
+        tell that kuma-cp reads none of them.
+
+        Files whose inputs are those apply last wrote them from, and that refresh found as
+        written, are not rendered again: their digests are the ones in state."""
+        if has_unknown({**planned, "ca_bundle_pem": None}):  # the certificate, an address...
+            return UNKNOWN
+        global_cp = plain(request.config.get("global"))
+        specs = []
         for stand_in in ("# known after apply: 1\n", "# known after apply: 2\n"):
             own = {**planned, "ca_bundle_pem": _known(planned["ca_bundle_pem"], stand_in)}
-            given = config
+            given = request.config
             if isinstance(global_cp, dict):
                 bundle = _known(global_cp["ca_bundle_pem"], stand_in)
-                given = {**config, "global": {**global_cp, "ca_bundle_pem": bundle}}
-            if has_unknown(own):  # the certificate, or an address the files name
-                return UNKNOWN
-            files = kuma.render_artifacts(self.spec(address, own, given))
+                given = {**given, "global": {**global_cp, "ca_bundle_pem": bundle}}
+            specs.append(self.spec(request.address, own, given))
+        first_spec, second_spec = specs
+        if first_spec == second_spec:  # no stand-in was needed: one rendering tells
+            recorded = request.prior.get("artifacts") if request.prior else None
+            rendered = request.prior_private.get("rendered")
+            if rendered is not None and rendered == _rendered(first_spec, recorded):
+                return dict(cast(dict, recorded))
+            specs = [first_spec]
+        digests = []
+        for spec in specs:
+            files = kuma.render_artifacts(spec)
             digests.append({p: artifact_digest(a.content, a.mode) for p, a in files.items()})
-        first, second = digests
+        first, second = digests[0], digests[-1]
         return {p: first[p] if first[p] == second.get(p) else UNKNOWN for p in sorted(first)}
 
     # --- apply -----------------------------------------------------------------------------
@@ -500,21 +515,32 @@ class ControlPlaneType(ResourceType):
                 f"cannot remove {exc.filename or old_dir}: {exc.strerror}"
             ) from None
 
-    def refresh(self, address: str, prior: dict[str, Any], context: Context) -> RefreshResult:
+    def private(
+        self, address: str, attributes: dict[str, Any], config: dict[str, Any]
+    ) -> dict[str, str]:
+        """``rendered``: a digest of the files' inputs and of the digests of the files written
+        from them, so a plan with the same inputs, finding the same files, renders nothing.
+        ``verified``: a digest of the attributes, kept only when their certificates and keys
+        are sound pairs from their CA, so refresh need not check them again while the state
+        holds exactly these attributes."""
+        spec = self.spec(address, attributes, config)
+        found = {"rendered": _rendered(spec, attributes["artifacts"])}
+        if not _stored_pair_problems(attributes):
+            found["verified"] = attributes_digest(attributes)
+        return found
+
+    def refresh(
+        self,
+        address: str,
+        prior: dict[str, Any],
+        context: Context,
+        prior_private: Mapping[str, str] = NO_PRIVATE,
+    ) -> RefreshResult:
         """The certificate and key in state (the truth the files are written from) must be a
         pair signed by the CA; then each file written must be as recorded."""
-        problems = pki.stored_pair_problems(
-            prior.get("cert_pem"), prior.get("private_key_pem"), prior.get("ca_bundle_pem")
-        )
-        if prior.get("api_cert_pem") is not None:
-            problems += [
-                f"API server: {p}"
-                for p in pki.stored_pair_problems(
-                    prior.get("api_cert_pem"),
-                    prior.get("api_private_key_pem"),
-                    prior.get("ca_bundle_pem"),
-                )
-            ]
+        # attributes exactly as apply wrote them, when their pairs were checked then
+        verified = prior_private.get("verified") == attributes_digest(prior)
+        problems = [] if verified else _stored_pair_problems(prior)
         if problems:  # the plan reissues: the files are rewritten from a new certificate
             return RefreshResult(
                 {**prior, "cert_pem": None, "private_key_pem": None}, tuple(problems)
@@ -550,7 +576,16 @@ class ControlPlaneType(ResourceType):
                 else:
                     notes.append(f"{relative} was modified")
         key_path, cert_path = out / kuma.Files.KEY, out / kuma.Files.CERT
-        if kuma.Files.KEY in recorded and key_path.exists() and cert_path.exists():
+        # the files apply wrote from a verified pair, as it wrote them, are that pair
+        as_written = verified and all(
+            actual.get(f) == recorded.get(f) for f in (kuma.Files.KEY, kuma.Files.CERT)
+        )
+        if (
+            kuma.Files.KEY in recorded
+            and not as_written
+            and key_path.exists()
+            and cert_path.exists()
+        ):
             try:
                 matches = pki.key_matches(cert_path.read_text(), key_path.read_text())
             except ValueError:
@@ -562,6 +597,32 @@ class ControlPlaneType(ResourceType):
         if not notes:
             return RefreshResult(prior)
         return RefreshResult({**prior, "artifacts": actual}, tuple(notes))
+
+
+def _stored_pair_problems(attributes: dict[str, Any]) -> list[str]:
+    """Why the certificates and keys in ``attributes`` cannot be trusted (SPEC: state is a
+    file a person can edit), or nothing."""
+    problems = pki.stored_pair_problems(
+        attributes.get("cert_pem"),
+        attributes.get("private_key_pem"),
+        attributes.get("ca_bundle_pem"),
+    )
+    if attributes.get("api_cert_pem") is not None:
+        problems += [
+            f"API server: {p}"
+            for p in pki.stored_pair_problems(
+                attributes.get("api_cert_pem"),
+                attributes.get("api_private_key_pem"),
+                attributes.get("ca_bundle_pem"),
+            )
+        ]
+    return problems
+
+
+def _rendered(spec: kuma.ControlPlaneSpec, artifacts: Any) -> str:
+    """The files' inputs (``kuma.rendering_digest``) with the digests recorded for them."""
+    recorded = json.dumps(artifacts, sort_keys=True, separators=(",", ":"), default=repr)
+    return hashlib.sha256(f"{kuma.rendering_digest(spec)}\0{recorded}".encode()).hexdigest()
 
 
 def _breaks_trust(change: ResourceChange) -> bool:

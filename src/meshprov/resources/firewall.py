@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, Unknown, has_unknown, unmark
 from meshprov.plan.model import Action, Plan, ResourceChange
 from meshprov.resources.base import (
+    NO_PRIVATE,
     ApplyRequest,
     Context,
     PlannedChange,
@@ -305,7 +306,13 @@ class FirewallType(ResourceType):
             raise ResourceError(_aws_message(groups, exc)) from None
         return classify(found, owner_prefix(address), values["port"], values["protocol"])
 
-    def refresh(self, address: str, prior: dict[str, Any], context: Context) -> RefreshResult:
+    def refresh(
+        self,
+        address: str,
+        prior: dict[str, Any],
+        context: Context,
+        prior_private: Mapping[str, str] = NO_PRIVATE,
+    ) -> RefreshResult:
         current: dict[str, Any] = dict(prior)
         notes: list[str] = []
         if prior.get("security_group_ids"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ from meshprov.lang.values import (
 from meshprov.plan.model import Action, ActionReason, Plan, ResourceChange
 from meshprov.resources import cp_authn
 from meshprov.resources.base import (
+    NO_PRIVATE,
     ApplyRequest,
     Context,
     PlannedChange,
@@ -365,7 +367,13 @@ class TokenType(ResourceType):
         except OSError as exc:
             raise ResourceError(f"cannot remove {exc.filename or old}: {exc.strerror}") from None
 
-    def refresh(self, address: str, prior: dict[str, Any], context: Context) -> RefreshResult:
+    def refresh(
+        self,
+        address: str,
+        prior: dict[str, Any],
+        context: Context,
+        prior_private: Mapping[str, str] = NO_PRIVATE,
+    ) -> RefreshResult:
         relative = prior.get("output_file")
         if relative is None or prior.get("output_digest") is None:
             return RefreshResult(prior)

@@ -71,6 +71,10 @@ class ResourceState:
     sensitive_attributes: list[str] = field(default_factory=list)  # top-level attribute names
     dependencies: list[str] = field(default_factory=list)  # instance addresses depended on
     status: str = "ready"  # "ready" or "tainted"
+    # what the resource type keeps beside the attributes, shown nowhere (Terraform's
+    # "private"): digests that let a plan skip work for an instance unchanged since apply.
+    # Optional in the file ("private", when not empty): a state without it plans as before.
+    private: dict[str, str] = field(default_factory=dict)
 
     def sort_key(self) -> tuple:
         return (self.module, self.type, self.name, _index_sort_key(self.index))
@@ -82,7 +86,7 @@ class ResourceState:
 
     def to_json(self) -> dict:
         """The file form; lists of names are sorted and de-duplicated for stable diffs."""
-        return {
+        doc = {
             "address": self.address,
             "module": self.module,
             "type": self.type,
@@ -93,6 +97,9 @@ class ResourceState:
             "sensitive_attributes": sorted(set(self.sensitive_attributes)),
             "dependencies": sorted(set(self.dependencies)),
         }
+        if self.private:
+            doc["private"] = dict(sorted(self.private.items()))
+        return doc
 
     @classmethod
     def from_json(cls, data: Any, source: str, where: str = "resource") -> ResourceState:
@@ -122,6 +129,11 @@ class ResourceState:
             value = data[key]
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise bad(f'"{key}" must be a list of strings')
+        private = data.get("private", {})
+        if not isinstance(private, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in private.items()
+        ):
+            raise bad('"private" must be an object of strings')
         return cls(
             address=data["address"],
             module=data["module"],
@@ -132,6 +144,7 @@ class ResourceState:
             sensitive_attributes=list(data["sensitive_attributes"]),
             dependencies=list(data["dependencies"]),
             status=data["status"],
+            private=dict(private),
         )
 
 
