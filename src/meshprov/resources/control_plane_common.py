@@ -21,14 +21,23 @@ from meshprov import kuma, pki
 from meshprov.addrs import parse_instance_address
 from meshprov.diagnostics import Diagnostic, error, warning
 from meshprov.files import (
+    IsSymlink,
     UnsafePath,
     owned_parts,
+    read_file_and_mode,
     remove_orphaned_temps,
     remove_owned_files,
     write_owned_files,
 )
 from meshprov.lang.types import ANY
-from meshprov.lang.values import UNKNOWN, ResourceValue, Unknown, has_unknown, unmark
+from meshprov.lang.values import (
+    UNKNOWN,
+    ResourceValue,
+    Sensitive,
+    Unknown,
+    has_unknown,
+    unmark,
+)
 from meshprov.plan.model import Action, ActionReason, Plan, ResourceChange
 from meshprov.resources import cp_authn, cp_notices
 from meshprov.resources.base import (
@@ -148,7 +157,8 @@ def plain(value: Any) -> Any:
     """A configuration value without marks; a referenced instance as a plain dict."""
     raw, _ = unmark(value)
     if isinstance(raw, ResourceValue):
-        return {k: unmark(v)[0] for k, v in raw.items()}
+        # most values carry no mark: test for one before calling to strip it
+        return {k: unmark(v)[0] if isinstance(v, Sensitive) else v for k, v in raw.items()}
     return raw
 
 
@@ -556,12 +566,11 @@ class ControlPlaneType(ResourceType):
                 raise ResourceError(f"an artifact recorded in state is refused: {exc}") from None
             path = out / relative
             try:
-                if path.is_symlink():
-                    actual[relative] = None
-                    notes.append(f"{relative} was replaced by a symlink")
-                    continue
-                content = path.read_bytes()
-                mode = os.stat(path).st_mode & 0o777
+                content, mode = read_file_and_mode(path)
+            except IsSymlink:
+                actual[relative] = None
+                notes.append(f"{relative} was replaced by a symlink")
+                continue
             except FileNotFoundError:
                 actual[relative] = None
                 notes.append(f"{relative} was deleted")

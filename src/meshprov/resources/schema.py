@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from meshprov.kuma import CONTROL_CHARACTERS
@@ -105,7 +106,14 @@ class ResourceSchema:
     exported: tuple[Exported, ...] = field(default_factory=tuple)
 
     def attribute(self, name: str) -> Attr | None:
-        return next((a for a in self.attributes if a.name == name), None)
+        return self._by_name.get(name)
+
+    @cached_property
+    def _by_name(self) -> dict[str, Attr]:  # the first of a name, as a search would find
+        by_name: dict[str, Attr] = {}
+        for attr in self.attributes:
+            by_name.setdefault(attr.name, attr)
+        return by_name
 
     def value(self, attributes: dict[str, Any], name: str) -> Any:
         """An attribute as stored, else its default (state written before it existed)."""
