@@ -113,8 +113,8 @@ def _code_fingerprint() -> bytes:
     digest = hashlib.sha256(_MAGIC)
     digest.update("\0".join((meshprov.__version__, sys.implementation.cache_tag or "")).encode())
     here = Path(__file__)
-    sources = [here, here.with_name("parse.py"), Path(ast.__file__), Path(values.__file__)]
-    sources.append(Path(diagnostics.__file__))
+    sources = [here, here.with_name("parse.py")]
+    sources += [Path(m.__file__) for m in (ast, values, diagnostics) if m.__file__]
     # the parser's versions, read from their files without importing them (a cache hit
     # needs neither): python-hcl2's version.py, lark's __init__.py (its __version__)
     for package, name in (("hcl2", "version.py"), ("lark", "__init__.py")):
