@@ -46,6 +46,7 @@ lint: $(STAMP)
 	$(BIN)/python -m mypy src
 
 bench: $(STAMP)
+	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/load.py
 
 clean:
