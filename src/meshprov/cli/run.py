@@ -151,7 +151,6 @@ def plan(
     from meshprov import operations
     from meshprov.cli.views import echo_plan, write_markdown
     from meshprov.plan.planfile import write_plan
-    from meshprov.render.json_plan import render_plan_json
 
     try:
         with operations.run(
@@ -164,6 +163,8 @@ def plan(
     session.print_diagnostics(the_plan.warnings)
     plain_text = None  # the plan as plain text, when printed so: the comment reuses it
     if as_json:
+        from meshprov.render.json_plan import render_plan_json
+
         click.echo(render_plan_json(the_plan, _sensitive_variables(loaded)), nl=False)
     else:
         plain_text = echo_plan(session, the_plan)
