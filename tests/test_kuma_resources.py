@@ -1323,9 +1323,14 @@ def test_switching_to_kubernetes_removes_the_universal_files(
     universal: Applied, tmp_path: Path
 ) -> None:
     directory = universal.copy(tmp_path / "cfg")
-    hcl = UNIVERSAL.replace(
-        '  work_dir        = "/opt/kong-mesh"',
-        '  work_dir        = "/opt/kong-mesh"\n  environment     = "kubernetes"',
+    # the chart's Services fix the ports on kubernetes: lone's own ports go
+    hcl = (
+        UNIVERSAL.replace(
+            '  work_dir        = "/opt/kong-mesh"',
+            '  work_dir        = "/opt/kong-mesh"\n  environment     = "kubernetes"',
+        )
+        .replace("  dp_port         = 6678\n", "")
+        .replace("  api_https_port  = 6682\n", "")
     )
     (directory / "main.hcl").write_text(hcl)
     run(directory, "apply", "--auto-approve")
