@@ -679,7 +679,7 @@ def _why(change: ResourceChange, before: dict[str, Any], after: dict[str, Any]) 
     if any(after.get(k) != before.get(k) for k in ("hostnames", "addresses")):
         return "SANs changed"
     if missing_service_names(before.get("cert_pem"), after):
-        return "it lacks the Kubernetes Service names"
+        return "Kubernetes Service names missing"
     if after.get("cert_validity") != before.get("cert_validity"):
         return "validity changed"
     if after.get("api_separate_cert") != before.get("api_separate_cert"):
