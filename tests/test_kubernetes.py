@@ -147,8 +147,15 @@ def sans(cert: Path) -> set[str]:
 
 def openssl_verify(ca: Path, cert: Path, hostname: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [OPENSSL or "openssl", "verify", "-CAfile", str(ca), "-verify_hostname", hostname]
-        + [str(cert)],
+        [
+            OPENSSL or "openssl",
+            "verify",
+            "-CAfile",
+            str(ca),
+            "-verify_hostname",
+            hostname,
+            str(cert),
+        ],
         capture_output=True,
         text=True,
     )
@@ -252,8 +259,10 @@ def test_universal_authn_defaults_and_token_path(applied: Path) -> None:
         "dpToken",
         "zoneToken",
     )
-    assert attrs["zone.east"]["dp_authn"] == attrs["zone.east"]["zone_proxy_authn"] == (
-        "serviceAccountToken"
+    assert (
+        attrs["zone.east"]["dp_authn"]
+        == attrs["zone.east"]["zone_proxy_authn"]
+        == ("serviceAccountToken")
     )
 
 
@@ -341,10 +350,9 @@ def test_bad_input_is_a_diagnostic_and_leaves_state_alone(copy: Path, case: str)
     hcl = CONFIG.replace(after, after + added) if added else CONFIG.replace(after, "")
     (copy / "main.hcl").write_text(hcl)
     lines = hcl.splitlines()
-    if added:
-        want = lines.index(added.rstrip("\n")) + 1
-    else:
-        want = lines.index('zone "vm_open" {') + 1  # the block: no attribute to point at
+    # without names, the diagnostic points at the block: there is no attribute to point at
+    marked = added.rstrip("\n") if added else 'zone "vm_open" {'
+    want = lines.index(marked) + 1
     files = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
     for command in (["plan"], ["apply", "--auto-approve"]):
         proc = meshprov(copy, *command)

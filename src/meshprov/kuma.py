@@ -132,6 +132,12 @@ class Helm:
     PORT = "port"  # the global's KDS Service port (its target port is the same)
 
 
+# the kong-mesh chart's release namespace by convention, and its control-plane Service
+# (``<nameOverride>-control-plane``, nameOverride kong-mesh; plain kuma: kuma-control-plane)
+NAMESPACE = "kong-mesh-system"
+SERVICE_NAME = "kong-mesh-control-plane"
+
+
 def service_hostnames(service: str, namespace: str) -> list[str]:
     """The in-cluster names of the control-plane Service, which its certificate must carry:
     sidecars dial ``<svc>.<ns>``, the API server calls the webhooks at ``<svc>.<ns>.svc``

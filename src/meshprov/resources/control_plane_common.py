@@ -101,9 +101,9 @@ SHARED_ATTRIBUTES = (
     Attr("api_separate_cert", BOOL, default=False),
     Attr("output_dir", STRING, computed=True),  # default: out/<address>
     Attr("work_dir", STRING, default="/var/lib/kong-mesh"),
-    Attr("namespace", STRING, default="kong-mesh-system", check=check_kubernetes_name),
+    Attr("namespace", STRING, default=kuma.NAMESPACE, check=check_kubernetes_name),
     # kubernetes: the control-plane Service, whose in-cluster names the certificate carries
-    Attr("service_name", STRING, default="kong-mesh-control-plane", check=check_kubernetes_name),
+    Attr("service_name", STRING, default=kuma.SERVICE_NAME, check=check_kubernetes_name),
     *cp_authn.SHARED_AUTHN_ATTRIBUTES,
     # CAs every bundle that verifies this control plane holds besides its issuing chain: the
     # overlap that lets a CA be replaced without an outage (SPEC §4.1)
