@@ -58,6 +58,9 @@ VALID = {
     ("zone", "name"): '"eu-west"',
     ("zone", "egress_ips"): '["198.51.100.7"]',
     ("zone", "work_dir"): '"/var/lib/kuma"',
+    # their defaults follow environment; the base zone runs on universal
+    ("zone", "dp_authn"): '"dpToken"',
+    ("zone", "zone_proxy_authn"): '"zoneToken"',
     ("firewall", "allow_cidrs"): '["10.1.0.0/16"]',
     ("firewall", "description"): '"kds from zones"',
     ("firewall", "helm_values_file"): '"out/kds-sources.yaml"',
