@@ -653,9 +653,11 @@ def _check_argument(
 
     A sensitive value is checked as the plain value it marks (so ``hostnames = [sensitive(x)]``
     is accepted as any list of strings is) and the whole argument comes back marked: the
-    engine tracks sensitivity per argument, and types see plain values.
+    engine tracks sensitivity per argument, and types see plain values. An argument the
+    schema calls sensitive comes back marked whatever its value's marks.
     """
     rng = configured.expr.range
+    value = mark(value, attr.sensitive)  # before any message could show it
     if attr.reference is None:
         raw, sensitive = unmark_deep(value)
     else:
@@ -690,7 +692,7 @@ def _check_argument(
             + ".",
             rng,
         )
-    problem = control_character_problem(converted)
+    problem = control_character_problem(converted, attr.multiline)
     if problem:
         raise DiagnosticError.single(f'Invalid value for "{attr.name}"', problem, rng)
     if attr.check is not None:

@@ -8,7 +8,8 @@ A type declares its ``schema`` and implements these operations, Terraform-provid
   ``delete`` removes what the resource made.
 * ``refresh``: read the world and return the attributes as they are now (``None`` when the
   object is gone), so drift shows in the plan.
-* ``check``: rules over the configured instances, run by validate and plan.
+* ``check``: rules over the configured instances, run by validate and plan; ``check_at``
+  the rules that depend on the time.
 
 and three reports (``resources/report.py``) that type-agnostic renderers gather:
 
@@ -156,6 +157,11 @@ class ResourceType:
 
         Values may be unknown (during validate): skip what cannot be checked yet.
         """
+        return []
+
+    def check_at(self, instances: list[ResourceInstance], now: datetime) -> list[Diagnostic]:
+        """Rules that depend on the time (an imported certificate's expiry), run by validate
+        as of now and by plan as of the plan's moment. Values may be unknown, as in ``check``."""
         return []
 
     def written_paths(self, instance: ResourceInstance) -> frozenset[str]:
