@@ -32,7 +32,7 @@ from meshprov.config.model import (
     Resource,
     Variable,
 )
-from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, SourceRange
+from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, SourceRange, error
 from meshprov.engine.graph import Node, StaticPath, node_of, resource_dependencies
 from meshprov.lang import ast
 from meshprov.lang.evaluate import EvalContext, evaluate
@@ -512,6 +512,22 @@ class _Walker:
                 values[attr.name] = _check_argument(attr, value, configured, address)
             except DiagnosticError as exc:
                 problems.extend(exc.diagnostics)
+        for attr in resource.schema.attributes:
+            configured = resource.attributes.get(attr.name)
+            if not attr.required_unless or configured is None or attr.name not in values:
+                continue  # left out: the loader says it is missing
+            if (
+                unmark(values[attr.name])[0] is None
+                and unmark(values.get(attr.required_unless))[0] is None
+            ):
+                problems.add(
+                    error(
+                        "Missing required argument",
+                        f'The argument "{attr.name}" of {address} is required and cannot '
+                        f"be null, unless {attr.required_unless} is set.",
+                        configured.expr.range,
+                    )
+                )
         problems.raise_if_errors()
         return values
 

@@ -44,8 +44,7 @@ KEY_ALGORITHMS = ("ECDSA_P256", "ECDSA_P384", "RSA_2048", "RSA_3072", "RSA_4096"
 SCHEMA = ResourceSchema(
     "ca",
     attributes=(
-        # required unless the CA is imported: CAType.check says so
-        Attr("common_name", STRING, forces_replacement=True),
+        Attr("common_name", STRING, required_unless="certificate_pem", forces_replacement=True),
         Attr("organization", STRING, forces_replacement=True),
         Attr(
             "key_algorithm",
@@ -130,11 +129,11 @@ class CAType(ResourceType):
                 found.append(
                     warning(
                         "Imported CA expires soon",
-                        f"{instance.address}: the imported certificate {due.text}, within renew_before "
-                        f"({renew_before}). meshprov does not renew a CA it imported: have "
-                        "your PKI issue a new one and set certificate_pem (and "
-                        "private_key_pem, certificate_chain_pem) to it; the control-plane "
-                        "certificates it signs are then reissued.",
+                        f"{instance.address}: the imported certificate {due.text}, within "
+                        f"renew_before ({renew_before}). meshprov does not renew a CA it "
+                        "imported: have your PKI issue a new one and set certificate_pem "
+                        "(and private_key_pem, certificate_chain_pem) to it; the "
+                        "control-plane certificates it signs are then reissued.",
                         instance.argument_range(_IMPORT_PARTS[due.part]),
                         code=IMPORTED_CA_EXPIRING,
                     )
@@ -434,9 +433,9 @@ def _check_import(instance: ResourceInstance) -> list[Diagnostic]:
 
 
 def _check_generated(instance: ResourceInstance) -> list[Diagnostic]:
-    """A generated CA has a common name, and no argument that only an import takes."""
+    """A generated CA has no argument that only an import takes."""
     values = instance.values
-    found = [
+    return [
         error(
             "Argument needs certificate_pem",
             f"{instance.address} sets {name}, which only an imported CA takes: set "
@@ -446,16 +445,6 @@ def _check_generated(instance: ResourceInstance) -> list[Diagnostic]:
         for name in ("private_key_pem", "certificate_chain_pem")
         if values[name] is not None
     ]
-    if values["common_name"] is None:
-        detail = (
-            f'The argument "common_name" of {instance.address} is required and cannot be null.'
-            if "common_name" in instance.argument_ranges
-            else 'The argument "common_name" is required, but no definition was found.'
-        )
-        found.append(
-            error("Missing required argument", detail, instance.argument_range("common_name"))
-        )
-    return found
 
 
 def _check_parent(instance: ResourceInstance) -> list[Diagnostic]:

@@ -66,6 +66,8 @@ class Attr:
     """One attribute of a resource type.
 
     ``reference`` names the resource type an attribute must point at (``ca = ca.root``);
+    ``required_unless`` names another argument without which this one is required (a CA's
+    ``common_name``, unless it imports ``certificate_pem``);
     ``check`` returns an error message for a bad known value, or None; ``computed``: left
     unset, the type computes the value when planning (so ``validate`` cannot know it);
     ``null_is_value``: an explicit ``null`` means null (e.g. "write no binding"), while
@@ -77,6 +79,7 @@ class Attr:
     name: str
     type: Type = STRING
     required: bool = False
+    required_unless: str | None = None
     default: Any = None
     allowed: tuple[Any, ...] | None = None
     reference: str | None = None
@@ -142,7 +145,7 @@ class ResourceSchema:
         missing = {
             a.name: _as_stored(a.default)
             for a in self.attributes
-            if a.name not in attributes and not a.required
+            if a.name not in attributes and not a.required and a.required_unless is None
         }
         missing |= {
             e.name: None
@@ -159,7 +162,11 @@ class ResourceSchema:
             return ["its attributes are not an object"]
         problems = []
         for attr in self.attributes:
-            if attr.name not in attributes:
+            if attr.name not in attributes or (
+                attributes[attr.name] is None
+                and attr.required_unless is not None
+                and attributes.get(attr.required_unless) is None
+            ):
                 problems.append(f"{attr.name} is missing")
             elif not _matches(attributes[attr.name], attr):
                 problems.append(f"{attr.name} is not {_describe(attr.type)}")
