@@ -1,5 +1,6 @@
-"""Certificate and key operations with ``cryptography``: issuing, parsing, and the checks
-``verify`` and ``plan`` share (chain validation for a host, SAN coverage, the renewal rule).
+"""Certificate and key operations with ``cryptography``: issuing, parsing, the checks
+``verify`` and ``plan`` share (chain validation for a host, SAN coverage, the renewal rule),
+and the checks of a CA imported from an organisation's PKI.
 
 CAs get basicConstraints CA:TRUE (critical, with a path length), keyUsage keyCertSign+cRLSign
 (critical) and key identifiers; server certificates get CA:FALSE, serverAuth, digitalSignature
@@ -414,6 +415,8 @@ class ImportProblem:
 
 
 class ImportRefused(ValueError):
+    """A CA that cannot be imported, with every reason found."""
+
     def __init__(self, problems: list[ImportProblem]):
         super().__init__("; ".join(f"the {p.part}: {p.text}" for p in problems))
         self.problems = problems
@@ -437,7 +440,7 @@ def import_ca(cert_text: str, key_text: str, chain_text: str | None) -> Imported
         )
     cert = certs[0] if len(certs) == 1 else None
     if cert is not None:
-        problem = ca_problem(cert)
+        problem = _ca_problem(cert)
         if problem:
             problems.append(ImportProblem("certificate", f"{subject_text(cert)} {problem}"))
     key = _imported_key(key_text, problems)
@@ -449,7 +452,7 @@ def import_ca(cert_text: str, key_text: str, chain_text: str | None) -> Imported
     if cert is not None and chain and der_fingerprint(chain[0]) == der_fingerprint(cert):
         chain = chain[1:]  # a chain file that starts with the CA itself, as many PKIs hand out
     for issuer in chain:
-        problem = ca_problem(issuer)
+        problem = _ca_problem(issuer)
         if problem:
             problems.append(ImportProblem("chain", f"{subject_text(issuer)} {problem}"))
     if cert is not None:
@@ -501,7 +504,7 @@ def _imported_key(text: str, problems: list[ImportProblem]) -> PrivateKey | None
     return None
 
 
-def ca_problem(cert: x509.Certificate) -> str | None:
+def _ca_problem(cert: x509.Certificate) -> str | None:
     """Why ``cert`` cannot be a CA whose certificates clients accept, or None."""
     try:
         extensions = cert.extensions
