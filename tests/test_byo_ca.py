@@ -484,3 +484,54 @@ def test_an_imported_root_signs_control_planes_directly(tmp_path: Path, corp_pki
     d = ws.dir
     assert (d / ZONE_TLS / "ca.crt").read_text() == (corp_pki / "root.crt").read_text()
     assert "OK" in verify_with(d, d / "pki" / "root.crt", d / ZONE_TLS / "tls.crt")
+
+
+def test_null_generation_arguments_count_as_left_out(tmp_path: Path, corp_pki: Path) -> None:
+    """As in Terraform, an argument set to null is the same as one left out: a module that
+    passes its optional inputs through (null by default) can import a CA."""
+    ws = workspace(
+        tmp_path / "config",
+        corp_pki,
+        """
+        module "pki" {
+          source          = "./pki_module"
+          certificate_pem = file("pki/root.crt")
+          private_key_pem = file("pki/root.key")
+        }
+        """,
+    )
+    (ws.dir / "pki_module").mkdir()
+    ws.write(
+        """
+        variable "certificate_pem" { default = null }
+        variable "private_key_pem" {
+          default   = null
+          sensitive = true
+        }
+        variable "common_name" { default = null }
+        variable "key_algorithm" { default = null }
+        ca "this" {
+          certificate_pem = var.certificate_pem
+          private_key_pem = var.private_key_pem
+          common_name     = var.common_name
+          key_algorithm   = var.key_algorithm
+        }
+        """,
+        name="pki_module/main.hcl",
+    )
+    result = ws.run("validate", "--no-color")
+    assert "Success!" in result.stdout, result.output
+    # the same module given a name but no certificate generates one; given both, it refuses
+    ws.write(
+        """
+        module "pki" {
+          source          = "./pki_module"
+          certificate_pem = file("pki/root.crt")
+          private_key_pem = file("pki/root.key")
+          common_name     = "Generated"
+        }
+        """
+    )
+    result = ws.run("validate", "--no-color", code=1)
+    assert "Argument conflicts with an imported CA" in result.output
+    assert 'so "common_name" cannot be set' in result.output

@@ -470,7 +470,8 @@ class _Walker:
                 resource.repetition, key, each_values[key] if each_values is not None else None
             )
             try:
-                values = self._resource_arguments(resource, inst.ctx(**extra), address)
+                nulls: set[str] = set()
+                values = self._resource_arguments(resource, inst.ctx(**extra), address, nulls)
                 instance = ResourceInstance(
                     address,
                     resource.schema,
@@ -484,6 +485,7 @@ class _Walker:
                         for k, v in values.items()
                         if not resource.schema.is_reference(k) and is_sensitive_deep(v)
                     ),
+                    frozenset(nulls),
                 )
                 if key != UNKNOWN_KEY:
                     self.instances.append(instance)
@@ -498,8 +500,9 @@ class _Walker:
         return pending
 
     def _resource_arguments(
-        self, resource: Resource, ctx: EvalContext, address: InstanceAddress
+        self, resource: Resource, ctx: EvalContext, address: InstanceAddress, nulls: set[str]
     ) -> dict[str, Any]:
+        """The checked arguments, defaults applied; ``nulls`` gains those written as null."""
         values: dict[str, Any] = {}
         problems = Diagnostics()
         for attr in resource.schema.attributes:
@@ -509,6 +512,8 @@ class _Walker:
                     values[attr.name] = _default(attr)
                     continue
                 value = evaluate(configured.expr, ctx)
+                if unmark(value)[0] is None:
+                    nulls.add(attr.name)
                 values[attr.name] = _check_argument(attr, value, configured, address)
             except DiagnosticError as exc:
                 problems.extend(exc.diagnostics)

@@ -62,6 +62,9 @@ class ResourceInstance:
     # the arguments whose value is (or contains) a sensitive one; ``values`` holds them plain,
     # so a type handles a sensitive argument exactly as any other
     sensitive: frozenset[str] = frozenset()
+    # the arguments written in the block whose value is null here: as in Terraform, the same
+    # as leaving them out (``values`` holds their default)
+    null_arguments: frozenset[str] = frozenset()
 
     @property
     def type(self) -> str:
@@ -70,6 +73,10 @@ class ResourceInstance:
     def marked_values(self) -> dict[str, Any]:
         """The arguments as expressions see them: the sensitive ones marked again."""
         return {k: mark(v, k in self.sensitive) for k, v in self.values.items()}
+
+    def is_set(self, name: str) -> bool:
+        """Whether the block gives ``name`` a value: written, and not null in this instance."""
+        return name in self.argument_ranges and name not in self.null_arguments
 
     def argument_range(self, name: str) -> SourceRange:
         """Where an argument is set, or the block when it is left to its default."""

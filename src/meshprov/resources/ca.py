@@ -383,7 +383,7 @@ def _check_import(instance: ResourceInstance) -> list[Diagnostic]:
             instance.argument_range(name),
         )
         for name in _GENERATION
-        if name in instance.argument_ranges
+        if instance.is_set(name)
     ]
     if values["parent"] is not None:
         found.append(
