@@ -51,6 +51,11 @@ BUILT_IN = tuple(BASE)
 VALID = {
     ("ca", "organization"): '"Example Corp"',
     ("ca", "parent"): None,  # a root has no parent: covered by control_plane.ca instead
+    # an imported CA takes the three together, without common_name: proven in
+    # tests/test_byo_ca.py with real certificates
+    ("ca", "certificate_pem"): None,
+    ("ca", "private_key_pem"): None,
+    ("ca", "certificate_chain_pem"): None,
     ("control_plane", "work_dir"): '"/var/lib/kuma"',
     ("control_plane", "output_dir"): '"generated/global"',
     ("zone", "output_dir"): '"generated/eu"',
