@@ -113,11 +113,25 @@ class StoreEnv:
 
 
 POSTGRES_STORE = "postgres"
+
+
 # KUMA_STORE_POSTGRES_TLS_MODE values; kuma-cp refuses to start with verifyCa or verifyFull and
 # no CA path ("CAPath cannot be empty"), and verifyNone checks no certificate at all
-STORE_TLS_MODES = ("disable", "verifyNone", "verifyCa", "verifyFull")
-STORE_TLS_NEEDS_CA = ("verifyCa", "verifyFull")
-STORE_TLS_UNVERIFIED = ("disable", "verifyNone")
+class StoreTlsMode:
+    DISABLE = "disable"
+    VERIFY_NONE = "verifyNone"
+    VERIFY_CA = "verifyCa"
+    VERIFY_FULL = "verifyFull"
+
+
+STORE_TLS_MODES = (
+    StoreTlsMode.DISABLE,
+    StoreTlsMode.VERIFY_NONE,
+    StoreTlsMode.VERIFY_CA,
+    StoreTlsMode.VERIFY_FULL,
+)
+STORE_TLS_NEEDS_CA = (StoreTlsMode.VERIFY_CA, StoreTlsMode.VERIFY_FULL)
+STORE_TLS_UNVERIFIED = (StoreTlsMode.DISABLE, StoreTlsMode.VERIFY_NONE)
 
 
 @dataclass(frozen=True)

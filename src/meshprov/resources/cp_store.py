@@ -44,7 +44,9 @@ STORE = Attr(
         Attr("user", STRING, required=True, check=_not_empty),
         Attr("password", STRING, required=True, sensitive=True, check=_not_empty),
         Attr("db_name", STRING, required=True, check=_not_empty),
-        Attr("tls_mode", STRING, default="verifyFull", allowed=kuma.STORE_TLS_MODES),
+        Attr(
+            "tls_mode", STRING, default=kuma.StoreTlsMode.VERIFY_FULL, allowed=kuma.STORE_TLS_MODES
+        ),
         Attr("tls_ca", ANY, reference="ca"),
     ),
 )
@@ -96,7 +98,7 @@ def check(instance: ResourceInstance) -> list[Diagnostic]:
                 f'{instance.address} sets tls_mode = "{mode}": kuma-cp sends the database '
                 + (
                     "password unencrypted"
-                    if mode == "disable"
+                    if mode == kuma.StoreTlsMode.DISABLE
                     else "password to a server whose certificate nobody checks"
                 )
                 + '. Use "verifyFull" with tls_ca.',
