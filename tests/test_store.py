@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from importlib.resources import files
 
+import jsonschema
 import pytest
 from tests.support.engine import Workspace, mode_of
 
@@ -137,14 +139,19 @@ def test_the_password_reaches_no_plan_output_or_log(tmp_path, monkeypatch):
         str(tmp_path / "plan.md"),
     )
     shown = ws.run("show", "--json", str(tmp_path / "review.plan")).stdout
-    for text in (plan.output, shown, (tmp_path / "plan.md").read_text()):
-        assert PASSWORD not in text
-    assert PASSWORD.encode() not in (tmp_path / "review.plan").read_bytes()
+    live = ws.run("plan", "--json").stdout
+    for text in (plan.output, shown, live, (tmp_path / "plan.md").read_text()):
+        assert PASSWORD not in text and MARKER not in text
+    assert MARKER.encode() not in (tmp_path / "review.plan").read_bytes()
     # the rest of the block is reviewable; the password shows as hidden
     assert '"host"     = "db.internal"' in plan.stdout
     assert '"tls_mode" = "verifyFull"' in plan.stdout
     assert '"password" = (sensitive value)' in plan.stdout
     doc = json.loads(shown)
+    schema = json.loads(
+        files("meshprov.render").joinpath("plan.schema.json").read_text(encoding="utf-8")
+    )
+    jsonschema.Draft202012Validator(schema).validate(doc)
     (change,) = [c for c in doc["resource_changes"] if c["address"] == "control_plane.global"]
     assert change["change"]["after"]["store"]["password"] is None
     assert change["change"]["after"]["store"]["host"] == "db.internal"
@@ -153,11 +160,11 @@ def test_the_password_reaches_no_plan_output_or_log(tmp_path, monkeypatch):
     monkeypatch.setenv("MESHPROV_LOG", "debug")
     monkeypatch.setenv("MESHPROV_LOG_PATH", str(log))
     applied = ws.sub("apply", str(tmp_path / "review.plan"), "--no-color")
-    assert PASSWORD not in applied.output
-    assert log.read_text() and PASSWORD not in log.read_text()
+    assert MARKER not in applied.output
+    assert log.read_text() and MARKER not in log.read_text()
     assert _env(ws)["KUMA_STORE_POSTGRES_PASSWORD"] == PASSWORD
     state_shown = ws.run("state", "show", "control_plane.global").stdout
-    assert PASSWORD not in state_shown and '"password" = (sensitive value)' in state_shown
+    assert MARKER not in state_shown and '"password" = (sensitive value)' in state_shown
 
 
 def test_a_new_password_or_database_ca_updates_the_files_and_asks_for_a_restart(tmp_path):
