@@ -108,7 +108,7 @@ def _attribute(type_name: str, attr_name: str):
     """An argument of a type, ``block.name`` for one inside a nested block."""
     block, _, inner = attr_name.rpartition(".")
     attr = SCHEMAS[type_name].attribute(block or inner)
-    return attr.inner(inner) if block else attr
+    return next(a for a in attr.block if a.name == inner) if block else attr
 
 
 def _valid(type_name: str, attr_name: str) -> str | None:

@@ -90,10 +90,6 @@ class Attr:
     sensitive: bool = False
     block: tuple[Attr, ...] | None = None
 
-    def inner(self, name: str) -> Attr | None:
-        """An attribute of this nested block."""
-        return next((a for a in self.block or () if a.name == name), None)
-
 
 @dataclass(frozen=True)
 class Exported:
@@ -199,7 +195,7 @@ def _matches(value: Any, attr: Attr) -> bool:
         return not attr.required
     if attr.block is not None:  # a map of the block's attributes
         return isinstance(value, dict) and all(
-            inner.name in value and _matches(value[inner.name], inner) for inner in attr.block
+            _matches(value.get(inner.name), inner) for inner in attr.block
         )
     if attr.reference is not None:  # stored as the address, or a list of addresses
         items = value if isinstance(value, list) else [value]
