@@ -63,8 +63,9 @@ def check(instance: ResourceInstance) -> list[Diagnostic]:
             warning(
                 "Policies kept in memory",
                 f"{instance.address} has no store block, so kuma-cp keeps every mesh, policy "
-                "and secret in memory: a restart loses them all. Give it "
-                'store { type = "postgres", ... } (SPEC §1.5).',
+                "and secret in memory: a restart loses them all. Give it a PostgreSQL store: "
+                'store { type = "postgres", host = ..., user = ..., password = ..., '
+                "db_name = ..., tls_ca = ... }.",
                 instance.range,
                 code=MEMORY_STORE,
             )
