@@ -83,9 +83,20 @@ def _files_holding(ws: Workspace, text: str) -> set[str]:
     }
 
 
+MIGRATE = (
+    "control_plane.global: run kuma-cp migrate up (with kuma-cp.env) before starting kuma-cp "
+    "(its store is a new database, kuma on {host}: kuma-cp refuses to start until it holds "
+    "Kong Mesh's schema)"
+)
+
+
 def test_apply_writes_the_postgres_store_into_the_cp_env_file(tmp_path):
     ws = _workspace(tmp_path)
-    ws.run("apply", "--auto-approve")
+    applied = ws.run("apply", "--auto-approve", "--no-color")
+    # after apply: migrate the new database first (kuma-cp does not start on an empty one)
+    notices = applied.stdout[applied.stdout.index("After apply:") :].splitlines()
+    assert notices[1].strip() == MIGRATE.format(host="db.internal")
+    assert "restart kuma-cp" in notices[-1]
     out = ws.dir / "out/control_plane.global"
     assert mode_of(out / kuma.Files.CP_ENV) == 0o600
     env = _env(ws)
@@ -176,6 +187,7 @@ def test_a_new_password_or_database_ca_updates_the_files_and_asks_for_a_restart(
     assert '~ "password" = (sensitive value)' in plan.stdout
     assert "rotated-password" not in plan.output
     assert "restart kuma-cp" in plan.stdout
+    assert "migrate up" not in plan.stdout  # the same database
     ws.run("apply", "--auto-approve")
     assert _env(ws)["KUMA_STORE_POSTGRES_PASSWORD"] == "rotated-password"
     # the database's CA is replaced: the CA file follows
@@ -189,6 +201,22 @@ def test_a_new_password_or_database_ca_updates_the_files_and_asks_for_a_restart(
     ws.run("apply", "--auto-approve")
     chain = ws.resources()["ca.db"]["attributes"]["chain_pem"]
     assert (ws.dir / "out/control_plane.global/tls/postgres-ca.crt").read_text() == chain
+
+
+def test_another_database_is_migrated_first(tmp_path):
+    ws = _workspace(tmp_path)
+    ws.run("apply", "--auto-approve")
+    ws.write(STORE_CONFIG % {"host": "db2.internal", "lifecycle": ""})
+    doc = json.loads(ws.run("plan", "--json").stdout)
+    assert doc["meshprov_notices"][0] == {
+        "address": "control_plane.global",
+        "action": "run kuma-cp migrate up (with kuma-cp.env) before starting kuma-cp",
+        "reason": "its store is a new database, kuma on db2.internal: kuma-cp refuses to start "
+        "until it holds Kong Mesh's schema",
+    }
+    assert [n["action"] for n in doc["meshprov_notices"]][1:] == ["restart kuma-cp"]
+    ws.run("apply", "--auto-approve")
+    assert _env(ws)["KUMA_STORE_POSTGRES_HOST"] == "db2.internal"
 
 
 def test_ignore_changes_keeps_the_store_as_applied(tmp_path):

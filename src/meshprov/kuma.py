@@ -113,6 +113,7 @@ class StoreEnv:
 
 
 POSTGRES_STORE = "postgres"
+STORE_MIGRATE = "kuma-cp migrate up"  # creates or updates the store's schema
 
 
 # KUMA_STORE_POSTGRES_TLS_MODE values; kuma-cp refuses to start with verifyCa or verifyFull and

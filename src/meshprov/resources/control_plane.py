@@ -18,7 +18,7 @@ from meshprov.resources.control_plane_common import (
     check_port,
 )
 from meshprov.resources.control_plane_verify import verify_control_plane
-from meshprov.resources.report import CheckRow, VerifyContext
+from meshprov.resources.report import CheckRow, Notice, VerifyContext
 from meshprov.resources.schema import NUMBER, Attr, Exported, ResourceSchema
 from meshprov.state.model import ResourceState
 
@@ -51,6 +51,9 @@ class GlobalControlPlaneType(ControlPlaneType):
 
     def files_unknown(self, config: dict[str, Any]) -> bool:
         return cp_store.unknown(config)
+
+    def notices(self, change: ResourceChange) -> list[Notice]:
+        return [*cp_store.notices(change), *super().notices(change)]  # migrate, then restart
 
     def own_exports(self, address: str, planned: dict[str, Any], config: dict[str, Any]) -> None:
         dial_host = planned["dial_host"]

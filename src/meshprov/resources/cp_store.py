@@ -16,10 +16,10 @@ from meshprov import kuma, pki
 from meshprov.diagnostics import Diagnostic, error, warning
 from meshprov.lang.types import ANY
 from meshprov.lang.values import ResourceValue, Unknown, has_unknown, unmark
-from meshprov.plan.model import ResourceChange
+from meshprov.plan.model import Action, ResourceChange
 from meshprov.resources.base import ResourceInstance
 from meshprov.resources.control_plane_common import check_port
-from meshprov.resources.report import RowBuilder, VerifyContext
+from meshprov.resources.report import Notice, RowBuilder, VerifyContext
 from meshprov.resources.schema import NUMBER, STRING, Attr
 from meshprov.state.model import ResourceState
 
@@ -128,6 +128,32 @@ def warnings(change: ResourceChange) -> list[str]:
             f"(store tls_mode = {mode})"
         ]
     return []
+
+
+# what names the database: another value is another database, empty until migrated
+_DATABASE = ("host", "port", "db_name")
+
+
+def notices(change: ResourceChange) -> list[Notice]:
+    """kuma-cp refuses to start on a database without its schema ("database is not
+    migrated", kumahq/kuma v2.14.3 ``pkg/plugins/resources/postgres/plugin.go``): a store
+    that is new, or names another database, is migrated first."""
+    if change.action is Action.DELETE:
+        return []
+    before = (change.before or {}).get(STORE.name)
+    after = (change.after or {}).get(STORE.name)
+    if not isinstance(after, dict):
+        return []
+    if isinstance(before, dict) and all(before.get(k) == after.get(k) for k in _DATABASE):
+        return []
+    return [
+        Notice(
+            change.address,
+            f"run {kuma.STORE_MIGRATE} (with {kuma.Files.CP_ENV}) before starting kuma-cp",
+            f"its store is a new database, {after.get('db_name')} on {after.get('host')}: "
+            "kuma-cp refuses to start until it holds Kong Mesh's schema",
+        )
+    ]
 
 
 def settings(config: dict[str, Any]) -> kuma.StoreSettings | None:
