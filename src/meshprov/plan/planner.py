@@ -368,14 +368,15 @@ def ignoring_changes(instance: ResourceInstance, prior: ResourceState | None) ->
 
 
 def _as_before(instance: ResourceInstance, name: str, stored: Any) -> Any:
-    """An ignored argument as ``prior`` has it. State holds references as addresses, so a
-    nested block keeps the references it is configured with (a reference is never ignored)."""
+    """An ignored argument as ``prior`` has it. State holds references as addresses and a
+    reference is never ignored, so a nested block keeps the references it is configured
+    with, and one removed from the configuration stays removed."""
     attr = instance.schema.attribute(name)
     configured = instance.values.get(name)
     if attr is None or attr.block is None or not isinstance(stored, dict):
         return stored
-    if not isinstance(configured, dict):  # the block was removed: the ignored one has none
-        return {i.name: None if i.reference else stored.get(i.name) for i in attr.block}
+    if not isinstance(configured, dict):
+        return configured
     return {i.name: configured[i.name] if i.reference else stored.get(i.name) for i in attr.block}
 
 
