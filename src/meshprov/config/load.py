@@ -602,8 +602,12 @@ class _ModuleBuilder:
         self._unique(key, f'{block.type} "{name}" configuration', block.range)
         body = block.body
         context = f'{block.type} "{name}"'
-        required = tuple(a.name for a in schema.attributes if a.required)
         nested = {b.name: b for b in schema.blocks}
+        required = tuple(
+            a.name
+            for a in schema.attributes
+            if a.required or (a.required_unless and a.required_unless not in body.attributes)
+        )
         self._check_body(
             body,
             (*(a for a in schema.attribute_names if a not in nested), *_META_ARGS),
