@@ -230,6 +230,10 @@ class ControlPlaneType(ResourceType):
         """The Kong Mesh settings the artifacts are rendered from."""
         raise NotImplementedError
 
+    def files_unknown(self, config: dict[str, Any]) -> bool:
+        """Whether an argument only the files hold is known only after apply."""
+        return False
+
     def base_spec(
         self, name: str, attributes: dict[str, Any], config: dict[str, Any]
     ) -> dict[str, Any]:
@@ -397,7 +401,8 @@ class ControlPlaneType(ResourceType):
 
         Files whose inputs are those apply last wrote them from, and that refresh found as
         written, are not rendered again: their digests are the ones in state."""
-        if has_unknown({**planned, "ca_bundle_pem": None}):  # the certificate, an address...
+        # the certificate, an address the files name, a CA only they hold
+        if has_unknown({**planned, "ca_bundle_pem": None}) or self.files_unknown(request.config):
             return UNKNOWN
         global_cp = plain(request.config.get("global"))
         specs = []
