@@ -17,12 +17,34 @@ from meshprov.diagnostics import DiagnosticError, SourceRange
 from meshprov.lang import ast
 from meshprov.lang.deep import retry_deeper
 from meshprov.lang.functions import FUNCTIONS, FunctionError, call_function
-from meshprov.lang.types import ConversionError, to_bool, to_number, to_string
+from meshprov.lang.types import (
+    ANY,
+    BOOL,
+    AnyType,
+    ConversionError,
+    ListType,
+    MapType,
+    ObjectType,
+    Primitive,
+    SetType,
+    TupleType,
+    Type,
+    can_convert,
+    friendly_name,
+    infer_type,
+    to_bool,
+    to_number,
+    to_string,
+    type_of_unknown,
+    unknown_of,
+)
 from meshprov.lang.values import (
     UNKNOWN,
     HclSet,
+    Refinement,
     Unknown,
     has_unknown,
+    is_number,
     is_sensitive_deep,
     mark,
     normalize_number,
@@ -30,6 +52,7 @@ from meshprov.lang.values import (
     type_name,
     unmark,
     unmark_deep,
+    untyped_unknowns,
     values_equal,
 )
 
@@ -46,7 +69,10 @@ class EvalContext:
 
 
 def evaluate(expr: ast.Expression, ctx: EvalContext) -> Any:
-    return retry_deeper(_eval, (expr, ctx), lambda: _too_deep(expr.range))
+    """The value of ``expr``. Unknowns leave untyped (``untyped_unknowns``): their types and
+    refinements serve evaluation only."""
+    value = retry_deeper(_eval, (expr, ctx), lambda: _too_deep(expr.range))
+    return untyped_unknowns(value)
 
 
 def _eval(expr: ast.Expression, ctx: EvalContext) -> Any:
@@ -93,7 +119,7 @@ def _get_attr(expr: ast.GetAttr, ctx: EvalContext) -> Any:
 def get_attribute(value: Any, name: str, rng: SourceRange) -> Any:
     raw, sensitive = unmark(value)
     if isinstance(raw, Unknown):
-        return mark(UNKNOWN, sensitive)
+        return mark(unknown_of(_attribute_type(type_of_unknown(raw), name, rng)), sensitive)
     if raw is None:
         raise _fail(
             "Attempt to get attribute from null value",
@@ -108,17 +134,39 @@ def get_attribute(value: Any, name: str, rng: SourceRange) -> Any:
                 rng,
             )
         return mark(raw[name], sensitive)
-    if isinstance(raw, list | HclSet):
-        raise _fail(
+    raise _no_attributes(infer_type(raw), name, rng)
+
+
+def _attribute_type(t: Type, name: str, rng: SourceRange) -> Type:
+    """The type of attribute ``name`` of an unknown value of type ``t``."""
+    if isinstance(t, AnyType):
+        return ANY
+    if isinstance(t, MapType):
+        return t.elem
+    attr = t.attr(name) if isinstance(t, ObjectType) else None
+    if attr is None:
+        raise _no_attributes(t, name, rng)
+    return attr.type
+
+
+def _no_attributes(t: Type, name: str, rng: SourceRange) -> DiagnosticError:
+    if isinstance(t, ObjectType):
+        return _fail(
+            "Unsupported attribute",
+            f'This object does not have an attribute named "{name}".',
+            rng,
+        )
+    if isinstance(t, ListType | SetType | TupleType):
+        return _fail(
             "Unsupported attribute",
             "Can't access attributes on a list of objects. Did you mean to access attribute "
             f'"{name}" '
             "for a specific element of the list, or across all elements of the list (with [*])?",
             rng,
         )
-    raise _fail(
+    return _fail(
         "Unsupported attribute",
-        f"Can't access attributes on a primitive-typed value ({type_name(raw)}).",
+        f"Can't access attributes on a primitive-typed value ({friendly_name(t)}).",
         rng,
     )
 
@@ -131,7 +179,9 @@ def index_value(value: Any, key: Any, rng: SourceRange) -> Any:
     raw, sensitive = unmark(value)
     key_raw, key_sensitive = unmark(key)
     sensitive = sensitive or key_sensitive
-    if isinstance(raw, Unknown) or isinstance(key_raw, Unknown):
+    if isinstance(raw, Unknown):
+        return mark(unknown_of(_element_type(type_of_unknown(raw), key_raw, rng)), sensitive)
+    if isinstance(key_raw, Unknown):
         return mark(UNKNOWN, sensitive)
     if raw is None:
         raise _fail(
@@ -178,7 +228,25 @@ def index_value(value: Any, key: Any, rng: SourceRange) -> Any:
                 rng,
             )
         return mark(raw[skey], sensitive)
-    raise _fail("Invalid index", f"This value does not have any indices ({type_name(raw)}).", rng)
+    raise _no_indices(type_name(raw), rng)
+
+
+def _element_type(t: Type, key: Any, rng: SourceRange) -> Type:
+    """The type of element ``key`` (maybe unknown) of an unknown value of type ``t``."""
+    if isinstance(t, ListType | MapType):
+        return t.elem
+    if isinstance(t, Primitive):
+        raise _no_indices(t.name, rng)
+    attr = t.attr(key) if isinstance(t, ObjectType) and isinstance(key, str) else None
+    if attr is not None:
+        return attr.type
+    if isinstance(t, TupleType) and is_number(key) and 0 <= key < len(t.elems):
+        return t.elems[int(key)]
+    return ANY
+
+
+def _no_indices(noun: str, rng: SourceRange) -> DiagnosticError:
+    return _fail("Invalid index", f"This value does not have any indices ({noun}).", rng)
 
 
 def _splat(expr: ast.Splat, ctx: EvalContext) -> Any:
@@ -188,24 +256,47 @@ def _splat(expr: ast.Splat, ctx: EvalContext) -> Any:
 def _splat_over(
     source: Any, steps: tuple[ast.SplatStep, ...], expr: ast.Splat, ctx: EvalContext
 ) -> Any:
+    """HCL's splat: over a list, tuple or set, the steps apply to each element; any other value
+    counts as a one-element tuple (none, when null)."""
     raw, sensitive = unmark(source)
     if isinstance(raw, Unknown):
-        return mark(UNKNOWN, sensitive)
+        return mark(_splat_unknown(raw, source, steps, expr, ctx), sensitive)
     if raw is None:
         return mark([], sensitive)
-    items = list(raw) if isinstance(raw, list | HclSet) else [raw]  # a single value: [value]
-    out = []
-    for item in items:
-        for i, step in enumerate(steps):
-            if step.name is None and step.key is None:
-                item = _splat_over(item, steps[i + 1 :], expr, ctx)
-                break
-            if step.name is not None:
-                item = get_attribute(item, step.name, expr.range)
-            else:
-                item = index_value(item, _eval(step.key, ctx), expr.range)
-        out.append(item)
-    return mark(out, sensitive)
+    items = list(raw) if isinstance(raw, list | HclSet) else [source]  # keeps the value's mark
+    return mark([_splat_steps(item, steps, expr, ctx) for item in items], sensitive)
+
+
+def _splat_steps(
+    item: Any, steps: tuple[ast.SplatStep, ...], expr: ast.Splat, ctx: EvalContext
+) -> Any:
+    for i, step in enumerate(steps):
+        if step.name is None and step.key is None:
+            return _splat_over(item, steps[i + 1 :], expr, ctx)
+        if step.name is not None:
+            item = get_attribute(item, step.name, expr.range)
+        else:
+            item = index_value(item, _eval(step.key, ctx), expr.range)
+    return item
+
+
+def _splat_unknown(
+    raw: Unknown, source: Any, steps: tuple[ast.SplatStep, ...], expr: ast.Splat, ctx: EvalContext
+) -> Any:
+    """A splat over an unknown: the steps still run on an unknown element of its type, so a
+    wrong attribute is an error now; a value that is not null and not a sequence is known to
+    give a one-element tuple."""
+    t = type_of_unknown(raw)
+    if isinstance(t, AnyType):
+        return UNKNOWN
+    if isinstance(t, ListType | SetType):
+        element = _splat_steps(unknown_of(t.elem), steps, expr, ctx)
+        return unknown_of(ListType(infer_type(element)), Refinement(not_null=True))
+    if isinstance(t, TupleType):
+        elements = [_splat_steps(unknown_of(e), steps, expr, ctx) for e in t.elems]
+        return unknown_of(infer_type(elements), Refinement(not_null=True))
+    element = _splat_steps(source, steps, expr, ctx)  # the one element keeps its mark
+    return [element] if raw.refinement.not_null else UNKNOWN
 
 
 # --- collections -------------------------------------------------------------------------
@@ -238,6 +329,14 @@ def _object(expr: ast.ObjectExpr, ctx: EvalContext) -> Any:
     return mark(out, sensitive_key)
 
 
+def _not_iterable(noun: str, expr: ast.ForExpr) -> DiagnosticError:
+    return _fail(
+        "Iteration over non-iterable value",
+        f"A value of type {noun} cannot be used as the collection in a 'for' expression.",
+        expr.collection.range,
+    )
+
+
 def _object_key(key: Any, rng: SourceRange) -> str:
     if key is None:
         raise _fail("Invalid object key", "Object keys cannot be null.", rng)
@@ -252,6 +351,8 @@ def _object_key(key: Any, rng: SourceRange) -> str:
 def _for(expr: ast.ForExpr, ctx: EvalContext) -> Any:
     coll, sensitive = unmark(_eval(expr.collection, ctx))
     if isinstance(coll, Unknown):
+        if isinstance(coll.type, Primitive):
+            raise _not_iterable(coll.type.name, expr)
         return mark(UNKNOWN, sensitive)
     if isinstance(coll, dict):  # maps iterate in lexical key order, as in Terraform
         pairs = sorted(coll.items())
@@ -260,12 +361,7 @@ def _for(expr: ast.ForExpr, ctx: EvalContext) -> Any:
     elif isinstance(coll, list):
         pairs = list(enumerate(coll))
     else:
-        raise _fail(
-            "Iteration over non-iterable value",
-            f"A value of type {type_name(coll)} cannot be used as the collection in a 'for' "
-            "expression.",
-            expr.collection.range,
-        )
+        raise _not_iterable(type_name(coll), expr)
     tuple_out: list = []
     object_out: dict[str, Any] = {}
     for key, value in pairs:
@@ -277,6 +373,12 @@ def _for(expr: ast.ForExpr, ctx: EvalContext) -> Any:
             cond, s = unmark(_eval(expr.condition, inner))
             sensitive = sensitive or s
             if isinstance(cond, Unknown):
+                if not can_convert(type_of_unknown(cond), BOOL):
+                    raise _fail(
+                        "Invalid 'for' condition",
+                        f"A bool value is required, not {friendly_name(type_of_unknown(cond))}.",
+                        expr.condition.range,
+                    )
                 return mark(UNKNOWN, sensitive)
             if not _as_bool(cond, expr.condition.range, "Invalid 'for' condition"):
                 continue
@@ -348,6 +450,10 @@ def _binary(expr: ast.BinaryOp, ctx: EvalContext) -> Any:
         equal = values_equal(left, right)
         return mark(equal if op == "==" else not equal, sensitive)
     if isinstance(left, Unknown) or isinstance(right, Unknown):
+        if op in _COMPARE:  # a refined number range may already decide a comparison
+            decided = _compare_ranges(op, _number_range(left), _number_range(right))
+            if decided is not None:
+                return mark(decided, sensitive)
         # still type-check the known side so mistakes surface before apply
         if op in ("&&", "||"):
             for side, rng in ((left, expr.left.range), (right, expr.right.range)):
@@ -382,6 +488,41 @@ def _binary(expr: ast.BinaryOp, ctx: EvalContext) -> Any:
     else:  # Terraform's modulo keeps the sign of the dividend, like Go's
         value = a - b * int(a / b)
     return mark(normalize_number(value), sensitive)
+
+
+# a number's possible values: (lower, inclusive), (upper, inclusive); None where unbounded
+_Range = tuple[tuple[Any, bool] | None, tuple[Any, bool] | None]
+
+
+def _number_range(value: Any) -> _Range:
+    if isinstance(value, Unknown):
+        return value.refinement.lower, value.refinement.upper
+    try:
+        number = to_number(value)
+    except ConversionError:
+        return None, None  # the operand check reports it
+    return (number, True), (number, True)
+
+
+def _compare_ranges(op: str, left: _Range, right: _Range) -> bool | None:
+    """A comparison that holds (True) or fails (False) for every value in the ranges; None
+    when the values decide it."""
+
+    def less(x: _Range, y: _Range) -> bool:  # every x < every y
+        high, low = x[1], y[0]
+        if high is None or low is None:
+            return False
+        return high[0] < low[0] or (high[0] == low[0] and not (high[1] and low[1]))
+
+    def at_least(x: _Range, y: _Range) -> bool:  # every x >= every y
+        low, high = x[0], y[1]
+        return low is not None and high is not None and low[0] >= high[0]
+
+    a, b = (left, right) if op in ("<", ">=") else (right, left)
+    holds, fails = less(a, b), at_least(a, b)
+    if op in ("<=", ">="):  # the negations: x <= y is not (y < x), x >= y is not (x < y)
+        holds, fails = fails, holds
+    return True if holds else False if fails else None
 
 
 def _operand(side: ast.Expression, ctx: EvalContext) -> tuple[Any, bool, DiagnosticError | None]:

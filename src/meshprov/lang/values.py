@@ -4,7 +4,8 @@ Known values are plain Python data: ``str``, ``int``/``float`` (numbers), ``bool
 (null), ``list`` (HCL lists and tuples), ``dict`` (maps and objects) and ``HclSet`` (sets). Two
 wrappers add what Terraform adds:
 
-* ``UNKNOWN`` stands for a value known only after apply. Operations on it yield ``UNKNOWN``.
+* ``Unknown`` stands for a value known only after apply, with its static type and refinements
+  when evaluation knows them (``UNKNOWN`` when it does not). Operations on it yield unknowns.
 * ``Sensitive(v)`` marks ``v`` as secret. Operations on it yield a ``Sensitive`` result.
 
 Python's ``True == 1`` must never leak into HCL semantics: use ``values_equal``.
@@ -15,30 +16,72 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshprov.addrs import InstanceAddress
 from meshprov.diagnostics import SECRETS
 
+if TYPE_CHECKING:
+    from meshprov.lang.types import Type
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """What is known about an unknown value before it is known (go-cty's refinements)."""
+
+    not_null: bool = False
+    prefix: str = ""  # a string's known beginning
+    lower: tuple[int | float, bool] | None = None  # a number's bound, and whether inclusive
+    upper: tuple[int | float, bool] | None = None
+    length: tuple[int, int | None] = (0, None)  # a collection's length range
+
+
+NO_REFINEMENT = Refinement()
+
 
 class Unknown:
-    """The single value that is not known until apply."""
+    """A value not known until apply. ``type`` is its static type (a ``types.Type``; None when
+    even that is unknown, cty's DynamicPseudoType) and ``refinement`` what else is known."""
 
-    _instance: Unknown | None = None
+    __slots__ = ("refinement", "type")
 
-    def __new__(cls) -> Unknown:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
+    def __init__(self, type: Type | None = None, refinement: Refinement = NO_REFINEMENT):
+        self.type = type
+        self.refinement = refinement
 
     def __repr__(self) -> str:
-        return "UNKNOWN"
+        return "UNKNOWN" if self.type is None else f"UNKNOWN({self.type})"
 
-    def __reduce__(self):  # keep it a singleton through pickle
-        return (Unknown, ())
+    def __reduce__(self) -> Any:
+        if self is UNKNOWN:  # the untyped unknown stays the one object through pickle
+            return "UNKNOWN"
+        return (Unknown, (self.type, self.refinement))
 
 
 UNKNOWN = Unknown()
+
+
+def untyped_unknowns(value: Any) -> Any:
+    """``value`` with every unknown made the untyped ``UNKNOWN``: what leaves the language layer.
+
+    Types and refinements serve evaluation; the engine, the planner and the resource types
+    know one unknown, "known after apply" (and test it with ``is UNKNOWN``)."""
+    if isinstance(value, Unknown):
+        return UNKNOWN
+    if isinstance(value, Sensitive):
+        inner = untyped_unknowns(value.value)
+        return value if inner is value.value else Sensitive(inner)
+    if isinstance(value, dict):
+        items = {k: untyped_unknowns(v) for k, v in value.items()}
+        if all(items[k] is v for k, v in value.items()):
+            return value
+        return ResourceValue(value.address, items) if isinstance(value, ResourceValue) else items
+    if isinstance(value, list | HclSet):
+        elements = [untyped_unknowns(v) for v in value]
+        if all(a is b for a, b in zip(elements, value, strict=True)):
+            return value
+        return HclSet(elements) if isinstance(value, HclSet) else elements
+    return value
 
 
 @dataclass(frozen=True)
