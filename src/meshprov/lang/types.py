@@ -592,7 +592,10 @@ def type_from_json(data: Any) -> Type:
         return Primitive(data)
     kind, shape = data[0], data[1]
     if kind in _COLLECTIONS:
-        return _COLLECTIONS[kind](type_from_json(shape))
+        elem = type_from_json(shape)
+        if kind == "list":
+            return ListType(elem)
+        return SetType(elem) if kind == "set" else MapType(elem)
     if kind == "tuple":
         return TupleType(tuple(type_from_json(e) for e in shape))
     optional = set(data[2]) if len(data) > 2 else set()

@@ -66,6 +66,8 @@ def untyped_unknowns(value: Any) -> Any:
 
     Types and refinements serve evaluation; the engine, the planner and the resource types
     know one unknown, "known after apply" (and test it with ``is UNKNOWN``)."""
+    if value is None or isinstance(value, str | int | float):  # the common case, first
+        return value
     if isinstance(value, Unknown):
         return UNKNOWN
     if isinstance(value, Sensitive):
