@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -275,7 +275,7 @@ def _splat_steps(
             return _splat_over(item, steps[i + 1 :], expr, ctx)
         if step.name is not None:
             item = get_attribute(item, step.name, expr.range)
-        else:
+        elif step.key is not None:
             item = index_value(item, _eval(step.key, ctx), expr.range)
     return item
 
@@ -779,7 +779,7 @@ def _template_string(value: Any, rng: SourceRange) -> str:
         ) from None
 
 
-_EVALUATORS = {
+_EVALUATORS: dict[type, Callable[[Any, EvalContext], Any]] = {
     ast.Literal: _literal,
     ast.Parens: _parens,
     ast.Name: _name,
