@@ -23,7 +23,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import regex
+from meshprov.lang.values import safe_known_prefix
 
 HERE = Path(__file__).parent
 
@@ -466,18 +466,6 @@ _REFINEMENTS = {
     "CollectionLength",
 }
 
-# characters that always end a grapheme cluster (go-cty's ctystrings.SafeKnownPrefix)
-_CLUSTER_ENDERS = set("-_:;/\\,.(){}[]|?!~ \t@#$%^&*+\"'")
-
-
-def _safe_known_prefix(prefix: str) -> str:
-    """What go-cty keeps of a refined string prefix: the last grapheme cluster could still
-    combine with what follows, so it is dropped unless it must end a cluster."""
-    clusters = regex.findall(r"\X", unicodedata.normalize("NFC", prefix))
-    if clusters and clusters[-1] not in _CLUSTER_ENDERS:
-        clusters.pop()
-    return "".join(clusters)
-
 
 def _refine(val: object, method: str, args: list[Node], consts: dict[str, Node]) -> object:
     """A refinement of an unknown, kept as ``$refine`` beside its ``$unknown`` type (go-cty's
@@ -494,7 +482,7 @@ def _refine(val: object, method: str, args: list[Node], consts: dict[str, Node])
     if method in ("RefineNotNull", "NotNull"):
         refine["not_null"] = True
     elif method == "StringPrefix":
-        refine["prefix"] = _safe_known_prefix(_go_str(args[0], consts))
+        refine["prefix"] = safe_known_prefix(_go_str(args[0], consts))
     elif method == "StringPrefixFull":
         refine["prefix"] = _go_str(args[0], consts)
     elif method == "NumberRangeInclusive":

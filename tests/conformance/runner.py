@@ -21,8 +21,16 @@ from typing import Any
 from meshprov.diagnostics import DiagnosticError
 from meshprov.lang.evaluate import EvalContext, evaluate
 from meshprov.lang.parse import parse_expression
-from meshprov.lang.types import type_from_json, unknown_of
-from meshprov.lang.values import HclSet, Refinement, Sensitive, Unknown, parse_number
+from meshprov.lang.types import AnyType, type_from_json, unknown_of
+from meshprov.lang.values import (
+    HclSet,
+    Null,
+    Refinement,
+    Sensitive,
+    Unknown,
+    parse_number,
+    untyped,
+)
 
 HERE = Path(__file__).parent
 KNOWN_FAILURES = HERE / "known_failures.json"
@@ -65,7 +73,8 @@ def decode(v: Any) -> Any:
         if "$number" in v:
             return parse_number(v["$number"])
         if "$null" in v:
-            return None
+            t = type_from_json(v["$null"])
+            return None if isinstance(t, AnyType) else Null(t)
         if "$unknown" in v:
             return unknown_of(type_from_json(v["$unknown"]), refinement(v.get("$refine", {})))
         if "$sensitive" in v:
@@ -131,7 +140,7 @@ def run_row(row: Row) -> Outcome:
         return Outcome(row.error, "error: " + exc.diagnostics[0].summary)
     if row.error:
         return Outcome(False, f"no error; got {canon(got)}")
-    want = canon(decode(row.want))
+    want = canon(untyped(decode(row.want)))  # compared as evaluate() returns values
     have = canon(got)
     return Outcome(want == have, f"got {have}, want {want}")
 

@@ -20,6 +20,8 @@ from meshprov.lang.functions import FUNCTIONS, FunctionError, call_function
 from meshprov.lang.types import (
     ANY,
     BOOL,
+    NUMBER,
+    STRING,
     AnyType,
     ConversionError,
     ListType,
@@ -43,16 +45,17 @@ from meshprov.lang.values import (
     HclSet,
     Refinement,
     Unknown,
+    declared_type,
     has_unknown,
     is_number,
-    is_sensitive_deep,
     mark,
     normalize_number,
+    safe_known_prefix,
     sort_key,
     type_name,
     unmark,
     unmark_deep,
-    untyped_unknowns,
+    untyped,
     values_equal,
 )
 
@@ -69,10 +72,13 @@ class EvalContext:
 
 
 def evaluate(expr: ast.Expression, ctx: EvalContext) -> Any:
-    """The value of ``expr``. Unknowns leave untyped (``untyped_unknowns``): their types and
+    """The value of ``expr``. Unknowns and nulls leave untyped (``untyped``): their types and
     refinements serve evaluation only."""
-    value = retry_deeper(_eval, (expr, ctx), lambda: _too_deep(expr.range))
-    return untyped_unknowns(value)
+    return retry_deeper(_eval_untyped, (expr, ctx), lambda: _too_deep(expr.range))
+
+
+def _eval_untyped(expr: ast.Expression, ctx: EvalContext) -> Any:
+    return untyped(_eval(expr, ctx))  # as deep as the value: on the deep thread too
 
 
 def _eval(expr: ast.Expression, ctx: EvalContext) -> Any:
@@ -262,7 +268,13 @@ def _splat_over(
     if isinstance(raw, Unknown):
         return mark(_splat_unknown(raw, source, steps, expr, ctx), sensitive)
     if raw is None:
-        return mark([], sensitive)
+        if isinstance(declared_type(source), ListType | SetType | TupleType):
+            raise _fail(
+                "Splat of null value",
+                "Splat expressions (with the * symbol) cannot be applied to null sequences.",
+                expr.source.range,
+            )
+        return mark([], sensitive)  # any other null is an empty tuple
     items = list(raw) if isinstance(raw, list | HclSet) else [source]  # keeps the value's mark
     return mark([_splat_steps(item, steps, expr, ctx) for item in items], sensitive)
 
@@ -574,15 +586,34 @@ def _logical(expr: ast.BinaryOp, ctx: EvalContext) -> Any:
 
 def _either(expr: ast.Conditional, ctx: EvalContext, sensitive: bool) -> Any:
     """An unknown condition: both results are evaluated (their errors count, as in HCL). If
-    they are the same known value, that is the result; otherwise it is unknown, and marked
-    sensitive when either result holds anything sensitive, so no mark is lost."""
+    they are the same known value, that is the result; otherwise it is unknown (between the
+    two, when both are numbers), and marked sensitive when either result holds anything
+    sensitive, so no mark is lost."""
     first = _eval(expr.true_result, ctx)
     second = _eval(expr.false_result, ctx)
     raw_first, s1 = unmark_deep(first)
-    s2 = is_sensitive_deep(second)
+    raw_second, s2 = unmark_deep(second)
     if not has_unknown(first) and not has_unknown(second) and values_equal(first, second):
         return mark(raw_first, True) if s1 or s2 or sensitive else first
-    return mark(UNKNOWN, sensitive or s1 or s2)
+    return mark(_either_unknown(raw_first, raw_second), sensitive or s1 or s2)
+
+
+def _either_unknown(first: Any, second: Any) -> Any:
+    """One of two values, not known which: for two numbers, a number in their range."""
+    if not (_number_typed(first) and _number_typed(second)):
+        return UNKNOWN
+    (low1, high1), (low2, high2) = _number_range(first), _number_range(second)
+    lower = upper = None
+    if low1 is not None and low2 is not None:  # at one value, inclusive if either is
+        lower = min(low1, low2, key=lambda bound: (bound[0], not bound[1]))
+    if high1 is not None and high2 is not None:
+        upper = max(high1, high2, key=lambda bound: (bound[0], bound[1]))
+    not_null = all(not isinstance(v, Unknown) or v.refinement.not_null for v in (first, second))
+    return unknown_of(NUMBER, Refinement(not_null=not_null, lower=lower, upper=upper))
+
+
+def _number_typed(value: Any) -> bool:
+    return value.type == NUMBER if isinstance(value, Unknown) else is_number(value)
 
 
 def _unary(expr: ast.UnaryOp, ctx: EvalContext) -> Any:
@@ -702,10 +733,12 @@ def _template(expr: ast.Template, ctx: EvalContext) -> Any:
     if len(parts) == 1 and isinstance(parts[0], ast.TemplateInterp):
         return _eval(parts[0].expr, ctx)  # "${x}" is x itself, not its string form
     pieces: list[str] = []
-    state = {"unknown": False, "sensitive": False}
+    state: dict[str, Any] = {"unknown": False, "sensitive": False}
     _render_parts(parts, ctx, pieces, state)
-    if state["unknown"]:
-        return mark(UNKNOWN, state["sensitive"])
+    if state["unknown"]:  # a string whose beginning is known, as HCL refines it
+        known = state["prefix"].encode()[:128].decode(errors="ignore")
+        refinement = Refinement(not_null=True, prefix=safe_known_prefix(known))
+        return mark(unknown_of(STRING, refinement), state["sensitive"])
     return mark("".join(pieces), state["sensitive"])
 
 
@@ -719,14 +752,14 @@ def _render_parts(
             value, s = unmark(_eval(part.expr, ctx))
             state["sensitive"] |= s
             if isinstance(value, Unknown):
-                state["unknown"] = True
+                _now_unknown(state, out)
                 continue
             out.append(_template_string(value, part.expr.range))
         elif isinstance(part, ast.TemplateIf):
             cond, s = unmark(_eval(part.condition, ctx))
             state["sensitive"] |= s
             if isinstance(cond, Unknown):
-                state["unknown"] = True
+                _now_unknown(state, out)
                 for branch in (part.then_parts, part.else_parts):
                     _render_parts(branch, ctx, [], state)
                 continue
@@ -742,7 +775,7 @@ def _render_parts(
             coll, s = unmark(_eval(part.collection, ctx))
             state["sensitive"] |= s
             if isinstance(coll, Unknown):
-                state["unknown"] = True
+                _now_unknown(state, out)
                 continue
             if isinstance(coll, dict):
                 pairs = sorted(coll.items(), key=lambda kv: sort_key(kv[0]))
@@ -759,6 +792,13 @@ def _render_parts(
                 if part.key_var is not None:
                     names[part.key_var] = key
                 _render_parts(part.body, ctx.with_names(**names), out, state)
+
+
+def _now_unknown(state: dict[str, Any], out: list[str]) -> None:
+    """The template's result is unknown from here on; what it rendered so far is its prefix."""
+    if not state["unknown"]:
+        state["unknown"] = True
+        state["prefix"] = "".join(out)
 
 
 def _template_string(value: Any, rng: SourceRange) -> str:

@@ -45,6 +45,7 @@ from meshprov.lang.types import (
     Primitive,
     SetType,
     TupleType,
+    Type,
     convert,
     friendly_name,
     infer_type,
@@ -57,8 +58,10 @@ from meshprov.lang.types import (
 from meshprov.lang.values import (
     UNKNOWN,
     HclSet,
+    Null,
     Refinement,
     Unknown,
+    declared_type,
     format_number,
     has_unknown,
     is_number,
@@ -100,6 +103,9 @@ class Function:
     # impl passes elements through: only each argument's own mark is taken off (and put on
     # the result); marks inside stay on their elements, as Terraform keeps them
     element_marks: bool = False
+    # checks the static types that unknowns and typed nulls carry (None for other arguments)
+    # before any value is looked at, as go-cty's type check does; raises _CallFailed
+    check_types: Callable[[list[Type | None]], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,7 @@ def _register(
     handles_marks: bool = False,
     needs_context: bool = False,
     element_marks: bool = False,
+    check_types: Callable[[list[Type | None]], None] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def add(impl: Callable[..., Any]) -> Callable[..., Any]:
         FUNCTIONS[name] = Function(
@@ -135,6 +142,7 @@ def _register(
             handles_marks,
             needs_context,
             element_marks,
+            check_types,
         )
         return impl
 
@@ -152,6 +160,11 @@ def call_function(
     if fn is None:
         raise FunctionError(f'There is no function named "{name}".', "Call to unknown function")
     _check_arity(fn, len(args))
+    if fn.check_types is not None:
+        try:
+            fn.check_types([declared_type(arg) for arg in args])
+        except _CallFailed as e:
+            raise FunctionError(_sentence(f'Call to function "{name}" failed: {e}')) from None
     sensitive = False
     redact = False
     if fn.element_marks:
@@ -963,7 +976,14 @@ def _like_elements(default: Any, mapping: dict) -> Any:
         raise _arg_error("default", str(e)) from None
 
 
-@_register("merge", 0, None, handles_unknown=True, element_marks=True)
+def _maps_or_objects(types: list[Type | None]) -> None:
+    """merge's arguments: a null or unknown *string* is no map, whatever its value."""
+    for t in types:
+        if t is not None and not isinstance(t, AnyType | MapType | ObjectType):
+            raise _CallFailed(f'arguments must be maps or objects, got "{friendly_name(t)}"')
+
+
+@_register("merge", 0, None, handles_unknown=True, element_marks=True, check_types=_maps_or_objects)
 def _merge(*maps: Any) -> Any:
     if any(isinstance(m, Unknown) for m in maps):
         return UNKNOWN
@@ -1098,7 +1118,10 @@ def _type_noun(value: Any) -> str:
 
 
 def _to_primitive(value: Any, want: Primitive) -> Any:
-    """An unknown converts when its type can: ``tostring`` of an unknown tuple is an error."""
+    """An unknown converts when its type can: ``tostring`` of an unknown tuple is an error;
+    null becomes a null of that type."""
+    if value is None:
+        return Null(want)
     try:
         return convert(value, want)
     except ConversionError:

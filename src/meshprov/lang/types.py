@@ -23,6 +23,7 @@ from meshprov.lang.values import (
     Refinement,
     ResourceValue,
     Unknown,
+    declared_type,
     format_number,
     is_number,
     mark,
@@ -552,11 +553,13 @@ def _unify_elements(items: list, elem: Type, noun: str) -> list:
 
 
 def infer_type(value: Any) -> Type:
-    """The type of a value: an unknown's own type, ``any`` for null, which fits every type."""
+    """The type of a value: an unknown's or a typed null's own type, ``any`` for a null of no
+    type, which fits every type."""
+    declared = declared_type(value)
+    if declared is not None:
+        return declared
     raw, _ = unmark(value)
-    if isinstance(raw, Unknown):
-        return type_of_unknown(raw)
-    if raw is None:
+    if isinstance(raw, Unknown) or raw is None:
         return ANY
     if isinstance(raw, bool):
         return BOOL

@@ -14,9 +14,12 @@ Python's ``True == 1`` must never leak into HCL semantics: use ``values_equal``.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import regex
 
 from meshprov.addrs import InstanceAddress
 from meshprov.diagnostics import SECRETS
@@ -37,6 +40,19 @@ class Refinement:
 
 
 NO_REFINEMENT = Refinement()
+
+# characters that always end a grapheme cluster (go-cty's ctystrings)
+_CLUSTER_ENDERS = frozenset("-_:;/\\,.(){}[]|?!~ \t@#$%^&*+\"'")
+
+
+def safe_known_prefix(prefix: str) -> str:
+    """What may be kept as the known prefix of an unknown string (go-cty's SafeKnownPrefix):
+    its last grapheme cluster could still combine with what follows, so it is dropped unless
+    it must end a cluster."""
+    clusters = regex.findall(r"\X", unicodedata.normalize("NFC", prefix))
+    if clusters and clusters[-1] not in _CLUSTER_ENDERS:
+        clusters.pop()
+    return "".join(clusters)
 
 
 class Unknown:
@@ -61,25 +77,50 @@ class Unknown:
 UNKNOWN = Unknown()
 
 
-def untyped_unknowns(value: Any) -> Any:
-    """``value`` with every unknown made the untyped ``UNKNOWN``: what leaves the language layer.
+class Null:
+    """A null of a known type (cty's ``NullVal(T)``), as conversions give it (``tostring(null)``).
+
+    As a value it is null: ``unmark`` gives None. ``declared_type`` tells its type where that
+    decides (a splat over a null list is an error, over a null object an empty tuple)."""
+
+    __slots__ = ("type",)
+
+    def __init__(self, type: Type):
+        self.type = type
+
+    def __repr__(self) -> str:
+        return f"null({self.type})"
+
+
+def declared_type(value: Any) -> Type | None:
+    """The static type an unknown or a typed null carries (None for any other value)."""
+    while isinstance(value, Sensitive):
+        value = value.value
+    return value.type if isinstance(value, Unknown | Null) else None
+
+
+def untyped(value: Any) -> Any:
+    """``value`` with every unknown made the untyped ``UNKNOWN`` and every typed null ``None``:
+    what leaves the language layer.
 
     Types and refinements serve evaluation; the engine, the planner and the resource types
-    know one unknown, "known after apply" (and test it with ``is UNKNOWN``)."""
+    know one unknown, "known after apply" (and test it with ``is UNKNOWN``), and one null."""
     if value is None or isinstance(value, str | int | float):  # the common case, first
         return value
     if isinstance(value, Unknown):
         return UNKNOWN
+    if isinstance(value, Null):
+        return None
     if isinstance(value, Sensitive):
-        inner = untyped_unknowns(value.value)
+        inner = untyped(value.value)
         return value if inner is value.value else Sensitive(inner)
     if isinstance(value, dict):
-        items = {k: untyped_unknowns(v) for k, v in value.items()}
+        items = {k: untyped(v) for k, v in value.items()}
         if all(items[k] is v for k, v in value.items()):
             return value
         return ResourceValue(value.address, items) if isinstance(value, ResourceValue) else items
     if isinstance(value, list | HclSet):
-        elements = [untyped_unknowns(v) for v in value]
+        elements = [untyped(v) for v in value]
         if all(a is b for a, b in zip(elements, value, strict=True)):
             return value
         return HclSet(elements) if isinstance(value, HclSet) else elements
@@ -178,11 +219,14 @@ def sort_key(value: Any) -> tuple:
 
 
 def unmark(value: Any) -> tuple[Any, bool]:
-    """Strip a top-level sensitive mark; returns (value, was_sensitive)."""
+    """Strip a top-level sensitive mark; returns (value, was_sensitive). A typed null comes out
+    as None."""
     sensitive = False
     while isinstance(value, Sensitive):
         value = value.value
         sensitive = True
+    if isinstance(value, Null):
+        return None, sensitive
     return value, sensitive
 
 
