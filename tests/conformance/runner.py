@@ -140,8 +140,8 @@ def run_row(row: Row) -> Outcome:
         return Outcome(row.error, "error: " + exc.diagnostics[0].summary)
     if row.error:
         return Outcome(False, f"no error; got {canon(got)}")
-    want = canon(untyped(decode(row.want)))  # compared as evaluate() returns values
-    have = canon(got)
+    want = canon(untyped(decode(row.want)))  # compared without the types of nulls and unknowns
+    have = canon(untyped(got))
     return Outcome(want == have, f"got {have}, want {want}")
 
 

@@ -41,6 +41,7 @@ from meshprov.lang.types import (
     unknown_of,
 )
 from meshprov.lang.values import (
+    TYPED_MADE,
     UNKNOWN,
     HclSet,
     Refinement,
@@ -72,13 +73,16 @@ class EvalContext:
 
 
 def evaluate(expr: ast.Expression, ctx: EvalContext) -> Any:
-    """The value of ``expr``. Unknowns and nulls leave untyped (``untyped``): their types and
-    refinements serve evaluation only."""
+    """The value of ``expr``. Unknowns and nulls it makes leave untyped (``untyped``): their
+    types and refinements serve evaluation only (typed values a caller puts in ``ctx`` are its
+    own, and may come back as given)."""
     return retry_deeper(_eval_untyped, (expr, ctx), lambda: _too_deep(expr.range))
 
 
 def _eval_untyped(expr: ast.Expression, ctx: EvalContext) -> Any:
-    return untyped(_eval(expr, ctx))  # as deep as the value: on the deep thread too
+    made = TYPED_MADE[0]
+    value = _eval(expr, ctx)
+    return value if TYPED_MADE[0] == made else untyped(value)
 
 
 def _eval(expr: ast.Expression, ctx: EvalContext) -> Any:

@@ -64,6 +64,8 @@ class Unknown:
     def __init__(self, type: Type | None = None, refinement: Refinement = NO_REFINEMENT):
         self.type = type
         self.refinement = refinement
+        if type is not None or refinement is not NO_REFINEMENT:
+            TYPED_MADE[0] += 1
 
     def __repr__(self) -> str:
         return "UNKNOWN" if self.type is None else f"UNKNOWN({self.type})"
@@ -76,6 +78,10 @@ class Unknown:
 
 UNKNOWN = Unknown()
 
+# How many typed unknowns and nulls have been made (on any thread; it only grows): when it has
+# not moved during an evaluation, that evaluation made none, and ``untyped`` has nothing to do.
+TYPED_MADE = [0]
+
 
 class Null:
     """A null of a known type (cty's ``NullVal(T)``), as conversions give it (``tostring(null)``).
@@ -87,6 +93,7 @@ class Null:
 
     def __init__(self, type: Type):
         self.type = type
+        TYPED_MADE[0] += 1
 
     def __repr__(self) -> str:
         return f"null({self.type})"
@@ -225,7 +232,7 @@ def unmark(value: Any) -> tuple[Any, bool]:
     while isinstance(value, Sensitive):
         value = value.value
         sensitive = True
-    if isinstance(value, Null):
+    if type(value) is Null:
         return None, sensitive
     return value, sensitive
 
