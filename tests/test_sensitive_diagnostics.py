@@ -51,6 +51,11 @@ BUILT_IN = tuple(BASE)
 VALID = {
     ("ca", "organization"): '"Example Corp"',
     ("ca", "parent"): None,  # a root has no parent: covered by control_plane.ca instead
+    # an imported CA takes the three together, without common_name: proven in
+    # tests/test_byo_ca.py with real certificates
+    ("ca", "certificate_pem"): None,
+    ("ca", "private_key_pem"): None,
+    ("ca", "certificate_chain_pem"): None,
     ("control_plane", "work_dir"): '"/var/lib/kuma"',
     ("control_plane", "output_dir"): '"generated/global"',
     ("zone", "output_dir"): '"generated/eu"',
@@ -58,6 +63,9 @@ VALID = {
     ("zone", "name"): '"eu-west"',
     ("zone", "egress_ips"): '["198.51.100.7"]',
     ("zone", "work_dir"): '"/var/lib/kuma"',
+    # their defaults follow environment; the base zone runs on universal
+    ("zone", "dp_authn"): '"dpToken"',
+    ("zone", "zone_proxy_authn"): '"zoneToken"',
     ("firewall", "allow_cidrs"): '["10.1.0.0/16"]',
     ("firewall", "description"): '"kds from zones"',
     ("firewall", "helm_values_file"): '"out/kds-sources.yaml"',

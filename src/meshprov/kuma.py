@@ -24,6 +24,10 @@ from typing import Any
 import yaml
 
 MADS_PORT = 5676
+# kuma-cp's default ports; on Kubernetes the chart's control-plane Service fixes the first two
+DP_SERVER_PORT = 5678
+API_HTTPS_PORT = 5682
+KDS_PORT = 5685
 GENERAL_SECRET = "general-tls-certs"
 API_SECRET = "api-server-tls"
 KDS_SERVER_SECRET = "kds-server-tls"
@@ -125,6 +129,30 @@ class Helm:
     # the global's KDS Service (a LoadBalancer) and who may reach it
     ZONE_SYNC_SERVICE = "globalZoneSyncService"
     SOURCE_RANGES = "loadBalancerSourceRanges"
+    PORT = "port"  # the global's KDS Service port (its target port is the same)
+
+
+# the kong-mesh chart's release namespace by convention, and its control-plane Service
+# (``<nameOverride>-control-plane``, nameOverride kong-mesh; plain kuma: kuma-control-plane)
+NAMESPACE = "kong-mesh-system"
+SERVICE_NAME = "kong-mesh-control-plane"
+
+
+def service_hostnames(service: str, namespace: str) -> list[str]:
+    """The in-cluster names of the control-plane Service, which its certificate must carry:
+    sidecars dial ``<svc>.<ns>``, the API server calls the webhooks at ``<svc>.<ns>.svc``
+    (the chart's ``kuma.controlPlane.serviceName``)."""
+    return [
+        service,
+        f"{service}.{namespace}",
+        f"{service}.{namespace}.svc",
+        f"{service}.{namespace}.svc.cluster.local",
+    ]
+
+
+def service_dial_host(service: str, namespace: str) -> str:
+    """The name injected sidecars and zone proxies dial the control plane by."""
+    return f"{service}.{namespace}"
 
 
 class SecretKeys:
@@ -535,6 +563,8 @@ def helm_values(spec: ControlPlaneSpec) -> dict:
     if spec.zone is None:
         tls[Helm.KDS_GLOBAL_SERVER] = {Helm.SECRET_NAME: KDS_SERVER_SECRET}
         env[Env.KDS_GRPC_PORT] = str(spec.kds_port)
+        # the KDS Service forwards its port to the same container port: both follow kds_port
+        control_plane[Helm.ZONE_SYNC_SERVICE] = {Helm.PORT: spec.kds_port}
     else:
         control_plane[Helm.ZONE] = spec.name
         if spec.zone.global_address:

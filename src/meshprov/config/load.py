@@ -603,7 +603,11 @@ class _ModuleBuilder:
         self._unique(key, f'{block.type} "{name}" configuration', block.range)
         body = block.body
         context = f'{block.type} "{name}"'
-        required = tuple(a.name for a in schema.attributes if a.required)
+        required = tuple(
+            a.name
+            for a in schema.attributes
+            if a.required or (a.required_unless and a.required_unless not in body.attributes)
+        )
         self._check_body(
             body,
             (*schema.attribute_names, *_META_ARGS),

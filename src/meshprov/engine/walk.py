@@ -32,7 +32,7 @@ from meshprov.config.model import (
     Resource,
     Variable,
 )
-from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, SourceRange
+from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, SourceRange, error
 from meshprov.engine.graph import Node, StaticPath, node_of, resource_dependencies
 from meshprov.lang import ast
 from meshprov.lang.evaluate import EvalContext, evaluate
@@ -470,7 +470,8 @@ class _Walker:
                 resource.repetition, key, each_values[key] if each_values is not None else None
             )
             try:
-                values = self._resource_arguments(resource, inst.ctx(**extra), address)
+                nulls: set[str] = set()
+                values = self._resource_arguments(resource, inst.ctx(**extra), address, nulls)
                 instance = ResourceInstance(
                     address,
                     resource.schema,
@@ -484,6 +485,7 @@ class _Walker:
                         for k, v in values.items()
                         if not resource.schema.is_reference(k) and is_sensitive_deep(v)
                     ),
+                    frozenset(nulls),
                 )
                 if key != UNKNOWN_KEY:
                     self.instances.append(instance)
@@ -498,8 +500,9 @@ class _Walker:
         return pending
 
     def _resource_arguments(
-        self, resource: Resource, ctx: EvalContext, address: InstanceAddress
+        self, resource: Resource, ctx: EvalContext, address: InstanceAddress, nulls: set[str]
     ) -> dict[str, Any]:
+        """The checked arguments, defaults applied; ``nulls`` gains those written as null."""
         values: dict[str, Any] = {}
         problems = Diagnostics()
         for attr in resource.schema.attributes:
@@ -509,9 +512,27 @@ class _Walker:
                     values[attr.name] = _default(attr)
                     continue
                 value = evaluate(configured.expr, ctx)
+                if unmark(value)[0] is None:
+                    nulls.add(attr.name)
                 values[attr.name] = _check_argument(attr, value, configured, address)
             except DiagnosticError as exc:
                 problems.extend(exc.diagnostics)
+        for attr in resource.schema.attributes:
+            configured = resource.attributes.get(attr.name)
+            if not attr.required_unless or configured is None or attr.name not in values:
+                continue  # left out: the loader says it is missing
+            if (
+                unmark(values[attr.name])[0] is None
+                and unmark(values.get(attr.required_unless))[0] is None
+            ):
+                problems.add(
+                    error(
+                        "Missing required argument",
+                        f'The argument "{attr.name}" of {address} is required and cannot '
+                        f"be null, unless {attr.required_unless} is set.",
+                        configured.expr.range,
+                    )
+                )
         problems.raise_if_errors()
         return values
 
@@ -653,9 +674,11 @@ def _check_argument(
 
     A sensitive value is checked as the plain value it marks (so ``hostnames = [sensitive(x)]``
     is accepted as any list of strings is) and the whole argument comes back marked: the
-    engine tracks sensitivity per argument, and types see plain values.
+    engine tracks sensitivity per argument, and types see plain values. An argument the
+    schema calls sensitive comes back marked whatever its value's marks.
     """
     rng = configured.expr.range
+    value = mark(value, attr.sensitive)  # before any message could show it
     if attr.reference is None:
         raw, sensitive = unmark_deep(value)
     else:
@@ -690,7 +713,7 @@ def _check_argument(
             + ".",
             rng,
         )
-    problem = control_character_problem(converted)
+    problem = control_character_problem(converted, attr.multiline)
     if problem:
         raise DiagnosticError.single(f'Invalid value for "{attr.name}"', problem, rng)
     if attr.check is not None:

@@ -117,7 +117,10 @@ def _plan(config: LoadedConfig, state: State, options: PlanOptions) -> Plan:
     else:
         hook = _PlanHook(refreshed, context, options, scope)
         evaluation = check_resources(
-            evaluate_config(config.root, config.graph, config.inputs.values, hook, config.directory)
+            evaluate_config(
+                config.root, config.graph, config.inputs.values, hook, config.directory
+            ),
+            options.now,
         )
         warnings.extend(evaluation.warnings)
         changes = hook.changes + _orphans(config.root, refreshed, hook.planned, scope)

@@ -8,7 +8,8 @@ A type declares its ``schema`` and implements these operations, Terraform-provid
   ``delete`` removes what the resource made.
 * ``refresh``: read the world and return the attributes as they are now (``None`` when the
   object is gone), so drift shows in the plan.
-* ``check``: rules over the configured instances, run by validate and plan.
+* ``check``: rules over the configured instances, run by validate and plan; ``check_at``
+  the rules that depend on the time.
 
 and three reports (``resources/report.py``) that type-agnostic renderers gather:
 
@@ -61,6 +62,9 @@ class ResourceInstance:
     # the arguments whose value is (or contains) a sensitive one; ``values`` holds them plain,
     # so a type handles a sensitive argument exactly as any other
     sensitive: frozenset[str] = frozenset()
+    # the arguments written in the block whose value is null here: as in Terraform, the same
+    # as leaving them out (``values`` holds their default)
+    null_arguments: frozenset[str] = frozenset()
 
     @property
     def type(self) -> str:
@@ -69,6 +73,10 @@ class ResourceInstance:
     def marked_values(self) -> dict[str, Any]:
         """The arguments as expressions see them: the sensitive ones marked again."""
         return {k: mark(v, k in self.sensitive) for k, v in self.values.items()}
+
+    def is_set(self, name: str) -> bool:
+        """Whether the block gives ``name`` a value: written, and not null in this instance."""
+        return name in self.argument_ranges and name not in self.null_arguments
 
     def argument_range(self, name: str) -> SourceRange:
         """Where an argument is set, or the block when it is left to its default."""
@@ -156,6 +164,11 @@ class ResourceType:
 
         Values may be unknown (during validate): skip what cannot be checked yet.
         """
+        return []
+
+    def check_at(self, instances: list[ResourceInstance], now: datetime) -> list[Diagnostic]:
+        """Rules that depend on the time (an imported certificate's expiry), run by validate
+        as of now and by plan as of the plan's moment. Values may be unknown, as in ``check``."""
         return []
 
     def written_paths(self, instance: ResourceInstance) -> frozenset[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from meshprov import kuma
 from meshprov.kuma import ControlPlaneSpec, url_host
 from meshprov.lang.values import UNKNOWN
 from meshprov.plan.model import Plan, ResourceChange
@@ -24,7 +25,7 @@ SCHEMA = ResourceSchema(
     "control_plane",
     attributes=(
         *SHARED_ATTRIBUTES,
-        Attr("kds_port", NUMBER, default=5685, check=check_port),
+        Attr("kds_port", NUMBER, default=kuma.KDS_PORT, check=check_port),
         *cp_authn.GLOBAL_AUTHN_ATTRIBUTES,
     ),
     exported=(

@@ -10,7 +10,9 @@ apply writes with. For every TLS server of a channel:
 - ``refs``      kuma-cp.env / kuma-dp.env point at files that exist (values.yaml: Secrets);
 - ``chain``     the certificate validates, with the CA the client is given, for the host the
                 client dials, and is signed by the control plane's configured ``ca``;
-- ``sans``      the SANs cover every configured hostname (DNS) and address (IP);
+- ``sans``      the SANs cover every configured hostname (DNS) and address (IP), and on
+                Kubernetes the Service names sidecars and the API server dial;
+- ``bundle``    the CA bundle the client is given holds the control plane's issuing CA;
 - ``expiry``    neither the certificate nor its CA is within its ``renew_before`` of expiry
                 (``pki.renewal_due``, the rule plan uses to reissue);
 - ``key_mode``  key files are not readable by group or others (written 0600);
@@ -48,6 +50,7 @@ from meshprov import kuma, pki, tokens
 from meshprov.handshake import loopback_handshake
 from meshprov.kuma import Env, Files, Helm, SecretKeys
 from meshprov.resources import ca as ca_type
+from meshprov.resources.control_plane_common import certificate_hostnames
 from meshprov.resources.report import CheckRow, RowBuilder, VerifyContext
 from meshprov.resources.schema import ResourceSchema, parse_duration
 from meshprov.state.model import ResourceState
@@ -106,6 +109,17 @@ class _ControlPlane:
         self.is_zone = zone
         self.kubernetes = self.attrs.get("environment") == "kubernetes"
         self.source: _Source = _Kubernetes(self) if self.kubernetes else _Universal(self)
+        # what its certificates' DNS names follow from (SPEC §1.4)
+        self.names = {
+            name: schema.value(self.attrs, name)
+            for name in ("hostnames", "environment", "service_name", "namespace")
+        }
+        # kubernetes: the name injected sidecars dial it by
+        self.service_host = (
+            kuma.service_dial_host(str(self.names["service_name"]), str(self.names["namespace"]))
+            if self.kubernetes
+            else None
+        )
 
     def show(self, path: Path) -> str:
         """A path as the user knows it: relative to the configuration directory when inside."""
@@ -544,6 +558,7 @@ class _Verifier:
         if leaf is not None:
             if ca is not None and ca.text is not None:
                 self._chain(row, cp, cert, chain, ca, host)
+                self.bundle(row, cp, ca)
             self._sans(row, cp, cert, leaf)
             self._expiry(row, cp, cert, leaf)
         if key.text is not None:
@@ -586,12 +601,44 @@ class _Verifier:
 
     def _sans(self, row: RowBuilder, cp: _ControlPlane, cert: _Pem, leaf: x509.Certificate):
         missing = pki.missing_sans(
-            leaf, cp.attrs.get("hostnames") or [], cp.attrs.get("addresses") or []
+            leaf, certificate_hostnames(cp.names), cp.attrs.get("addresses") or []
         )
-        if missing:
+        service = cp.service_host
+        if missing and service is not None and f"{service} (DNS)" in missing:
+            row.failed(
+                "sans",
+                f"{cert.where} lacks SANs for {', '.join(missing)}: sidecars dial {service} and "
+                f"the API server calls the webhooks at {service}.svc, so no proxy would connect "
+                "and nothing would be injected",
+            )
+        elif missing:
             row.failed("sans", f"{cert.where} lacks SANs for {', '.join(missing)}")
+        elif service is not None:
+            row.passed(
+                "sans", f"{cert.where} covers every hostname and address and the Service names"
+            )
         else:
             row.passed("sans", f"{cert.where} covers every hostname and address")
+
+    def bundle(self, row: RowBuilder, cp: _ControlPlane, bundle: _Pem) -> None:
+        """A trust bundle clients are given holds the CA that issues ``cp``'s certificates
+        (SPEC §1.4: the issuing chain, then the trusted CAs)."""
+        ca_address, ca_id = self.signing_ca(cp)
+        if bundle.text is None or not ca_id:
+            return
+        try:
+            held = pki.bundle_fingerprints(bundle.text)
+        except ValueError:
+            return  # the chain check reports a bundle holding no certificate
+        if ca_id in held:
+            row.passed("bundle", f"{bundle.where} holds {ca_address}")
+        else:
+            row.failed(
+                "bundle",
+                f"{bundle.where} does not hold {ca_address}, the CA that issues "
+                f"{cp.address}'s certificates: clients given it may not verify them, and the "
+                "next CA rotation could not keep them trusting",
+            )
 
     def _expiry(self, row: RowBuilder, cp: _ControlPlane, cert: _Pem, leaf: x509.Certificate):
         renew_before = str(cp.schema.value(cp.attrs, "renew_before"))
@@ -889,7 +936,7 @@ def _dp_row(v: _Verifier, cp: _ControlPlane) -> CheckRow:
     _common(row, cp, dp=True)
     cert, key = cp.source.dp_server()
     ca = cp.source.dp_ca()
-    host = cp.dial_host
+    host = cp.service_host or cp.dial_host
     has_url, url_value = cp.source.dp_url()
     if has_url:
         expected = cp.attrs.get("cp_url")
@@ -1143,6 +1190,7 @@ def _kds_pair_row(v: _Verifier, zone: _ControlPlane, target: _ControlPlane) -> C
     if kds_ca.problem is not None:
         row.failed(kds_ca.problem_check, kds_ca.problem)
         return row.build("")
+    v.bundle(row, target, kds_ca)
     with tempfile.TemporaryDirectory(prefix="meshprov-verify-") as scratch:
         files = _handshake_files(cert, key, Path(scratch))
         if files is None:

@@ -20,6 +20,7 @@ from meshprov.lang.values import UNKNOWN
 
 _DURATION_RE = re.compile(r"^(?:\d+[dhms])+$")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+_LINE_BREAKS = str.maketrans("", "", "\r\n")
 
 
 def parse_duration(text: str) -> int:
@@ -41,11 +42,11 @@ def check_duration(value: Any) -> str | None:
     return None
 
 
-def control_character_problem(value: Any) -> str | None:
+def control_character_problem(value: Any, multiline: bool = False) -> str | None:
     """Why a checked argument cannot be written into files, or None; never quotes the value
-    (it may be sensitive)."""
+    (it may be sensitive). ``multiline`` text (PEM) may hold line breaks."""
     if isinstance(value, str):
-        found = CONTROL_CHARACTERS.search(value)
+        found = CONTROL_CHARACTERS.search(value.translate(_LINE_BREAKS) if multiline else value)
         if found:
             return (
                 f"The value contains the control character U+{ord(found.group()):04X}. Names, "
@@ -54,7 +55,7 @@ def control_character_problem(value: Any) -> str | None:
             )
     elif isinstance(value, list | tuple):
         for item in value:
-            problem = control_character_problem(item)
+            problem = control_character_problem(item, multiline)
             if problem:
                 return problem
     return None
@@ -65,15 +66,20 @@ class Attr:
     """One attribute of a resource type.
 
     ``reference`` names the resource type an attribute must point at (``ca = ca.root``);
+    ``required_unless`` names another argument without which this one is required (a CA's
+    ``common_name``, unless it imports ``certificate_pem``);
     ``check`` returns an error message for a bad known value, or None; ``computed``: left
     unset, the type computes the value when planning (so ``validate`` cannot know it);
     ``null_is_value``: an explicit ``null`` means null (e.g. "write no binding"), while
-    leaving the attribute out means its default.
+    leaving the attribute out means its default; ``sensitive``: the value is sensitive however
+    it was given (a private key read with ``file()``), as a provider schema marks it;
+    ``multiline``: text such as PEM, whose line breaks are not refused as control characters.
     """
 
     name: str
     type: Type = STRING
     required: bool = False
+    required_unless: str | None = None
     default: Any = None
     allowed: tuple[Any, ...] | None = None
     reference: str | None = None
@@ -82,6 +88,8 @@ class Attr:
     description: str = ""
     computed: bool = False
     null_is_value: bool = False
+    sensitive: bool = False
+    multiline: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,7 +145,7 @@ class ResourceSchema:
         missing = {
             a.name: _as_stored(a.default)
             for a in self.attributes
-            if a.name not in attributes and not a.required
+            if a.name not in attributes and not a.required and a.required_unless is None
         }
         missing |= {
             e.name: None
@@ -154,7 +162,11 @@ class ResourceSchema:
             return ["its attributes are not an object"]
         problems = []
         for attr in self.attributes:
-            if attr.name not in attributes:
+            if attr.name not in attributes or (
+                attributes[attr.name] is None
+                and attr.required_unless is not None
+                and attributes.get(attr.required_unless) is None
+            ):
                 problems.append(f"{attr.name} is missing")
             elif not _matches(attributes[attr.name], attr):
                 problems.append(f"{attr.name} is not {_describe(attr.type)}")
