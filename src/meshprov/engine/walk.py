@@ -464,6 +464,11 @@ class _Walker:
         answers: dict[InstanceKey, Any] = {}
         problems = Diagnostics()
         ranges = {name: attr.expr.range for name, attr in resource.attributes.items()}
+        for kind, nested in resource.blocks.items():
+            ranges[kind] = nested.type_range
+            ranges.update(
+                {f"{kind}.{name}": a.expr.range for name, a in nested.body.attributes.items()}
+            )
         for key in keys:
             address = InstanceAddress(inst.path, resource.type, resource.name, key)
             extra = _repetition_names(
@@ -471,7 +476,9 @@ class _Walker:
             )
             try:
                 nulls: set[str] = set()
-                values = self._resource_arguments(resource, inst.ctx(**extra), address, nulls)
+                values, nested_sensitive = self._resource_arguments(
+                    resource, inst.ctx(**extra), address, nulls
+                )
                 instance = ResourceInstance(
                     address,
                     resource.schema,
@@ -483,8 +490,11 @@ class _Walker:
                     frozenset(
                         k
                         for k, v in values.items()
-                        if not resource.schema.is_reference(k) and is_sensitive_deep(v)
-                    ),
+                        if not resource.schema.is_reference(k)
+                        and k not in resource.blocks  # marked inside: nested_sensitive
+                        and is_sensitive_deep(v)
+                    )
+                    | nested_sensitive,
                     frozenset(nulls),
                 )
                 if key != UNKNOWN_KEY:
@@ -501,20 +511,38 @@ class _Walker:
 
     def _resource_arguments(
         self, resource: Resource, ctx: EvalContext, address: InstanceAddress, nulls: set[str]
-    ) -> dict[str, Any]:
-        """The checked arguments, defaults applied; ``nulls`` gains those written as null."""
+    ) -> tuple[dict[str, Any], frozenset[str]]:
+        """The checked arguments, defaults applied, and the sensitive ones inside nested blocks
+        (``block.name``): a block's map holds plain values, so only its secrets are hidden.
+        ``nulls`` gains the arguments written as null (``block.name`` inside a block)."""
         values: dict[str, Any] = {}
+        nested_sensitive: set[str] = set()
         problems = Diagnostics()
         for attr in resource.schema.attributes:
-            configured = resource.attributes.get(attr.name)
-            try:
-                if configured is None:
-                    values[attr.name] = _default(attr)
+            if attr.block is not None:
+                nested = resource.blocks.get(attr.name)
+                if nested is None:
+                    values[attr.name] = None
                     continue
-                value = evaluate(configured.expr, ctx)
-                if unmark(value)[0] is None:
-                    nulls.add(attr.name)
-                values[attr.name] = _check_argument(attr, value, configured, address)
+                block_values: dict[str, Any] = {}
+                inner_nulls: set[str] = set()
+                for inner in attr.block:
+                    try:
+                        value = self._argument(
+                            inner, nested.body.attributes, ctx, address, inner_nulls
+                        )
+                    except DiagnosticError as exc:
+                        problems.extend(exc.diagnostics)
+                        continue
+                    raw, sensitive = (unmark if inner.reference else unmark_deep)(value)
+                    block_values[inner.name] = raw
+                    if sensitive:
+                        nested_sensitive.add(f"{attr.name}.{inner.name}")
+                values[attr.name] = block_values
+                nulls.update(f"{attr.name}.{name}" for name in inner_nulls)
+                continue
+            try:
+                values[attr.name] = self._argument(attr, resource.attributes, ctx, address, nulls)
             except DiagnosticError as exc:
                 problems.extend(exc.diagnostics)
         for attr in resource.schema.attributes:
@@ -534,7 +562,25 @@ class _Walker:
                     )
                 )
         problems.raise_if_errors()
-        return values
+        return values, frozenset(nested_sensitive)
+
+    @staticmethod
+    def _argument(
+        attr: Attr,
+        given: dict[str, ast.Attribute],
+        ctx: EvalContext,
+        address: InstanceAddress,
+        nulls: set[str],
+    ) -> Any:
+        """One argument checked against its schema, or its default when left out (or null,
+        then named in ``nulls``); a schema-sensitive one comes back marked whatever gave it."""
+        configured = given.get(attr.name)
+        if configured is None:
+            return mark(_default(attr), attr.sensitive)
+        value = evaluate(configured.expr, ctx)
+        if unmark(value)[0] is None:
+            nulls.add(attr.name)
+        return _check_argument(attr, value, configured, address)
 
     # --- count and for_each ------------------------------------------------------------------
 

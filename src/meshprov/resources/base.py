@@ -35,13 +35,13 @@ from meshprov.diagnostics import Diagnostic, SourceRange
 from meshprov.lang.values import (
     UNKNOWN,
     ResourceValue,
-    mark,
+    mark_paths,
     unmark,
     unmark_deep,
     values_equal,
 )
 from meshprov.plan.model import ActionReason
-from meshprov.resources.schema import ResourceSchema
+from meshprov.resources.schema import Attr, ResourceSchema
 
 
 @dataclass(frozen=True)
@@ -72,14 +72,17 @@ class ResourceInstance:
 
     def marked_values(self) -> dict[str, Any]:
         """The arguments as expressions see them: the sensitive ones marked again."""
-        return {k: mark(v, k in self.sensitive) for k, v in self.values.items()}
+        return mark_paths(self.values, self.sensitive)
 
     def is_set(self, name: str) -> bool:
         """Whether the block gives ``name`` a value: written, and not null in this instance."""
         return name in self.argument_ranges and name not in self.null_arguments
 
     def argument_range(self, name: str) -> SourceRange:
-        """Where an argument is set, or the block when it is left to its default."""
+        """Where an argument is set (``block.name`` inside a nested block), else the nested
+        block, else the resource block, when it is left to its default."""
+        while name not in self.argument_ranges and "." in name:
+            name = name.rsplit(".", 1)[0]
         return self.argument_ranges.get(name, self.range)
 
 
@@ -204,11 +207,7 @@ class ResourceType:
 
     def planned_arguments(self, config: dict[str, Any]) -> dict[str, Any]:
         """Configured arguments as state stores them: references become addresses."""
-        out: dict[str, Any] = {}
-        for attr in self.schema.attributes:
-            value = config.get(attr.name)
-            out[attr.name] = reference_address(value) if attr.reference else _plain(value)
-        return out
+        return {attr.name: _stored(attr, config.get(attr.name)) for attr in self.schema.attributes}
 
     def apply(self, request: ApplyRequest) -> dict[str, Any]:
         raise NotImplementedError
@@ -247,6 +246,15 @@ def reference_address(value: Any) -> Any:
     if isinstance(raw, list):
         return [reference_address(v) for v in raw]
     return raw
+
+
+def _stored(attr: Attr, value: Any) -> Any:
+    """One argument as state stores it; a nested block as a map of its own arguments."""
+    if attr.reference:
+        return reference_address(value)
+    if attr.block is not None and isinstance(value, dict):
+        return {inner.name: _stored(inner, value.get(inner.name)) for inner in attr.block}
+    return _plain(value)
 
 
 def _plain(value: Any) -> Any:

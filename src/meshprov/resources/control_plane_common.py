@@ -216,6 +216,10 @@ class ControlPlaneType(ResourceType):
         """The Kong Mesh settings the artifacts are rendered from."""
         raise NotImplementedError
 
+    def files_unknown(self, config: dict[str, Any]) -> bool:
+        """Whether an argument only the files hold is known only after apply."""
+        return False
+
     def base_spec(
         self, name: str, attributes: dict[str, Any], config: dict[str, Any]
     ) -> dict[str, Any]:
@@ -390,8 +394,8 @@ class ControlPlaneType(ResourceType):
             if isinstance(global_cp, dict):
                 bundle = _known(global_cp["ca_bundle_pem"], stand_in)
                 given = {**config, "global": {**global_cp, "ca_bundle_pem": bundle}}
-            if has_unknown(own):  # the certificate, or an address the files name
-                return UNKNOWN
+            if has_unknown(own) or self.files_unknown(config):  # the certificate, an
+                return UNKNOWN  # address the files name, a CA only they hold
             files = kuma.render_artifacts(self.spec(address, own, given))
             digests.append({p: artifact_digest(a.content, a.mode) for p, a in files.items()})
         first, second = digests

@@ -50,6 +50,7 @@ from meshprov import kuma, pki, tokens
 from meshprov.handshake import loopback_handshake
 from meshprov.kuma import Env, Files, Helm, SecretKeys
 from meshprov.resources import ca as ca_type
+from meshprov.resources import cp_store
 from meshprov.resources.control_plane_common import certificate_hostnames
 from meshprov.resources.report import CheckRow, RowBuilder, VerifyContext
 from meshprov.resources.schema import ResourceSchema, parse_duration
@@ -61,6 +62,7 @@ __all__ = [
     "CHANNEL_DP",
     "CHANNEL_KDS",
     "CHANNEL_MADS",
+    "CHANNEL_STORE",
     "verify_control_plane",
 ]
 
@@ -68,10 +70,17 @@ CHANNEL_DP = "dp→cp (5678)"
 CHANNEL_API = "user→api (5682)"
 CHANNEL_MADS = "prometheus→mads (5676)"
 CHANNEL_KDS = "zone→global kds (5685)"
-CHANNELS = (CHANNEL_DP, CHANNEL_API, CHANNEL_MADS, CHANNEL_KDS)
+CHANNEL_STORE = "global→postgres store"
+CHANNELS = (CHANNEL_DP, CHANNEL_API, CHANNEL_MADS, CHANNEL_KDS, CHANNEL_STORE)
 # where each channel's rows go in the report: all data plane rows, then all API rows...; a
 # global no zone connects to comes after the zone → global pairs
-_ORDER = {CHANNEL_DP: (0,), CHANNEL_API: (1,), CHANNEL_MADS: (2,), CHANNEL_KDS: (3, 0)}
+_ORDER = {
+    CHANNEL_DP: (0,),
+    CHANNEL_API: (1,),
+    CHANNEL_MADS: (2,),
+    CHANNEL_KDS: (3, 0),
+    CHANNEL_STORE: (3, 2),
+}
 _LONE_GLOBAL = (3, 1)
 
 
@@ -229,10 +238,10 @@ class _Universal(_Source):
         for name in names:
             value = env.get(name)
             if value:
-                return self._resolve(file, name, value)
+                return self.resolve(file, name, value)
         return _Pem(file, problem=f"{file} does not set {' or '.join(names)}", problem_check="refs")
 
-    def _resolve(self, file: str, name: str, value: str) -> _Pem:
+    def resolve(self, file: str, name: str, value: str) -> _Pem:
         path = self.cp.host_path(value)
         if path is None:
             return _Pem(
@@ -299,7 +308,7 @@ class _Universal(_Source):
                 continue
             for name, value in env.items():
                 if name.endswith("_FILE") and value:
-                    pem = self._resolve(file, name, value)
+                    pem = self.resolve(file, name, value)
                     if pem.problem_check == "refs" and pem.problem:
                         problems.append(pem.problem)
         return problems
@@ -327,7 +336,7 @@ class _Universal(_Source):
         value = self.cp_env.get(Env.ZONE_KDS_TOKEN_PATH)
         if self.cp_env_problem is not None or not value:
             return None, self.cp_file, self.cp_env_problem
-        found = self._resolve(self.cp_file, Env.ZONE_KDS_TOKEN_PATH, value)
+        found = self.resolve(self.cp_file, Env.ZONE_KDS_TOKEN_PATH, value)
         return (found.text or "").strip() or None, found.where, found.problem
 
 
@@ -1096,6 +1105,8 @@ def verify_control_plane(
         rows = [_api_row(v, cp)]
         if cp.address not in _served_globals(context, rs.type):
             rows.append(_lone_global_row(v, cp))
+        if isinstance(cp.source, _Universal) and cp.attrs.get(cp_store.STORE.name) is not None:
+            rows.append(_store_row(cp, cp.source, context))
         return rows
     rows = [_dp_row(v, cp), _api_row(v, cp), _mads_row(v, cp)]
     global_ref = cp.attrs.get(_GLOBAL)
@@ -1156,6 +1167,20 @@ def _lone_global_row(v: _Verifier, target: _ControlPlane) -> CheckRow:
     cert, key = target.source.kds_server()
     v.server_checks(row, target, cert, key, target.file(Files.CA), target.dial_host)
     return row.build("no zone connects to this global; its KDS certificate is ok")
+
+
+def _store_row(cp: _ControlPlane, source: _Universal, context: VerifyContext) -> CheckRow:
+    row = _row(CHANNEL_STORE, cp.address)
+    if source.cp_env_problem is not None:
+        row.failed("refs", source.cp_env_problem)
+        return row.build("")
+
+    def read(path: str) -> tuple[str | None, str | None]:
+        pem = source.resolve(source.cp_file, kuma.StoreEnv.TLS_CA_PATH, path)
+        return pem.text, pem.problem
+
+    cp_store.verify(row, cp.rs, context, source.cp_env, source.cp_file, read)
+    return row.build(f"{Files.CP_ENV} sets the postgres store as configured")
 
 
 def _kds_pair_row(v: _Verifier, zone: _ControlPlane, target: _ControlPlane) -> CheckRow:

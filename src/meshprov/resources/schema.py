@@ -71,9 +71,14 @@ class Attr:
     ``check`` returns an error message for a bad known value, or None; ``computed``: left
     unset, the type computes the value when planning (so ``validate`` cannot know it);
     ``null_is_value``: an explicit ``null`` means null (e.g. "write no binding"), while
-    leaving the attribute out means its default; ``sensitive``: the value is sensitive however
-    it was given (a private key read with ``file()``), as a provider schema marks it;
-    ``multiline``: text such as PEM, whose line breaks are not refused as control characters.
+    leaving the attribute out means its default. ``sensitive``: the value is a secret however
+    it was given (a private key read with ``file()``, a password), as a provider schema marks
+    it: never shown, as if it came from a sensitive variable. ``multiline``: text such as PEM,
+    whose line breaks are not refused as control characters.
+
+    ``block`` makes this a nested block (``store { host = ... }``) instead of an argument: at
+    most one, with these attributes of its own (their types, defaults, checks, references and
+    marks as above); left out, its value is null. It is stored as a map of them.
     """
 
     name: str
@@ -89,6 +94,7 @@ class Attr:
     computed: bool = False
     null_is_value: bool = False
     sensitive: bool = False
+    block: tuple[Attr, ...] | None = None
     multiline: bool = False
 
 
@@ -122,6 +128,11 @@ class ResourceSchema:
             attr = self.attribute(name)
             return attr.default if attr is not None else None
         return value
+
+    @property
+    def blocks(self) -> tuple[Attr, ...]:
+        """The nested blocks."""
+        return tuple(a for a in self.attributes if a.block is not None)
 
     def is_reference(self, name: str) -> bool:
         attr = self.attribute(name)
@@ -193,6 +204,10 @@ def _as_stored(default: Any) -> Any:
 def _matches(value: Any, attr: Attr) -> bool:
     if value is None:
         return not attr.required
+    if attr.block is not None:  # a map of the block's attributes
+        return isinstance(value, dict) and all(
+            _matches(value.get(inner.name), inner) for inner in attr.block
+        )
     if attr.reference is not None:  # stored as the address, or a list of addresses
         items = value if isinstance(value, list) else [value]
         return all(isinstance(item, str) for item in items)
