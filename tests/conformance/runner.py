@@ -6,7 +6,8 @@ fail without being listed in ``known_failures.json``; the pytest suite
 
 Values are compared with their sensitive marks, unknowns and nulls, element by element.
 meshprov's values do not carry cty's types, so list/tuple, map/object and the type of a null
-or unknown are not compared; that limit is the same for every row.
+or unknown are not compared; that limit is the same for every row. A ``$set`` is built as
+``cty.SetVal`` builds it: the marks of its elements move onto the set.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from typing import Any
 
 from meshprov.diagnostics import DiagnosticError
 from meshprov.lang.evaluate import EvalContext, evaluate
+from meshprov.lang.numbers import format_number, parse_number
 from meshprov.lang.parse import parse_expression
-from meshprov.lang.values import UNKNOWN, HclSet, Sensitive, Unknown, parse_number
+from meshprov.lang.values import UNKNOWN, HclSet, Sensitive, Unknown, mark, unmark_deep
 
 HERE = Path(__file__).parent
 KNOWN_FAILURES = HERE / "known_failures.json"
@@ -61,7 +63,8 @@ def decode(v: Any) -> Any:
         return v
     if isinstance(v, dict):
         if "$number" in v:
-            return parse_number(v["$number"])
+            # the converter writes cty's infinities as JSON's "Infinity"; cty's text is "Inf"
+            return parse_number(v["$number"].replace("Infinity", "Inf"))
         if "$null" in v:
             return None
         if "$unknown" in v:
@@ -71,8 +74,9 @@ def decode(v: Any) -> Any:
         for key in ("$list", "$tuple"):
             if key in v:
                 return [decode(x) for x in v[key]]
-        if "$set" in v:
-            return HclSet(decode(x) for x in v["$set"])
+        if "$set" in v:  # cty.SetVal moves its elements' marks onto the set
+            raw, marked = unmark_deep(HclSet(decode(x) for x in v["$set"]))
+            return mark(raw, marked)
         for key in ("$map", "$object"):
             if key in v:
                 return {k: decode(x) for k, x in v[key].items()}
@@ -95,7 +99,7 @@ def canon(v: Any) -> Any:
         return ["list", [canon(x) for x in v]]
     if isinstance(v, dict):
         return ["map", {k: canon(x) for k, x in v.items()}]
-    return ["number", repr(parse_number(str(v)))]
+    return ["number", format_number(v)]
 
 
 @dataclass(frozen=True)

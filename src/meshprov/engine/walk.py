@@ -43,6 +43,7 @@ from meshprov.lang.values import (
     HclSet,
     ResourceValue,
     Unknown,
+    has_infinity,
     has_unknown,
     is_sensitive_deep,
     is_unknown,
@@ -432,6 +433,13 @@ class _Walker:
                 "be only internal, meshprov requires that any root module output containing "
                 "sensitive data be explicitly marked as sensitive: add sensitive = true.",
                 output.range,
+            )
+        if not inst.path and has_infinity(value):
+            raise DiagnosticError.single(
+                "Unsupported output value",
+                "Root module outputs are saved in the state as JSON, which cannot hold an "
+                "infinite number (such as the result of dividing by zero).",
+                output.expr.range,
             )
         return value
 

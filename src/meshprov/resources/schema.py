@@ -16,7 +16,7 @@ from typing import Any
 
 from meshprov.kuma import CONTROL_CHARACTERS
 from meshprov.lang.types import BOOL, NUMBER, STRING, ListType, Type
-from meshprov.lang.values import UNKNOWN
+from meshprov.lang.values import UNKNOWN, is_number
 
 _DURATION_RE = re.compile(r"^(?:\d+[dhms])+$")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -191,7 +191,7 @@ def _is(value: Any, type_: Type) -> bool:
     if type_ == STRING:
         return isinstance(value, str)
     if type_ == NUMBER:
-        return isinstance(value, int | float) and not isinstance(value, bool)
+        return is_number(value)
     if type_ == BOOL:
         return isinstance(value, bool)
     if isinstance(type_, ListType):
@@ -225,11 +225,7 @@ _KIND_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "time": _time_problem,
     "map": lambda value: None if isinstance(value, dict) else "is not a map",
     "list": lambda value: None if isinstance(value, list) else "is not a list",
-    "number": lambda value: (
-        None
-        if isinstance(value, int | float) and not isinstance(value, bool)
-        else "is not a number"
-    ),
+    "number": lambda value: None if is_number(value) else "is not a number",
 }
 
 
