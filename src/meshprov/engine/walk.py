@@ -43,8 +43,10 @@ from meshprov.lang.values import (
     HclSet,
     ResourceValue,
     Unknown,
+    format_number,
     has_infinity,
     has_unknown,
+    is_number,
     is_sensitive_deep,
     is_unknown,
     mark,
@@ -646,6 +648,8 @@ def _show(value: Any) -> str:
         return "null"
     if isinstance(value, str):
         return f'"{value}"'
+    if is_number(value):
+        return format_number(value)
     return str(value)
 
 

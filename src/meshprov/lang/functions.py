@@ -22,6 +22,7 @@ import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -1489,6 +1490,12 @@ class _TerraformYamlDumper(yaml.SafeDumper):
 
 _TerraformYamlDumper.add_representer(
     str, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style='"')
+)
+_TerraformYamlDumper.add_representer(  # a number's text, plain, as go-cty-yaml writes it
+    Decimal,
+    lambda dumper, n: dumper.represent_scalar(
+        "tag:yaml.org,2002:" + ("str" if n.is_infinite() else "float"), format_number(n)
+    ),
 )
 
 

@@ -443,12 +443,29 @@ def _base64gzip(string: Any) -> str:
 def _yamldecode(string: Any) -> Any:
     text = _str(string, "src")
     try:
-        docs = list(yaml.safe_load_all(text))
+        docs = list(yaml.load_all(text, Loader=_YamlLoader))
     except yaml.YAMLError as e:
         raise _CallFailed(f"on line {_yaml_line(e)}: {_yaml_problem(e)}") from None
     if len(docs) > 1:
         raise _CallFailed("multiple YAML documents are not supported")
     return _from_yaml(docs[0] if docs else None)
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """YAML's floats read from their text at cty's precision, as go-cty-yaml reads them."""
+
+
+def _yaml_float(loader: _YamlLoader, node: yaml.ScalarNode) -> Any:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    if text.lower() in (".inf", "+.inf", "-.inf"):
+        return numbers.NEGATIVE_INFINITY if text.startswith("-") else numbers.INFINITY
+    if text.lower() == ".nan":
+        raise numbers.NumberError("floating point NaN is not supported")
+    number = numbers.parse_number(text)
+    return numbers.from_float(loader.construct_yaml_float(node)) if number is None else number
+
+
+_YamlLoader.add_constructor("tag:yaml.org,2002:float", _yaml_float)
 
 
 def _yaml_line(e: yaml.YAMLError) -> int:
@@ -465,11 +482,9 @@ def _from_yaml(value: Any) -> Any:
         return {_yaml_key(k): _from_yaml(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_from_yaml(v) for v in value]
-    if isinstance(value, float):
-        return numbers.from_float(value)
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
-    if value is None or isinstance(value, bool | int | str):
+    if value is None or isinstance(value, bool | int | str) or is_number(value):
         return value
     return str(value)  # dates and timestamps arrive as their text, as in Terraform
 
@@ -477,8 +492,6 @@ def _from_yaml(value: Any) -> Any:
 def _yaml_key(key: Any) -> str:
     if isinstance(key, bool):
         return "true" if key else "false"
-    if isinstance(key, float):
-        return numbers.format_number(numbers.from_float(key))
     if is_number(key):
         return numbers.format_number(key)
     return str(key)

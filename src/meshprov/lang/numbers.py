@@ -232,7 +232,7 @@ def exact_decimal(value: Number) -> Decimal:
     that round it to a number of digits, as Go's ``%f``/``%e`` do."""
     if isinstance(value, int) and value.bit_length() <= PRECISION:
         return Decimal(value)
-    if is_infinite(value):
+    if isinstance(value, Decimal) and value.is_infinite():
         return value
     fraction = exact(value)
     digits, point = _decimal_digits(abs(fraction.numerator), fraction.denominator.bit_length() - 1)
