@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,7 +207,7 @@ def _splat_over(
                 break
             if step.name is not None:
                 item = get_attribute(item, step.name, expr.range)
-            else:
+            elif step.key is not None:
                 item = index_value(item, _eval(step.key, ctx), expr.range)
         out.append(item)
     return mark(out, sensitive)
@@ -664,7 +664,7 @@ def _template_string(value: Any, rng: SourceRange) -> str:
         ) from None
 
 
-_EVALUATORS = {
+_EVALUATORS: dict[type, Callable[[Any, EvalContext], Any]] = {
     ast.Literal: _literal,
     ast.Parens: _parens,
     ast.Name: _name,

@@ -20,7 +20,7 @@ import os
 import posixpath
 import re
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -1359,7 +1359,7 @@ def render_template_text(ctx: CallContext, text: str, filename: str, variables: 
     return ctx.render_template(text, filename, variables)
 
 
-def graphemes(text: str) -> list[str]:
+def graphemes(text: str) -> Sequence[str]:
     """The user-perceived characters of ``text`` (Unicode grapheme clusters), as Terraform
     counts them in length, substr, strrev and format's padding."""
     return text if text.isascii() and "\r\n" not in text else regex.findall(r"\X", text)

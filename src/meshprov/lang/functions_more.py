@@ -58,7 +58,7 @@ def _bools(value: Any, param: str) -> list:
     items = _seq(value)
     if items is None:
         raise _arg_error(param, "list of bool required")
-    out = []
+    out: list[Any] = []
     for i, item in enumerate(items):
         if item is None or isinstance(item, Unknown):
             out.append(item)
@@ -117,11 +117,14 @@ def _chunklist(values: Any, size: Any) -> Any:
 
 @_register("matchkeys", 3, 3)
 def _matchkeys(values: Any, keys: Any, searchset: Any) -> list:
+    seqs = []
     for param, arg in (("values", values), ("keys", keys), ("searchset", searchset)):
         _not_null(arg, param)
-        if _seq(arg) is None:
+        seq = _seq(arg)
+        if seq is None:
             raise _arg_error(param, "list required")
-    vals, ks, search = _seq(values), _seq(keys), _seq(searchset)
+        seqs.append(seq)
+    vals, ks, search = seqs
     if len(vals) != len(ks):
         raise _CallFailed("length of keys and values should be equal")
     # the searchset takes the keys' element type: [1, "3"] searches keys 1 and 3

@@ -264,6 +264,7 @@ class _Builder:
             [(a.range, a) for a in body.attributes.values()] + [(b.range, b) for b in body.blocks],
             key=lambda item: (item[0].start.line, item[0].start.column),
         )
+        assert lbrace.line is not None and rbrace.line is not None  # lexed with positions
         line = lbrace.line + self.line_offset
         if not items or items[0][0].start.line != line:
             return
@@ -298,7 +299,7 @@ class _Builder:
 
     # --- expressions -----------------------------------------------------------------------
 
-    def expr(self, node: Tree | Token) -> ast.Expression:
+    def expr(self, node: Tree) -> ast.Expression:
         method = getattr(self, f"_x_{node.data}")
         return method(node)
 
@@ -462,11 +463,11 @@ class _Builder:
             steps = [*source.steps, ast.SplatStep(None, None), *steps]
             source = source.source
         result: ast.Expression = ast.Splat(rng, source, tuple(steps), full)
-        for step in rest:
-            if step.name is not None:
-                result = ast.GetAttr(rng, result, step.name)
-            else:
-                result = ast.Index(rng, result, step.key)
+        for after in rest:
+            if after.name is not None:
+                result = ast.GetAttr(rng, result, after.name)
+            elif after.key is not None:
+                result = ast.Index(rng, result, after.key)
         return result
 
     def _x_for_tuple_expr(self, node: Tree) -> ast.Expression:
@@ -620,8 +621,9 @@ class _Builder:
                 f"There is no %{{end{opener[0]}}} for this %{{{opener[0]}}}.",
                 opener[1],
             )
-        if all(isinstance(p, ast.TemplateText) for p in root):
-            return ast.Literal(whole, "".join(p.text for p in root))
+        texts = [p.text for p in root if isinstance(p, ast.TemplateText)]
+        if len(texts) == len(root):
+            return ast.Literal(whole, "".join(texts))
         return ast.Template(whole, tuple(root))
 
     def heredoc(self, node: Tree, trim: bool) -> ast.Expression:

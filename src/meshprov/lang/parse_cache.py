@@ -108,8 +108,9 @@ def _code_fingerprint() -> bytes:
     versions = (meshprov.__version__, hcl2.__version__, lark.__version__)
     digest.update("\0".join((*versions, sys.implementation.cache_tag or "")).encode())
     for module in (parse, ast, values, diagnostics, sys.modules[__name__]):
-        with contextlib.suppress(OSError, TypeError):
-            digest.update(Path(module.__file__).read_bytes())
+        if module.__file__:
+            with contextlib.suppress(OSError):
+                digest.update(Path(module.__file__).read_bytes())
     return digest.digest()
 
 

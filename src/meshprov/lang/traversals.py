@@ -67,6 +67,7 @@ def _walk(expr: ast.Expression, bound: frozenset[str]) -> Iterator[Traversal]:
                 yield from _walk(key, bound)
             return
         # the chain starts at something other than a name, e.g. a function call
+        assert not isinstance(expr, ast.Name)  # a lone name is always a static chain
         yield from _walk(expr.source, bound)
         if isinstance(expr, ast.Index):
             yield from _walk(expr.key, bound)
@@ -80,9 +81,9 @@ def _walk(expr: ast.Expression, bound: frozenset[str]) -> Iterator[Traversal]:
         for item in expr.items:
             yield from _walk(item, bound)
     elif isinstance(expr, ast.ObjectExpr):
-        for item in expr.items:
-            yield from _walk(item.key, bound)
-            yield from _walk(item.value, bound)
+        for pair in expr.items:
+            yield from _walk(pair.key, bound)
+            yield from _walk(pair.value, bound)
     elif isinstance(expr, ast.FunctionCall):
         for arg in expr.args:
             yield from _walk(arg, bound)

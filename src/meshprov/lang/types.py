@@ -9,6 +9,7 @@ common type for every element", found the way Terraform unifies types.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -166,7 +167,7 @@ def _literal(value: Any) -> str:
 
 # --- parsing type expressions --------------------------------------------------------------
 
-_COLLECTIONS = {"list": ListType, "set": SetType, "map": MapType}
+_COLLECTIONS: dict[str, Callable[[Type], Type]] = {"list": ListType, "set": SetType, "map": MapType}
 _CONSTRUCTOR_ARITY = {
     "list": "The list type constructor requires one argument specifying the element type.",
     "set": "The set type constructor requires one argument specifying the element type.",
@@ -186,7 +187,8 @@ def parse_type(expr: ast.Expression) -> Type:
     """The type a ``type = ...`` expression denotes; raises ``Invalid type specification``."""
     if isinstance(expr, ast.Name):
         keyword = expr.name
-        primitive = {"string": STRING, "number": NUMBER, "bool": BOOL, "any": ANY}.get(keyword)
+        keywords: dict[str, Type] = {"string": STRING, "number": NUMBER, "bool": BOOL, "any": ANY}
+        primitive = keywords.get(keyword)
         if primitive is not None:
             return primitive
         if keyword in _CONSTRUCTOR_ARITY:
@@ -304,8 +306,10 @@ def _constant(expr: ast.Expression) -> Any:
         operand = _constant(expr.operand)
         if is_number(operand):
             return negate(operand)
-    if isinstance(expr, ast.Template) and all(isinstance(p, ast.TemplateText) for p in expr.parts):
-        return "".join(p.text for p in expr.parts)
+    if isinstance(expr, ast.Template):
+        texts = [p.text for p in expr.parts if isinstance(p, ast.TemplateText)]
+        if len(texts) == len(expr.parts):
+            return "".join(texts)
     if isinstance(expr, ast.TupleExpr):
         return [_constant(item) for item in expr.items]
     if isinstance(expr, ast.ObjectExpr):
@@ -412,6 +416,8 @@ def _convert_known(raw: Any, want: Type) -> Any:
         if isinstance(raw, ResourceValue):
             return ResourceValue(raw.address, converted)
         return converted
+    if isinstance(want, AnyType):  # convert() returns before this; kept for the type checker
+        return raw
     if not isinstance(raw, list) or len(raw) != len(want.elems):
         raise ConversionError(f"tuple of {len(want.elems)} elements required")
     pairs = zip(raw, want.elems, strict=True)
@@ -520,12 +526,13 @@ def unify(types: list[Type]) -> Type | None:
     if all(isinstance(t, Primitive) for t in types):
         # string absorbs number and bool; number and bool have no common type
         return STRING if STRING in types else None
-    if all(isinstance(t, ObjectType) for t in types):
-        names = [tuple(a.name for a in t.attrs) for t in types]
+    objects = [t for t in types if isinstance(t, ObjectType)]
+    if len(objects) == len(types):
+        names = [tuple(a.name for a in t.attrs) for t in objects]
         if all(n == names[0] for n in names):
             attrs = []
             for i, name in enumerate(names[0]):
-                attr_type = unify([t.attrs[i].type for t in types])
+                attr_type = unify([t.attrs[i].type for t in objects])
                 if attr_type is None:
                     return None
                 attrs.append(ObjectAttr(name, attr_type))
@@ -533,9 +540,11 @@ def unify(types: list[Type]) -> Type | None:
     if all(isinstance(t, ObjectType | MapType) for t in types):
         elem = unify(_member_types(types))
         return None if elem is None else MapType(elem)
-    if all(isinstance(t, TupleType) for t in types) and len({len(t.elems) for t in types}) == 1:
-        elems = [unify(list(column)) for column in zip(*(t.elems for t in types), strict=True)]
-        return None if None in elems else TupleType(tuple(elems))
+    tuples = [t for t in types if isinstance(t, TupleType)]
+    if len(tuples) == len(types) and len({len(t.elems) for t in tuples}) == 1:
+        elems = [unify(list(column)) for column in zip(*(t.elems for t in tuples), strict=True)]
+        known = [e for e in elems if e is not None]
+        return TupleType(tuple(known)) if len(known) == len(elems) else None
     if all(isinstance(t, TupleType | ListType) for t in types):
         elem = unify(_member_types(types))
         return None if elem is None else ListType(elem)
@@ -552,6 +561,6 @@ def _member_types(types: list[Type]) -> list[Type]:
             out.extend(a.type for a in t.attrs)
         elif isinstance(t, TupleType):
             out.extend(t.elems)
-        else:
+        elif isinstance(t, ListType | SetType | MapType):
             out.append(t.elem)
     return out
