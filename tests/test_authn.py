@@ -626,3 +626,26 @@ def test_destroy_removes_every_file_and_directory(example: Applied, tmp_path: Pa
     run(directory, "destroy", "--auto-approve")
     assert not (directory / "out").exists() or not any((directory / "out").iterdir())
     assert not any(p.is_file() for p in (directory / "tokens").rglob("*"))
+
+
+def test_a_null_claim_of_another_kind_counts_as_left_out(tmp_path: Path) -> None:
+    """As in Terraform, ``mesh = null`` is the same as no ``mesh``: a module passing its
+    optional inputs through can issue user tokens; a real value is still refused."""
+    directory = tmp_path / "cfg"
+    directory.mkdir()
+    config = """
+    variable "mesh" { default = null }
+    signing_key "users" {
+      kind = "user"
+    }
+    token "alice" {
+      signing_key = signing_key.users
+      user_name   = "alice"
+      mesh        = var.mesh
+    }
+    """
+    (directory / "main.hcl").write_text(config)
+    assert "Success!" in run(directory, "validate").stdout
+    (directory / "main.hcl").write_text(config.replace("default = null", 'default = "m"'))
+    refused = run(directory, "validate", code=1)
+    assert "Claim not of the key's kind" in refused.output

@@ -21,6 +21,15 @@ ca "root" {
 control_plane "global" {
   ca        = ca.root
   hostnames = ["global.example.com"]
+
+  store {
+    type     = "postgres"
+    host     = "db.example.com"
+    user     = "kuma"
+    password = "log-Pass-38c1"
+    db_name  = "kuma"
+    tls_ca   = ca.root
+  }
 }
 
 zone "eu" {
@@ -41,12 +50,13 @@ def _mode(path: Path) -> int:
 
 
 def _secrets(ws: Workspace) -> list[str]:
-    """Every private key's base64 lines that apply wrote, to look for in the logs."""
+    """Every private key's base64 lines that apply wrote, and the global's database password,
+    to look for in the logs."""
     lines = []
     for key in ws.dir.glob("out/**/*.key"):
         lines += [line for line in key.read_text().splitlines() if "-----" not in line]
     assert lines
-    return lines
+    return [*lines, "log-Pass-38c1"]  # the store's password
 
 
 def test_debug_log_on_stderr_names_the_walk_and_state_and_no_secret(

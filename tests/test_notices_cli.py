@@ -56,7 +56,7 @@ zone "eu" {{
 def meshprov(directory: Path, *args: str) -> str:
     result = CliRunner().invoke(cli, ["-C", str(directory), *args], catch_exceptions=False)
     assert result.exit_code == 0, f"meshprov {' '.join(args)}:\n{result.output}"
-    return result.output
+    return result.stdout  # warnings (a global on the memory store) go to stderr
 
 
 def renderings(directory: Path) -> dict[str, object]:

@@ -2,7 +2,8 @@
 secret, and no secret text anywhere but ``state pull`` and ``output --show-sensitive``.
 
 The deployment has a CA key, control-plane keys (with a separate API certificate, so two per
-control plane) and sensitive variables: one used as an argument and one exported through a
+control plane), the global's store password (a literal, sensitive by the schema) and sensitive
+variables: one used as an argument and one exported through a
 sensitive output. Each command's stdout, stderr and the files it writes (a saved plan, the
 Markdown comment) are searched for every PEM body line of every private key, for a token's
 ``eyJ`` prefix, and for each sensitive variable's text.
@@ -15,8 +16,11 @@ import json
 import pytest
 from tests.support.engine import Workspace
 
+from meshprov.lang.values import at_path
+
 ORG_SECRET = "Hush-Org-7f3c9a"
 TOKEN_SECRET = "tok-Secret-91be44"
+DB_PASSWORD = "db-Pass-5d21e8"  # a literal: the store's password is sensitive by its schema
 
 CONFIG = """
 variable "org" {
@@ -40,6 +44,15 @@ control_plane "global" {
   hostnames         = ["global.example.com"]
   addresses         = ["10.0.0.1"]
   api_separate_cert = true
+
+  store {
+    type     = "postgres"
+    host     = "db.example.com"
+    user     = "kuma"
+    password = "DB-PASSWORD"
+    db_name  = "kuma"
+    tls_ca   = ca.cp
+  }
 }
 
 zone "eu" {
@@ -63,7 +76,7 @@ output "token" {
 output "kds" {
   value = control_plane.global.kds_address
 }
-""".replace("TOKEN", TOKEN_SECRET)
+""".replace("TOKEN", TOKEN_SECRET).replace("DB-PASSWORD", DB_PASSWORD)
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +90,10 @@ def deployed(tmp_path_factory):
 
 def _secrets(ws: Workspace) -> list[str]:
     """Every private key's PEM body lines, and the sensitive variables' text."""
-    found = [ORG_SECRET, TOKEN_SECRET, "eyJ"]
+    found = [ORG_SECRET, TOKEN_SECRET, DB_PASSWORD, "eyJ"]
     for resource in ws.state()["resources"]:
         for name in resource["sensitive_attributes"]:
-            value = resource["attributes"].get(name)
+            value = at_path(resource["attributes"], name)[1]  # "store.password" too
             if isinstance(value, str) and value:
                 body = [line for line in value.splitlines() if line and "-----" not in line]
                 found.extend(body)

@@ -26,6 +26,21 @@ from meshprov.render.security import (
 )
 from meshprov.resources.zone import PROXY_AUTHN_DISABLED
 
+MEMORY_STORE = (
+    "control_plane.global keeps every policy in memory (no store): a restart of kuma-cp loses "
+    "them all"
+)
+STORE = {
+    "type": "postgres",
+    "host": "db.internal",
+    "port": 5432,
+    "user": "kuma",
+    "password": "a-password",
+    "db_name": "kuma",
+    "tls_mode": "verifyFull",
+    "tls_ca": "ca.cp",
+}
+
 
 def test_first_plan_opens_the_firewall_to_the_zones_and_issues_everything() -> None:
     impact = security_impact(plans.quickstart_create())
@@ -44,7 +59,8 @@ def test_first_plan_opens_the_firewall_to_the_zones_and_issues_everything() -> N
         CertificateImpact("zone.us_east", "issued", "", "2031-01-15"),
     )
     assert impact.cas == (CAImpact("ca.cp", "created", expires="2040-01-13"),)
-    assert impact.warnings == ()
+    # the quickstart's global has no store (SPEC §1.5)
+    assert impact.warnings == (MEMORY_STORE,)
 
 
 def test_ca_rotation_counts_the_certificates_it_reissues_and_says_why() -> None:
@@ -62,6 +78,7 @@ def test_ca_rotation_counts_the_certificates_it_reissues_and_says_why() -> None:
     }
     assert impact.cas == (CAImpact("ca.cp", "replaced", "common_name changed", 2, "2040-01-13"),)
     assert impact.warnings == (
+        MEMORY_STORE,
         "zone.us_east serves the API over plain HTTP on 0.0.0.0:5681 (api_http_interface)",
     )
 
@@ -109,7 +126,7 @@ def test_reissue_counts_follow_intermediate_cas() -> None:
 
 def test_updates_that_keep_the_certificate_have_no_impact() -> None:
     ca = ca_values("cp", "CA")
-    cp = cp_values("control_plane.global", "ca.cp", "global")
+    cp = cp_values("control_plane.global", "ca.cp", "global", store=STORE)
     the_plan = make_plan(
         change("ca.cp", Action.UPDATE, ca, {**ca, "renew_before": "720h"}),
         change("control_plane.global", Action.UPDATE, cp, {**cp, "renew_before": "240h"}),
@@ -212,6 +229,7 @@ def test_terminal_block_for_the_quickstart() -> None:
         "  3 certificates issued: control_plane.global, zone.eu_west, zone.us_east; "
         "expire about 2031-01-15\n"
         "  ca.cp: CA created; expires about 2040-01-13\n"
+        f"  warning: {MEMORY_STORE}\n"
     )
 
 
@@ -237,6 +255,7 @@ def test_rotation_lines() -> None:
         "block; 1) add the new CA to trusted_cas and apply (clients get both CAs); 2) set ca to "
         "the new CA, keeping ca.cp in trusted_cas, and apply; 3) remove ca.cp from trusted_cas "
         "and apply",
+        f"warning: {MEMORY_STORE}",
         "warning: zone.us_east serves the API over plain HTTP on 0.0.0.0:5681 (api_http_interface)",
     ]
 

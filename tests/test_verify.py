@@ -283,9 +283,16 @@ def test_kds_ca_of_another_ca_fails_the_handshake(deployed: Path) -> None:
     result = verify(deployed)
     assert result.exit_code == 1
     assert result.failing == {US_KDS}
-    assert result.rows[US_KDS]["failed_checks"] == ["handshake"]
+    # the bundle lacks the global's issuing CA, and a real client trusting it refuses the global
+    assert result.rows[US_KDS]["failed_checks"] == ["bundle", "handshake"]
     (handshake,) = result.checks(*US_KDS, "handshake")
     assert "certificate verify failed" in handshake["detail"]
+    bundle = [c for c in result.checks(*US_KDS, "bundle") if not c["ok"]]
+    assert [c["detail"] for c in bundle] == [
+        "out/zone.us/tls/kds-ca.crt does not hold ca.cp, the CA that issues "
+        "control_plane.global's certificates: clients given it may not verify them, and the "
+        "next CA rotation could not keep them trusting"
+    ]
 
 
 def test_kubernetes_kds_ca_of_another_ca_fails_the_handshake(deployed: Path) -> None:
@@ -298,7 +305,7 @@ def test_kubernetes_kds_ca_of_another_ca_fails_the_handshake(deployed: Path) -> 
     result = verify(deployed)
     assert result.exit_code == 1
     assert result.failing == {KZ_KDS}
-    assert result.rows[KZ_KDS]["failed_checks"] == ["handshake"]
+    assert result.rows[KZ_KDS]["failed_checks"] == ["bundle", "handshake"]
 
 
 def test_private_key_readable_by_others(deployed: Path) -> None:
@@ -422,6 +429,66 @@ def test_dp_env_with_another_url(deployed: Path) -> None:
     result = verify(deployed)
     assert result.failing == {(CHANNEL_DP, "zone.eu")}
     assert "url" in result.rows[(CHANNEL_DP, "zone.eu")]["failed_checks"]
+
+
+def test_kubernetes_certificate_without_the_service_names(deployed: Path) -> None:
+    """A general certificate as meshprov issued it before the Service names (signed by the
+    same CA, valid for the hostname): sidecars dialling kong-mesh-control-plane.kong-mesh-system
+    and the webhooks' caller would refuse it, and verify says so."""
+    attrs = state_of(deployed)
+    ca = attrs["ca.cp"]
+    old = pki.issue_server(
+        ["cp.kz.mesh.test"],
+        [],
+        "ECDSA_P256",
+        timedelta(days=365),
+        _now(),
+        pki.Issuer(ca["cert_pem"], ca["private_key_pem"]),
+    )
+    secrets_path = out(deployed, "zone.kz") / "secrets.yaml"
+    docs = list(yaml.safe_load_all(secrets_path.read_text()))
+    for doc in docs:
+        if doc["metadata"]["name"] == "general-tls-certs":
+            chain = old.cert_pem + ca["chain_pem"]
+            doc["data"]["tls.crt"] = base64.b64encode(chain.encode()).decode()
+            doc["data"]["tls.key"] = base64.b64encode(old.key_pem.encode()).decode()
+    secrets_path.write_text(yaml.safe_dump_all(docs))
+    result = verify(deployed)
+    assert result.exit_code == 1
+    # data planes and kumactl meet the general certificate (zone.kz has MADS TLS off)
+    assert result.failing == {(CHANNEL_DP, "zone.kz"), (CHANNEL_API, "zone.kz")}
+    dp = result.rows[(CHANNEL_DP, "zone.kz")]
+    assert dp["failed_checks"] == ["chain", "sans"]
+    (sans,) = result.checks(CHANNEL_DP, "zone.kz", "sans")
+    service = "kong-mesh-control-plane.kong-mesh-system"
+    assert sans["detail"] == (
+        "out/zone.kz/secrets.yaml general-tls-certs/tls.crt lacks SANs for "
+        f"kong-mesh-control-plane (DNS), {service} (DNS), {service}.svc (DNS), "
+        f"{service}.svc.cluster.local (DNS): sidecars dial {service} and the API server calls "
+        f"the webhooks at {service}.svc, so no proxy would connect and nothing would be injected"
+    )
+    # the chain is checked for the name sidecars dial, not the hostname kumactl uses
+    (chain,) = result.checks(CHANNEL_DP, "zone.kz", "chain")
+    assert f"for {service}: " in chain["detail"]
+    assert "no matching subjectAltName" in chain["detail"]
+    assert result.rows[(CHANNEL_API, "zone.kz")]["failed_checks"] == ["sans"]
+
+
+def test_bundle_without_the_issuing_ca(deployed: Path) -> None:
+    """zone.eu's ca.crt holding only the root: tls.crt carries the intermediate, so the chain
+    still validates, but the bundle no longer holds the CA that issues the certificate."""
+    root = state_of(deployed)["ca.root"]["cert_pem"]
+    (out(deployed, "zone.eu") / "tls/ca.crt").write_text(root)
+    result = verify(deployed)
+    assert result.exit_code == 1
+    rows = {(CHANNEL_DP, "zone.eu"), (CHANNEL_API, "zone.eu"), (CHANNEL_MADS, "zone.eu")}
+    assert result.failing == rows
+    for key in rows:
+        assert result.rows[key]["failed_checks"] == ["bundle"], key
+        (chain,) = result.checks(*key, "chain")
+        assert chain["ok"]
+    (bundle,) = result.checks(CHANNEL_DP, "zone.eu", "bundle")
+    assert bundle["detail"].startswith("out/zone.eu/tls/ca.crt does not hold ca.cp, the CA")
 
 
 def test_kubernetes_ca_bundle_mismatch(deployed: Path) -> None:

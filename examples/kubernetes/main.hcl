@@ -37,20 +37,27 @@ control_plane "global" {
   api_separate_cert = true
 }
 
-# One zone control plane per cluster. On Kubernetes, proxies authenticate with their
-# service account tokens.
+# One zone control plane per cluster. On Kubernetes, proxies authenticate with their service
+# account tokens (dp_authn and zone_proxy_authn default to "serviceAccountToken" there), and
+# the certificate also carries the in-cluster Service names sidecars and webhooks use:
+# kong-mesh-control-plane.<namespace>(.svc, .svc.cluster.local).
 zone "cluster" {
   for_each = local.zones
 
-  name             = each.key
-  ca               = ca.cp
-  global           = control_plane.global
-  environment      = "kubernetes"
-  namespace        = var.namespace
-  hostnames        = [each.value.hostname]
-  egress_ips       = [each.value.egress_ip]
-  dp_authn         = "serviceAccountToken"
-  zone_proxy_authn = "serviceAccountToken"
+  name        = each.key
+  ca          = ca.cp
+  global      = control_plane.global
+  environment = "kubernetes"
+  namespace   = var.namespace
+  hostnames   = [each.value.hostname]
+  egress_ips  = [each.value.egress_ip]
+}
+
+# Only the zones' egress IPs may reach the global's KDS LoadBalancer Service: a Helm values
+# overlay (loadBalancerSourceRanges) to pass after the global's values.yaml.
+firewall "kds" {
+  allow_zones      = values(zone.cluster)
+  helm_values_file = "helm/kds-firewall.yaml"
 }
 
 output "kds_address" {

@@ -60,6 +60,8 @@ token "web_01" {
   output_file    = "tokens/web-01.token"
 }
 
+# No store block: the global keeps its policies in memory (validate and plan warn), fine for a
+# demo. In production give it store { type = "postgres", ... } (see README.md).
 control_plane "global" {
   ca        = ca.cp
   hostnames = ["global.mesh.example.com"]

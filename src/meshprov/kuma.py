@@ -24,6 +24,10 @@ from typing import Any
 import yaml
 
 MADS_PORT = 5676
+# kuma-cp's default ports; on Kubernetes the chart's control-plane Service fixes the first two
+DP_SERVER_PORT = 5678
+API_HTTPS_PORT = 5682
+KDS_PORT = 5685
 GENERAL_SECRET = "general-tls-certs"
 API_SECRET = "api-server-tls"
 KDS_SERVER_SECRET = "kds-server-tls"
@@ -48,6 +52,7 @@ class Files:
     VALUES = "values.yaml"
     CP_CONFIG = "kuma-cp.yaml"  # kuma-cp run --config-file: the token public keys
     KDS_TOKEN = "tokens/kds.token"
+    STORE_CA = "tls/postgres-ca.crt"  # KUMA_STORE_POSTGRES_TLS_CA_PATH: verifies the database
     KUMACTL_TOKEN = "kumactl.token"
     ACCESS_ROLE_BINDING = "access-role-binding.yaml"
 
@@ -65,6 +70,7 @@ READ_BY_KUMA_CP_AT_START = frozenset(
         Files.CP_ENV,
         Files.CP_CONFIG,
         Files.KDS_TOKEN,
+        Files.STORE_CA,
     }
 )
 
@@ -96,6 +102,56 @@ class Env:
     ZONE_KDS_TOKEN_INLINE = "KMESH_MULTIZONE_ZONE_KDS_AUTH_CP_TOKEN_INLINE"
 
 
+class StoreEnv:
+    """kuma-cp's resource store (kumahq/kuma v2.14.3 ``pkg/config/core/resources/store`` and
+    ``pkg/config/plugins/resources/postgres``): the memory store is the default."""
+
+    TYPE = "KUMA_STORE_TYPE"
+    HOST = "KUMA_STORE_POSTGRES_HOST"
+    PORT = "KUMA_STORE_POSTGRES_PORT"
+    USER = "KUMA_STORE_POSTGRES_USER"
+    PASSWORD = "KUMA_STORE_POSTGRES_PASSWORD"
+    DB_NAME = "KUMA_STORE_POSTGRES_DB_NAME"
+    TLS_MODE = "KUMA_STORE_POSTGRES_TLS_MODE"
+    TLS_CA_PATH = "KUMA_STORE_POSTGRES_TLS_CA_PATH"
+
+
+POSTGRES_STORE = "postgres"
+STORE_MIGRATE = "kuma-cp migrate up"  # creates or updates the store's schema
+
+
+# KUMA_STORE_POSTGRES_TLS_MODE values; kuma-cp refuses to start with verifyCa or verifyFull and
+# no CA path ("CAPath cannot be empty"), and verifyNone checks no certificate at all
+class StoreTlsMode:
+    DISABLE = "disable"
+    VERIFY_NONE = "verifyNone"
+    VERIFY_CA = "verifyCa"
+    VERIFY_FULL = "verifyFull"
+
+
+STORE_TLS_MODES = (
+    StoreTlsMode.DISABLE,
+    StoreTlsMode.VERIFY_NONE,
+    StoreTlsMode.VERIFY_CA,
+    StoreTlsMode.VERIFY_FULL,
+)
+STORE_TLS_NEEDS_CA = (StoreTlsMode.VERIFY_CA, StoreTlsMode.VERIFY_FULL)
+STORE_TLS_UNVERIFIED = (StoreTlsMode.DISABLE, StoreTlsMode.VERIFY_NONE)
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """A global's Postgres store (SPEC §1.5)."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    db_name: str
+    tls_mode: str
+    ca_pem: str | None  # what verifies the database server, written to Files.STORE_CA
+
+
 class ProxyAuthn:
     """How the DP server authenticates proxies (``Env.DP_AUTHN``, ``Env.ZONE_PROXY_AUTHN``)."""
 
@@ -125,6 +181,30 @@ class Helm:
     # the global's KDS Service (a LoadBalancer) and who may reach it
     ZONE_SYNC_SERVICE = "globalZoneSyncService"
     SOURCE_RANGES = "loadBalancerSourceRanges"
+    PORT = "port"  # the global's KDS Service port (its target port is the same)
+
+
+# the kong-mesh chart's release namespace by convention, and its control-plane Service
+# (``<nameOverride>-control-plane``, nameOverride kong-mesh; plain kuma: kuma-control-plane)
+NAMESPACE = "kong-mesh-system"
+SERVICE_NAME = "kong-mesh-control-plane"
+
+
+def service_hostnames(service: str, namespace: str) -> list[str]:
+    """The in-cluster names of the control-plane Service, which its certificate must carry:
+    sidecars dial ``<svc>.<ns>``, the API server calls the webhooks at ``<svc>.<ns>.svc``
+    (the chart's ``kuma.controlPlane.serviceName``)."""
+    return [
+        service,
+        f"{service}.{namespace}",
+        f"{service}.{namespace}.svc",
+        f"{service}.{namespace}.svc.cluster.local",
+    ]
+
+
+def service_dial_host(service: str, namespace: str) -> str:
+    """The name injected sidecars and zone proxies dial the control plane by."""
+    return f"{service}.{namespace}"
 
 
 class SecretKeys:
@@ -302,6 +382,7 @@ class ControlPlaneSpec:
     kds_port: int | None = None  # a global
     zone: ZoneSettings | None = None  # a zone
     authn: AuthnSettings = AuthnSettings()
+    store: StoreSettings | None = None  # a Universal global: None is the memory store
 
     @property
     def mode(self) -> str:
@@ -334,6 +415,8 @@ def render_artifacts(spec: ControlPlaneSpec) -> dict[str, Artifact]:
         files[Files.API_KEY] = Artifact(spec.api_key_pem.encode(), 0o600)
     if spec.zone is not None and spec.zone.kds_ca_pem and spec.zone.global_address:
         files[Files.KDS_CA] = Artifact(spec.zone.kds_ca_pem.encode(), 0o644)
+    if spec.store is not None and spec.store.ca_pem:
+        files[Files.STORE_CA] = Artifact(spec.store.ca_pem.encode(), 0o644)
     files[Files.CP_ENV] = Artifact(_cp_env_file(spec).encode(), 0o600)
     if spec.zone is not None:
         files[Files.DP_ENV] = Artifact(_env_file(dp_environment(spec)).encode(), 0o644)
@@ -362,6 +445,7 @@ def cp_environment(spec: ControlPlaneSpec) -> dict[str, str]:
         env[KDS_SERVER.cert_env] = spec.path(Files.CERT)
         env[KDS_SERVER.key_env] = spec.path(Files.KEY)
         env.update(authn_environment(spec))
+        env.update(store_environment(spec))
         return env
     zone = spec.zone
     env[Env.ZONE_NAME] = spec.name
@@ -375,6 +459,25 @@ def cp_environment(spec: ControlPlaneSpec) -> dict[str, str]:
     env.update(authn_environment(spec))
     if spec.authn.kds_token is not None:
         env[Env.ZONE_KDS_TOKEN_PATH] = spec.path(Files.KDS_TOKEN)
+    return env
+
+
+def store_environment(spec: ControlPlaneSpec) -> dict[str, str]:
+    """The Postgres store's settings; the password too, so only in the 0600 env file."""
+    store = spec.store
+    if store is None:
+        return {}
+    env = {
+        StoreEnv.TYPE: POSTGRES_STORE,
+        StoreEnv.HOST: store.host,
+        StoreEnv.PORT: str(store.port),
+        StoreEnv.USER: store.user,
+        StoreEnv.PASSWORD: store.password,
+        StoreEnv.DB_NAME: store.db_name,
+        StoreEnv.TLS_MODE: store.tls_mode,
+    }
+    if store.ca_pem:
+        env[StoreEnv.TLS_CA_PATH] = spec.path(Files.STORE_CA)
     return env
 
 
@@ -535,6 +638,8 @@ def helm_values(spec: ControlPlaneSpec) -> dict:
     if spec.zone is None:
         tls[Helm.KDS_GLOBAL_SERVER] = {Helm.SECRET_NAME: KDS_SERVER_SECRET}
         env[Env.KDS_GRPC_PORT] = str(spec.kds_port)
+        # the KDS Service forwards its port to the same container port: both follow kds_port
+        control_plane[Helm.ZONE_SYNC_SERVICE] = {Helm.PORT: spec.kds_port}
     else:
         control_plane[Helm.ZONE] = spec.name
         if spec.zone.global_address:

@@ -1,5 +1,6 @@
-"""Certificate and key operations with ``cryptography``: issuing, parsing, and the checks
-``verify`` and ``plan`` share (chain validation for a host, SAN coverage, the renewal rule).
+"""Certificate and key operations with ``cryptography``: issuing, parsing, the checks
+``verify`` and ``plan`` share (chain validation for a host, SAN coverage, the renewal rule),
+and the checks of a CA imported from an organisation's PKI.
 
 CAs get basicConstraints CA:TRUE (critical, with a path length), keyUsage keyCertSign+cRLSign
 (critical) and key identifiers; server certificates get CA:FALSE, serverAuth, digitalSignature
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -283,12 +284,15 @@ def key_matches(cert_pem: str, key_pem: str) -> bool:
     return key.public_key().public_bytes(encoding, public) == cert_public
 
 
-def stored_pair_problems(cert_pem: object, key_pem: object, issuer_pem: object) -> list[str]:
+def stored_pair_problems(
+    cert_pem: object, key_pem: object, issuer_pem: object, issuer_recorded: bool = True
+) -> list[str]:
     """Why a certificate and key read back from state cannot be trusted, or nothing.
 
     State is a file a person can edit: the certificate or key may be unreadable or missing,
     the key may belong to another certificate, and the certificate may not be signed by the
-    issuer it is recorded under (``issuer_pem``, the first certificate of that PEM). The
+    issuer it is recorded under (``issuer_pem``, the first certificate of that PEM; not
+    checked when not ``issuer_recorded``: an imported CA given without its chain). The
     reasons never quote the PEMs.
     """
     try:
@@ -302,6 +306,8 @@ def stored_pair_problems(cert_pem: object, key_pem: object, issuer_pem: object) 
         problems.append("the private key in state is missing or not a PEM private key")
     elif not key_matches(cert_to_pem(cert), key_pem):
         problems.append("the private key in state does not match its certificate")
+    if not issuer_recorded:
+        return problems
     try:
         issuer = load_certificate(issuer_pem) if isinstance(issuer_pem, str) else None
     except ValueError:
@@ -384,6 +390,196 @@ def verify_server_chain(
         return verifier.verify(chain[0], chain[1:])
     except VerificationError as exc:
         raise ValueError(str(exc).split(" (encountered processing", 1)[0]) from None
+
+
+# --- imported CAs ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportedCA:
+    """A CA an organisation's PKI issued, parsed and checked, as canonical PEM text."""
+
+    cert_pem: str
+    chain_pem: str  # cert_pem, then its issuers up to the root as far as they were given
+    key_pem: str  # PKCS#8, unencrypted, like a generated CA's
+    certificates: tuple[x509.Certificate, ...]  # the CA's own, then its issuers'
+
+
+@dataclass(frozen=True)
+class ImportProblem:
+    """Why an imported CA is refused (or, for a warning, needs care): ``part`` is the input it
+    is about, "certificate", "key" or "chain"; ``text`` never quotes the key."""
+
+    part: str
+    text: str
+
+
+class ImportRefused(ValueError):
+    """A CA that cannot be imported, with every reason found."""
+
+    def __init__(self, problems: list[ImportProblem]):
+        super().__init__("; ".join(f"the {p.part}: {p.text}" for p in problems))
+        self.problems = problems
+
+
+@lru_cache(maxsize=16)
+def import_ca(cert_text: str, key_text: str, chain_text: str | None) -> ImportedCA:
+    """Parse and check a CA to import: the certificate is one CA certificate allowed to sign
+    certificates, the key is its key, and each certificate of the chain signed the one before
+    it. Raises ``ImportRefused`` with every problem found. Time is not checked here
+    (``imported_validity_problems``). Cached: validate, plan and apply each read the same CA."""
+    problems: list[ImportProblem] = []
+    certs = _pem_certificates(cert_text, "certificate", problems)
+    if len(certs) > 1:
+        problems.append(
+            ImportProblem(
+                "certificate",
+                f"holds {len(certs)} certificates: give the CA's own certificate alone, and "
+                "its issuers as its chain",
+            )
+        )
+    cert = certs[0] if len(certs) == 1 else None
+    if cert is not None:
+        problem = _ca_problem(cert)
+        if problem:
+            problems.append(ImportProblem("certificate", f"{subject_text(cert)} {problem}"))
+    key = _imported_key(key_text, problems)
+    if cert is not None and key is not None and not key_matches(cert_to_pem(cert), key_text):
+        problems.append(
+            ImportProblem("key", f"does not match the certificate ({subject_text(cert)})")
+        )
+    chain = _pem_certificates(chain_text, "chain", problems) if chain_text else []
+    if cert is not None and chain and der_fingerprint(chain[0]) == der_fingerprint(cert):
+        chain = chain[1:]  # a chain file that starts with the CA itself, as many PKIs hand out
+    for issuer in chain:
+        problem = _ca_problem(issuer)
+        if problem:
+            problems.append(ImportProblem("chain", f"{subject_text(issuer)} {problem}"))
+    if cert is not None:
+        for child, issuer in zip([cert, *chain], chain, strict=False):
+            if not issued_by(child, issuer):
+                problems.append(
+                    ImportProblem(
+                        "chain",
+                        f"{subject_text(issuer)} did not sign {subject_text(child)}: give the "
+                        "issuers in order, the CA's own issuer first, up to the root",
+                    )
+                )
+    if problems or cert is None or key is None:
+        raise ImportRefused(problems)
+    every = (cert, *chain)
+    return ImportedCA(
+        cert_to_pem(cert), "".join(cert_to_pem(c) for c in every), key_to_pem(key), every
+    )
+
+
+def _pem_certificates(
+    text: str, part: str, problems: list[ImportProblem]
+) -> list[x509.Certificate]:
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        problems.append(
+            ImportProblem(part, "holds no PEM certificate (-----BEGIN CERTIFICATE-----)")
+        )
+        return []
+    try:
+        return load_certificates(text)
+    except ValueError:
+        problems.append(ImportProblem(part, "is not valid PEM: a certificate cannot be read"))
+        return []
+
+
+def _imported_key(text: str, problems: list[ImportProblem]) -> PrivateKey | None:
+    try:
+        return load_private_key(text)
+    except TypeError:  # cryptography's word for "encrypted, and no password given"
+        problems.append(
+            ImportProblem(
+                "key",
+                "is encrypted: give it decrypted (openssl pkey -in KEY -out PLAIN), from a "
+                "sensitive variable or a file only the operator can read",
+            )
+        )
+    except (ValueError, UnsupportedAlgorithm):
+        problems.append(ImportProblem("key", "is not a PEM private key of an ECDSA or RSA key"))
+    return None
+
+
+def _ca_problem(cert: x509.Certificate) -> str | None:
+    """Why ``cert`` cannot be a CA whose certificates clients accept, or None."""
+    try:
+        extensions = cert.extensions
+    except ValueError:
+        return "has an extension that cannot be parsed"
+    try:
+        constraints = extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        constraints = None
+    if constraints is None or not constraints.ca:
+        return "is not a CA certificate (basicConstraints CA:TRUE is missing)"
+    try:
+        usage = extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        usage = None
+    if usage is None or not usage.key_cert_sign:
+        return "may not sign certificates (keyUsage keyCertSign is missing)"
+    if not isinstance(cert.public_key(), ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+        return f"has a {type(cert.public_key()).__name__}: only ECDSA and RSA CAs can sign"
+    return None
+
+
+def signs_no_ca(cert_pem: str) -> bool:
+    """True when ``cert_pem`` is a CA certificate with path length 0: it may sign end-entity
+    certificates only. False for anything unreadable (its own checks say why)."""
+    try:
+        cert = load_certificate(cert_pem)
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except (ValueError, x509.ExtensionNotFound):
+        return False
+    return constraints.path_length == 0
+
+
+def imported_validity_problems(ca: ImportedCA, now: datetime) -> list[ImportProblem]:
+    """The certificates of an imported CA that clients reject at ``now``: expired, or not
+    valid yet (beyond the clock skew allowed for)."""
+    problems = []
+    for index, cert in enumerate(ca.certificates):
+        part = "certificate" if index == 0 else "chain"
+        if cert.not_valid_after_utc <= now:
+            problems.append(
+                ImportProblem(
+                    part, f"{subject_text(cert)} expired at {rfc3339(cert.not_valid_after_utc)}"
+                )
+            )
+        elif cert.not_valid_before_utc > now + CLOCK_SKEW:
+            problems.append(
+                ImportProblem(
+                    part,
+                    f"{subject_text(cert)} is not valid before "
+                    f"{rfc3339(cert.not_valid_before_utc)}",
+                )
+            )
+    return problems
+
+
+def imported_expiring(
+    ca: ImportedCA, renew_before: timedelta, now: datetime
+) -> ImportProblem | None:
+    """The imported certificate (the CA's or one of its issuers) that expires first, when that
+    is within ``renew_before``: meshprov cannot renew it, the organisation's PKI must."""
+    first = min(range(len(ca.certificates)), key=lambda i: ca.certificates[i].not_valid_after_utc)
+    cert = ca.certificates[first]
+    if not renewal_due(cert.not_valid_after_utc, renew_before, now):
+        return None
+    return ImportProblem(
+        "certificate" if first == 0 else "chain",
+        f"{subject_text(cert)} expires at {rfc3339(cert.not_valid_after_utc)}",
+    )
+
+
+def reaches_root(ca: ImportedCA) -> bool:
+    """True when the last certificate given is a self-signed root."""
+    last = ca.certificates[-1]
+    return last.issuer == last.subject and issued_by(last, last)
 
 
 # --- renewal ---------------------------------------------------------------------------------

@@ -224,14 +224,13 @@ class _ModuleBuilder:
         for name, attr in body.attributes.items():
             if name not in attrs:
                 where = f" in {context}" if context else ""
-                self.diags.add(
-                    error(
-                        "Unsupported argument",
-                        f'An argument named "{name}" is not expected here{where}.'
-                        + did_you_mean(name, [*attrs]),
-                        attr.name_range,
+                if name in blocks:
+                    detail = f'"{name}" is a block, not an argument: write {name} {{ ... }}'
+                else:
+                    detail = f'An argument named "{name}" is not expected here{where}.' + (
+                        did_you_mean(name, [*attrs])
                     )
-                )
+                self.diags.add(error("Unsupported argument", detail, attr.name_range))
         for block in body.blocks:
             if block.type not in blocks:
                 if block.type in attrs:
@@ -603,15 +602,42 @@ class _ModuleBuilder:
         self._unique(key, f'{block.type} "{name}" configuration', block.range)
         body = block.body
         context = f'{block.type} "{name}"'
-        required = tuple(a.name for a in schema.attributes if a.required)
+        nested = {b.name: b for b in schema.blocks}
+        required = tuple(
+            a.name
+            for a in schema.attributes
+            if a.required or (a.required_unless and a.required_unless not in body.attributes)
+        )
         self._check_body(
             body,
-            (*schema.attribute_names, *_META_ARGS),
-            ("lifecycle",),
+            (*(a for a in schema.attribute_names if a not in nested), *_META_ARGS),
+            ("lifecycle", *nested),
             context,
             required,
             block.range,
         )
+        blocks = {}
+        for kind, spec in nested.items():
+            found = body.blocks_of(kind)
+            if len(found) > 1:
+                first = found[0].range
+                raise DiagnosticError.single(
+                    f'Duplicate "{kind}" block',
+                    f'{context} takes at most one "{kind}" block; the first is at '
+                    f"{first.filename}:{first.start.line}.",
+                    found[1].type_range,
+                )
+            if found:
+                self._labels(found[0], 0, f'a "{kind}"')
+                self._check_body(
+                    found[0].body,
+                    [a.name for a in spec.block or ()],
+                    (),
+                    f"{context} {kind}",
+                    tuple(a.name for a in spec.block or () if a.required),
+                    found[0].range,
+                )
+                blocks[kind] = found[0]
         lifecycle = Lifecycle()
         for lblock in body.blocks_of("lifecycle"):
             self._labels(lblock, 0, "a lifecycle")
@@ -630,6 +656,7 @@ class _ModuleBuilder:
             name=name,
             schema=schema,
             attributes=attributes,
+            blocks=blocks,
             repetition=self._repetition(body),
             depends_on=self._depends_on(body.attributes.get("depends_on")),
             lifecycle=lifecycle,

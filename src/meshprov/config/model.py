@@ -79,6 +79,15 @@ class Resource:
     depends_on: tuple[Traversal, ...]
     lifecycle: Lifecycle
     range: SourceRange
+    blocks: dict[str, ast.Block] = field(default_factory=dict)  # nested blocks, by type
+
+    @property
+    def expressions(self) -> list[ast.Expression]:
+        """Every argument's expression, those inside nested blocks included."""
+        return [
+            *(a.expr for a in self.attributes.values()),
+            *(a.expr for b in self.blocks.values() for a in b.body.attributes.values()),
+        ]
 
     @property
     def key(self) -> str:

@@ -8,6 +8,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import networkx as nx
@@ -84,7 +85,8 @@ def _digest(directory: Path, root: Module, inputs: VariableInputs) -> str:
 
 
 def validate(config: LoadedConfig) -> Evaluation:
-    """Evaluate everything that can be known without state or network; raise on any error."""
+    """Evaluate everything that can be known without state or network, as of now; raise on
+    any error."""
     evaluation = evaluate_config(
         config.root,
         config.graph,
@@ -94,12 +96,13 @@ def validate(config: LoadedConfig) -> Evaluation:
         partial=True,
     )
     evaluate_providers(config.root, config.inputs.values, config.directory)
-    return check_resources(evaluation)
+    return check_resources(evaluation, datetime.now(UTC))
 
 
-def check_resources(evaluation: Evaluation) -> Evaluation:
-    """Run the resource types' own rules; errors raise, warnings join the evaluation's."""
-    found = check_instances(evaluation.instances)
+def check_resources(evaluation: Evaluation, now: datetime) -> Evaluation:
+    """Run the resource types' own rules (as of ``now``); errors raise, warnings join the
+    evaluation's."""
+    found = check_instances(evaluation.instances, now)
     if any(d.severity == "error" for d in found):
         raise DiagnosticError([*evaluation.warnings, *found])
     evaluation.warnings.extend(found)

@@ -108,8 +108,7 @@ class _GraphBuilder:
             self._depends_on(f"{prefix}output.{name}", module, path, output.depends_on)
         for key, resource in module.resources.items():
             node_id = f"{prefix}{key}"
-            exprs = [a.expr for a in resource.attributes.values()]
-            self._refs(node_id, module, path, exprs, resource)
+            self._refs(node_id, module, path, resource.expressions, resource)
             rep = [a.expr for a in (resource.repetition.count, resource.repetition.for_each) if a]
             self._refs(node_id, module, path, rep, None)
             self._depends_on(node_id, module, path, resource.depends_on)

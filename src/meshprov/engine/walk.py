@@ -32,7 +32,7 @@ from meshprov.config.model import (
     Resource,
     Variable,
 )
-from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, SourceRange
+from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, SourceRange, error
 from meshprov.engine.graph import Node, StaticPath, node_of, resource_dependencies
 from meshprov.lang import ast
 from meshprov.lang.evaluate import EvalContext, evaluate
@@ -474,13 +474,21 @@ class _Walker:
         answers: dict[InstanceKey, Any] = {}
         problems = Diagnostics()
         ranges = {name: attr.expr.range for name, attr in resource.attributes.items()}
+        for kind, nested in resource.blocks.items():
+            ranges[kind] = nested.type_range
+            ranges.update(
+                {f"{kind}.{name}": a.expr.range for name, a in nested.body.attributes.items()}
+            )
         for key in keys:
             address = InstanceAddress(inst.path, resource.type, resource.name, key)
             extra = _repetition_names(
                 resource.repetition, key, each_values[key] if each_values is not None else None
             )
             try:
-                values = self._resource_arguments(resource, inst.ctx(**extra), address)
+                nulls: set[str] = set()
+                values, nested_sensitive = self._resource_arguments(
+                    resource, inst.ctx(**extra), address, nulls
+                )
                 instance = ResourceInstance(
                     address,
                     resource.schema,
@@ -492,8 +500,12 @@ class _Walker:
                     frozenset(
                         k
                         for k, v in values.items()
-                        if not resource.schema.is_reference(k) and is_sensitive_deep(v)
-                    ),
+                        if not resource.schema.is_reference(k)
+                        and k not in resource.blocks  # marked inside: nested_sensitive
+                        and is_sensitive_deep(v)
+                    )
+                    | nested_sensitive,
+                    frozenset(nulls),
                 )
                 if key != UNKNOWN_KEY:
                     self.instances.append(instance)
@@ -508,22 +520,77 @@ class _Walker:
         return pending
 
     def _resource_arguments(
-        self, resource: Resource, ctx: EvalContext, address: InstanceAddress
-    ) -> dict[str, Any]:
+        self, resource: Resource, ctx: EvalContext, address: InstanceAddress, nulls: set[str]
+    ) -> tuple[dict[str, Any], frozenset[str]]:
+        """The checked arguments, defaults applied, and the sensitive ones inside nested blocks
+        (``block.name``): a block's map holds plain values, so only its secrets are hidden.
+        ``nulls`` gains the arguments written as null (``block.name`` inside a block)."""
         values: dict[str, Any] = {}
+        nested_sensitive: set[str] = set()
         problems = Diagnostics()
         for attr in resource.schema.attributes:
-            configured = resource.attributes.get(attr.name)
-            try:
-                if configured is None:
-                    values[attr.name] = _default(attr)
+            if attr.block is not None:
+                nested = resource.blocks.get(attr.name)
+                if nested is None:
+                    values[attr.name] = None
                     continue
-                value = evaluate(configured.expr, ctx)
-                values[attr.name] = _check_argument(attr, value, configured, address)
+                block_values: dict[str, Any] = {}
+                inner_nulls: set[str] = set()
+                for inner in attr.block:
+                    try:
+                        value = self._argument(
+                            inner, nested.body.attributes, ctx, address, inner_nulls
+                        )
+                    except DiagnosticError as exc:
+                        problems.extend(exc.diagnostics)
+                        continue
+                    raw, sensitive = (unmark if inner.reference else unmark_deep)(value)
+                    block_values[inner.name] = raw
+                    if sensitive:
+                        nested_sensitive.add(f"{attr.name}.{inner.name}")
+                values[attr.name] = block_values
+                nulls.update(f"{attr.name}.{name}" for name in inner_nulls)
+                continue
+            try:
+                values[attr.name] = self._argument(attr, resource.attributes, ctx, address, nulls)
             except DiagnosticError as exc:
                 problems.extend(exc.diagnostics)
+        for attr in resource.schema.attributes:
+            configured = resource.attributes.get(attr.name)
+            if not attr.required_unless or configured is None or attr.name not in values:
+                continue  # left out: the loader says it is missing
+            if (
+                unmark(values[attr.name])[0] is None
+                and unmark(values.get(attr.required_unless))[0] is None
+            ):
+                problems.add(
+                    error(
+                        "Missing required argument",
+                        f'The argument "{attr.name}" of {address} is required and cannot '
+                        f"be null, unless {attr.required_unless} is set.",
+                        configured.expr.range,
+                    )
+                )
         problems.raise_if_errors()
-        return values
+        return values, frozenset(nested_sensitive)
+
+    @staticmethod
+    def _argument(
+        attr: Attr,
+        given: dict[str, ast.Attribute],
+        ctx: EvalContext,
+        address: InstanceAddress,
+        nulls: set[str],
+    ) -> Any:
+        """One argument checked against its schema, or its default when left out (or null,
+        then named in ``nulls``); a schema-sensitive one comes back marked whatever gave it."""
+        configured = given.get(attr.name)
+        if configured is None:
+            return mark(_default(attr), attr.sensitive)
+        value = evaluate(configured.expr, ctx)
+        if unmark(value)[0] is None:
+            nulls.add(attr.name)
+        return _check_argument(attr, value, configured, address)
 
     # --- count and for_each ------------------------------------------------------------------
 
@@ -665,9 +732,11 @@ def _check_argument(
 
     A sensitive value is checked as the plain value it marks (so ``hostnames = [sensitive(x)]``
     is accepted as any list of strings is) and the whole argument comes back marked: the
-    engine tracks sensitivity per argument, and types see plain values.
+    engine tracks sensitivity per argument, and types see plain values. An argument the
+    schema calls sensitive comes back marked whatever its value's marks.
     """
     rng = configured.expr.range
+    value = mark(value, attr.sensitive)  # before any message could show it
     if attr.reference is None:
         raw, sensitive = unmark_deep(value)
     else:
@@ -702,7 +771,7 @@ def _check_argument(
             + ".",
             rng,
         )
-    problem = control_character_problem(converted)
+    problem = control_character_problem(converted, attr.multiline)
     if problem:
         raise DiagnosticError.single(f'Invalid value for "{attr.name}"', problem, rng)
     if attr.check is not None:

@@ -1287,11 +1287,12 @@ def _resolve(ctx: CallContext, path: str, expand_home: bool = True) -> Path:
     return resolved if resolved.is_absolute() else ctx.base_dir / resolved
 
 
-def _read_text(ctx: CallContext, path: Any) -> tuple[str, Path]:
+def read_file(ctx: CallContext, path: Any) -> tuple[bytes, Path]:
+    """The bytes of a file of the configuration, and where it is; Terraform's messages."""
     given = _str(path, "path")
     resolved = _resolve(ctx, given)
     try:
-        data = resolved.read_bytes()
+        return resolved.read_bytes(), resolved
     except FileNotFoundError:
         raise _arg_error(
             "path",
@@ -1302,14 +1303,18 @@ def _read_text(ctx: CallContext, path: Any) -> tuple[str, Path]:
         ) from None
     except OSError as e:
         raise _arg_error("path", f"failed to read {_quote(given)}: {e.strerror}") from None
+
+
+def _read_text(ctx: CallContext, path: Any) -> tuple[str, Path]:
+    data, resolved = read_file(ctx, path)
     try:
         return data.decode("utf-8"), resolved
     except UnicodeDecodeError:
         raise _arg_error(
             "path",
-            f"contents of {_quote(given)} are not valid UTF-8; use the filebase64 function to "
-            "obtain the Base64 encoded contents or the other file functions (e.g. filemd5, "
-            "filesha256) to obtain file hashing results instead",
+            f"contents of {_quote(_str(path, 'path'))} are not valid UTF-8; use the filebase64 "
+            "function to obtain the Base64 encoded contents or the other file functions (e.g. "
+            "filemd5, filesha256) to obtain file hashing results instead",
         ) from None
 
 

@@ -20,6 +20,7 @@ from meshprov.lang.functions import (
     _register,
     _resolve,
     _str,
+    read_file,
 )
 from meshprov.lang.values import HclSet
 
@@ -40,7 +41,7 @@ def _register_string_hash(name: str, algorithm: str, encode: Callable[[Any], str
 
 def _register_file_hash(name: str, algorithm: str, encode: Callable[[Any], str]) -> None:
     def impl(ctx: CallContext, path: Any) -> str:
-        return encode(_HASHES[algorithm](_read_bytes(ctx, path)))
+        return encode(_HASHES[algorithm](read_file(ctx, path)[0]))
 
     _register(name, 1, 1, needs_context=True)(impl)
 
@@ -62,25 +63,9 @@ for _name in ("md5", "sha1", "sha256", "sha512"):
     _register_file_hash(f"file{_name}", _name, _hex)
 
 
-def _read_bytes(ctx: CallContext, path: Any) -> bytes:
-    given = _str(path, "path")
-    try:
-        return _resolve(ctx, given).read_bytes()
-    except FileNotFoundError:
-        raise _arg_error(
-            "path",
-            f"no file exists at {_quote(given)}; this function works only with files that are "
-            "distributed as part of the configuration source code, so if this file will be "
-            "created by a resource in this configuration you must instead obtain this result "
-            "from an attribute of that resource",
-        ) from None
-    except OSError as e:
-        raise _arg_error("path", f"failed to read {_quote(given)}: {e.strerror}") from None
-
-
 @_register("filebase64", 1, 1, needs_context=True)
 def _filebase64(ctx: CallContext, path: Any) -> str:
-    return base64.b64encode(_read_bytes(ctx, path)).decode("ascii")
+    return base64.b64encode(read_file(ctx, path)[0]).decode("ascii")
 
 
 @_register("fileset", 2, 2, needs_context=True)

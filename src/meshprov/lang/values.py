@@ -169,6 +169,39 @@ def mark(value: Any, sensitive: bool) -> Any:
     return Sensitive(value)
 
 
+def at_path(attributes: Mapping[str, Any], name: str) -> tuple[bool, Any]:
+    """The value a sensitive attribute name points at: ``"cert"`` at the top, ``"store.password"``
+    inside a nested block. Returns (found, value)."""
+    node: Any = attributes
+    for part in name.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def replace_at(attributes: dict[str, Any], name: str, new: Any) -> dict[str, Any]:
+    """``attributes`` with the value at ``name`` (as ``at_path`` reads it) replaced by
+    ``new(old)``, copying each map on the way; unchanged when nothing is there."""
+    head, _, rest = name.partition(".")
+    if head not in attributes:
+        return attributes
+    old = attributes[head]
+    if not rest:
+        return {**attributes, head: new(old)}
+    if not isinstance(old, dict):  # a null block: nothing inside to replace
+        return attributes
+    return {**attributes, head: replace_at(old, rest, new)}
+
+
+def mark_paths(attributes: dict[str, Any], sensitive: Any) -> dict[str, Any]:
+    """Attributes as expressions see them: each named one (a top-level name, or a nested
+    block's ``block.attribute``) marked sensitive."""
+    for name in sorted(sensitive):
+        attributes = replace_at(attributes, name, lambda v: mark(v, True))
+    return attributes
+
+
 def is_sensitive_deep(value: Any) -> bool:
     return unmark_deep(value)[1]
 

@@ -5,10 +5,10 @@ Shared by saved plan files and the JSON plan output, so both say the same thing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
-from meshprov.lang.values import UNKNOWN, HclSet, Unknown
+from meshprov.lang.values import UNKNOWN, HclSet, Unknown, at_path, replace_at
 
 
 def split_unknown(value: Any) -> tuple[Any, Any]:
@@ -48,15 +48,45 @@ def join_unknown(value: Any, mask: Any) -> Any:
 
 
 def redact(attributes: dict[str, Any] | None, sensitive: Iterable[str]) -> dict[str, Any] | None:
-    """Attributes with every sensitive one replaced by null."""
+    """Attributes with every sensitive one (top-level, or ``block.attribute``) replaced by null."""
     if attributes is None:
         return None
-    hidden = set(sensitive)
-    return {k: (None if k in hidden else v) for k, v in attributes.items()}
+    for name in sorted(set(sensitive)):
+        attributes = replace_at(attributes, name, lambda _: None)
+    return attributes
 
 
-def sensitive_mask(attributes: dict[str, Any] | None, sensitive: Iterable[str]) -> dict[str, bool]:
-    """Terraform's ``before_sensitive``/``after_sensitive``: ``true`` at each sensitive one."""
+_Attributes = TypeVar("_Attributes", dict, None)
+
+
+def restore(
+    attributes: _Attributes, sensitive: Iterable[str], current: dict[str, Any] | None
+) -> _Attributes:
+    """The inverse of ``redact``: each sensitive value put back from ``current``."""
+    if attributes is None or current is None:
+        return attributes
+    for name in sorted(set(sensitive)):
+        attributes = replace_at(attributes, name, _constant(at_path(current, name)[1]))
+    return attributes
+
+
+def _constant(value: Any) -> Callable[[Any], Any]:
+    return lambda _: value
+
+
+def sensitive_mask(attributes: dict[str, Any] | None, sensitive: Iterable[str]) -> dict[str, Any]:
+    """Terraform's ``before_sensitive``/``after_sensitive``: ``true`` at each sensitive one, a
+    nested block's as ``{"store": {"password": true}}``."""
+    mask: dict[str, Any] = {}
     if attributes is None:
-        return {}
-    return {k: True for k in sorted(set(sensitive)) if k in attributes}
+        return mask
+    for name in sorted(set(sensitive)):
+        found, _ = at_path(attributes, name)
+        if not found:
+            continue
+        *parents, leaf = name.split(".")
+        node = mask
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = True
+    return mask

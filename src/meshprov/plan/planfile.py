@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from meshprov import __version__
 from meshprov.diagnostics import DiagnosticError
 from meshprov.files import write_atomic
 from meshprov.lang.numbers import json_dumps, json_number
-from meshprov.plan.encoding import join_unknown, redact, split_unknown
+from meshprov.plan.encoding import join_unknown, redact, restore, split_unknown
 from meshprov.plan.model import Action, ActionReason, Mode, OutputChange, Plan, ResourceChange
 from meshprov.state import ResourceState, State, StateEncryption, StateError
 from meshprov.state.encryption import CONTENT_PLAN, decode, encode, is_envelope
@@ -198,22 +198,12 @@ def plan_from_document(doc: dict, current: State | None) -> Plan:
     )
 
 
-_Attributes = TypeVar("_Attributes", dict, None)
-
-
-def _restore(attributes: _Attributes, sensitive: list[str], current: dict | None) -> _Attributes:
-    """Put secrets back from the current state (the plan file never held them)."""
-    if attributes is None or current is None:
-        return attributes
-    return {**attributes, **{k: current.get(k) for k in sensitive if k in attributes}}
-
-
 def _prior_state(doc: dict, current: State) -> State:
     resources = {}
     for item in doc["resources"]:
         rs = ResourceState.from_json(item, "plan file")
         live = current.resources.get(rs.address)
-        rs.attributes = _restore(
+        rs.attributes = restore(
             rs.attributes, rs.sensitive_attributes, live.attributes if live else None
         )
         resources[rs.address] = rs
@@ -235,7 +225,7 @@ def _change(doc: dict, current: State) -> ResourceChange:
         name=doc["name"],
         index=doc["index"],
         action=Action(doc["action"]),
-        before=_restore(doc["before"], doc["before_sensitive"], live.attributes if live else None),
+        before=restore(doc["before"], doc["before_sensitive"], live.attributes if live else None),
         after=join_unknown(doc["after"], doc["after_unknown"]),
         before_sensitive=frozenset(doc["before_sensitive"]),
         after_sensitive=frozenset(doc["after_sensitive"]),

@@ -32,8 +32,8 @@ from meshprov.heap import frozen_heap
 from meshprov.lang.values import (
     UNKNOWN,
     ResourceValue,
-    Sensitive,
     has_unknown,
+    mark_paths,
     unmark_deep,
     values_equal,
 )
@@ -117,7 +117,10 @@ def _plan(config: LoadedConfig, state: State, options: PlanOptions) -> Plan:
     else:
         hook = _PlanHook(refreshed, context, options, scope)
         evaluation = check_resources(
-            evaluate_config(config.root, config.graph, config.inputs.values, hook, config.directory)
+            evaluate_config(
+                config.root, config.graph, config.inputs.values, hook, config.directory
+            ),
+            options.now,
         )
         warnings.extend(evaluation.warnings)
         changes = hook.changes + _orphans(config.root, refreshed, hook.planned, scope)
@@ -363,8 +366,21 @@ def ignoring_changes(instance: ResourceInstance, prior: ResourceState | None) ->
     if prior is not None:
         for name in instance.ignore_changes:
             if name in prior.attributes and not instance.schema.is_reference(name):
-                config[name] = prior.attributes[name]
+                config[name] = _as_before(instance, name, prior.attributes[name])
     return config
+
+
+def _as_before(instance: ResourceInstance, name: str, stored: Any) -> Any:
+    """An ignored argument as ``prior`` has it. State holds references as addresses and a
+    reference is never ignored, so a nested block keeps the references it is configured
+    with, and one removed from the configuration stays removed."""
+    attr = instance.schema.attribute(name)
+    configured = instance.values.get(name)
+    if attr is None or attr.block is None or not isinstance(stored, dict):
+        return stored
+    if not isinstance(configured, dict):
+        return configured
+    return {i.name: configured[i.name] if i.reference else stored.get(i.name) for i in attr.block}
 
 
 def instance_value(
@@ -376,9 +392,7 @@ def instance_value(
     """What a reference to an instance evaluates to, sensitive attributes marked."""
     if rs is not None:
         attributes, sensitive = rs.attributes, rs.sensitive_attributes
-    marked = set(sensitive)
-    values = {k: Sensitive(v) if k in marked else v for k, v in (attributes or {}).items()}
-    return ResourceValue(address, values)
+    return ResourceValue(address, mark_paths(dict(attributes or {}), sensitive))
 
 
 # --- deletions -----------------------------------------------------------------------------

@@ -23,7 +23,14 @@ from difflib import SequenceMatcher
 from typing import Any
 
 from meshprov.addrs import format_key, parse_instance_address
-from meshprov.lang.values import UNKNOWN, HclSet, Sensitive, format_number, is_number
+from meshprov.lang.values import (
+    UNKNOWN,
+    HclSet,
+    Sensitive,
+    format_number,
+    is_number,
+    mark_paths,
+)
 from meshprov.plan.model import Action, Mode, OutputChange, Plan, ResourceChange
 from meshprov.render.security import security_impact, summary_lines
 
@@ -279,6 +286,9 @@ class _Renderer:
         """The change from ``before`` to ``after`` (``_ABSENT`` where missing); None if neither."""
         if before is _ABSENT and after is _ABSENT:
             return None
+        if isinstance(before, Sensitive) or isinstance(after, Sensitive):  # inside a block
+            before_sensitive = before_sensitive or isinstance(before, Sensitive)
+            after_sensitive = after_sensitive or isinstance(after, Sensitive)
         if before_sensitive or after_sensitive:
             result = self._sensitive_diff(
                 before, after, indent, before_sensitive, after_sensitive, null_suffix
@@ -470,6 +480,12 @@ class _Renderer:
     ) -> str:
         """A resource's attributes from ``{`` to ``}``, sorted, ``=`` aligned, no-ops counted."""
         bsens, asens = set(before_sensitive), set(after_sensitive)
+        # a nested block's sensitive attribute ("store.password") shows as (sensitive value)
+        # inside it, the rest of the block in clear
+        if before is not None:
+            before = mark_paths(before, {n for n in bsens if "." in n})
+        if after is not None:
+            after = mark_paths(after, {n for n in asens if "." in n})
         forcing = {_top_level(p) for p in replace_paths}
         diffs: dict[str, _Diff] = {}
         for key in sorted(set(before or {}) | set(after or {})):

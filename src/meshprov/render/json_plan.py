@@ -248,8 +248,8 @@ def _resource_values(
     out["schema_version"] = 0
     hidden = set(sensitive)
     values = {
-        k: (None if k in hidden else _plain(_omit_unknown(v)))
-        for k, v in attributes.items()
+        k: _plain(_omit_unknown(v))
+        for k, v in (redact(attributes, hidden) or {}).items()
         if not isinstance(v, Unknown)
     }
     out["values"] = values

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from meshprov.diagnostics import Diagnostic, error
@@ -31,8 +32,9 @@ def register(resource_type: ResourceType) -> None:
     TYPES[resource_type.name] = resource_type
 
 
-def check_instances(instances: list[ResourceInstance]) -> list[Diagnostic]:
-    """Every type's own rules (zone names, egress IPs, authn modes...) over its instances."""
+def check_instances(instances: list[ResourceInstance], now: datetime) -> list[Diagnostic]:
+    """Every type's own rules (zone names, egress IPs, authn modes...) over its instances,
+    those that depend on the time as of ``now``."""
     by_type: dict[str, list[ResourceInstance]] = defaultdict(list)
     for instance in instances:
         by_type[instance.type].append(instance)
@@ -41,6 +43,7 @@ def check_instances(instances: list[ResourceInstance]) -> list[Diagnostic]:
         if type_name in TYPES:
             resource_type = TYPES[type_name]
             found.extend(resource_type.check(group))
+            found.extend(resource_type.check_at(group, now))
             if resource_type.related_types:
                 related = {t: by_type.get(t, []) for t in resource_type.related_types}
                 found.extend(resource_type.check_related(group, related))

@@ -8,7 +8,8 @@ A type declares its ``schema`` and implements these operations, Terraform-provid
   ``delete`` removes what the resource made.
 * ``refresh``: read the world and return the attributes as they are now (``None`` when the
   object is gone), so drift shows in the plan.
-* ``check``: rules over the configured instances, run by validate and plan.
+* ``check``: rules over the configured instances, run by validate and plan; ``check_at``
+  the rules that depend on the time.
 
 and three reports (``resources/report.py``) that type-agnostic renderers gather:
 
@@ -34,13 +35,13 @@ from meshprov.diagnostics import Diagnostic, SourceRange
 from meshprov.lang.values import (
     UNKNOWN,
     ResourceValue,
-    mark,
+    mark_paths,
     unmark,
     unmark_deep,
     values_equal,
 )
 from meshprov.plan.model import ActionReason
-from meshprov.resources.schema import ResourceSchema
+from meshprov.resources.schema import Attr, ResourceSchema
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,9 @@ class ResourceInstance:
     # the arguments whose value is (or contains) a sensitive one; ``values`` holds them plain,
     # so a type handles a sensitive argument exactly as any other
     sensitive: frozenset[str] = frozenset()
+    # the arguments written in the block whose value is null here: as in Terraform, the same
+    # as leaving them out (``values`` holds their default)
+    null_arguments: frozenset[str] = frozenset()
 
     @property
     def type(self) -> str:
@@ -68,10 +72,17 @@ class ResourceInstance:
 
     def marked_values(self) -> dict[str, Any]:
         """The arguments as expressions see them: the sensitive ones marked again."""
-        return {k: mark(v, k in self.sensitive) for k, v in self.values.items()}
+        return mark_paths(self.values, self.sensitive)
+
+    def is_set(self, name: str) -> bool:
+        """Whether the block gives ``name`` a value: written, and not null in this instance."""
+        return name in self.argument_ranges and name not in self.null_arguments
 
     def argument_range(self, name: str) -> SourceRange:
-        """Where an argument is set, or the block when it is left to its default."""
+        """Where an argument is set (``block.name`` inside a nested block), else the nested
+        block, else the resource block, when it is left to its default."""
+        while name not in self.argument_ranges and "." in name:
+            name = name.rsplit(".", 1)[0]
         return self.argument_ranges.get(name, self.range)
 
 
@@ -158,6 +169,11 @@ class ResourceType:
         """
         return []
 
+    def check_at(self, instances: list[ResourceInstance], now: datetime) -> list[Diagnostic]:
+        """Rules that depend on the time (an imported certificate's expiry), run by validate
+        as of now and by plan as of the plan's moment. Values may be unknown, as in ``check``."""
+        return []
+
     def written_paths(self, instance: ResourceInstance) -> frozenset[str]:
         """The files the instance may write, relative to the configuration directory, as far
         as its arguments tell (nothing while they are unknown): no two instances may share
@@ -191,11 +207,7 @@ class ResourceType:
 
     def planned_arguments(self, config: dict[str, Any]) -> dict[str, Any]:
         """Configured arguments as state stores them: references become addresses."""
-        out: dict[str, Any] = {}
-        for attr in self.schema.attributes:
-            value = config.get(attr.name)
-            out[attr.name] = reference_address(value) if attr.reference else _plain(value)
-        return out
+        return {attr.name: _stored(attr, config.get(attr.name)) for attr in self.schema.attributes}
 
     def apply(self, request: ApplyRequest) -> dict[str, Any]:
         raise NotImplementedError
@@ -234,6 +246,15 @@ def reference_address(value: Any) -> Any:
     if isinstance(raw, list):
         return [reference_address(v) for v in raw]
     return raw
+
+
+def _stored(attr: Attr, value: Any) -> Any:
+    """One argument as state stores it; a nested block as a map of its own arguments."""
+    if attr.reference:
+        return reference_address(value)
+    if attr.block is not None and isinstance(value, dict):
+        return {inner.name: _stored(inner, value.get(inner.name)) for inner in attr.block}
+    return _plain(value)
 
 
 def _plain(value: Any) -> Any:

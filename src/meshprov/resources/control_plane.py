@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from meshprov import kuma
+from meshprov.diagnostics import Diagnostic
 from meshprov.kuma import ControlPlaneSpec, url_host
 from meshprov.lang.values import UNKNOWN
 from meshprov.plan.model import Plan, ResourceChange
-from meshprov.resources import cp_authn
+from meshprov.resources import cp_authn, cp_store
+from meshprov.resources.base import ResourceInstance
 from meshprov.resources.control_plane_common import (
     SHARED_ATTRIBUTES,
     SHARED_EXPORTS,
@@ -16,7 +19,7 @@ from meshprov.resources.control_plane_common import (
     check_port,
 )
 from meshprov.resources.control_plane_verify import verify_control_plane
-from meshprov.resources.report import CheckRow, VerifyContext
+from meshprov.resources.report import CheckRow, Notice, VerifyContext
 from meshprov.resources.schema import NUMBER, Attr, Exported, ResourceSchema
 from meshprov.state.model import ResourceState
 
@@ -24,8 +27,9 @@ SCHEMA = ResourceSchema(
     "control_plane",
     attributes=(
         *SHARED_ATTRIBUTES,
-        Attr("kds_port", NUMBER, default=5685, check=check_port),
+        Attr("kds_port", NUMBER, default=kuma.KDS_PORT, check=check_port),
         *cp_authn.GLOBAL_AUTHN_ATTRIBUTES,
+        cp_store.STORE,
     ),
     exported=(
         *SHARED_EXPORTS,
@@ -38,6 +42,19 @@ SCHEMA = ResourceSchema(
 class GlobalControlPlaneType(ControlPlaneType):
     schema = SCHEMA
     mermaid_shape = ('[["', '"]]')
+    impact_codes = ControlPlaneType.impact_codes | cp_store.CODES
+
+    def check_instance(self, instance: ResourceInstance) -> list[Diagnostic]:
+        return [*super().check_instance(instance), *cp_store.check(instance)]
+
+    def setting_warnings(self, change: ResourceChange) -> list[str]:
+        return [*super().setting_warnings(change), *cp_store.warnings(change)]
+
+    def files_unknown(self, config: dict[str, Any]) -> bool:
+        return cp_store.unknown(config)
+
+    def notices(self, change: ResourceChange) -> list[Notice]:
+        return [*cp_store.notices(change), *super().notices(change)]  # migrate, then restart
 
     def own_exports(self, address: str, planned: dict[str, Any], config: dict[str, Any]) -> None:
         dial_host = planned["dial_host"]
@@ -67,7 +84,9 @@ class GlobalControlPlaneType(ControlPlaneType):
     ) -> ControlPlaneSpec:
         name = block_label(address).replace("_", "-")
         return ControlPlaneSpec(
-            **self.base_spec(name, attributes, config), kds_port=attributes["kds_port"]
+            **self.base_spec(name, attributes, config),
+            kds_port=attributes["kds_port"],
+            store=cp_store.settings(config),
         )
 
     def verify(self, instance: ResourceState, context: VerifyContext) -> list[CheckRow]:

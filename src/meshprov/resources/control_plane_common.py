@@ -67,6 +67,20 @@ def check_port(value: object) -> str | None:
     return f"{value} is not a valid TCP port: use a whole number from 1 to 65535."
 
 
+_KUBERNETES_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def check_kubernetes_name(value: object) -> str | None:
+    """A namespace or Service name: a DNS label, as Kubernetes requires and as it appears in
+    the certificate's Service-name SANs."""
+    if isinstance(value, str) and _KUBERNETES_NAME_RE.match(value):
+        return None
+    return (
+        f'"{value}" is not a valid Kubernetes name: use a DNS label of at most 63 lowercase '
+        "letters, digits and dashes, starting and ending with a letter or digit."
+    )
+
+
 SHARED_ATTRIBUTES = (
     Attr("ca", ANY, required=True, reference="ca"),
     Attr("environment", STRING, default="universal", allowed=("universal", "kubernetes")),
@@ -83,11 +97,13 @@ SHARED_ATTRIBUTES = (
     Attr("renew_before", STRING, default="720h", check=check_duration),
     Attr("tls_min_version", STRING, default="TLSv1_2", allowed=("TLSv1_2", "TLSv1_3")),
     Attr("api_http_interface", STRING, default="127.0.0.1"),
-    Attr("api_https_port", NUMBER, default=5682, check=check_port),
+    Attr("api_https_port", NUMBER, default=kuma.API_HTTPS_PORT, check=check_port),
     Attr("api_separate_cert", BOOL, default=False),
     Attr("output_dir", STRING, computed=True),  # default: out/<address>
     Attr("work_dir", STRING, default="/var/lib/kong-mesh"),
-    Attr("namespace", STRING, default="kong-mesh-system"),
+    Attr("namespace", STRING, default=kuma.NAMESPACE, check=check_kubernetes_name),
+    # kubernetes: the control-plane Service, whose in-cluster names the certificate carries
+    Attr("service_name", STRING, default=kuma.SERVICE_NAME, check=check_kubernetes_name),
     *cp_authn.SHARED_AUTHN_ATTRIBUTES,
     # CAs every bundle that verifies this control plane holds besides its issuing chain: the
     # overlap that lets a CA be replaced without an outage (SPEC §4.1)
@@ -135,6 +151,39 @@ def trust_bundle(config: dict[str, Any]) -> Any:
     return pki.merge_bundles(*cast(list[str], pems))
 
 
+def certificate_hostnames(values: dict[str, Any]) -> list[str]:
+    """The DNS names a control plane's certificates carry besides ``localhost``: its
+    ``hostnames`` and, on kubernetes, the Service's in-cluster names (SPEC §1.4)."""
+    names = list(values["hostnames"])
+    if values["environment"] == "kubernetes":
+        names += kuma.service_hostnames(values["service_name"], values["namespace"])
+    return list(dict.fromkeys(names))
+
+
+def dial_host(values: dict[str, Any]) -> Any:
+    """The name others dial: the first hostname, else the first address; on kubernetes with
+    neither, the Service name sidecars dial (``<svc>.<ns>``). Unknown when there is none:
+    ``check`` reports a control plane without names."""
+    hosts = [*values["hostnames"], *values["addresses"]]
+    if hosts:
+        return hosts[0]
+    if values["environment"] == "kubernetes":
+        return kuma.service_dial_host(values["service_name"], values["namespace"])
+    return UNKNOWN
+
+
+def missing_service_names(cert_pem: Any, values: dict[str, Any]) -> list[str]:
+    """The Service names a kubernetes control plane's stored certificate lacks (one issued by
+    an earlier meshprov, or for another namespace or Service): the plan reissues it."""
+    if values.get("environment") != "kubernetes" or not isinstance(cert_pem, str):
+        return []
+    names = kuma.service_hostnames(values["service_name"], values["namespace"])
+    try:
+        return pki.missing_sans(pki.load_certificate(cert_pem), names, [])
+    except ValueError:  # not a certificate: refresh reports it and the plan reissues anyway
+        return []
+
+
 def artifact_digest(content: bytes, mode: int) -> str:
     """How state records a file: its mode and content digest, e.g. ``0600 sha256:1f2e…``."""
     return f"{mode:04o} sha256:{hashlib.sha256(content).hexdigest()[:16]}"
@@ -166,6 +215,10 @@ class ControlPlaneType(ResourceType):
     ) -> kuma.ControlPlaneSpec:
         """The Kong Mesh settings the artifacts are rendered from."""
         raise NotImplementedError
+
+    def files_unknown(self, config: dict[str, Any]) -> bool:
+        """Whether an argument only the files hold is known only after apply."""
+        return False
 
     def base_spec(
         self, name: str, attributes: dict[str, Any], config: dict[str, Any]
@@ -202,7 +255,12 @@ class ControlPlaneType(ResourceType):
         values = instance.values
         found: list[Diagnostic] = cp_authn.check(instance)
         hostnames, addresses = values["hostnames"], values["addresses"]
-        if not has_unknown([hostnames, addresses]) and not hostnames and not addresses:
+        if (
+            not has_unknown([hostnames, addresses, values["environment"]])
+            and not hostnames
+            and not addresses
+            and values["environment"] != "kubernetes"  # there the Service names suffice
+        ):
             found.append(
                 error(
                     "Missing certificate names",
@@ -211,6 +269,7 @@ class ControlPlaneType(ResourceType):
                     instance.range,
                 )
             )
+        found.extend(fixed_port_problems(instance, {"api_https_port": kuma.API_HTTPS_PORT}))
         for ip in [] if has_unknown(addresses) else addresses:
             if _is_scoped_ip(ip):
                 found.append(
@@ -279,9 +338,7 @@ class ControlPlaneType(ResourceType):
         planned = self.planned_arguments(config)
         if planned["output_dir"] is None:
             planned["output_dir"] = default_output_dir(request.address)
-        hosts = [*planned["hostnames"], *planned["addresses"]]
-        # no names at all: check() reports "Missing certificate names", in validate and plan
-        planned["dial_host"] = hosts[0] if hosts else UNKNOWN
+        planned["dial_host"] = dial_host(planned)
         ca = plain(config["ca"])
         planned["ca_id"] = ca["id"] if isinstance(ca, dict) else UNKNOWN
         planned["ca_bundle_pem"] = trust_bundle(config)
@@ -303,7 +360,9 @@ class ControlPlaneType(ResourceType):
         elif planned["ca_id"] != prior.get("ca_id"):
             reissue, reason = True, ActionReason.UPDATE_BECAUSE_CA_REPLACED
         else:
-            reissue = any(planned[k] != prior.get(k) for k in _CERT_INPUTS)
+            reissue = any(planned[k] != prior.get(k) for k in _CERT_INPUTS) or bool(
+                missing_service_names(prior.get("cert_pem"), planned)
+            )
             if not reissue and planned["accepted_kids"] is UNKNOWN:
                 reason = ActionReason.UPDATE_BECAUSE_KEY_REPLACED
         if reissue:
@@ -335,8 +394,8 @@ class ControlPlaneType(ResourceType):
             if isinstance(global_cp, dict):
                 bundle = _known(global_cp["ca_bundle_pem"], stand_in)
                 given = {**config, "global": {**global_cp, "ca_bundle_pem": bundle}}
-            if has_unknown(own):  # the certificate, or an address the files name
-                return UNKNOWN
+            if has_unknown(own) or self.files_unknown(config):  # the certificate, an
+                return UNKNOWN  # address the files name, a CA only they hold
             files = kuma.render_artifacts(self.spec(address, own, given))
             digests.append({p: artifact_digest(a.content, a.mode) for p, a in files.items()})
         first, second = digests
@@ -353,7 +412,7 @@ class ControlPlaneType(ResourceType):
         # kds_port and dial_host included: derive what follows from the arguments again
         arguments = self.planned_arguments(config)
         attributes.update({k: v for k, v in arguments.items() if has_unknown(attributes.get(k))})
-        attributes["dial_host"] = [*attributes["hostnames"], *attributes["addresses"]][0]
+        attributes["dial_host"] = dial_host(attributes)
         if prior is None or planned.get("cert_pem") is UNKNOWN:
             attributes.update(self._issue(attributes, config, request.context))
         else:
@@ -391,7 +450,7 @@ class ControlPlaneType(ResourceType):
 
         def issue() -> pki.Issued:
             return pki.issue_server(
-                planned["hostnames"],
+                certificate_hostnames(planned),
                 planned["addresses"],
                 planned["key_algorithm"],
                 validity,
@@ -564,6 +623,25 @@ class ControlPlaneType(ResourceType):
         return RefreshResult({**prior, "artifacts": actual}, tuple(notes))
 
 
+def fixed_port_problems(instance: ResourceInstance, ports: dict[str, int]) -> list[Diagnostic]:
+    """On kubernetes the chart's Services have fixed ports: a port attribute (name → the only
+    value allowed there) set to anything else would move kuma-cp but not its Service."""
+    values = instance.values
+    if values["environment"] != "kubernetes":
+        return []
+    return [
+        error(
+            "Port fixed on Kubernetes",
+            f"{instance.address} runs on kubernetes, where the kong-mesh chart's Service fixes "
+            f"{name} at {port}: kuma-cp would listen on {values[name]}, and nothing on the port "
+            f"clients dial. Remove {name}.",
+            instance.argument_range(name),
+        )
+        for name, port in ports.items()
+        if isinstance(values[name], int) and values[name] != port
+    ]
+
+
 def _breaks_trust(change: ResourceChange) -> bool:
     """SPEC §4.1: the certificate is reissued by a CA whose certificate is not in the bundle
     the clients hold now (the one in state). A CA created or replaced by this plan has a
@@ -604,6 +682,8 @@ def _why(change: ResourceChange, before: dict[str, Any], after: dict[str, Any]) 
         return ", ".join(change.replace_paths) + " changed"
     if any(after.get(k) != before.get(k) for k in ("hostnames", "addresses")):
         return "SANs changed"
+    if missing_service_names(before.get("cert_pem"), after):
+        return "Kubernetes Service names missing"
     if after.get("cert_validity") != before.get("cert_validity"):
         return "validity changed"
     if after.get("api_separate_cert") != before.get("api_separate_cert"):

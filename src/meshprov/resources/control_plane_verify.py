@@ -10,7 +10,9 @@ apply writes with. For every TLS server of a channel:
 - ``refs``      kuma-cp.env / kuma-dp.env point at files that exist (values.yaml: Secrets);
 - ``chain``     the certificate validates, with the CA the client is given, for the host the
                 client dials, and is signed by the control plane's configured ``ca``;
-- ``sans``      the SANs cover every configured hostname (DNS) and address (IP);
+- ``sans``      the SANs cover every configured hostname (DNS) and address (IP), and on
+                Kubernetes the Service names sidecars and the API server dial;
+- ``bundle``    the CA bundle the client is given holds the control plane's issuing CA;
 - ``expiry``    neither the certificate nor its CA is within its ``renew_before`` of expiry
                 (``pki.renewal_due``, the rule plan uses to reissue);
 - ``key_mode``  key files are not readable by group or others (written 0600);
@@ -48,6 +50,8 @@ from meshprov import kuma, pki, tokens
 from meshprov.handshake import loopback_handshake
 from meshprov.kuma import Env, Files, Helm, SecretKeys
 from meshprov.resources import ca as ca_type
+from meshprov.resources import cp_store
+from meshprov.resources.control_plane_common import certificate_hostnames
 from meshprov.resources.report import CheckRow, RowBuilder, VerifyContext
 from meshprov.resources.schema import ResourceSchema, parse_duration
 from meshprov.state.model import ResourceState
@@ -58,6 +62,7 @@ __all__ = [
     "CHANNEL_DP",
     "CHANNEL_KDS",
     "CHANNEL_MADS",
+    "CHANNEL_STORE",
     "verify_control_plane",
 ]
 
@@ -65,10 +70,17 @@ CHANNEL_DP = "dp→cp (5678)"
 CHANNEL_API = "user→api (5682)"
 CHANNEL_MADS = "prometheus→mads (5676)"
 CHANNEL_KDS = "zone→global kds (5685)"
-CHANNELS = (CHANNEL_DP, CHANNEL_API, CHANNEL_MADS, CHANNEL_KDS)
+CHANNEL_STORE = "global→postgres store"
+CHANNELS = (CHANNEL_DP, CHANNEL_API, CHANNEL_MADS, CHANNEL_KDS, CHANNEL_STORE)
 # where each channel's rows go in the report: all data plane rows, then all API rows...; a
 # global no zone connects to comes after the zone → global pairs
-_ORDER = {CHANNEL_DP: (0,), CHANNEL_API: (1,), CHANNEL_MADS: (2,), CHANNEL_KDS: (3, 0)}
+_ORDER = {
+    CHANNEL_DP: (0,),
+    CHANNEL_API: (1,),
+    CHANNEL_MADS: (2,),
+    CHANNEL_KDS: (3, 0),
+    CHANNEL_STORE: (3, 2),
+}
 _LONE_GLOBAL = (3, 1)
 
 
@@ -106,6 +118,17 @@ class _ControlPlane:
         self.is_zone = zone
         self.kubernetes = self.attrs.get("environment") == "kubernetes"
         self.source: _Source = _Kubernetes(self) if self.kubernetes else _Universal(self)
+        # what its certificates' DNS names follow from (SPEC §1.4)
+        self.names = {
+            name: schema.value(self.attrs, name)
+            for name in ("hostnames", "environment", "service_name", "namespace")
+        }
+        # kubernetes: the name injected sidecars dial it by
+        self.service_host = (
+            kuma.service_dial_host(str(self.names["service_name"]), str(self.names["namespace"]))
+            if self.kubernetes
+            else None
+        )
 
     def show(self, path: Path) -> str:
         """A path as the user knows it: relative to the configuration directory when inside."""
@@ -215,10 +238,10 @@ class _Universal(_Source):
         for name in names:
             value = env.get(name)
             if value:
-                return self._resolve(file, name, value)
+                return self.resolve(file, name, value)
         return _Pem(file, problem=f"{file} does not set {' or '.join(names)}", problem_check="refs")
 
-    def _resolve(self, file: str, name: str, value: str) -> _Pem:
+    def resolve(self, file: str, name: str, value: str) -> _Pem:
         path = self.cp.host_path(value)
         if path is None:
             return _Pem(
@@ -285,7 +308,7 @@ class _Universal(_Source):
                 continue
             for name, value in env.items():
                 if name.endswith("_FILE") and value:
-                    pem = self._resolve(file, name, value)
+                    pem = self.resolve(file, name, value)
                     if pem.problem_check == "refs" and pem.problem:
                         problems.append(pem.problem)
         return problems
@@ -313,7 +336,7 @@ class _Universal(_Source):
         value = self.cp_env.get(Env.ZONE_KDS_TOKEN_PATH)
         if self.cp_env_problem is not None or not value:
             return None, self.cp_file, self.cp_env_problem
-        found = self._resolve(self.cp_file, Env.ZONE_KDS_TOKEN_PATH, value)
+        found = self.resolve(self.cp_file, Env.ZONE_KDS_TOKEN_PATH, value)
         return (found.text or "").strip() or None, found.where, found.problem
 
 
@@ -544,6 +567,7 @@ class _Verifier:
         if leaf is not None:
             if ca is not None and ca.text is not None:
                 self._chain(row, cp, cert, chain, ca, host)
+                self.bundle(row, cp, ca)
             self._sans(row, cp, cert, leaf)
             self._expiry(row, cp, cert, leaf)
         if key.text is not None:
@@ -586,12 +610,44 @@ class _Verifier:
 
     def _sans(self, row: RowBuilder, cp: _ControlPlane, cert: _Pem, leaf: x509.Certificate):
         missing = pki.missing_sans(
-            leaf, cp.attrs.get("hostnames") or [], cp.attrs.get("addresses") or []
+            leaf, certificate_hostnames(cp.names), cp.attrs.get("addresses") or []
         )
-        if missing:
+        service = cp.service_host
+        if missing and service is not None and f"{service} (DNS)" in missing:
+            row.failed(
+                "sans",
+                f"{cert.where} lacks SANs for {', '.join(missing)}: sidecars dial {service} and "
+                f"the API server calls the webhooks at {service}.svc, so no proxy would connect "
+                "and nothing would be injected",
+            )
+        elif missing:
             row.failed("sans", f"{cert.where} lacks SANs for {', '.join(missing)}")
+        elif service is not None:
+            row.passed(
+                "sans", f"{cert.where} covers every hostname and address and the Service names"
+            )
         else:
             row.passed("sans", f"{cert.where} covers every hostname and address")
+
+    def bundle(self, row: RowBuilder, cp: _ControlPlane, bundle: _Pem) -> None:
+        """A trust bundle clients are given holds the CA that issues ``cp``'s certificates
+        (SPEC §1.4: the issuing chain, then the trusted CAs)."""
+        ca_address, ca_id = self.signing_ca(cp)
+        if bundle.text is None or not ca_id:
+            return
+        try:
+            held = pki.bundle_fingerprints(bundle.text)
+        except ValueError:
+            return  # the chain check reports a bundle holding no certificate
+        if ca_id in held:
+            row.passed("bundle", f"{bundle.where} holds {ca_address}")
+        else:
+            row.failed(
+                "bundle",
+                f"{bundle.where} does not hold {ca_address}, the CA that issues "
+                f"{cp.address}'s certificates: clients given it may not verify them, and the "
+                "next CA rotation could not keep them trusting",
+            )
 
     def _expiry(self, row: RowBuilder, cp: _ControlPlane, cert: _Pem, leaf: x509.Certificate):
         renew_before = str(cp.schema.value(cp.attrs, "renew_before"))
@@ -889,7 +945,7 @@ def _dp_row(v: _Verifier, cp: _ControlPlane) -> CheckRow:
     _common(row, cp, dp=True)
     cert, key = cp.source.dp_server()
     ca = cp.source.dp_ca()
-    host = cp.dial_host
+    host = cp.service_host or cp.dial_host
     has_url, url_value = cp.source.dp_url()
     if has_url:
         expected = cp.attrs.get("cp_url")
@@ -1049,6 +1105,8 @@ def verify_control_plane(
         rows = [_api_row(v, cp)]
         if cp.address not in _served_globals(context, rs.type):
             rows.append(_lone_global_row(v, cp))
+        if isinstance(cp.source, _Universal) and cp.attrs.get(cp_store.STORE.name) is not None:
+            rows.append(_store_row(cp, cp.source, context))
         return rows
     rows = [_dp_row(v, cp), _api_row(v, cp), _mads_row(v, cp)]
     global_ref = cp.attrs.get(_GLOBAL)
@@ -1111,6 +1169,20 @@ def _lone_global_row(v: _Verifier, target: _ControlPlane) -> CheckRow:
     return row.build("no zone connects to this global; its KDS certificate is ok")
 
 
+def _store_row(cp: _ControlPlane, source: _Universal, context: VerifyContext) -> CheckRow:
+    row = _row(CHANNEL_STORE, cp.address)
+    if source.cp_env_problem is not None:
+        row.failed("refs", source.cp_env_problem)
+        return row.build("")
+
+    def read(path: str) -> tuple[str | None, str | None]:
+        pem = source.resolve(source.cp_file, kuma.StoreEnv.TLS_CA_PATH, path)
+        return pem.text, pem.problem
+
+    cp_store.verify(row, cp.rs, context, source.cp_env, source.cp_file, read)
+    return row.build(f"{Files.CP_ENV} sets the postgres store as configured")
+
+
 def _kds_pair_row(v: _Verifier, zone: _ControlPlane, target: _ControlPlane) -> CheckRow:
     row = _row(CHANNEL_KDS, f"{zone.address} → {target.address}")
     _common(row, zone)
@@ -1143,6 +1215,7 @@ def _kds_pair_row(v: _Verifier, zone: _ControlPlane, target: _ControlPlane) -> C
     if kds_ca.problem is not None:
         row.failed(kds_ca.problem_check, kds_ca.problem)
         return row.build("")
+    v.bundle(row, target, kds_ca)
     with tempfile.TemporaryDirectory(prefix="meshprov-verify-") as scratch:
         files = _handshake_files(cert, key, Path(scratch))
         if files is None:

@@ -20,6 +20,7 @@ from meshprov.lang.values import UNKNOWN, is_number
 
 _DURATION_RE = re.compile(r"^(?:\d+[dhms])+$")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+_LINE_BREAKS = str.maketrans("", "", "\r\n")
 
 
 def parse_duration(text: str) -> int:
@@ -41,11 +42,11 @@ def check_duration(value: Any) -> str | None:
     return None
 
 
-def control_character_problem(value: Any) -> str | None:
+def control_character_problem(value: Any, multiline: bool = False) -> str | None:
     """Why a checked argument cannot be written into files, or None; never quotes the value
-    (it may be sensitive)."""
+    (it may be sensitive). ``multiline`` text (PEM) may hold line breaks."""
     if isinstance(value, str):
-        found = CONTROL_CHARACTERS.search(value)
+        found = CONTROL_CHARACTERS.search(value.translate(_LINE_BREAKS) if multiline else value)
         if found:
             return (
                 f"The value contains the control character U+{ord(found.group()):04X}. Names, "
@@ -54,7 +55,7 @@ def control_character_problem(value: Any) -> str | None:
             )
     elif isinstance(value, list | tuple):
         for item in value:
-            problem = control_character_problem(item)
+            problem = control_character_problem(item, multiline)
             if problem:
                 return problem
     return None
@@ -65,15 +66,25 @@ class Attr:
     """One attribute of a resource type.
 
     ``reference`` names the resource type an attribute must point at (``ca = ca.root``);
+    ``required_unless`` names another argument without which this one is required (a CA's
+    ``common_name``, unless it imports ``certificate_pem``);
     ``check`` returns an error message for a bad known value, or None; ``computed``: left
     unset, the type computes the value when planning (so ``validate`` cannot know it);
     ``null_is_value``: an explicit ``null`` means null (e.g. "write no binding"), while
-    leaving the attribute out means its default.
+    leaving the attribute out means its default. ``sensitive``: the value is a secret however
+    it was given (a private key read with ``file()``, a password), as a provider schema marks
+    it: never shown, as if it came from a sensitive variable. ``multiline``: text such as PEM,
+    whose line breaks are not refused as control characters.
+
+    ``block`` makes this a nested block (``store { host = ... }``) instead of an argument: at
+    most one, with these attributes of its own (their types, defaults, checks, references and
+    marks as above); left out, its value is null. It is stored as a map of them.
     """
 
     name: str
     type: Type = STRING
     required: bool = False
+    required_unless: str | None = None
     default: Any = None
     allowed: tuple[Any, ...] | None = None
     reference: str | None = None
@@ -82,6 +93,9 @@ class Attr:
     description: str = ""
     computed: bool = False
     null_is_value: bool = False
+    sensitive: bool = False
+    block: tuple[Attr, ...] | None = None
+    multiline: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,6 +129,11 @@ class ResourceSchema:
             return attr.default if attr is not None else None
         return value
 
+    @property
+    def blocks(self) -> tuple[Attr, ...]:
+        """The nested blocks."""
+        return tuple(a for a in self.attributes if a.block is not None)
+
     def is_reference(self, name: str) -> bool:
         attr = self.attribute(name)
         return attr is not None and bool(attr.reference)
@@ -137,7 +156,7 @@ class ResourceSchema:
         missing = {
             a.name: _as_stored(a.default)
             for a in self.attributes
-            if a.name not in attributes and not a.required
+            if a.name not in attributes and not a.required and a.required_unless is None
         }
         missing |= {
             e.name: None
@@ -154,7 +173,11 @@ class ResourceSchema:
             return ["its attributes are not an object"]
         problems = []
         for attr in self.attributes:
-            if attr.name not in attributes:
+            if attr.name not in attributes or (
+                attributes[attr.name] is None
+                and attr.required_unless is not None
+                and attributes.get(attr.required_unless) is None
+            ):
                 problems.append(f"{attr.name} is missing")
             elif not _matches(attributes[attr.name], attr):
                 problems.append(f"{attr.name} is not {_describe(attr.type)}")
@@ -181,6 +204,10 @@ def _as_stored(default: Any) -> Any:
 def _matches(value: Any, attr: Attr) -> bool:
     if value is None:
         return not attr.required
+    if attr.block is not None:  # a map of the block's attributes
+        return isinstance(value, dict) and all(
+            _matches(value.get(inner.name), inner) for inner in attr.block
+        )
     if attr.reference is not None:  # stored as the address, or a list of addresses
         items = value if isinstance(value, list) else [value]
         return all(isinstance(item, str) for item in items)

@@ -437,11 +437,10 @@ def _check_instance(instance: ResourceInstance) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     key, _ = unmark(values.get("signing_key"))
     kind = unmark(key.get("kind"))[0] if isinstance(key, ResourceValue) else None
-    configured = instance.argument_ranges
     if isinstance(kind, str) and kind in tokens.KINDS:
         allowed = tokens.arguments_of(kind)
         for name in sorted(tokens.claim_arguments() - set(allowed)):
-            if name in configured:
+            if instance.is_set(name):
                 found.append(
                     error(
                         "Claim not of the key's kind",

@@ -7,6 +7,7 @@ import re
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
+from meshprov import kuma
 from meshprov.diagnostics import Diagnostic, error, warning
 from meshprov.kuma import ControlPlaneSpec, ProxyAuthn, ZoneSettings, url_host
 from meshprov.lang.types import ANY
@@ -21,6 +22,7 @@ from meshprov.resources.control_plane_common import (
     ControlPlaneType,
     block_label,
     check_port,
+    fixed_port_problems,
     plain,
 )
 from meshprov.resources.control_plane_verify import verify_control_plane
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from meshprov.state.model import ResourceState
 
 PROXY_AUTHN_DISABLED = "proxy_authn_disabled"  # the diagnostic code of dp_authn = "none"
+TLS13_DP_SERVER = "tls13_dp_server"  # ... of tls_min_version = "TLSv1_3" on a zone
 _RFC1035_LABEL_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -58,19 +61,20 @@ SCHEMA = ResourceSchema(
         Attr("name", STRING, check=check_zone_name, computed=True),  # default: the label
         Attr("global", ANY, reference="control_plane"),
         Attr("egress_ips", STRING_LIST, computed=True),  # default: addresses
-        Attr("dp_port", NUMBER, default=5678, check=check_port),
+        Attr("dp_port", NUMBER, default=kuma.DP_SERVER_PORT, check=check_port),
         Attr("mads_tls", BOOL, default=True),
+        # default: the token kind on universal, service-account tokens on kubernetes
         Attr(
             "dp_authn",
             STRING,
-            default=ProxyAuthn.DP_TOKEN,
             allowed=(ProxyAuthn.DP_TOKEN, ProxyAuthn.SERVICE_ACCOUNT_TOKEN, ProxyAuthn.NONE),
+            computed=True,
         ),
         Attr(
             "zone_proxy_authn",
             STRING,
-            default=ProxyAuthn.ZONE_TOKEN,
             allowed=(ProxyAuthn.ZONE_TOKEN, ProxyAuthn.SERVICE_ACCOUNT_TOKEN, ProxyAuthn.NONE),
+            computed=True,
         ),
         *cp_authn.ZONE_AUTHN_ATTRIBUTES,
     ),
@@ -113,6 +117,8 @@ class ZoneType(ControlPlaneType):
             values = instance.values
             for setting in ("dp_authn", "zone_proxy_authn"):
                 found.extend(_authn_problems(instance, setting))
+            found.extend(fixed_port_problems(instance, {"dp_port": kuma.DP_SERVER_PORT}))
+            found.extend(_tls13_warning(instance))
             name = values["name"]
             if name is None:
                 name = self.default_name(str(instance.address))
@@ -185,6 +191,9 @@ class ZoneType(ControlPlaneType):
             planned["name"] = self.default_name(address)
         if planned["egress_ips"] is None:
             planned["egress_ips"] = planned["addresses"]
+        for setting in _AUTHN_DEFAULTS:
+            if planned[setting] is None:
+                planned[setting] = default_authn(planned["environment"], setting)
         planned["zone_name"] = planned["name"]
         planned["egress_cidrs"] = egress_cidrs(planned["egress_ips"])
         dial_host = planned["dial_host"]
@@ -223,11 +232,35 @@ class ZoneType(ControlPlaneType):
 
 
 _AUTHN_SETTINGS = (("dp_authn", "data plane proxies"), ("zone_proxy_authn", "zone proxies"))
+# the proxy authentication of each setting on universal, where proxies present tokens
+_AUTHN_DEFAULTS = {"dp_authn": ProxyAuthn.DP_TOKEN, "zone_proxy_authn": ProxyAuthn.ZONE_TOKEN}
+
+
+def default_authn(environment: Any, setting: str) -> Any:
+    """``dp_authn``/``zone_proxy_authn`` when unset: the token kind on universal; on
+    kubernetes ``serviceAccountToken``, the only credential injected sidecars present (and
+    Kuma's own default there)."""
+    if has_unknown(environment):
+        return UNKNOWN
+    if environment == "kubernetes":
+        return ProxyAuthn.SERVICE_ACCOUNT_TOKEN
+    return _AUTHN_DEFAULTS[setting]
 
 
 def _authn_problems(instance: ResourceInstance, setting: str) -> list[Diagnostic]:
     value = instance.values[setting]
     rng = instance.argument_range(setting)
+    if value == _AUTHN_DEFAULTS[setting] and instance.values["environment"] == "kubernetes":
+        return [
+            error(
+                "Token authentication on Kubernetes",
+                f"{instance.address} runs on kubernetes, where injected sidecars and zone proxies "
+                f'present service-account tokens only: {setting} = "{value}" would reject every '
+                "proxy. "
+                f'Remove {setting} (it defaults to "serviceAccountToken" there).',
+                rng,
+            )
+        ]
     if value == ProxyAuthn.SERVICE_ACCOUNT_TOKEN and instance.values["environment"] != "kubernetes":
         return [
             error(
@@ -249,6 +282,22 @@ def _authn_problems(instance: ResourceInstance, setting: str) -> list[Diagnostic
             )
         ]
     return []
+
+
+def _tls13_warning(instance: ResourceInstance) -> list[Diagnostic]:
+    if instance.values["tls_min_version"] != "TLSv1_3":
+        return []
+    return [
+        warning(
+            "TLS 1.3 minimum on a zone",
+            f'{instance.address} sets tls_min_version = "TLSv1_3": it also raises the minimum of '
+            "the DP server (5678), and Envoy's xDS client offers at most TLS 1.2 by default, so "
+            'data plane proxies may fail to connect. Keep "TLSv1_2" unless the proxies are '
+            "configured to offer TLS 1.3.",
+            instance.argument_range("tls_min_version"),
+            code=TLS13_DP_SERVER,
+        )
+    ]
 
 
 def egress_cidrs(egress_ips: Any) -> Any:

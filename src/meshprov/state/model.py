@@ -69,7 +69,8 @@ class ResourceState:
     name: str
     index: int | str | None
     attributes: dict[str, Any]  # JSON-compatible; sensitive values are stored in clear
-    sensitive_attributes: list[str] = field(default_factory=list)  # top-level attribute names
+    # attribute names; "store.password" for one inside a nested block
+    sensitive_attributes: list[str] = field(default_factory=list)
     dependencies: list[str] = field(default_factory=list)  # instance addresses depended on
     status: str = "ready"  # "ready" or "tainted"
 

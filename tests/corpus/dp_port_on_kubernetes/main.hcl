@@ -1,0 +1,9 @@
+ca "root" {
+  common_name = "Root CA"
+}
+
+zone "eu" {
+  ca          = ca.root
+  environment = "kubernetes"
+  dp_port     = 6678
+}
