@@ -25,7 +25,8 @@ import jwt
 import pytest
 import yaml
 from click.testing import CliRunner, Result
-from tests.test_tokens import JWT_PREFIX, openssl_verifies
+from tests.support.engine import JWT_PREFIX, shows_a_token
+from tests.test_tokens import openssl_verifies
 
 from meshprov.cli import cli
 
@@ -314,7 +315,7 @@ def test_kumactl_sh_reads_the_token_file(example: Applied, tmp_path: Path) -> No
     for address in OUT:
         out = example.out(address)
         script = (out / "kumactl.sh").read_text()
-        assert JWT_PREFIX not in script
+        assert not shows_a_token(script)
         env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
         env["KUMACTL_ARGS"] = str(tmp_path / "args")
         subprocess.run([str(out / "kumactl.sh")], env=env, check=True, timeout=30)
@@ -512,7 +513,7 @@ def test_an_unauthenticated_admin_group_is_a_warning(tmp_path: Path) -> None:
 
 def verify_rows(directory: Path, code: int) -> dict[tuple[str, str], dict]:
     result = run(directory, "verify", "--json", code=code)
-    assert JWT_PREFIX not in result.output and "PRIVATE KEY" not in result.output
+    assert not shows_a_token(result.output) and "PRIVATE KEY" not in result.output
     doc = json.loads(result.stdout)
     return {(row["channel"], row["control_plane"]): row for row in doc["rows"]}
 
@@ -578,7 +579,7 @@ def test_plan_impact_and_notices(tmp_path: Path) -> None:
     result = run(directory, "plan", "--markdown", str(markdown))
     text = markdown.read_text()
     for output in (result.output, text):
-        assert JWT_PREFIX not in output and "PRIVATE KEY" not in output
+        assert not shows_a_token(output) and "PRIVATE KEY" not in output
         assert 'user "alice@example.com" (groups mesh-system:admin): token issued' in output
     out = result.output
     assert (

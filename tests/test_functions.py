@@ -9,7 +9,7 @@ import pytest
 
 from meshprov.lang.functions import FUNCTIONS, FunctionError, call_function
 from meshprov.lang.numbers import parse_number
-from meshprov.lang.values import UNKNOWN, HclSet, Sensitive
+from meshprov.lang.values import UNKNOWN, HclSet, Null, Sensitive, Unknown
 
 BASE = Path("/nonexistent/module")
 
@@ -31,6 +31,10 @@ def shape(v: Any) -> Any:
         return shape(lang(v))
     if isinstance(v, Sensitive):
         return ("Sensitive", shape(v.value))
+    if isinstance(v, Unknown):  # typed or not: these tables check that it is unknown
+        return ("Unknown",)
+    if isinstance(v, Null):  # a typed null (tostring(null)) is null
+        return ("NoneType", None)
     if isinstance(v, list | HclSet):
         return (type(v).__name__, [shape(x) for x in v])
     if isinstance(v, dict):

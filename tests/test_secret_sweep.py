@@ -5,8 +5,8 @@ The deployment has a CA key, control-plane keys (with a separate API certificate
 control plane), the global's store password (a literal, sensitive by the schema) and sensitive
 variables: one used as an argument and one exported through a
 sensitive output. Each command's stdout, stderr and the files it writes (a saved plan, the
-Markdown comment) are searched for every PEM body line of every private key, for a token's
-``eyJ`` prefix, and for each sensitive variable's text.
+Markdown comment) are searched for every PEM body line of every private key, for every token
+(its text, and any whole JWT), and for each sensitive variable's text.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.support.engine import Workspace
+from tests.support.engine import Workspace, shows_a_token
 
 from meshprov.lang.values import at_path
 
@@ -90,20 +90,21 @@ def deployed(tmp_path_factory):
 
 def _secrets(ws: Workspace) -> list[str]:
     """Every private key's PEM body lines, and the sensitive variables' text."""
-    found = [ORG_SECRET, TOKEN_SECRET, DB_PASSWORD, "eyJ"]
+    found = [ORG_SECRET, TOKEN_SECRET, DB_PASSWORD]
     for resource in ws.state()["resources"]:
         for name in resource["sensitive_attributes"]:
             value = at_path(resource["attributes"], name)[1]  # "store.password" too
             if isinstance(value, str) and value:
                 body = [line for line in value.splitlines() if line and "-----" not in line]
                 found.extend(body)
-    assert len(found) > 3 + 5  # the CA key and four control-plane keys
+    assert len(found) > 3 + 5  # the CA key, four control-plane keys, the tokens
     return found
 
 
 def _assert_clean(text: str, secrets: list[str], what: str) -> None:
     for secret in secrets:
         assert secret not in text, f"{what} shows a secret ({secret[:6]}...):\n{text}"
+    assert not shows_a_token(text), f"{what} shows a token:\n{text}"
     assert "Traceback" not in text, text
 
 

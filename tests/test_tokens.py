@@ -23,13 +23,13 @@ from pathlib import Path
 import jwt
 import pytest
 from click.testing import CliRunner, Result
+from tests.support.engine import JWT_PREFIX, shows_a_token
 
 from meshprov.cli import cli
 
 OPENSSL = shutil.which("openssl")
 pytestmark = pytest.mark.skipif(OPENSSL is None, reason="needs the openssl command")
 
-JWT_PREFIX = "eyJ"  # base64url of '{"': every JWT, and nothing else meshprov prints, starts so
 
 CONFIG = """\
 signing_key "users" {
@@ -432,7 +432,7 @@ def test_long_lived_tokens_are_a_warning(tmp_path: Path) -> None:
 
 
 def assert_no_secret(text: str, what: str) -> None:
-    assert JWT_PREFIX not in text, what
+    assert not shows_a_token(text), what
     assert "PRIVATE KEY" not in text, what
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -33,6 +34,13 @@ SCHEMA_VALIDATOR = jsonschema.Draft202012Validator(
 )
 PRIVATE_KEY = "PRIVATE KEY"
 JWT_PREFIX = "eyJ"  # how every JWT (a Kong Mesh token) starts: base64url of '{"'
+# A whole JWT: header and claims both JSON objects ("eyJ..."), three base64url parts joined by
+# dots. "eyJ" alone occurs by chance in base64 (a certificate, ciphertext): never test for that.
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+")
+
+
+def shows_a_token(text: str) -> bool:
+    return JWT.search(text) is not None
 
 
 @dataclass
@@ -123,7 +131,7 @@ class Workspace:
         assert "Traceback" not in result.output, result.output
         if not allow_secret:
             assert PRIVATE_KEY not in result.output, result.output
-            assert JWT_PREFIX not in result.output, result.output
+            assert not shows_a_token(result.output), result.output
         if valid_state:
             self.check_state_files()
         return result
