@@ -16,13 +16,14 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import regex
 
 from meshprov.addrs import InstanceAddress
 from meshprov.diagnostics import SECRETS
-from meshprov.lang.numbers import format_number, is_infinite, is_number
+from meshprov.lang.numbers import Number, format_number, is_infinite, is_number
 
 if TYPE_CHECKING:
     from meshprov.lang.types import Type
@@ -34,8 +35,8 @@ class Refinement:
 
     not_null: bool = False
     prefix: str = ""  # a string's known beginning
-    lower: tuple[int | float, bool] | None = None  # a number's bound, and whether inclusive
-    upper: tuple[int | float, bool] | None = None
+    lower: tuple[Number, bool] | None = None  # a number's bound, and whether inclusive
+    upper: tuple[Number, bool] | None = None
     length: tuple[int, int | None] = (0, None)  # a collection's length range
 
 
@@ -112,7 +113,7 @@ def untyped(value: Any) -> Any:
 
     Types and refinements serve evaluation; the engine, the planner and the resource types
     know one unknown, "known after apply" (and test it with ``is UNKNOWN``), and one null."""
-    if value is None or isinstance(value, str | int | float):  # the common case, first
+    if value is None or isinstance(value, str | int | Decimal):  # the common case, first
         return value
     if isinstance(value, Unknown):
         return UNKNOWN
