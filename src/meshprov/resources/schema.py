@@ -12,15 +12,24 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from meshprov.kuma import CONTROL_CHARACTERS
 from meshprov.lang.types import BOOL, NUMBER, STRING, ListType, Type
-from meshprov.lang.values import UNKNOWN, is_number
+from meshprov.lang.values import UNKNOWN, format_number, is_number
 
 _DURATION_RE = re.compile(r"^(?:\d+[dhms])+$")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _LINE_BREAKS = str.maketrans("", "", "\r\n")
+
+
+def shown(value: object) -> str:
+    """A checked value in a message, as Terraform prints it: ``0.5``, never ``Decimal('0.5')``
+    or ``5E-7``."""
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return format_number(value)
+    return str(value)
 
 
 def parse_duration(text: str) -> int:
