@@ -4,11 +4,17 @@ same byte for byte as PyYAML's pure-Python emitter writes (the fallback without 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import yaml
 
 from meshprov import pki, yamlio
+from meshprov.diagnostics import DiagnosticError
+from meshprov.lang import numbers
+from meshprov.lang.evaluate import EvalContext, evaluate
+from meshprov.lang.parse import parse_expression
 
 PEM = pki.issue_ca(
     "YAML test CA", None, "ECDSA_P256", timedelta(days=1), datetime.now(UTC)
@@ -24,13 +30,15 @@ DOCUMENTS = [
 
 @pytest.fixture
 def pure_python(monkeypatch):
-    """PyYAML as it is without libyaml: no C classes (yamlio caches its dumpers: cleared)."""
+    """PyYAML as it is without libyaml: no C classes (yamlio caches its classes: cleared)."""
     for name in ("CSafeDumper", "CSafeLoader"):
         monkeypatch.delattr(yaml, name)
     monkeypatch.setattr(yaml, "__with_libyaml__", False)
     yamlio._dumper.cache_clear()
+    yamlio._loader.cache_clear()
     yield
     yamlio._dumper.cache_clear()
+    yamlio._loader.cache_clear()
 
 
 def _written() -> list[str]:
@@ -84,3 +92,27 @@ def test_bad_yaml_is_a_value_error_with_its_line(libyaml, request):
     assert caught.value.line == 3
     assert "expected ',' or ']'" in caught.value.problem  # libyaml and PyYAML word it apart
     assert "line 3" in str(caught.value)
+
+
+@pytest.mark.parametrize("libyaml", [True, False])
+def test_yamlencode_and_yamldecode_keep_numbers_exact(libyaml, request):
+    """Terraform's ``yamlencode``/``yamldecode`` through yamlio's number hooks, with libyaml and
+    without: numbers written as their exact text (infinity as go-cty-yaml's ``+Inf``), and
+    floats read at cty's precision, not as a float64."""
+    if not libyaml:
+        request.getfixturevalue("pure_python")
+    encoded = _evaluate("yamlencode({a = 0.1000000000000000000000001, b = [1, -2.5, 1 / 0]})")
+    assert encoded == '"a": 0.1000000000000000000000001\n"b":\n- 1\n- -2.5\n- +Inf\n'
+    assert _evaluate("yamlencode(0.5)") == "0.5\n...\n"
+    decoded = _evaluate('yamldecode("a: 0.1000000000000000000000001\\nb: [1_000.5, -.inf, 6.0]")')
+    assert decoded == {
+        "a": Decimal("0.1000000000000000000000001"),
+        "b": [Decimal("1000.5"), numbers.NEGATIVE_INFINITY, 6],
+    }
+    with pytest.raises(DiagnosticError) as caught:
+        _evaluate('yamldecode("a: .nan")')
+    assert "floating point NaN is not supported" in caught.value.diagnostics[0].detail
+
+
+def _evaluate(text: str) -> object:
+    return evaluate(parse_expression(text, "yaml.hcl"), EvalContext({}, Path("/tmp")))

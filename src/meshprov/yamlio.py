@@ -10,10 +10,15 @@ not with meshprov: ``validate`` writes no YAML. Errors come out as ``YAMLError``
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from decimal import Decimal
 from typing import Any, Literal
 
 StringStyle = Literal["plain", "literal", "double-quoted"]
+DecimalWriter = Callable[[Decimal], tuple[str, str]]
+"""A ``Decimal``'s YAML tag (``float``, ``str``...) and its text, written plain."""
+FloatReader = Callable[[str, float], Any]
+"""The value of a YAML float from its text and PyYAML's ``float`` of it."""
 
 
 class YAMLError(ValueError):
@@ -26,9 +31,10 @@ class YAMLError(ValueError):
 
 
 @functools.cache
-def _dumper(strings: StringStyle) -> Any:
+def _dumper(strings: StringStyle, decimals: DecimalWriter | None = None) -> Any:
     """A safe dumper class: ``literal`` writes multi-line strings (PEM) as ``|`` blocks,
-    ``double-quoted`` writes every string quoted (Terraform's ``yamlencode``)."""
+    ``double-quoted`` writes every string quoted (Terraform's ``yamlencode``); ``decimals``
+    writes ``Decimal`` values (PyYAML's safe dumpers refuse them)."""
     import yaml
 
     class Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
@@ -45,19 +51,32 @@ def _dumper(strings: StringStyle) -> Any:
         Dumper.add_representer(str, literal)
     elif strings == "double-quoted":
         Dumper.add_representer(str, double_quoted)
+    if decimals is not None:
+        writer = decimals  # bound for the closure: mypy narrows it there
+
+        def decimal(dumper: yaml.SafeDumper, value: Decimal) -> yaml.Node:
+            tag, text = writer(value)
+            return dumper.represent_scalar("tag:yaml.org,2002:" + tag, text)
+
+        Dumper.add_representer(Decimal, decimal)
     return Dumper
 
 
 def dump(
-    document: Any, *, strings: StringStyle = "plain", wrap: bool = True, **options: Any
+    document: Any,
+    *,
+    strings: StringStyle = "plain",
+    wrap: bool = True,
+    decimals: DecimalWriter | None = None,
+    **options: Any,
 ) -> str:
-    """``document`` as YAML text; ``wrap=False`` never folds a long line; ``options`` are
-    PyYAML's (``sort_keys``, ``allow_unicode``...)."""
+    """``document`` as YAML text; ``wrap=False`` never folds a long line; ``decimals`` writes
+    ``Decimal`` values; ``options`` are PyYAML's (``sort_keys``, ``allow_unicode``...)."""
     import yaml
 
     if not wrap:  # "no limit" is -1 to libyaml's emitter, and an infinite width to PyYAML's
         options["width"] = -1 if yaml.__with_libyaml__ else float("inf")
-    text: str = yaml.dump(document, Dumper=_dumper(strings), **options)
+    text: str = yaml.dump(document, Dumper=_dumper(strings, decimals), **options)
     return text
 
 
@@ -74,23 +93,40 @@ def load(text: str) -> Any:
     import yaml
 
     try:
-        return yaml.load(text, Loader=_loader(yaml))
+        return yaml.load(text, Loader=_loader())
     except yaml.YAMLError as exc:
         raise _error(exc) from None
 
 
-def load_all(text: str) -> list[Any]:
-    """Every document in ``text``."""
+def load_all(text: str, *, floats: FloatReader | None = None) -> list[Any]:
+    """Every document in ``text``; ``floats`` reads YAML's floats (exceptions it raises other
+    than ``YAMLError`` pass through)."""
     import yaml
 
     try:
-        return list(yaml.load_all(text, Loader=_loader(yaml)))
+        return list(yaml.load_all(text, Loader=_loader(floats)))
     except yaml.YAMLError as exc:
         raise _error(exc) from None
 
 
-def _loader(yaml: Any) -> Any:
-    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+@functools.cache
+def _loader(floats: FloatReader | None = None) -> Any:
+    """A safe loader class; ``floats`` reads floats instead of PyYAML's ``float``."""
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    if floats is None:
+        return base
+    reader = floats  # bound for the closure: mypy narrows it there
+
+    class Loader(base):  # type: ignore[misc,valid-type]
+        pass
+
+    def read_float(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+        return reader(str(loader.construct_scalar(node)), loader.construct_yaml_float(node))
+
+    Loader.add_constructor("tag:yaml.org,2002:float", read_float)
+    return Loader
 
 
 def _error(exc: Exception) -> YAMLError:

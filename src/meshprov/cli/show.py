@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from meshprov.cli.session import Session, fail
 from meshprov.diagnostics import DiagnosticError
-
-if TYPE_CHECKING:
-    pass
 
 
 @click.command()
@@ -96,7 +92,8 @@ def output(
     Sensitive values (private keys) are masked everywhere unless --show-sensitive is given
     together with --json or --raw, so that a secret reaches stdout only when asked for.
     """
-    from meshprov.lang.types import infer_type, type_json
+    from meshprov.lang.numbers import json_dumps
+    from meshprov.lang.types import infer_type, to_string, type_json
     from meshprov.operations import current_state
     from meshprov.render.human import render_outputs
 
@@ -149,7 +146,7 @@ def output(
                     f'The value of output "{name}" is not a string, number or bool; use --json.',
                 ),
             )
-        click.echo(json.dumps(value) if isinstance(value, bool) else value, nl=False)
+        click.echo(json.dumps(value) if isinstance(value, bool) else to_string(value), nl=False)
         return
     if as_json:
         data = (
@@ -160,7 +157,7 @@ def output(
                 for k, v in outputs.items()
             }
         )
-        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        click.echo(json_dumps(data, indent=2, sort_keys=True))
         return
     if name is not None:
         click.echo(render_outputs({name: outputs[name]}, bare=True), nl=False)
