@@ -11,7 +11,8 @@ Runs, as a user does (a process each, the installed ``meshprov`` script), agains
 Each command runs ``--repeat`` times (default 7), alternating commands so that a burst of load
 on the machine spreads over all of them; the median wall and CPU (user + sys) seconds are
 printed, with the overhead over ``python -c pass``, and the heavy libraries each command
-imports (read from ``-X importtime``).
+imports (read from ``-X importtime``): ``validate`` and ``plan`` build and walk the dependency
+graph, so their figures include importing networkx; ``--version`` and ``--help`` do not load it.
 
 Goals: ``--version`` and ``--help`` within 0.1 s wall, ``validate`` and the no-op ``plan``
 within 0.3 s.

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.support.imports import HEAVY, imported, loaded
+from tests.support.imports import GRAPH, HEAVY, imported, loaded
 
 import meshprov
 
@@ -48,15 +48,17 @@ PARSER = ("hcl2", "lark")
 
 @pytest.mark.parametrize("flag", ["--version", "--help"])
 def test_version_and_help_do_not_load_the_engine(flag):
-    """``meshprov --version`` and ``--help`` answer from the command layer alone."""
+    """``meshprov --version`` and ``--help`` answer from the command layer alone: no engine,
+    no parser, no graph library."""
     output, modules = imported([flag])
     assert output.startswith("meshprov v" if flag == "--version" else "Usage: meshprov")
-    assert loaded(modules, (*ENGINE, *HEAVY, *PARSER)) == []
+    assert loaded(modules, (*ENGINE, *HEAVY, *PARSER, *GRAPH)) == []
 
 
 def test_validate_loads_no_heavy_library(tmp_path):
     """``validate`` needs no cryptography, YAML, JWT or AWS library; and with the parse cache
-    filled by an earlier run, not the HCL parser either."""
+    filled by an earlier run, not the HCL parser either. It builds and walks the dependency
+    graph, so it imports networkx (the check of ``--help`` above is not vacuous)."""
     config = tmp_path / "config"
     shutil.copytree(EXAMPLES / "quickstart", config)
     env = dict(os.environ, MESHPROV_CACHE_DIR=str(tmp_path / "cache"), MESHPROV_PARSE_CACHE="1")
@@ -64,6 +66,7 @@ def test_validate_loads_no_heavy_library(tmp_path):
     assert "Success! The configuration is valid." in first
     assert loaded(modules, HEAVY) == []
     assert "hcl2" in modules  # the first run parses: the check below is not vacuous
+    assert loaded(modules, GRAPH) == ["networkx"]
     again, modules = imported(["-C", str(config), "validate"], env)
     assert again == first
     assert loaded(modules, (*HEAVY, *PARSER)) == []

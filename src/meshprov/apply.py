@@ -21,7 +21,6 @@ from typing import Any, Protocol
 
 from meshprov.diagnostics import Diagnostic, DiagnosticError, error
 from meshprov.engine.configuration import LoadedConfig
-from meshprov.engine.digraph import DiGraph, topological_order
 from meshprov.engine.providers import configure_providers
 from meshprov.engine.walk import evaluate_config
 from meshprov.heap import frozen_heap
@@ -108,8 +107,10 @@ class _Runner:
         deletes = [c for c in self.plan.changes if c.action is Action.DELETE]
         if not deletes:
             return
+        import networkx as nx
+
         # an edge a → b: b depends on a, so b must be deleted before a
-        graph = DiGraph()
+        graph = nx.DiGraph()
         graph.add_nodes_from(c.address for c in deletes)
         by_static: dict[str, list[str]] = {}  # static address -> the deleted instances of it
         for c in deletes:
@@ -118,7 +119,7 @@ class _Runner:
             for dependency in dict.fromkeys(change.dependencies):
                 for other in by_static.get(dependency, ()):
                     graph.add_edge(other, change.address)
-        order = list(reversed(topological_order(graph)))
+        order = list(reversed(list(nx.topological_sort(graph))))
         blocked: set[str] = set()
         futures: dict[str, Future] = {}
         for address in order:

@@ -8,7 +8,9 @@ import sys
 
 # what commands that do not sign, parse certificates, write YAML or call AWS have no use for:
 # importing them costs more than validating a small configuration does
-HEAVY = ("cryptography", "networkx", "yaml", "jsonschema", "botocore", "boto3", "jwt")
+HEAVY = ("cryptography", "yaml", "jsonschema", "botocore", "boto3", "jwt")
+# the dependency graph's library: the commands that read a configuration build and walk one
+GRAPH = ("networkx",)
 
 
 def imported(args: list[str], env: dict[str, str] | None = None) -> tuple[str, list[str]]:

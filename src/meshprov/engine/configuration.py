@@ -10,12 +10,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meshprov.config.load import config_files, load_config
 from meshprov.config.model import InputValue, Module
 from meshprov.config.variables import VariableInputs, collect_inputs
 from meshprov.diagnostics import DiagnosticError
-from meshprov.engine.digraph import DiGraph
 from meshprov.engine.graph import build_graph
 from meshprov.engine.walk import (
     Evaluation,
@@ -25,12 +25,15 @@ from meshprov.engine.walk import (
 )
 from meshprov.resources import check_instances
 
+if TYPE_CHECKING:
+    import networkx as nx  # at run time, imported where a graph is built
+
 
 @dataclass(frozen=True)
 class LoadedConfig:
     directory: Path
     root: Module
-    graph: DiGraph
+    graph: nx.DiGraph
     inputs: VariableInputs
     digest: str  # of every configuration file and variable value: a saved plan checks it
 

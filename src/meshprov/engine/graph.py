@@ -1,4 +1,4 @@
-"""The dependency graph of a configuration, across module boundaries (a ``DiGraph``).
+"""The dependency graph of a configuration, across module boundaries (networkx ``DiGraph``).
 
 Nodes are the configuration's objects before expansion (``count``/``for_each``), addressed by
 their static path: ``var.x``, ``local.y``, ``zone.eu``, ``module.zones`` (the call itself),
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from meshprov.config.model import Module, ModuleCall, Resource
 from meshprov.diagnostics import (
@@ -22,10 +23,12 @@ from meshprov.diagnostics import (
     did_you_mean,
     error,
 )
-from meshprov.engine.digraph import DiGraph, find_cycle
 from meshprov.lang import ast
 from meshprov.lang.traversals import Traversal, traversals
 from meshprov.resources import SCHEMAS
+
+if TYPE_CHECKING:
+    import networkx as nx  # at run time, imported where a graph is built
 
 StaticPath = tuple[str, ...]  # module call names from the root
 
@@ -46,7 +49,7 @@ def prefix_of(path: StaticPath) -> str:
     return "".join(f"module.{name}." for name in path)
 
 
-def build_graph(root: Module) -> DiGraph:
+def build_graph(root: Module) -> nx.DiGraph:
     """Build and check the graph; raises ``DiagnosticError`` on bad references or a cycle."""
     builder = _GraphBuilder()
     builder.add_module(root, ())
@@ -55,12 +58,11 @@ def build_graph(root: Module) -> DiGraph:
     return builder.graph
 
 
-def node_of(graph: DiGraph, node_id: str) -> Node:
-    node: Node = graph.payload(node_id)
-    return node
+def node_of(graph: nx.DiGraph, node_id: str) -> Node:
+    return graph.nodes[node_id]["node"]
 
 
-def resource_dependencies(graph: DiGraph, node_id: str) -> set[str]:
+def resource_dependencies(graph: nx.DiGraph, node_id: str) -> set[str]:
     """The resource nodes a node depends on, directly or through values (not through resources)."""
     found: set[str] = set()
     stack = list(graph.predecessors(node_id))
@@ -79,12 +81,14 @@ def resource_dependencies(graph: DiGraph, node_id: str) -> set[str]:
 
 class _GraphBuilder:
     def __init__(self) -> None:
-        self.graph = DiGraph()
+        import networkx as nx
+
+        self.graph = nx.DiGraph()
         self.diags = Diagnostics()
         self.by_path: dict[StaticPath, list[str]] = {}
 
     def _add(self, node: Node) -> None:
-        self.graph.add_node(node.id, node)
+        self.graph.add_node(node.id, node=node)
         self.by_path.setdefault(node.module_path, []).append(node.id)
 
     def add_module(self, module: Module, path: StaticPath) -> None:
@@ -300,11 +304,13 @@ def _bad_ref(ref: Traversal, detail: str, summary: str = "Invalid reference") ->
     return error(summary, detail, ref.range)
 
 
-def _check_acyclic(graph: DiGraph) -> None:
-    cycle = find_cycle(graph)
-    if cycle is None:
+def _check_acyclic(graph: nx.DiGraph) -> None:
+    import networkx as nx
+
+    if nx.is_directed_acyclic_graph(graph):
         return
-    members = [*cycle, cycle[0]]
+    cycle = nx.find_cycle(graph)
+    members = [u for u, _v in cycle] + [cycle[0][0]]
     chain = []
     for node_id in members:
         rng = _location(graph, node_of(graph, node_id))
@@ -321,7 +327,7 @@ def _check_acyclic(graph: DiGraph) -> None:
     )
 
 
-def _location(graph: DiGraph, node: Node) -> SourceRange:
+def _location(graph: nx.DiGraph, node: Node) -> SourceRange:
     """Where a node's value comes from: a module input's is the argument in the module call."""
     if node.kind == "var" and node.module_path:
         *parent, call_name = node.module_path

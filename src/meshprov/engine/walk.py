@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from meshprov.addrs import InstanceAddress, InstanceKey, ModulePath, format_module_path
 from meshprov.config.model import (
@@ -31,7 +31,6 @@ from meshprov.config.model import (
     Variable,
 )
 from meshprov.diagnostics import Diagnostic, DiagnosticError, Diagnostics, SourceRange, error
-from meshprov.engine.digraph import DiGraph
 from meshprov.engine.graph import Node, StaticPath, node_of, resource_dependencies
 from meshprov.lang import ast
 from meshprov.lang.evaluate import EvalContext, evaluate
@@ -56,6 +55,9 @@ from meshprov.lang.values import (
 from meshprov.resources import SCHEMAS
 from meshprov.resources.base import ResourceInstance
 from meshprov.resources.schema import Attr, control_character_problem
+
+if TYPE_CHECKING:
+    import networkx as nx  # at run time, imported where a graph is built
 
 
 class ResourceHook(Protocol):
@@ -118,7 +120,7 @@ class Evaluation:
 
 def evaluate_config(
     root: Module,
-    graph: DiGraph,
+    graph: nx.DiGraph,
     inputs: Mapping[str, InputValue],
     hook: ResourceHook,
     root_dir: Path,
@@ -148,7 +150,7 @@ class _Walker:
     def __init__(
         self,
         root: Module,
-        graph: DiGraph,
+        graph: nx.DiGraph,
         inputs: Mapping[str, InputValue],
         hook: ResourceHook,
         root_dir: Path,
@@ -258,7 +260,7 @@ class _Walker:
                     finish(node_id)
         _log.info(
             "walk: %d nodes, %d resource instances, %d failed nodes",
-            len(graph),
+            graph.number_of_nodes(),
             len(self.instances),
             len(failed),
         )
@@ -817,7 +819,9 @@ def root_variable_values(
 ) -> dict[str, Any]:
     """Every root variable's value, defaults applied and converted to its type, as Terraform's
     JSON plan lists them; a sensitive one is None, so the result may be shown and saved."""
-    walker = _Walker(root, DiGraph(), inputs, ValidationHook(), root_dir, False, None)
+    import networkx as nx
+
+    walker = _Walker(root, nx.DiGraph(), inputs, ValidationHook(), root_dir, False, None)
     inst = walker.by_path[()][0]
     values: dict[str, Any] = {}
     for name, var in sorted(root.variables.items()):
@@ -834,9 +838,11 @@ def evaluate_providers(
     Providers are needed before anything else (refresh reads the world with them), so their
     arguments may refer to input variables only, as constants otherwise.
     """
+    import networkx as nx
+
     from meshprov.aws import argument_problem
 
-    walker = _Walker(root, DiGraph(), inputs, ValidationHook(), root_dir, False, None)
+    walker = _Walker(root, nx.DiGraph(), inputs, ValidationHook(), root_dir, False, None)
     inst = walker.by_path[()][0]
     out: dict[str, dict[str, Any]] = {}
     for name, provider in root.providers.items():

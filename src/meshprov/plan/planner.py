@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshprov.addrs import InstanceAddress, address_under, parse_instance_address
 from meshprov.config.model import Module, Resource
@@ -23,7 +23,6 @@ from meshprov.diagnostics import (
     warning,
 )
 from meshprov.engine.configuration import LoadedConfig, check_resources
-from meshprov.engine.digraph import DiGraph
 from meshprov.engine.graph import node_of
 from meshprov.engine.providers import configure_providers
 from meshprov.engine.walk import evaluate_config, root_variable_values
@@ -49,6 +48,9 @@ from meshprov.resources.base import (
     ResourceType,
 )
 from meshprov.state import ResourceState, State
+
+if TYPE_CHECKING:
+    import networkx as nx  # at run time, imported where a graph is built
 
 
 @dataclass(frozen=True)
@@ -238,7 +240,7 @@ def _change(
 class _TargetScope:
     """Which instances a ``--target`` run may touch: the targets and what they depend on."""
 
-    def __init__(self, graph: DiGraph, targets: tuple[str, ...]):
+    def __init__(self, graph: nx.DiGraph, targets: tuple[str, ...]):
         self.targets = targets
         static_targets = [_strip_keys(t) for t in targets]
         # the resource ancestors of every targeted resource node, in one walk of the graph

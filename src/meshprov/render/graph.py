@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-from meshprov.engine.digraph import DiGraph
 from meshprov.engine.graph import node_of, resource_dependencies
 from meshprov.plan.model import Action, Plan
+
+if TYPE_CHECKING:
+    import networkx as nx  # at run time, imported where a graph is built
 
 ACTION_CLASSES = ("create", "update", "replace", "delete", "noop")
 # (fill, stroke, text): GitHub's own diff palette, readable in light and dark themes
@@ -60,9 +63,11 @@ def plan_actions(plan: Plan) -> dict[str, str]:
     return {address: combined_class(classes) for address, classes in by_resource.items()}
 
 
-def resource_graph(graph: DiGraph) -> DiGraph:
+def resource_graph(graph: nx.DiGraph) -> nx.DiGraph:
     """Only resources, with an edge wherever one depends on another through any values."""
-    out = DiGraph()
+    import networkx as nx
+
+    out = nx.DiGraph()
     for node_id in graph.nodes:
         if node_of(graph, node_id).kind == "resource":
             out.add_node(node_id)
@@ -71,7 +76,7 @@ def resource_graph(graph: DiGraph) -> DiGraph:
     return out
 
 
-def with_plan(graph: DiGraph, actions: Mapping[str, str]) -> DiGraph:
+def with_plan(graph: nx.DiGraph, actions: Mapping[str, str]) -> nx.DiGraph:
     """The graph plus the resources only the plan knows (being destroyed, not configured)."""
     out = graph.copy()
     for address in actions:
@@ -80,7 +85,7 @@ def with_plan(graph: DiGraph, actions: Mapping[str, str]) -> DiGraph:
     return out
 
 
-def render_dot(graph: DiGraph, actions: Mapping[str, str] | None = None) -> str:
+def render_dot(graph: nx.DiGraph, actions: Mapping[str, str] | None = None) -> str:
     lines = ["digraph meshprov {", '  rankdir = "LR";', "  node [shape = box];"]
     if actions is not None:
         lines.append('  node [style = "filled,rounded"];')
@@ -100,7 +105,7 @@ def render_dot(graph: DiGraph, actions: Mapping[str, str] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_mermaid(graph: DiGraph, actions: Mapping[str, str] | None = None) -> str:
+def render_mermaid(graph: nx.DiGraph, actions: Mapping[str, str] | None = None) -> str:
     ids = {node: f"n{i}" for i, node in enumerate(sorted(graph.nodes))}
     lines = ["flowchart LR"]
     for node, ident in ids.items():
