@@ -1008,3 +1008,42 @@ def test_apply_waits_for_running_work_without_spinning(ws: Workspace) -> None:
     ws.run("apply", "--auto-approve")
     assert time.monotonic() - wall >= 2
     assert time.process_time() - cpu < 0.5
+
+
+# --- what is known about a value before apply ----------------------------------------------
+
+
+def test_a_known_beginning_decides_at_plan_time(ws: Workspace) -> None:
+    """A template over an export is unknown, but its beginning is known, as in Terraform."""
+    ws.write(
+        """
+test_thing "parent" {
+  value = "p"
+}
+
+test_thing "child" {
+  value = startswith("https://${test_thing.parent.id}", "https://") ? "tls" : "plain"
+}
+"""
+    )
+    out = ws.run("plan").stdout
+    assert '      + value  = "tls"' in out
+    assert "Plan: 2 to add, 0 to change, 0 to destroy." in out
+
+
+def test_iterating_an_unknown_string_fails_before_apply(ws: Workspace) -> None:
+    ws.write(
+        """
+test_thing "parent" {
+  value = "p"
+}
+
+test_thing "child" {
+  value = join(",", [for c in "id-${test_thing.parent.id}" : c])
+}
+"""
+    )
+    err = ws.run("validate", code=1).stderr
+    assert "Iteration over non-iterable value" in err
+    assert "A value of type string cannot be used as the collection in a 'for' expression." in err
+    assert "main.hcl line 6:" in err

@@ -331,3 +331,54 @@ def test_indented_heredoc_strips_unicode_space_indentation() -> None:
     text = "x = <<-EOT\n\u3000\u3000a\n\u3000\u3000\u3000b\n\u3000\u3000EOT\n"
     expr = parse_file(text, "h.hcl").body.attributes["x"].expr
     assert evaluate(expr, EvalContext({}, Path("/tmp"))) == "a\n\u3000b\n"
+
+
+# --- static types and refinements of unknowns (cty's) ----------------------------------------
+
+STATIC_CASES = [
+    # a template over an unknown is a string, not null, whose beginning is known
+    ('startswith("https://${var.u}", "https://")', True),
+    ('startswith("https://${var.u}", "http:")', False),
+    ('startswith("h${var.u}", "h")', UNKNOWN),  # "h" could still combine with what follows
+    ('length(["a", var.u])', 2),
+    ('length("x${var.u}")', UNKNOWN),
+    ('"x${var.u}"[*]', [UNKNOWN]),  # not null, so a one-element tuple
+    ("var.u[*]", UNKNOWN),  # it may be null (no element) or a list
+    ("(var.u ? 1 : 5) < 10", True),  # an unknown condition over numbers gives their range
+    ("(var.u ? 1 : 5) > 5", False),
+    ("(var.u ? 1 : 5) >= 5", UNKNOWN),
+    ("tostring(null) == null", True),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), STATIC_CASES)
+def test_what_is_known_before_apply(text: str, expected: object) -> None:
+    assert run(text) == expected
+
+
+STATIC_ERRORS = [
+    ('[for c in "x${var.u}" : c]', "Iteration over non-iterable value"),
+    ('"x${var.u}"["key"]', "Invalid index"),
+    ('"x${var.u}".name', "Unsupported attribute"),
+    ('"x${var.u}".*.name', "Unsupported attribute"),
+    ('tobool(tolist(["x${var.u}"]))', "Invalid function argument"),
+    ("merge({}, tostring(null))", "Error in function call"),
+    ('merge({}, "x${var.u}")', "Error in function call"),
+    ('jsondecode("ab${var.u}")', "Error in function call"),
+]
+
+
+@pytest.mark.parametrize(("text", "summary"), STATIC_ERRORS)
+def test_static_type_errors_before_apply(text: str, summary: str) -> None:
+    with pytest.raises(DiagnosticError) as info:
+        run(text)
+    assert info.value.diagnostics[0].summary == summary
+
+
+def test_unknowns_leave_evaluation_untyped() -> None:
+    """The engine, the planner and the types see one unknown, whatever evaluation knew."""
+    value = run('["https://${var.u}", upper("x${var.u}"), {a = tostring(var.u)}]')
+    assert value[0] is UNKNOWN
+    assert value[1] is UNKNOWN
+    assert value[2]["a"] is UNKNOWN
+    assert run("tostring(null)") is None

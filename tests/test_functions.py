@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from meshprov.lang.functions import FUNCTIONS, FunctionError, call_function
-from meshprov.lang.values import UNKNOWN, HclSet, Sensitive
+from meshprov.lang.values import UNKNOWN, HclSet, Null, Sensitive, Unknown
 
 BASE = Path("/nonexistent/module")
 
@@ -17,6 +17,10 @@ def shape(v: Any) -> Any:
     """The value with every Python type spelled out, so 1, 1.0 and True never compare equal."""
     if isinstance(v, Sensitive):
         return ("Sensitive", shape(v.value))
+    if isinstance(v, Unknown):  # typed or not: these tables check that it is unknown
+        return ("Unknown",)
+    if isinstance(v, Null):  # a typed null (tostring(null)) is null
+        return ("NoneType", None)
     if isinstance(v, list | HclSet):
         return (type(v).__name__, [shape(x) for x in v])
     if isinstance(v, dict):

@@ -23,6 +23,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from meshprov.lang.values import safe_known_prefix
+
 HERE = Path(__file__).parent
 
 SOURCES = {
@@ -332,31 +334,33 @@ def _typeish(name: str) -> bool:
 # --- cty values → typed JSON ---------------------------------------------------------------
 
 
-def ty(node: Node) -> str:
-    """A cty type expression as a short name: string, number, list(string), object, ..."""
+def ty(node: Node, consts: dict[str, Node] | None = None) -> object:
+    """A cty type expression in cty's JSON form: ``"string"``, ``["list", "string"]``,
+    ``["object", {"a": "number"}]``, ``["tuple", ["string"]]``, ``"dynamic"``."""
     if node.kind == "id":
         simple = {
             "cty.String": "string",
             "cty.Number": "number",
             "cty.Bool": "bool",
             "cty.DynamicPseudoType": "dynamic",
+            "cty.EmptyObject": ["object", {}],
+            "cty.EmptyTuple": ["tuple", []],
         }
         if node.value in simple:
             return simple[node.value]
-        if node.value in ("cty.EmptyObject", "cty.EmptyTuple"):
-            return node.value[9:].lower()
+        if consts and node.value in consts:
+            return ty(consts[node.value], consts)
         raise Unconvertible(f"type {node.value}")
     if node.kind == "call" and node.fn.kind == "id":
         name = node.fn.value
         for go, short in (("cty.List", "list"), ("cty.Set", "set"), ("cty.Map", "map")):
             if name == go:
-                return f"{short}({ty(node.args[0])})"
-        if name in ("cty.Object", "cty.EmptyObject"):
-            return "object"
-        if name in ("cty.Tuple", "cty.EmptyTuple"):
-            return "tuple"
-    if node.kind == "id" and node.value in ("cty.EmptyObject", "cty.EmptyTuple"):
-        return node.value[4:].lower()
+                return [short, ty(node.args[0], consts)]
+        if name == "cty.Object" and node.args[0].kind == "composite":
+            attrs = node.args[0].args
+            return ["object", {_go_str(k, consts or {}): ty(v, consts) for k, v in attrs}]
+        if name == "cty.Tuple" and node.args[0].kind == "composite":
+            return ["tuple", [ty(v, consts) for _, v in node.args[0].args]]
     raise Unconvertible("a type computed in Go")
 
 
@@ -383,7 +387,7 @@ def value(node: Node, consts: dict[str, Node]) -> object:
             "cty.DynamicVal": {"$unknown": "dynamic"},
             "cty.EmptyObjectVal": {"$object": {}},
             "cty.EmptyTupleVal": {"$tuple": []},
-            "cty.NilVal": {"$unknown": "dynamic"},
+            "cty.NilVal": {"$null": "dynamic"},  # the zero Value: null, of no type
             "cty.PositiveInfinity": {"$number": "Infinity"},
             "cty.NegativeInfinity": {"$number": "-Infinity"},
         }
@@ -394,7 +398,7 @@ def value(node: Node, consts: dict[str, Node]) -> object:
         raise Unconvertible(f"value {name} computed in Go")
     if node.kind == "sel":
         base = node.args[0]
-        if node.value in ("RefineNotNull", "NewValue", "Refine"):
+        if node.value in ("NewValue", "Refine"):
             return value(base, consts)
         raise Unconvertible(f"method .{node.value}")
     if node.kind != "call":
@@ -403,21 +407,10 @@ def value(node: Node, consts: dict[str, Node]) -> object:
     if fn.kind == "sel":  # a method call on a value
         method = fn.value
         base = fn.args[0]
-        if method in ("RefineNotNull", "NewValue", "Refine"):
+        if method in ("NewValue", "Refine"):
             return value(base, consts)
-        if method in (
-            "StringPrefix",
-            "StringPrefixFull",
-            "NotNull",
-            "NumberRangeInclusive",
-            "NumberRangeLowerBound",
-            "NumberRangeUpperBound",
-            "CollectionLengthLowerBound",
-            "CollectionLengthUpperBound",
-            "CollectionLength",
-            "Null",
-        ):
-            return value(base, consts)  # refinements only narrow an unknown
+        if method in _REFINEMENTS:
+            return _refine(value(base, consts), method, node.args, consts)
         if method == "Mark":
             mark = fn.args and node.args and node.args[0]
             if mark and mark.kind == "id" and mark.value == "marks.Ephemeral":
@@ -440,16 +433,16 @@ def value(node: Node, consts: dict[str, Node]) -> object:
             return args[0].value == "true"
         raise Unconvertible("bool computed in Go")
     if name == "cty.NullVal":
-        return {"$null": ty(args[0])}
+        return {"$null": ty(args[0], consts)}
     if name == "cty.UnknownVal":
-        return {"$unknown": ty(args[0])}
+        return {"$unknown": ty(args[0], consts)}
     if name in _COLLECTIONS:
         items = args[0]
         if items.kind != "composite":
             raise Unconvertible("elements computed in Go")
         return {_COLLECTIONS[name]: [value(v, consts) for _, v in items.args]}
     if name in _EMPTY:
-        return {_EMPTY[name]: [] if name != "cty.MapValEmpty" else {}, "$type": ty(args[0])}
+        return {_EMPTY[name]: [] if name != "cty.MapValEmpty" else {}, "$type": ty(args[0], consts)}
     if name in ("cty.MapVal", "cty.ObjectVal"):
         items = args[0]
         if items.kind != "composite":
@@ -457,6 +450,55 @@ def value(node: Node, consts: dict[str, Node]) -> object:
         key = "$map" if name == "cty.MapVal" else "$object"
         return {key: {_go_str(k, consts): value(v, consts) for k, v in items.args}}
     raise Unconvertible(f"{name}(...)")
+
+
+_REFINEMENTS = {
+    "RefineNotNull",
+    "NotNull",
+    "Null",
+    "StringPrefix",
+    "StringPrefixFull",
+    "NumberRangeInclusive",
+    "NumberRangeLowerBound",
+    "NumberRangeUpperBound",
+    "CollectionLengthLowerBound",
+    "CollectionLengthUpperBound",
+    "CollectionLength",
+}
+
+
+def _refine(val: object, method: str, args: list[Node], consts: dict[str, Node]) -> object:
+    """A refinement of an unknown, kept as ``$refine`` beside its ``$unknown`` type (go-cty's
+    ``Refine()`` builder); refining a known value changes nothing."""
+    if not isinstance(val, dict):
+        return val
+    if "$sensitive" in val:
+        return {"$sensitive": _refine(val["$sensitive"], method, args, consts)}
+    if "$unknown" not in val:
+        return val
+    if method == "Null":
+        return {"$null": val["$unknown"]}
+    refine = dict(val.get("$refine", {}))
+    if method in ("RefineNotNull", "NotNull"):
+        refine["not_null"] = True
+    elif method == "StringPrefix":
+        refine["prefix"] = safe_known_prefix(_go_str(args[0], consts))
+    elif method == "StringPrefixFull":
+        refine["prefix"] = _go_str(args[0], consts)
+    elif method == "NumberRangeInclusive":
+        refine["lower"] = [value(args[0], consts), True]
+        refine["upper"] = [value(args[1], consts), True]
+    elif method in ("NumberRangeLowerBound", "NumberRangeUpperBound"):
+        inclusive = args[1].kind == "id" and args[1].value == "true"
+        refine["lower" if "Lower" in method else "upper"] = [value(args[0], consts), inclusive]
+    else:
+        low, high = refine.get("length", [0, None])
+        if method != "CollectionLengthUpperBound":
+            low = int(_go_num(args[0], consts))
+        if method != "CollectionLengthLowerBound":
+            high = int(_go_num(args[0], consts))
+        refine["length"] = [low, high]
+    return {**val, "$refine": refine}
 
 
 def _go_str(node: Node, consts: dict[str, Node]) -> str:
@@ -489,6 +531,7 @@ def _go_num(node: Node, consts: dict[str, Node]) -> str:
 _NUM_CASTS = {"int", "int64", "uint64", "float64", "int32", "uint32"}
 _NUM_CONSTS = {
     "math.MaxInt64": str(2**63 - 1),
+    "math.MaxInt": str(2**63 - 1),
     "math.MinInt64": str(-(2**63)),
     "math.MaxInt32": str(2**31 - 1),
     "math.MaxUint64": str(2**64 - 1),
@@ -708,9 +751,9 @@ def _to_function(node: Node | None) -> str:
     if node is None:
         raise Unconvertible("no target type")
     name = ty(node)
-    for prefix in ("string", "number", "bool", "list", "set", "map"):
-        if name.startswith(prefix):
-            return "to" + prefix
+    kind = name if isinstance(name, str) else name[0]
+    if kind in ("string", "number", "bool", "list", "set", "map"):
+        return "to" + kind
     raise Unconvertible(f"conversion to {name}")
 
 

@@ -5,8 +5,9 @@ fail without being listed in ``known_failures.json``; the pytest suite
 (``test_conformance.py``) runs the same rows.
 
 Values are compared with their sensitive marks, unknowns and nulls, element by element.
-meshprov's values do not carry cty's types, so list/tuple, map/object and the type of a null
-or unknown are not compared; that limit is the same for every row.
+Unknowns carry their cty type and refinements into evaluation, but results are compared
+without types: meshprov's known values do not tell a list from a tuple or a map from an object,
+and the type of a null or unknown is not compared; that limit is the same for every row.
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ from typing import Any
 from meshprov.diagnostics import DiagnosticError
 from meshprov.lang.evaluate import EvalContext, evaluate
 from meshprov.lang.parse import parse_expression
-from meshprov.lang.values import UNKNOWN, HclSet, Sensitive, Unknown, parse_number
+from meshprov.lang.types import AnyType, type_from_json, unknown_of
+from meshprov.lang.values import (
+    HclSet,
+    Null,
+    Refinement,
+    Sensitive,
+    Unknown,
+    parse_number,
+    untyped,
+)
 
 HERE = Path(__file__).parent
 KNOWN_FAILURES = HERE / "known_failures.json"
@@ -63,9 +73,10 @@ def decode(v: Any) -> Any:
         if "$number" in v:
             return parse_number(v["$number"])
         if "$null" in v:
-            return None
+            t = type_from_json(v["$null"])
+            return None if isinstance(t, AnyType) else Null(t)
         if "$unknown" in v:
-            return UNKNOWN
+            return unknown_of(type_from_json(v["$unknown"]), refinement(v.get("$refine", {})))
         if "$sensitive" in v:
             return Sensitive(decode(v["$sensitive"]))
         for key in ("$list", "$tuple"):
@@ -77,6 +88,22 @@ def decode(v: Any) -> Any:
             if key in v:
                 return {k: decode(x) for k, x in v[key].items()}
     raise ValueError(f"cannot decode {v!r}")
+
+
+def refinement(refine: dict) -> Refinement:
+    """The converter's ``$refine`` (go-cty's refinement of an unknown) → a ``Refinement``."""
+
+    def bound(name: str) -> tuple[Any, bool] | None:
+        return (decode(refine[name][0]), refine[name][1]) if name in refine else None
+
+    low, high = refine.get("length", (0, None))
+    return Refinement(
+        not_null=refine.get("not_null", False),
+        prefix=refine.get("prefix", ""),
+        lower=bound("lower"),
+        upper=bound("upper"),
+        length=(low, high),
+    )
 
 
 def canon(v: Any) -> Any:
@@ -113,8 +140,8 @@ def run_row(row: Row) -> Outcome:
         return Outcome(row.error, "error: " + exc.diagnostics[0].summary)
     if row.error:
         return Outcome(False, f"no error; got {canon(got)}")
-    want = canon(decode(row.want))
-    have = canon(got)
+    want = canon(untyped(decode(row.want)))  # compared without the types of nulls and unknowns
+    have = canon(untyped(got))
     return Outcome(want == have, f"got {have}, want {want}")
 
 

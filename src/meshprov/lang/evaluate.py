@@ -17,19 +17,46 @@ from meshprov.diagnostics import DiagnosticError, SourceRange
 from meshprov.lang import ast
 from meshprov.lang.deep import retry_deeper
 from meshprov.lang.functions import FUNCTIONS, FunctionError, call_function
-from meshprov.lang.types import ConversionError, to_bool, to_number, to_string
+from meshprov.lang.types import (
+    ANY,
+    BOOL,
+    NUMBER,
+    STRING,
+    AnyType,
+    ConversionError,
+    ListType,
+    MapType,
+    ObjectType,
+    Primitive,
+    SetType,
+    TupleType,
+    Type,
+    can_convert,
+    friendly_name,
+    infer_type,
+    to_bool,
+    to_number,
+    to_string,
+    type_of_unknown,
+    unknown_of,
+)
 from meshprov.lang.values import (
+    TYPED_MADE,
     UNKNOWN,
     HclSet,
+    Refinement,
     Unknown,
+    declared_type,
     has_unknown,
-    is_sensitive_deep,
+    is_number,
     mark,
     normalize_number,
+    safe_known_prefix,
     sort_key,
     type_name,
     unmark,
     unmark_deep,
+    untyped,
     values_equal,
 )
 
@@ -46,7 +73,16 @@ class EvalContext:
 
 
 def evaluate(expr: ast.Expression, ctx: EvalContext) -> Any:
-    return retry_deeper(_eval, (expr, ctx), lambda: _too_deep(expr.range))
+    """The value of ``expr``. Unknowns and nulls it makes leave untyped (``untyped``): their
+    types and refinements serve evaluation only (typed values a caller puts in ``ctx`` are its
+    own, and may come back as given)."""
+    return retry_deeper(_eval_untyped, (expr, ctx), lambda: _too_deep(expr.range))
+
+
+def _eval_untyped(expr: ast.Expression, ctx: EvalContext) -> Any:
+    made = TYPED_MADE[0]
+    value = _eval(expr, ctx)
+    return value if TYPED_MADE[0] == made else untyped(value)
 
 
 def _eval(expr: ast.Expression, ctx: EvalContext) -> Any:
@@ -93,7 +129,7 @@ def _get_attr(expr: ast.GetAttr, ctx: EvalContext) -> Any:
 def get_attribute(value: Any, name: str, rng: SourceRange) -> Any:
     raw, sensitive = unmark(value)
     if isinstance(raw, Unknown):
-        return mark(UNKNOWN, sensitive)
+        return mark(unknown_of(_attribute_type(type_of_unknown(raw), name, rng)), sensitive)
     if raw is None:
         raise _fail(
             "Attempt to get attribute from null value",
@@ -108,17 +144,39 @@ def get_attribute(value: Any, name: str, rng: SourceRange) -> Any:
                 rng,
             )
         return mark(raw[name], sensitive)
-    if isinstance(raw, list | HclSet):
-        raise _fail(
+    raise _no_attributes(infer_type(raw), name, rng)
+
+
+def _attribute_type(t: Type, name: str, rng: SourceRange) -> Type:
+    """The type of attribute ``name`` of an unknown value of type ``t``."""
+    if isinstance(t, AnyType):
+        return ANY
+    if isinstance(t, MapType):
+        return t.elem
+    attr = t.attr(name) if isinstance(t, ObjectType) else None
+    if attr is None:
+        raise _no_attributes(t, name, rng)
+    return attr.type
+
+
+def _no_attributes(t: Type, name: str, rng: SourceRange) -> DiagnosticError:
+    if isinstance(t, ObjectType):
+        return _fail(
+            "Unsupported attribute",
+            f'This object does not have an attribute named "{name}".',
+            rng,
+        )
+    if isinstance(t, ListType | SetType | TupleType):
+        return _fail(
             "Unsupported attribute",
             "Can't access attributes on a list of objects. Did you mean to access attribute "
             f'"{name}" '
             "for a specific element of the list, or across all elements of the list (with [*])?",
             rng,
         )
-    raise _fail(
+    return _fail(
         "Unsupported attribute",
-        f"Can't access attributes on a primitive-typed value ({type_name(raw)}).",
+        f"Can't access attributes on a primitive-typed value ({friendly_name(t)}).",
         rng,
     )
 
@@ -131,7 +189,9 @@ def index_value(value: Any, key: Any, rng: SourceRange) -> Any:
     raw, sensitive = unmark(value)
     key_raw, key_sensitive = unmark(key)
     sensitive = sensitive or key_sensitive
-    if isinstance(raw, Unknown) or isinstance(key_raw, Unknown):
+    if isinstance(raw, Unknown):
+        return mark(unknown_of(_element_type(type_of_unknown(raw), key_raw, rng)), sensitive)
+    if isinstance(key_raw, Unknown):
         return mark(UNKNOWN, sensitive)
     if raw is None:
         raise _fail(
@@ -178,7 +238,25 @@ def index_value(value: Any, key: Any, rng: SourceRange) -> Any:
                 rng,
             )
         return mark(raw[skey], sensitive)
-    raise _fail("Invalid index", f"This value does not have any indices ({type_name(raw)}).", rng)
+    raise _no_indices(type_name(raw), rng)
+
+
+def _element_type(t: Type, key: Any, rng: SourceRange) -> Type:
+    """The type of element ``key`` (maybe unknown) of an unknown value of type ``t``."""
+    if isinstance(t, ListType | MapType):
+        return t.elem
+    if isinstance(t, Primitive):
+        raise _no_indices(t.name, rng)
+    attr = t.attr(key) if isinstance(t, ObjectType) and isinstance(key, str) else None
+    if attr is not None:
+        return attr.type
+    if isinstance(t, TupleType) and is_number(key) and 0 <= key < len(t.elems):
+        return t.elems[int(key)]
+    return ANY
+
+
+def _no_indices(noun: str, rng: SourceRange) -> DiagnosticError:
+    return _fail("Invalid index", f"This value does not have any indices ({noun}).", rng)
 
 
 def _splat(expr: ast.Splat, ctx: EvalContext) -> Any:
@@ -188,24 +266,53 @@ def _splat(expr: ast.Splat, ctx: EvalContext) -> Any:
 def _splat_over(
     source: Any, steps: tuple[ast.SplatStep, ...], expr: ast.Splat, ctx: EvalContext
 ) -> Any:
+    """HCL's splat: over a list, tuple or set, the steps apply to each element; any other value
+    counts as a one-element tuple (none, when null)."""
     raw, sensitive = unmark(source)
     if isinstance(raw, Unknown):
-        return mark(UNKNOWN, sensitive)
+        return mark(_splat_unknown(raw, source, steps, expr, ctx), sensitive)
     if raw is None:
-        return mark([], sensitive)
-    items = list(raw) if isinstance(raw, list | HclSet) else [raw]  # a single value: [value]
-    out = []
-    for item in items:
-        for i, step in enumerate(steps):
-            if step.name is None and step.key is None:
-                item = _splat_over(item, steps[i + 1 :], expr, ctx)
-                break
-            if step.name is not None:
-                item = get_attribute(item, step.name, expr.range)
-            elif step.key is not None:
-                item = index_value(item, _eval(step.key, ctx), expr.range)
-        out.append(item)
-    return mark(out, sensitive)
+        if isinstance(declared_type(source), ListType | SetType | TupleType):
+            raise _fail(
+                "Splat of null value",
+                "Splat expressions (with the * symbol) cannot be applied to null sequences.",
+                expr.source.range,
+            )
+        return mark([], sensitive)  # any other null is an empty tuple
+    items = list(raw) if isinstance(raw, list | HclSet) else [source]  # keeps the value's mark
+    return mark([_splat_steps(item, steps, expr, ctx) for item in items], sensitive)
+
+
+def _splat_steps(
+    item: Any, steps: tuple[ast.SplatStep, ...], expr: ast.Splat, ctx: EvalContext
+) -> Any:
+    for i, step in enumerate(steps):
+        if step.name is None and step.key is None:
+            return _splat_over(item, steps[i + 1 :], expr, ctx)
+        if step.name is not None:
+            item = get_attribute(item, step.name, expr.range)
+        elif step.key is not None:
+            item = index_value(item, _eval(step.key, ctx), expr.range)
+    return item
+
+
+def _splat_unknown(
+    raw: Unknown, source: Any, steps: tuple[ast.SplatStep, ...], expr: ast.Splat, ctx: EvalContext
+) -> Any:
+    """A splat over an unknown: the steps still run on an unknown element of its type, so a
+    wrong attribute is an error now; a value that is not null and not a sequence is known to
+    give a one-element tuple."""
+    t = type_of_unknown(raw)
+    if isinstance(t, AnyType):
+        return UNKNOWN
+    if isinstance(t, ListType | SetType):
+        element = _splat_steps(unknown_of(t.elem), steps, expr, ctx)
+        return unknown_of(ListType(infer_type(element)), Refinement(not_null=True))
+    if isinstance(t, TupleType):
+        elements = [_splat_steps(unknown_of(e), steps, expr, ctx) for e in t.elems]
+        return unknown_of(infer_type(elements), Refinement(not_null=True))
+    element = _splat_steps(source, steps, expr, ctx)  # the one element keeps its mark
+    return [element] if raw.refinement.not_null else UNKNOWN
 
 
 # --- collections -------------------------------------------------------------------------
@@ -238,6 +345,14 @@ def _object(expr: ast.ObjectExpr, ctx: EvalContext) -> Any:
     return mark(out, sensitive_key)
 
 
+def _not_iterable(noun: str, expr: ast.ForExpr) -> DiagnosticError:
+    return _fail(
+        "Iteration over non-iterable value",
+        f"A value of type {noun} cannot be used as the collection in a 'for' expression.",
+        expr.collection.range,
+    )
+
+
 def _object_key(key: Any, rng: SourceRange) -> str:
     if key is None:
         raise _fail("Invalid object key", "Object keys cannot be null.", rng)
@@ -252,6 +367,8 @@ def _object_key(key: Any, rng: SourceRange) -> str:
 def _for(expr: ast.ForExpr, ctx: EvalContext) -> Any:
     coll, sensitive = unmark(_eval(expr.collection, ctx))
     if isinstance(coll, Unknown):
+        if isinstance(coll.type, Primitive):
+            raise _not_iterable(coll.type.name, expr)
         return mark(UNKNOWN, sensitive)
     if isinstance(coll, dict):  # maps iterate in lexical key order, as in Terraform
         pairs = sorted(coll.items())
@@ -260,12 +377,7 @@ def _for(expr: ast.ForExpr, ctx: EvalContext) -> Any:
     elif isinstance(coll, list):
         pairs = list(enumerate(coll))
     else:
-        raise _fail(
-            "Iteration over non-iterable value",
-            f"A value of type {type_name(coll)} cannot be used as the collection in a 'for' "
-            "expression.",
-            expr.collection.range,
-        )
+        raise _not_iterable(type_name(coll), expr)
     tuple_out: list = []
     object_out: dict[str, Any] = {}
     for key, value in pairs:
@@ -277,6 +389,12 @@ def _for(expr: ast.ForExpr, ctx: EvalContext) -> Any:
             cond, s = unmark(_eval(expr.condition, inner))
             sensitive = sensitive or s
             if isinstance(cond, Unknown):
+                if not can_convert(type_of_unknown(cond), BOOL):
+                    raise _fail(
+                        "Invalid 'for' condition",
+                        f"A bool value is required, not {friendly_name(type_of_unknown(cond))}.",
+                        expr.condition.range,
+                    )
                 return mark(UNKNOWN, sensitive)
             if not _as_bool(cond, expr.condition.range, "Invalid 'for' condition"):
                 continue
@@ -348,6 +466,10 @@ def _binary(expr: ast.BinaryOp, ctx: EvalContext) -> Any:
         equal = values_equal(left, right)
         return mark(equal if op == "==" else not equal, sensitive)
     if isinstance(left, Unknown) or isinstance(right, Unknown):
+        if op in _COMPARE:  # a refined number range may already decide a comparison
+            decided = _compare_ranges(op, _number_range(left), _number_range(right))
+            if decided is not None:
+                return mark(decided, sensitive)
         # still type-check the known side so mistakes surface before apply
         if op in ("&&", "||"):
             for side, rng in ((left, expr.left.range), (right, expr.right.range)):
@@ -382,6 +504,41 @@ def _binary(expr: ast.BinaryOp, ctx: EvalContext) -> Any:
     else:  # Terraform's modulo keeps the sign of the dividend, like Go's
         value = a - b * int(a / b)
     return mark(normalize_number(value), sensitive)
+
+
+# a number's possible values: (lower, inclusive), (upper, inclusive); None where unbounded
+_Range = tuple[tuple[Any, bool] | None, tuple[Any, bool] | None]
+
+
+def _number_range(value: Any) -> _Range:
+    if isinstance(value, Unknown):
+        return value.refinement.lower, value.refinement.upper
+    try:
+        number = to_number(value)
+    except ConversionError:
+        return None, None  # the operand check reports it
+    return (number, True), (number, True)
+
+
+def _compare_ranges(op: str, left: _Range, right: _Range) -> bool | None:
+    """A comparison that holds (True) or fails (False) for every value in the ranges; None
+    when the values decide it."""
+
+    def less(x: _Range, y: _Range) -> bool:  # every x < every y
+        high, low = x[1], y[0]
+        if high is None or low is None:
+            return False
+        return high[0] < low[0] or (high[0] == low[0] and not (high[1] and low[1]))
+
+    def at_least(x: _Range, y: _Range) -> bool:  # every x >= every y
+        low, high = x[0], y[1]
+        return low is not None and high is not None and low[0] >= high[0]
+
+    a, b = (left, right) if op in ("<", ">=") else (right, left)
+    holds, fails = less(a, b), at_least(a, b)
+    if op in ("<=", ">="):  # the negations: x <= y is not (y < x), x >= y is not (x < y)
+        holds, fails = fails, holds
+    return True if holds else False if fails else None
 
 
 def _operand(side: ast.Expression, ctx: EvalContext) -> tuple[Any, bool, DiagnosticError | None]:
@@ -433,15 +590,34 @@ def _logical(expr: ast.BinaryOp, ctx: EvalContext) -> Any:
 
 def _either(expr: ast.Conditional, ctx: EvalContext, sensitive: bool) -> Any:
     """An unknown condition: both results are evaluated (their errors count, as in HCL). If
-    they are the same known value, that is the result; otherwise it is unknown, and marked
-    sensitive when either result holds anything sensitive, so no mark is lost."""
+    they are the same known value, that is the result; otherwise it is unknown (between the
+    two, when both are numbers), and marked sensitive when either result holds anything
+    sensitive, so no mark is lost."""
     first = _eval(expr.true_result, ctx)
     second = _eval(expr.false_result, ctx)
     raw_first, s1 = unmark_deep(first)
-    s2 = is_sensitive_deep(second)
+    raw_second, s2 = unmark_deep(second)
     if not has_unknown(first) and not has_unknown(second) and values_equal(first, second):
         return mark(raw_first, True) if s1 or s2 or sensitive else first
-    return mark(UNKNOWN, sensitive or s1 or s2)
+    return mark(_either_unknown(raw_first, raw_second), sensitive or s1 or s2)
+
+
+def _either_unknown(first: Any, second: Any) -> Any:
+    """One of two values, not known which: for two numbers, a number in their range."""
+    if not (_number_typed(first) and _number_typed(second)):
+        return UNKNOWN
+    (low1, high1), (low2, high2) = _number_range(first), _number_range(second)
+    lower = upper = None
+    if low1 is not None and low2 is not None:  # at one value, inclusive if either is
+        lower = min(low1, low2, key=lambda bound: (bound[0], not bound[1]))
+    if high1 is not None and high2 is not None:
+        upper = max(high1, high2, key=lambda bound: (bound[0], bound[1]))
+    not_null = all(not isinstance(v, Unknown) or v.refinement.not_null for v in (first, second))
+    return unknown_of(NUMBER, Refinement(not_null=not_null, lower=lower, upper=upper))
+
+
+def _number_typed(value: Any) -> bool:
+    return value.type == NUMBER if isinstance(value, Unknown) else is_number(value)
 
 
 def _unary(expr: ast.UnaryOp, ctx: EvalContext) -> Any:
@@ -561,10 +737,12 @@ def _template(expr: ast.Template, ctx: EvalContext) -> Any:
     if len(parts) == 1 and isinstance(parts[0], ast.TemplateInterp):
         return _eval(parts[0].expr, ctx)  # "${x}" is x itself, not its string form
     pieces: list[str] = []
-    state = {"unknown": False, "sensitive": False}
+    state: dict[str, Any] = {"unknown": False, "sensitive": False}
     _render_parts(parts, ctx, pieces, state)
-    if state["unknown"]:
-        return mark(UNKNOWN, state["sensitive"])
+    if state["unknown"]:  # a string whose beginning is known, as HCL refines it
+        known = state["prefix"].encode()[:128].decode(errors="ignore")
+        refinement = Refinement(not_null=True, prefix=safe_known_prefix(known))
+        return mark(unknown_of(STRING, refinement), state["sensitive"])
     return mark("".join(pieces), state["sensitive"])
 
 
@@ -578,14 +756,14 @@ def _render_parts(
             value, s = unmark(_eval(part.expr, ctx))
             state["sensitive"] |= s
             if isinstance(value, Unknown):
-                state["unknown"] = True
+                _now_unknown(state, out)
                 continue
             out.append(_template_string(value, part.expr.range))
         elif isinstance(part, ast.TemplateIf):
             cond, s = unmark(_eval(part.condition, ctx))
             state["sensitive"] |= s
             if isinstance(cond, Unknown):
-                state["unknown"] = True
+                _now_unknown(state, out)
                 for branch in (part.then_parts, part.else_parts):
                     _render_parts(branch, ctx, [], state)
                 continue
@@ -601,7 +779,7 @@ def _render_parts(
             coll, s = unmark(_eval(part.collection, ctx))
             state["sensitive"] |= s
             if isinstance(coll, Unknown):
-                state["unknown"] = True
+                _now_unknown(state, out)
                 continue
             if isinstance(coll, dict):
                 pairs = sorted(coll.items(), key=lambda kv: sort_key(kv[0]))
@@ -618,6 +796,13 @@ def _render_parts(
                 if part.key_var is not None:
                     names[part.key_var] = key
                 _render_parts(part.body, ctx.with_names(**names), out, state)
+
+
+def _now_unknown(state: dict[str, Any], out: list[str]) -> None:
+    """The template's result is unknown from here on; what it rendered so far is its prefix."""
+    if not state["unknown"]:
+        state["unknown"] = True
+        state["prefix"] = "".join(out)
 
 
 def _template_string(value: Any, rng: SourceRange) -> str:

@@ -34,11 +34,18 @@ import yaml
 
 from meshprov.lang.types import (
     ANY,
+    BOOL,
+    NUMBER,
     STRING,
+    AnyType,
     ConversionError,
     ListType,
     MapType,
+    ObjectType,
+    Primitive,
     SetType,
+    TupleType,
+    Type,
     convert,
     friendly_name,
     infer_type,
@@ -46,11 +53,15 @@ from meshprov.lang.types import (
     to_number,
     to_string,
     unify,
+    unknown_of,
 )
 from meshprov.lang.values import (
     UNKNOWN,
     HclSet,
+    Null,
+    Refinement,
     Unknown,
+    declared_type,
     format_number,
     has_unknown,
     is_number,
@@ -64,6 +75,8 @@ from meshprov.lang.values import (
 )
 
 RenderTemplate = Callable[[str, str, dict], str]
+
+_NOT_NULL = Refinement(not_null=True)
 
 
 class FunctionError(Exception):
@@ -90,6 +103,9 @@ class Function:
     # impl passes elements through: only each argument's own mark is taken off (and put on
     # the result); marks inside stay on their elements, as Terraform keeps them
     element_marks: bool = False
+    # checks the static types that unknowns and typed nulls carry (None for other arguments)
+    # before any value is looked at, as go-cty's type check does; raises _CallFailed
+    check_types: Callable[[list[Type | None]], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +130,7 @@ def _register(
     handles_marks: bool = False,
     needs_context: bool = False,
     element_marks: bool = False,
+    check_types: Callable[[list[Type | None]], None] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def add(impl: Callable[..., Any]) -> Callable[..., Any]:
         FUNCTIONS[name] = Function(
@@ -125,6 +142,7 @@ def _register(
             handles_marks,
             needs_context,
             element_marks,
+            check_types,
         )
         return impl
 
@@ -142,6 +160,11 @@ def call_function(
     if fn is None:
         raise FunctionError(f'There is no function named "{name}".', "Call to unknown function")
     _check_arity(fn, len(args))
+    if fn.check_types is not None:
+        try:
+            fn.check_types([declared_type(arg) for arg in args])
+        except _CallFailed as e:
+            raise FunctionError(_sentence(f'Call to function "{name}" failed: {e}')) from None
     sensitive = False
     redact = False
     if fn.element_marks:
@@ -237,6 +260,24 @@ def _int(value: Any, param: str) -> int:
 def _seq(value: Any) -> list | None:
     """The elements of a list, tuple or set; None for anything else."""
     return list(value) if isinstance(value, list | HclSet) else None
+
+
+def _unified(items: list) -> list:
+    """Elements converted to their one common type, as go-cty builds a list or set from them
+    (``[1]`` and ``["a"]`` together are strings); unchanged when they have none."""
+    common = unify([infer_type(v) for v in items])
+    if common is None or isinstance(common, AnyType):
+        return items
+    return [convert(v, common) for v in items]
+
+
+def _static_length(value: Unknown) -> int | None:
+    """The length of an unknown known from its type (a tuple's, an object's)."""
+    if isinstance(value.type, TupleType):
+        return len(value.type.elems)
+    if isinstance(value.type, ObjectType):
+        return len(value.type.attrs)
+    return None
 
 
 def _not_null(value: Any, param: str) -> None:
@@ -496,12 +537,18 @@ def _format_fn(fmt: Any, *args: Any) -> str:
 
 @_register("formatlist", 1, None, handles_unknown=True)
 def _formatlist(fmt: Any, *args: Any) -> Any:
-    if has_unknown(fmt) or any(isinstance(a, Unknown) for a in args):
-        return UNKNOWN
-    text = _str(fmt, "format")
-    if not args:
-        return [_format(text, [])]
-    columns = [_seq(a) for a in args]
+    columns: list[list | None] = []  # None: a single value, used in every iteration
+    unknown = has_unknown(fmt)
+    for a in args:
+        if isinstance(a, Unknown) and not isinstance(a.type, Primitive):
+            known = _static_length(a)  # an unknown tuple's length is known from its type
+            columns.append(None if known is None else [UNKNOWN] * known)
+            unknown = True
+        elif isinstance(a, HclSet) and has_unknown(a):
+            columns.append(None)  # unknown elements may turn out equal: the length is unknown
+            unknown = True
+        else:
+            columns.append(None if isinstance(a, Unknown) else _seq(a))
     length, chooser = None, 0
     for i, column in enumerate(columns):
         if column is None:
@@ -514,6 +561,11 @@ def _formatlist(fmt: Any, *args: Any) -> Any:
                 f"argument {i + 1} has length {len(column)}, which is inconsistent with "
                 f"argument {chooser + 1} of length {length}",
             )
+    if unknown:
+        return unknown_of(ListType(STRING), _NOT_NULL)
+    text = _str(fmt, "format")
+    if not args:
+        return [_format(text, [])]
     results: list[Any] = []
     for iteration in range(1 if length is None else length):
         row = [a if c is None else c[iteration] for a, c in zip(args, columns, strict=True)]
@@ -611,9 +663,17 @@ def _trimsuffix(string: Any, suffix: Any) -> str:
     return _str(string, "str").removesuffix(_str(suffix, "suffix"))
 
 
-@_register("startswith", 2, 2)
-def _startswith(string: Any, prefix: Any) -> bool:
-    return _str(string, "str").startswith(_str(prefix, "prefix"))
+@_register("startswith", 2, 2, handles_unknown=True)
+def _startswith(string: Any, prefix: Any) -> Any:
+    if isinstance(prefix, Unknown):
+        return UNKNOWN
+    wanted = _str(prefix, "prefix")
+    if isinstance(string, Unknown):  # a known prefix of the unknown string may decide it
+        known = string.refinement.prefix
+        if known.startswith(wanted):
+            return True
+        return False if len(known) >= len(wanted) else unknown_of(BOOL, _NOT_NULL)
+    return _str(string, "str").startswith(wanted)
 
 
 @_register("endswith", 2, 2)
@@ -756,7 +816,8 @@ def _expand(template: str, match: Any) -> str:
 @_register("length", 1, 1, handles_unknown=True, element_marks=True)
 def _length(value: Any) -> Any:
     if isinstance(value, Unknown):
-        return UNKNOWN
+        known = _static_length(value)
+        return unknown_of(NUMBER, _NOT_NULL) if known is None else known
     _not_null(value, "value")
     if isinstance(value, str):
         return len(graphemes(value))
@@ -775,7 +836,7 @@ def _concat(*seqs: Any) -> Any:
         if not isinstance(seq, list):
             raise _CallFailed(f"all arguments must be lists or tuples; got {type_name(seq)}")
         out.extend(seq)
-    return out
+    return _unified(out)
 
 
 @_register("contains", 2, 2, handles_unknown=True)
@@ -834,8 +895,10 @@ def _element(collection: Any, index: Any) -> Any:
     return collection[position % len(collection)]
 
 
-@_register("flatten", 1, 1, element_marks=True)
-def _flatten(collection: Any) -> list:
+@_register("flatten", 1, 1, element_marks=True, handles_unknown=True)
+def _flatten(collection: Any) -> Any:
+    if isinstance(collection, Unknown):
+        return UNKNOWN
     _not_null(collection, "list")
     if _seq(collection) is None:
         raise _CallFailed("can only flatten lists, sets and tuples")
@@ -844,19 +907,30 @@ def _flatten(collection: Any) -> list:
     def walk(items: list, sensitive: bool) -> None:
         for item in items:
             raw, marked = unmark(item)
+            if isinstance(raw, Unknown) and not isinstance(raw.type, Primitive | ObjectType):
+                raise _MaybeSequence  # it may be a list to flatten: the result is unknown
             inner = _seq(raw)
             if inner is None:
                 out.append(mark(item, sensitive))
             else:  # a marked inner list marks each element it gives
                 walk(inner, sensitive or marked)
 
-    walk(list(collection), False)
+    try:
+        walk(list(collection), False)
+    except _MaybeSequence:
+        return mark(UNKNOWN, is_sensitive_deep(collection))
     return out
+
+
+class _MaybeSequence(Exception):
+    """flatten met an unknown that may turn out a list."""
 
 
 @_register("keys", 1, 1, handles_unknown=True, element_marks=True)
 def _keys(mapping: Any) -> Any:
-    if isinstance(mapping, Unknown):
+    if isinstance(mapping, Unknown):  # an object's attribute names are known from its type
+        if isinstance(mapping.type, ObjectType):
+            return [a.name for a in mapping.type.attrs]
         return UNKNOWN
     _not_null(mapping, "inputMap")
     if not isinstance(mapping, dict):
@@ -882,28 +956,34 @@ def _lookup(mapping: Any, key: Any, *default: Any) -> Any:
     if not isinstance(mapping, dict):
         raise _arg_error("inputMap", "lookup() requires a map as the first argument")
     name = _str(key, "key")
+    fallback = [_like_elements(d, mapping) for d in default]  # checked even when not used
     if name in mapping:
         return mapping[name]
-    if default:
-        return _like_elements(default[0], mapping)
+    if fallback:
+        return fallback[0]
     raise _CallFailed(f"lookup failed to find key {_quote(name)}")
 
 
 def _like_elements(default: Any, mapping: dict) -> Any:
     """Terraform converts lookup's default to the map's element type: a number default of a
-    map of strings comes back a string."""
-    raw, sensitive = unmark(default)
-    elements = [unmark(v)[0] for v in mapping.values()]
-    if (
-        elements
-        and all(isinstance(v, str) for v in elements)
-        and (is_number(raw) or isinstance(raw, bool))
-    ):
-        return mark(to_string(raw), sensitive)
-    return default
+    map of strings comes back a string, a string default of a map of maps is an error."""
+    common = unify([infer_type(v) for v in mapping.values()])
+    if common is None:
+        return default
+    try:
+        return convert(default, common)
+    except ConversionError as e:
+        raise _arg_error("default", str(e)) from None
 
 
-@_register("merge", 0, None, handles_unknown=True, element_marks=True)
+def _maps_or_objects(types: list[Type | None]) -> None:
+    """merge's arguments: a null or unknown *string* is no map, whatever its value."""
+    for t in types:
+        if t is not None and not isinstance(t, AnyType | MapType | ObjectType):
+            raise _CallFailed(f'arguments must be maps or objects, got "{friendly_name(t)}"')
+
+
+@_register("merge", 0, None, handles_unknown=True, element_marks=True, check_types=_maps_or_objects)
 def _merge(*maps: Any) -> Any:
     if any(isinstance(m, Unknown) for m in maps):
         return UNKNOWN
@@ -960,8 +1040,10 @@ def _reverse(collection: Any) -> Any:
     return items[::-1]
 
 
-@_register("setunion", 1, None)
-def _setunion(*sets: Any) -> HclSet:
+@_register("setunion", 1, None, handles_unknown=True)
+def _setunion(*sets: Any) -> Any:
+    if any(isinstance(s, Unknown) for s in sets):
+        return UNKNOWN
     everything: list = []
     for value in sets:
         _not_null(value, "sets")
@@ -1019,14 +1101,31 @@ def _sort(collection: Any) -> Any:
 
 
 def _to_collection(value: Any, want: ListType | SetType | MapType) -> Any:
-    if value is None or isinstance(value, Unknown):
+    if value is None:
         return value
     try:
         return convert(value, want)
     except ConversionError:
         raise _arg_error(
-            "v", f"cannot convert {type_name(value)} to {friendly_name(want)}"
+            "v", f"cannot convert {_type_noun(value)} to {friendly_name(want)}"
         ) from None
+
+
+def _type_noun(value: Any) -> str:
+    if isinstance(value, Unknown) and value.type is not None:
+        return friendly_name(value.type)
+    return type_name(value)
+
+
+def _to_primitive(value: Any, want: Primitive) -> Any:
+    """An unknown converts when its type can: ``tostring`` of an unknown tuple is an error;
+    null becomes a null of that type."""
+    if value is None:
+        return Null(want)
+    try:
+        return convert(value, want)
+    except ConversionError:
+        raise _arg_error("v", f"cannot convert {_type_noun(value)} to {want.name}") from None
 
 
 @_register("toset", 1, 1, handles_unknown=True, element_marks=True)
@@ -1044,20 +1143,20 @@ def _tomap(value: Any) -> Any:
     return _to_collection(value, MapType(ANY))
 
 
-@_register("tostring", 1, 1)
-def _tostring(value: Any) -> str | None:
-    if value is None:
-        return None
+@_register("tostring", 1, 1, handles_unknown=True)
+def _tostring(value: Any) -> Any:
+    if value is None or isinstance(value, Unknown):
+        return _to_primitive(value, STRING)
     try:
         return to_string(value)
     except ConversionError:
         raise _arg_error("v", f"cannot convert {type_name(value)} to string") from None
 
 
-@_register("tonumber", 1, 1)
-def _tonumber(value: Any) -> int | float | None:
-    if value is None:
-        return None
+@_register("tonumber", 1, 1, handles_unknown=True)
+def _tonumber(value: Any) -> Any:
+    if value is None or isinstance(value, Unknown):
+        return _to_primitive(value, NUMBER)
     if is_number(value):
         return normalize_number(value)
     if isinstance(value, str):
@@ -1072,9 +1171,11 @@ def _tonumber(value: Any) -> int | float | None:
     raise _arg_error("v", f"cannot convert {type_name(value)} to number")
 
 
-@_register("tobool", 1, 1)
-def _tobool(value: Any) -> bool | None:
-    if value is None or isinstance(value, bool):
+@_register("tobool", 1, 1, handles_unknown=True)
+def _tobool(value: Any) -> Any:
+    if value is None or isinstance(value, Unknown):
+        return _to_primitive(value, BOOL)
+    if isinstance(value, bool):
         return value
     if isinstance(value, str):
         try:
@@ -1150,7 +1251,14 @@ def _compact(collection: Any) -> list[str]:
 @_register("one", 1, 1, handles_unknown=True, element_marks=True)
 def _one(collection: Any) -> Any:
     if isinstance(collection, Unknown):
-        return UNKNOWN
+        t = collection.type
+        if isinstance(t, TupleType) and len(t.elems) <= 1:
+            return unknown_of(t.elems[0] if t.elems else ANY)  # it may be null
+        if t is None or isinstance(t, ListType | SetType):
+            return UNKNOWN
+        raise _arg_error(
+            "list", "must be a list, set, or tuple value with either zero or one elements"
+        )
     _not_null(collection, "list")
     items = _seq(collection)
     if isinstance(collection, HclSet) and len(collection) > 1 and has_unknown(collection):
@@ -1454,8 +1562,13 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"invalid JSON literal {name}")
 
 
-@_register("jsondecode", 1, 1)
+@_register("jsondecode", 1, 1, handles_unknown=True)
 def _jsondecode(string: Any) -> Any:
+    if isinstance(string, Unknown):  # a known prefix can already rule out a JSON document
+        start = string.refinement.prefix.lstrip(" \t\r\n")[:1]
+        if start and start not in '{["-0123456789.tfn':
+            raise _CallFailed(f"a JSON document cannot begin with the character {start!r}")
+        return UNKNOWN
     text = _str(string, "str")
     try:
         value = json.loads(

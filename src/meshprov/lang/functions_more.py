@@ -33,6 +33,7 @@ from meshprov.lang.functions import (
     _seq,
     _str,
     _string_list,
+    _unified,
     graphemes,
     render_template_text,
 )
@@ -172,7 +173,7 @@ def _setproduct(*sets: Any) -> Any:
         items = _seq(s)
         if items is None:
             raise _arg_error("sets", "a set or a list is required")
-        seqs.append(items)
+        seqs.append(_unified(items))
     as_set = all(isinstance(s, HclSet) for s in sets if not isinstance(s, Unknown))
     if any(not items for items in seqs):  # anything times nothing is nothing, known or not
         return HclSet() if as_set else []

@@ -17,9 +17,13 @@ from typing import Any, NamedTuple
 from meshprov.diagnostics import DiagnosticError
 from meshprov.lang import ast
 from meshprov.lang.values import (
+    NO_REFINEMENT,
+    UNKNOWN,
     HclSet,
+    Refinement,
     ResourceValue,
     Unknown,
+    declared_type,
     format_number,
     is_number,
     mark,
@@ -130,6 +134,19 @@ STRING = Primitive("string")
 NUMBER = Primitive("number")
 BOOL = Primitive("bool")
 ANY = AnyType()
+
+
+def unknown_of(t: Type | None, refinement: Refinement = NO_REFINEMENT) -> Unknown:
+    """An unknown of type ``t``: the shared ``UNKNOWN`` when neither its type (``any``) nor a
+    refinement is known."""
+    known_type = None if isinstance(t, AnyType) else t
+    if known_type is None and refinement == NO_REFINEMENT:
+        return UNKNOWN
+    return Unknown(known_type, refinement)
+
+
+def type_of_unknown(value: Unknown) -> Type:
+    return ANY if value.type is None else value.type
 
 
 def friendly_name(t: Type) -> str:
@@ -401,9 +418,52 @@ def convert(value: Any, want: Type) -> Any:
     if isinstance(want, AnyType):
         return value
     raw, sensitive = unmark(value)
-    if raw is None or isinstance(raw, Unknown):
+    if raw is None or raw is UNKNOWN:
         return value
+    if isinstance(raw, Unknown):  # its type must be able to convert, as go-cty checks first
+        if not can_convert(type_of_unknown(raw), want):
+            raise ConversionError(f"{friendly_name(want)} required")
+        result_type = raw.type if _has_any(want) else want
+        return mark(
+            unknown_of(result_type, Refinement(not_null=raw.refinement.not_null)), sensitive
+        )
     return mark(_convert_known(raw, want), sensitive)
+
+
+def can_convert(have: Type, want: Type) -> bool:
+    """Whether some value of type ``have`` can convert to ``want`` (go-cty's static check:
+    ``"5"`` may become a number, a tuple never becomes a string)."""
+    if isinstance(have, AnyType) or isinstance(want, AnyType) or have == want:
+        return True
+    if isinstance(want, Primitive):
+        return isinstance(have, Primitive) and STRING in (have, want)
+    if isinstance(want, ListType | SetType):
+        if isinstance(have, TupleType):
+            return all(can_convert(e, want.elem) for e in have.elems)
+        return isinstance(have, ListType | SetType) and can_convert(have.elem, want.elem)
+    if isinstance(want, MapType):
+        if isinstance(have, ObjectType):
+            return all(can_convert(a.type, want.elem) for a in have.attrs)
+        return isinstance(have, MapType) and can_convert(have.elem, want.elem)
+    if isinstance(want, ObjectType):
+        if isinstance(have, MapType):
+            return all(can_convert(have.elem, a.type) for a in want.attrs)
+        if not isinstance(have, ObjectType):
+            return False
+        for attr in want.attrs:
+            given = have.attr(attr.name)
+            if given is None and not attr.optional:
+                return False
+            if given is not None and not can_convert(given.type, attr.type):
+                return False
+        return True
+    if isinstance(have, ListType):
+        return all(can_convert(have.elem, e) for e in want.elems)
+    return (
+        isinstance(have, TupleType)
+        and len(have.elems) == len(want.elems)
+        and all(can_convert(h, w) for h, w in zip(have.elems, want.elems, strict=True))
+    )
 
 
 def _convert_known(raw: Any, want: Type) -> Any:
@@ -493,9 +553,13 @@ def _unify_elements(items: list, elem: Type, noun: str) -> list:
 
 
 def infer_type(value: Any) -> Type:
-    """The type of a value; ``any`` for null and unknown, which fit every type."""
+    """The type of a value: an unknown's or a typed null's own type, ``any`` for a null of no
+    type, which fits every type."""
+    declared = declared_type(value)
+    if declared is not None:
+        return declared
     raw, _ = unmark(value)
-    if raw is None or isinstance(raw, Unknown):
+    if isinstance(raw, Unknown) or raw is None:
         return ANY
     if isinstance(raw, bool):
         return BOOL
@@ -527,6 +591,26 @@ def type_json(t: Type) -> Any:
     if isinstance(t, TupleType):
         return ["tuple", [type_json(e) for e in t.elems]]
     return "dynamic"
+
+
+def type_from_json(data: Any) -> Type:
+    """The inverse of ``type_json``: a type from go-cty's JSON form."""
+    if data == "dynamic":
+        return ANY
+    if data in ("string", "number", "bool"):
+        return Primitive(data)
+    kind, shape = data[0], data[1]
+    if kind in _COLLECTIONS:
+        elem = type_from_json(shape)
+        if kind == "list":
+            return ListType(elem)
+        return SetType(elem) if kind == "set" else MapType(elem)
+    if kind == "tuple":
+        return TupleType(tuple(type_from_json(e) for e in shape))
+    optional = set(data[2]) if len(data) > 2 else set()
+    return ObjectType(
+        tuple(ObjectAttr(k, type_from_json(v), k in optional) for k, v in shape.items())
+    )
 
 
 def unify(types: list[Type]) -> Type | None:

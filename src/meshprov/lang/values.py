@@ -4,7 +4,8 @@ Known values are plain Python data: ``str``, ``int``/``float`` (numbers), ``bool
 (null), ``list`` (HCL lists and tuples), ``dict`` (maps and objects) and ``HclSet`` (sets). Two
 wrappers add what Terraform adds:
 
-* ``UNKNOWN`` stands for a value known only after apply. Operations on it yield ``UNKNOWN``.
+* ``Unknown`` stands for a value known only after apply, with its static type and refinements
+  when evaluation knows them (``UNKNOWN`` when it does not). Operations on it yield unknowns.
 * ``Sensitive(v)`` marks ``v`` as secret. Operations on it yield a ``Sensitive`` result.
 
 Python's ``True == 1`` must never leak into HCL semantics: use ``values_equal``.
@@ -13,32 +14,124 @@ Python's ``True == 1`` must never leak into HCL semantics: use ``values_equal``.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import regex
 
 from meshprov.addrs import InstanceAddress
 from meshprov.diagnostics import SECRETS
 
+if TYPE_CHECKING:
+    from meshprov.lang.types import Type
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """What is known about an unknown value before it is known (go-cty's refinements)."""
+
+    not_null: bool = False
+    prefix: str = ""  # a string's known beginning
+    lower: tuple[int | float, bool] | None = None  # a number's bound, and whether inclusive
+    upper: tuple[int | float, bool] | None = None
+    length: tuple[int, int | None] = (0, None)  # a collection's length range
+
+
+NO_REFINEMENT = Refinement()
+
+# characters that always end a grapheme cluster (go-cty's ctystrings)
+_CLUSTER_ENDERS = frozenset("-_:;/\\,.(){}[]|?!~ \t@#$%^&*+\"'")
+
+
+def safe_known_prefix(prefix: str) -> str:
+    """What may be kept as the known prefix of an unknown string (go-cty's SafeKnownPrefix):
+    its last grapheme cluster could still combine with what follows, so it is dropped unless
+    it must end a cluster."""
+    clusters = regex.findall(r"\X", unicodedata.normalize("NFC", prefix))
+    if clusters and clusters[-1] not in _CLUSTER_ENDERS:
+        clusters.pop()
+    return "".join(clusters)
+
 
 class Unknown:
-    """The single value that is not known until apply."""
+    """A value not known until apply. ``type`` is its static type (a ``types.Type``; None when
+    even that is unknown, cty's DynamicPseudoType) and ``refinement`` what else is known."""
 
-    _instance: Unknown | None = None
+    __slots__ = ("refinement", "type")
 
-    def __new__(cls) -> Unknown:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
+    def __init__(self, type: Type | None = None, refinement: Refinement = NO_REFINEMENT):
+        self.type = type
+        self.refinement = refinement
+        if type is not None or refinement is not NO_REFINEMENT:
+            TYPED_MADE[0] += 1
 
     def __repr__(self) -> str:
-        return "UNKNOWN"
+        return "UNKNOWN" if self.type is None else f"UNKNOWN({self.type})"
 
-    def __reduce__(self):  # keep it a singleton through pickle
-        return (Unknown, ())
+    def __reduce__(self) -> Any:
+        if self is UNKNOWN:  # the untyped unknown stays the one object through pickle
+            return "UNKNOWN"
+        return (Unknown, (self.type, self.refinement))
 
 
 UNKNOWN = Unknown()
+
+# How many typed unknowns and nulls have been made (on any thread; it only grows): when it has
+# not moved during an evaluation, that evaluation made none, and ``untyped`` has nothing to do.
+TYPED_MADE = [0]
+
+
+class Null:
+    """A null of a known type (cty's ``NullVal(T)``), as conversions give it (``tostring(null)``).
+
+    As a value it is null: ``unmark`` gives None. ``declared_type`` tells its type where that
+    decides (a splat over a null list is an error, over a null object an empty tuple)."""
+
+    __slots__ = ("type",)
+
+    def __init__(self, type: Type):
+        self.type = type
+        TYPED_MADE[0] += 1
+
+    def __repr__(self) -> str:
+        return f"null({self.type})"
+
+
+def declared_type(value: Any) -> Type | None:
+    """The static type an unknown or a typed null carries (None for any other value)."""
+    while isinstance(value, Sensitive):
+        value = value.value
+    return value.type if isinstance(value, Unknown | Null) else None
+
+
+def untyped(value: Any) -> Any:
+    """``value`` with every unknown made the untyped ``UNKNOWN`` and every typed null ``None``:
+    what leaves the language layer.
+
+    Types and refinements serve evaluation; the engine, the planner and the resource types
+    know one unknown, "known after apply" (and test it with ``is UNKNOWN``), and one null."""
+    if value is None or isinstance(value, str | int | float):  # the common case, first
+        return value
+    if isinstance(value, Unknown):
+        return UNKNOWN
+    if isinstance(value, Null):
+        return None
+    if isinstance(value, Sensitive):
+        inner = untyped(value.value)
+        return value if inner is value.value else Sensitive(inner)
+    if isinstance(value, dict):
+        items = {k: untyped(v) for k, v in value.items()}
+        if all(items[k] is v for k, v in value.items()):
+            return value
+        return ResourceValue(value.address, items) if isinstance(value, ResourceValue) else items
+    if isinstance(value, list | HclSet):
+        elements = [untyped(v) for v in value]
+        if all(a is b for a, b in zip(elements, value, strict=True)):
+            return value
+        return HclSet(elements) if isinstance(value, HclSet) else elements
+    return value
 
 
 @dataclass(frozen=True)
@@ -133,11 +226,14 @@ def sort_key(value: Any) -> tuple:
 
 
 def unmark(value: Any) -> tuple[Any, bool]:
-    """Strip a top-level sensitive mark; returns (value, was_sensitive)."""
+    """Strip a top-level sensitive mark; returns (value, was_sensitive). A typed null comes out
+    as None."""
     sensitive = False
     while isinstance(value, Sensitive):
         value = value.value
         sensitive = True
+    if type(value) is Null:
+        return None, sensitive
     return value, sensitive
 
 
