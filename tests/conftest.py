@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -17,6 +20,16 @@ def _parse_cache_dir(tmp_path_factory):
         os.environ.pop("MESHPROV_CACHE_DIR", None)
     else:
         os.environ["MESHPROV_CACHE_DIR"] = saved
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_in_the_checkout():
+    """A test writes only below its tmp_path: a relative output path (``--out review.plan``)
+    lands in the repository root, where it was once committed by mistake."""
+    before = set(os.listdir(REPO))
+    yield
+    left = sorted(set(os.listdir(REPO)) - before - {".pytest_cache"})
+    assert not left, f"the test left {left} in {REPO}: write below tmp_path instead"
 
 
 @pytest.fixture(scope="session")

@@ -63,7 +63,7 @@ def argument_problem(name: str, value: Any) -> str | None:
     if value is None:
         return None
     if name == "max_attempts":
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        if isinstance(value, bool) or not isinstance(value, int):  # a whole number is an int
             return "max_attempts must be a whole number."
         return None if 1 <= value <= 100 else "max_attempts must be between 1 and 100."
     if not isinstance(value, str):

@@ -7,7 +7,8 @@ fail without being listed in ``known_failures.json``; the pytest suite
 Values are compared with their sensitive marks, unknowns and nulls, element by element.
 Unknowns carry their cty type and refinements into evaluation, but results are compared
 without types: meshprov's known values do not tell a list from a tuple or a map from an object,
-and the type of a null or unknown is not compared; that limit is the same for every row.
+and the type of a null or unknown is not compared; that limit is the same for every row. A
+``$set`` is built as ``cty.SetVal`` builds it: the marks of its elements move onto the set.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from meshprov.diagnostics import DiagnosticError
 from meshprov.lang.evaluate import EvalContext, evaluate
+from meshprov.lang.numbers import format_number, parse_number
 from meshprov.lang.parse import parse_expression
 from meshprov.lang.types import AnyType, type_from_json, unknown_of
 from meshprov.lang.values import (
@@ -28,7 +30,8 @@ from meshprov.lang.values import (
     Refinement,
     Sensitive,
     Unknown,
-    parse_number,
+    mark,
+    unmark_deep,
     untyped,
 )
 
@@ -71,7 +74,8 @@ def decode(v: Any) -> Any:
         return v
     if isinstance(v, dict):
         if "$number" in v:
-            return parse_number(v["$number"])
+            # the converter writes cty's infinities as JSON's "Infinity"; cty's text is "Inf"
+            return parse_number(v["$number"].replace("Infinity", "Inf"))
         if "$null" in v:
             t = type_from_json(v["$null"])
             return None if isinstance(t, AnyType) else Null(t)
@@ -82,8 +86,9 @@ def decode(v: Any) -> Any:
         for key in ("$list", "$tuple"):
             if key in v:
                 return [decode(x) for x in v[key]]
-        if "$set" in v:
-            return HclSet(decode(x) for x in v["$set"])
+        if "$set" in v:  # cty.SetVal moves its elements' marks onto the set
+            raw, marked = unmark_deep(HclSet(decode(x) for x in v["$set"]))
+            return mark(raw, marked)
         for key in ("$map", "$object"):
             if key in v:
                 return {k: decode(x) for k, x in v[key].items()}
@@ -122,7 +127,7 @@ def canon(v: Any) -> Any:
         return ["list", [canon(x) for x in v]]
     if isinstance(v, dict):
         return ["map", {k: canon(x) for k, x in v.items()}]
-    return ["number", repr(parse_number(str(v)))]
+    return ["number", format_number(v)]
 
 
 @dataclass(frozen=True)

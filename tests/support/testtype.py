@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from meshprov.lang.numbers import json_dumps, json_number
 from meshprov.lang.types import ANY, BOOL, NUMBER, STRING
 from meshprov.plan.model import Action, Plan, ResourceChange
 from meshprov.resources import register
@@ -74,7 +75,7 @@ class ThingType(ResourceType):
     def apply(self, request: ApplyRequest) -> dict[str, Any]:
         config = request.config
         if config["delay"]:
-            time.sleep(config["delay"])
+            time.sleep(float(config["delay"]))  # a number is an int or a Decimal
         if config["fail"]:
             raise ResourceError(f"{request.address} was told to fail")
         attributes = self.planned_arguments(config)
@@ -84,7 +85,7 @@ class ThingType(ResourceType):
         path = world_file(request.context, request.address)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")  # atomic, so a SIGKILL'ed apply leaves no torn object
-        tmp.write_text(json.dumps(attributes, sort_keys=True))
+        tmp.write_text(json_dumps(attributes, sort_keys=True))  # numbers exactly
         tmp.replace(path)
         return attributes
 
@@ -95,7 +96,7 @@ class ThingType(ResourceType):
         path = world_file(context, address)
         if not path.exists():
             return RefreshResult(None, (f"{path.name} was deleted",))
-        current = json.loads(path.read_text())
+        current = json.loads(path.read_text(), parse_float=json_number)
         notes = tuple(f"{k} was changed" for k in sorted(current) if current[k] != prior.get(k))
         return RefreshResult(current, notes)
 

@@ -10,7 +10,8 @@ import click
 from meshprov.cli.session import Session, fail
 from meshprov.cli.views import echo_plan, markdown
 from meshprov.diagnostics import DiagnosticError
-from meshprov.lang.types import infer_type, type_json
+from meshprov.lang.numbers import json_dumps
+from meshprov.lang.types import infer_type, to_string, type_json
 from meshprov.operations import current_state, plan_encryption
 from meshprov.plan.planfile import load_plan_document, plan_from_document
 from meshprov.render.human import render_outputs, render_resource_state
@@ -141,7 +142,7 @@ def output(
                     f'The value of output "{name}" is not a string, number or bool; use --json.',
                 ),
             )
-        click.echo(json.dumps(value) if isinstance(value, bool) else value, nl=False)
+        click.echo(json.dumps(value) if isinstance(value, bool) else to_string(value), nl=False)
         return
     if as_json:
         data = (
@@ -152,7 +153,7 @@ def output(
                 for k, v in outputs.items()
             }
         )
-        click.echo(json.dumps(data, indent=2, sort_keys=True))
+        click.echo(json_dumps(data, indent=2, sort_keys=True))
         return
     if name is not None:
         click.echo(render_outputs({name: outputs[name]}, bare=True), nl=False)

@@ -43,7 +43,10 @@ from meshprov.lang.values import (
     HclSet,
     ResourceValue,
     Unknown,
+    format_number,
+    has_infinity,
     has_unknown,
+    is_number,
     is_sensitive_deep,
     is_unknown,
     mark,
@@ -433,6 +436,13 @@ class _Walker:
                 "sensitive data be explicitly marked as sensitive: add sensitive = true.",
                 output.range,
             )
+        if not inst.path and has_infinity(value):
+            raise DiagnosticError.single(
+                "Unsupported output value",
+                "Root module outputs are saved in the state as JSON, which cannot hold an "
+                "infinite number (such as the result of dividing by zero).",
+                output.expr.range,
+            )
         return value
 
     # --- modules -----------------------------------------------------------------------------
@@ -705,6 +715,8 @@ def _show(value: Any) -> str:
         return "null"
     if isinstance(value, str):
         return f'"{value}"'
+    if is_number(value):
+        return format_number(value)
     return str(value)
 
 

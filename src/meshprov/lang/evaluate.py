@@ -7,14 +7,13 @@
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from meshprov.diagnostics import DiagnosticError, SourceRange
-from meshprov.lang import ast
+from meshprov.lang import ast, numbers
 from meshprov.lang.deep import retry_deeper
 from meshprov.lang.functions import FUNCTIONS, FunctionError, call_function
 from meshprov.lang.types import (
@@ -32,8 +31,10 @@ from meshprov.lang.types import (
     TupleType,
     Type,
     can_convert,
+    convert,
     friendly_name,
     infer_type,
+    parse_type,
     to_bool,
     to_number,
     to_string,
@@ -50,7 +51,6 @@ from meshprov.lang.values import (
     has_unknown,
     is_number,
     mark,
-    normalize_number,
     safe_known_prefix,
     sort_key,
     type_name,
@@ -435,7 +435,7 @@ def _as_bool(value: Any, rng: SourceRange, summary: str) -> bool:
         raise _fail(summary, f"A bool value is required, not {type_name(value)}.", rng) from None
 
 
-def _as_number(value: Any, rng: SourceRange, op: str) -> int | float:
+def _as_number(value: Any, rng: SourceRange, op: str) -> numbers.Number:
     if value is None:
         raise _fail(
             "Invalid operand",
@@ -489,21 +489,20 @@ def _binary(expr: ast.BinaryOp, ctx: EvalContext) -> Any:
     if op in _COMPARE:
         result = {"<": a < b, ">": a > b, "<=": a <= b, ">=": a >= b}[op]
         return mark(result, sensitive)
-    if op in ("/", "%") and b == 0:
-        raise _fail("Division by zero", "The right operand of this operator is zero.", expr.range)
-    if op == "+":
-        value = a + b
-    elif op == "-":
-        value = a - b
-    elif op == "*":
-        value = a * b
-    elif op == "/":
-        value = a / b
-    elif math.isinf(a) or math.isinf(b):  # cty: with an infinite operand, % is infinite
-        value = math.copysign(math.inf, a)
-    else:  # Terraform's modulo keeps the sign of the dividend, like Go's
-        value = a - b * int(a / b)
-    return mark(normalize_number(value), sensitive)
+    try:
+        return mark(_ARITHMETIC[op](a, b), sensitive)
+    except numbers.NumberError as exc:
+        raise _fail("Operation failed", f"Error during operation: {exc}.", expr.range) from None
+
+
+# cty's arithmetic: 512-bit results, x/0 is infinite, x%0 is x
+_ARITHMETIC = {
+    "+": numbers.add,
+    "-": numbers.subtract,
+    "*": numbers.multiply,
+    "/": numbers.divide,
+    "%": numbers.modulo,
+}
 
 
 # a number's possible values: (lower, inclusive), (upper, inclusive); None where unbounded
@@ -626,7 +625,7 @@ def _unary(expr: ast.UnaryOp, ctx: EvalContext) -> Any:
         return mark(UNKNOWN, sensitive)
     if expr.op == "!":
         return mark(not _as_bool(value, expr.operand.range, "Invalid operand"), sensitive)
-    return mark(normalize_number(-_as_number(value, expr.operand.range, "-")), sensitive)
+    return mark(numbers.negate(_as_number(value, expr.operand.range, "-")), sensitive)
 
 
 def _conditional(expr: ast.Conditional, ctx: EvalContext) -> Any:
@@ -654,6 +653,8 @@ def _call(expr: ast.FunctionCall, ctx: EvalContext) -> Any:
     name = expr.name.removeprefix("core::")  # Terraform's namespace for the built-ins
     if name in ("try", "can"):
         return _try_or_can(expr, ctx)
+    if name == "convert":
+        return _convert(expr, ctx)
     if name.startswith("provider::"):
         raise _fail(
             "Call to unknown function",
@@ -664,7 +665,7 @@ def _call(expr: ast.FunctionCall, ctx: EvalContext) -> Any:
     if name not in FUNCTIONS:
         from difflib import get_close_matches
 
-        hint = get_close_matches(name, [*FUNCTIONS, "try", "can"], n=1)
+        hint = get_close_matches(name, [*FUNCTIONS, "try", "can", "convert"], n=1)
         detail = f'There is no function named "{expr.name}".'
         if hint:
             detail += f' Did you mean "{hint[0]}"?'
@@ -720,6 +721,26 @@ def _try_or_can(expr: ast.FunctionCall, ctx: EvalContext) -> Any:
         + "\n".join(f"- {e.diagnostics[0].summary}: {e.diagnostics[0].detail}" for e in errors),
         expr.range,
     )
+
+
+def _convert(expr: ast.FunctionCall, ctx: EvalContext) -> Any:
+    """Terraform's ``convert(value, type)``: its second argument is a type constraint (with
+    ``optional()`` defaults), read as a variable's ``type`` is, not evaluated."""
+    if len(expr.args) != 2 or expr.expand_final:
+        summary = "Not enough" if len(expr.args) < 2 else "Too many"
+        raise _fail(
+            f"{summary} function arguments",
+            f'Function "convert" expects 2 argument(s), got {len(expr.args)}.',
+            expr.range,
+        )
+    want = parse_type(expr.args[1])
+    value = _eval(expr.args[0], ctx)
+    try:
+        return convert(value, want)
+    except ConversionError as exc:
+        raise _fail(
+            "Invalid function argument", f'Invalid value for "value" parameter: {exc}.', expr.range
+        ) from None
 
 
 def _render_template(text: str, filename: str, variables: Mapping[str, Any]) -> Any:

@@ -16,7 +16,6 @@ import contextvars
 import hashlib
 import ipaddress
 import json
-import math
 import os
 import posixpath
 import re
@@ -32,6 +31,7 @@ import re2
 import regex
 import yaml
 
+from meshprov.lang import numbers
 from meshprov.lang.types import (
     ANY,
     BOOL,
@@ -67,7 +67,6 @@ from meshprov.lang.values import (
     is_number,
     is_sensitive_deep,
     mark,
-    normalize_number,
     type_name,
     unmark,
     unmark_deep,
@@ -190,7 +189,7 @@ def call_function(
     token = _redacting.set(redact)
     try:
         result = fn.impl(*args)
-    except _CallFailed as e:
+    except (_CallFailed, numbers.NumberError) as e:
         raise FunctionError(_sentence(f'Call to function "{name}" failed: {e}')) from None
     finally:
         _redacting.reset(token)
@@ -243,7 +242,7 @@ def _str(value: Any, param: str) -> str:
         raise _arg_error(param, str(e)) from None
 
 
-def _num(value: Any, param: str) -> int | float:
+def _num(value: Any, param: str) -> numbers.Number:
     try:
         return to_number(value)
     except ConversionError as e:
@@ -252,7 +251,7 @@ def _num(value: Any, param: str) -> int | float:
 
 def _int(value: Any, param: str) -> int:
     number = _num(value, param)
-    if isinstance(number, float):
+    if not isinstance(number, int):
         raise _arg_error(param, "value must be a whole number")
     return number
 
@@ -304,34 +303,32 @@ def _string_list(value: Any, param: str) -> list[str | None]:
 
 
 @_register("abs", 1, 1)
-def _abs(num: Any) -> int | float:
-    return normalize_number(abs(_num(num, "num")))
+def _abs(num: Any) -> numbers.Number:
+    return numbers.absolute(_num(num, "num"))
 
 
 @_register("ceil", 1, 1)
-def _ceil(num: Any) -> int | float:
-    n = _num(num, "num")
-    return math.ceil(n) if isinstance(n, float) and math.isfinite(n) else n
+def _ceil(num: Any) -> numbers.Number:
+    return numbers.ceil(_num(num, "num"))
 
 
 @_register("floor", 1, 1)
-def _floor(num: Any) -> int | float:
-    n = _num(num, "num")
-    return math.floor(n) if isinstance(n, float) and math.isfinite(n) else n
+def _floor(num: Any) -> numbers.Number:
+    return numbers.floor(_num(num, "num"))
 
 
 @_register("max", 0, None)
-def _max(*numbers: Any) -> int | float:
-    if not numbers:
+def _max(*values: Any) -> numbers.Number:
+    if not values:
         raise _CallFailed("must pass at least one number")
-    return max(_num(n, "numbers") for n in numbers)
+    return max(_num(n, "numbers") for n in values)
 
 
 @_register("min", 0, None)
-def _min(*numbers: Any) -> int | float:
-    if not numbers:
+def _min(*values: Any) -> numbers.Number:
+    if not values:
         raise _CallFailed("must pass at least one number")
-    return min(_num(n, "numbers") for n in numbers)
+    return min(_num(n, "numbers") for n in values)
 
 
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -437,13 +434,13 @@ def _format_verb(verb: _Verb, arg: Any) -> str:
             if "#" not in verb.flags and isinstance(arg, str):
                 return _pad(verb, arg)
             if "#" not in verb.flags and is_number(arg):
-                return _pad(verb, _shortest_g(arg))
+                return _pad(verb, numbers.go_text(arg, "g", -1))
             return _pad(verb, _json(arg))
         if verb.mode == "t":
             return "true" if to_bool(arg) else "false"
         if verb.mode in "bdoxX":
             number = to_number(arg)
-            if isinstance(number, float):
+            if not isinstance(number, int):
                 raise _CallFailed(f"unsupported value for {where}: an integer is required")
             return _format_integer(verb, number)
         if verb.mode in "eEfgG":
@@ -495,39 +492,16 @@ def _format_integer(verb: _Verb, number: int) -> str:
     return _pad_number(verb, number < 0, prefix, digits, zero_ok=verb.prec is None)
 
 
-def _format_float(verb: _Verb, number: int | float) -> str:
-    if verb.mode in "gG" and verb.prec is None:
-        digits = _shortest_g(abs(number))
-        digits = digits.upper() if verb.mode == "G" else digits
-    else:
-        prec = 6 if verb.prec is None else verb.prec
-        alt = "#" if "#" in verb.flags else ""
-        digits = format(abs(float(number)), f"{alt}.{prec}{verb.mode}")
+def _format_float(verb: _Verb, number: numbers.Number) -> str:
+    """Go's ``fmt`` with a ``*big.Float``, as go-cty formats: the exact binary value rounded
+    half to even (``%f`` and ``%e`` default to 6 digits, ``%g`` to the shortest)."""
+    if numbers.is_infinite(number):  # "+Inf" or "-Inf", never zero-padded
+        body = ("-" if number < 0 else " " if " " in verb.flags else "+") + "Inf"
+        width = verb.width or 0
+        return body.ljust(width) if "-" in verb.flags else body.rjust(width)
+    prec = verb.prec if verb.prec is not None else -1 if verb.mode in "gG" else 6
+    digits = numbers.go_text(numbers.absolute(number), verb.mode, prec)
     return _pad_number(verb, number < 0, "", digits, zero_ok=True)
-
-
-def _shortest_g(number: int | float) -> str:
-    """Go's ``%g`` with the shortest precision: ``1.5``, ``100000``, ``1e+06``, ``1e-05``."""
-    if number == 0:
-        return "0"
-    sign = "-" if number < 0 else ""
-    exact = Decimal(abs(number)) if isinstance(number, int) else Decimal(repr(abs(number)))
-    _, digit_tuple, exponent = exact.as_tuple()
-    assert isinstance(exponent, int)  # finite numbers only
-    digits = "".join(map(str, digit_tuple))
-    stripped = digits.rstrip("0")
-    exponent += len(digits) - len(stripped)
-    digits = stripped
-    point = len(digits) + exponent  # the value is 0.<digits> × 10**point
-    exp10 = point - 1
-    if exp10 < -4 or exp10 >= 6:  # Go uses exponent form beyond these, with shortest digits
-        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        return f"{sign}{mantissa}e{'-' if exp10 < 0 else '+'}{abs(exp10):02d}"
-    if point <= 0:
-        return f"{sign}0.{'0' * -point}{digits}"
-    if point >= len(digits):
-        return sign + digits + "0" * (point - len(digits))
-    return f"{sign}{digits[:point]}.{digits[point:]}"
 
 
 @_register("format", 1, None)
@@ -903,23 +877,26 @@ def _flatten(collection: Any) -> Any:
     if _seq(collection) is None:
         raise _CallFailed("can only flatten lists, sets and tuples")
     out: list = []
+    marked_lists = False
 
-    def walk(items: list, sensitive: bool) -> None:
+    def walk(items: list) -> None:
+        nonlocal marked_lists
         for item in items:
             raw, marked = unmark(item)
             if isinstance(raw, Unknown) and not isinstance(raw.type, Primitive | ObjectType):
                 raise _MaybeSequence  # it may be a list to flatten: the result is unknown
             inner = _seq(raw)
             if inner is None:
-                out.append(mark(item, sensitive))
-            else:  # a marked inner list marks each element it gives
-                walk(inner, sensitive or marked)
+                out.append(item)
+            else:  # as cty, a marked inner list marks the whole result
+                marked_lists = marked_lists or marked
+                walk(inner)
 
     try:
-        walk(list(collection), False)
+        walk(list(collection))
     except _MaybeSequence:
         return mark(UNKNOWN, is_sensitive_deep(collection))
-    return out
+    return mark(out, marked_lists)
 
 
 class _MaybeSequence(Exception):
@@ -998,15 +975,16 @@ def _merge(*maps: Any) -> Any:
 
 @_register("range", 1, 3)
 def _range(*params: Any) -> list:
-    numbers = [Decimal(format_number(_num(p, "params"))) for p in params]
-    if len(numbers) == 1:
-        start, end = Decimal(0), numbers[0]
-        step = Decimal(-1 if end < 0 else 1)
-    elif len(numbers) == 2:
-        start, end = numbers
-        step = Decimal(-1 if end < start else 1)
+    values = [_num(p, "params") for p in params]
+    start: numbers.Number
+    if len(values) == 1:
+        start, end = 0, values[0]
+        step: numbers.Number = -1 if end < 0 else 1
+    elif len(values) == 2:
+        start, end = values
+        step = -1 if end < start else 1
     else:
-        start, end, step = numbers
+        start, end, step = values
     if step == 0:
         raise _arg_error("params", "step must not be zero")
     down = step < 0
@@ -1022,8 +1000,8 @@ def _range(*params: Any) -> list:
                 "more than 1024 values were generated; either decrease the difference between "
                 "start and end or use a smaller step"
             )
-        out.append(normalize_number(float(current)) if current % 1 else int(current))
-        current += step
+        out.append(current)
+        current = numbers.add(current, step)
     return out
 
 
@@ -1158,7 +1136,7 @@ def _tonumber(value: Any) -> Any:
     if value is None or isinstance(value, Unknown):
         return _to_primitive(value, NUMBER)
     if is_number(value):
-        return normalize_number(value)
+        return value
     if isinstance(value, str):
         try:
             return to_number(value)
@@ -1543,7 +1521,7 @@ def _json(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if is_number(value):
-        return format_number(value)
+        return format_number(numbers.to_json_value(value))
     if isinstance(value, str):
         return _json_string(value)
     if isinstance(value, list | HclSet):
@@ -1573,7 +1551,8 @@ def _jsondecode(string: Any) -> Any:
     try:
         value = json.loads(
             text,
-            parse_float=lambda s: normalize_number(float(s)),
+            parse_float=numbers.json_number,
+            parse_int=numbers.json_number,
             parse_constant=_reject_constant,
         )
     except json.JSONDecodeError as e:
@@ -1629,6 +1608,12 @@ class _TerraformYamlDumper(yaml.SafeDumper):
 
 _TerraformYamlDumper.add_representer(
     str, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style='"')
+)
+_TerraformYamlDumper.add_representer(  # a number's text, plain, as go-cty-yaml writes it
+    Decimal,
+    lambda dumper, n: dumper.represent_scalar(
+        "tag:yaml.org,2002:" + ("str" if n.is_infinite() else "float"), format_number(n)
+    ),
 )
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import codecs
 import contextlib
-import csv
-import io
 import itertools
 import math
 import os
@@ -22,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from meshprov.lang import numbers
 from meshprov.lang.functions import (
     CallContext,
     _arg_error,
@@ -29,6 +28,7 @@ from meshprov.lang.functions import (
     _int,
     _not_null,
     _num,
+    _quote,
     _register,
     _seq,
     _str,
@@ -46,7 +46,6 @@ from meshprov.lang.values import (
     has_unknown,
     is_number,
     mark,
-    normalize_number,
     type_name,
     unmark,
     unmark_deep,
@@ -163,8 +162,10 @@ def _setsubtract(a: Any, b: Any) -> HclSet:
     return HclSet(v for v in left if equality_key(v) not in drop)
 
 
-@_register("setproduct", 1, None, element_marks=True, handles_unknown=True)
+@_register("setproduct", 0, None, element_marks=True, handles_unknown=True)
 def _setproduct(*sets: Any) -> Any:
+    if len(sets) < 2:
+        raise _CallFailed("at least two arguments are required")
     seqs = []
     for s in sets:
         if isinstance(s, Unknown):
@@ -221,12 +222,12 @@ def _sum(values: Any) -> Any:
         raise _CallFailed(f"cannot sum {type_name(values)}")
     if not items:
         raise _CallFailed("cannot sum an empty list")
-    total: Any = 0
+    total: numbers.Number = 0
     for item in items:
         if item is None:
             raise _CallFailed("argument must be list, set, or tuple of number values")
-        total += _num(item, "list")
-    return normalize_number(total)
+        total = numbers.add(total, _num(item, "list"))
+    return total
 
 
 @_register("ephemeralasnull", 1, 1, handles_unknown=True)
@@ -244,7 +245,7 @@ def _issensitive(value: Any) -> bool:
 
 @_register("log", 2, 2)
 def _log(number: Any, base: Any) -> Any:
-    num, b = _num(number, "num"), _num(base, "base")
+    num, b = numbers.to_float(_num(number, "num")), numbers.to_float(_num(base, "base"))
     top, bottom = _ln(num), _ln(b)
     if bottom == 0:  # Go's float division: ±Inf, or NaN for 0/0
         result = math.nan if top == 0 or math.isnan(top) else math.copysign(math.inf, top)
@@ -252,10 +253,10 @@ def _log(number: Any, base: Any) -> Any:
         result = top / bottom
     if math.isnan(result):
         raise _CallFailed("the result of log is not a real number")
-    return normalize_number(result)
+    return numbers.from_float(result)
 
 
-def _ln(x: int | float) -> float:
+def _ln(x: float) -> float:
     if x == 0:
         return -math.inf
     if x < 0:
@@ -265,14 +266,16 @@ def _ln(x: int | float) -> float:
 
 @_register("pow", 2, 2)
 def _pow(number: Any, power: Any) -> Any:
-    num, p = _num(number, "num"), _num(power, "power")
-    if isinstance(num, int) and isinstance(p, int) and p >= 0:
-        return num**p
+    """go-cty's pow is Go's float64 ``math.Pow``: ``pow(3, 40)`` is 12157665459056929000."""
+    num, p = numbers.to_float(_num(number, "num")), numbers.to_float(_num(power, "power"))
     try:
-        return normalize_number(math.pow(num, p))
+        return numbers.from_float(math.pow(num, p))
     except OverflowError:
-        return math.inf
+        odd = p.is_integer() and p % 2 == 1
+        return numbers.from_float(math.copysign(math.inf, num) if odd else math.inf)
     except ValueError:
+        if num == 0:  # Go: zero to a negative power is infinite
+            return numbers.INFINITY
         raise _CallFailed("the result of pow is not a real number") from None
 
 
@@ -314,18 +317,77 @@ def _urlencode(string: Any) -> str:
 
 @_register("csvdecode", 1, 1)
 def _csvdecode(string: Any) -> list:
-    text = _str(string, "str")
-    rows = list(csv.reader(io.StringIO(text), strict=True))
-    rows = [r for r in rows if r]  # Go's reader skips empty lines
-    if not rows:
+    records = _go_csv(_str(string, "str"))
+    if not records:
         raise _CallFailed("missing header line")
-    header, body = rows[0], rows[1:]
+    (_, header), body = records[0], records[1:]
+    if len(set(header)) != len(header):
+        name = next(n for i, n in enumerate(header) if n in header[:i])
+        raise _CallFailed(f"duplicate column name {_quote(name)}")
     out = []
-    for line, row in enumerate(body, start=2):
+    for line, row in body:
         if len(row) != len(header):
-            raise _CallFailed(f"record on line {line}: wrong number of fields")
+            raise _csv_error(line, "wrong number of fields")
         out.append(dict(zip(header, row, strict=True)))
     return out
+
+
+def _go_csv(text: str) -> list[tuple[int, list[str]]]:
+    """Go's ``encoding/csv`` reader with its defaults, as go-cty's csvdecode reads: each
+    record with the line it starts on. Empty lines are skipped, ``\r\n`` is ``\n``, and a
+    quote is only allowed around a whole field (``""`` inside it)."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    records: list[tuple[int, list[str]]] = []
+    number = 0
+    while number < len(lines):
+        start, line = number + 1, lines[number]
+        number += 1
+        if line == "":
+            continue
+        fields: list[str] = []
+        while True:
+            if not line.startswith('"'):
+                field, comma, line = line.partition(",")
+                if '"' in field:
+                    raise _csv_error(number, 'bare " in non-quoted-field')
+                fields.append(field)
+                if comma:
+                    continue
+                break
+            line, value = line[1:], ""
+            while True:
+                quote = line.find('"')
+                if quote < 0:
+                    if number >= len(lines):
+                        raise _csv_error(number, _MISPLACED_QUOTE)
+                    value += line + "\n"
+                    line = lines[number]
+                    number += 1
+                    continue
+                value += line[:quote]
+                line = line[quote + 1 :]
+                if line.startswith('"'):
+                    value += '"'
+                    line = line[1:]
+                elif line.startswith(",") or line == "":
+                    break
+                else:
+                    raise _csv_error(number, _MISPLACED_QUOTE)
+            fields.append(value)
+            if line == "":
+                break
+            line = line[1:]
+        records.append((start, fields))
+    return records
+
+
+_MISPLACED_QUOTE = 'extraneous or missing " in quoted-field'
+
+
+def _csv_error(line: int, problem: str) -> _CallFailed:
+    return _CallFailed(f"CSV parse error on line {line}: {problem}")  # go-cty's csvError
 
 
 def _encoding(name: Any) -> str:
@@ -385,12 +447,29 @@ def _base64gzip(string: Any) -> str:
 def _yamldecode(string: Any) -> Any:
     text = _str(string, "src")
     try:
-        docs = list(yaml.safe_load_all(text))
+        docs = list(yaml.load_all(text, Loader=_YamlLoader))
     except yaml.YAMLError as e:
         raise _CallFailed(f"on line {_yaml_line(e)}: {_yaml_problem(e)}") from None
     if len(docs) > 1:
         raise _CallFailed("multiple YAML documents are not supported")
     return _from_yaml(docs[0] if docs else None)
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """YAML's floats read from their text at cty's precision, as go-cty-yaml reads them."""
+
+
+def _yaml_float(loader: _YamlLoader, node: yaml.ScalarNode) -> Any:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    if text.lower() in (".inf", "+.inf", "-.inf"):
+        return numbers.NEGATIVE_INFINITY if text.startswith("-") else numbers.INFINITY
+    if text.lower() == ".nan":
+        raise numbers.NumberError("floating point NaN is not supported")
+    number = numbers.parse_number(text)
+    return numbers.from_float(loader.construct_yaml_float(node)) if number is None else number
+
+
+_YamlLoader.add_constructor("tag:yaml.org,2002:float", _yaml_float)
 
 
 def _yaml_line(e: yaml.YAMLError) -> int:
@@ -407,11 +486,9 @@ def _from_yaml(value: Any) -> Any:
         return {_yaml_key(k): _from_yaml(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_from_yaml(v) for v in value]
-    if isinstance(value, float):
-        return normalize_number(value)
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
-    if value is None or isinstance(value, bool | int | str):
+    if value is None or isinstance(value, bool | int | str) or is_number(value):
         return value
     return str(value)  # dates and timestamps arrive as their text, as in Terraform
 
@@ -420,7 +497,7 @@ def _yaml_key(key: Any) -> str:
     if isinstance(key, bool):
         return "true" if key else "false"
     if is_number(key):
-        return str(normalize_number(key))
+        return numbers.format_number(key)
     return str(key)
 
 

@@ -24,6 +24,7 @@ from lark.exceptions import UnexpectedInput, UnexpectedToken
 from meshprov.diagnostics import DiagnosticError, Pos, SourceRange, error
 from meshprov.lang import ast
 from meshprov.lang.deep import retry_deeper
+from meshprov.lang.numbers import MAGNITUDE, parse_number
 from meshprov.lang.syntax_errors import UNTERMINATED_DETAIL, syntax_error
 
 # Python converts at most this many digits between text and int (a guard against quadratic
@@ -325,9 +326,14 @@ class _Builder:
         return ast.Literal(self.rng(node), int(digits))
 
     def _x_float_lit(self, node: Tree) -> ast.Expression:
-        from meshprov.lang.values import normalize_number
-
-        return ast.Literal(self.rng(node), normalize_number(float(str(node.children[0]))))
+        number = parse_number(str(node.children[0]))
+        if number is None:
+            raise DiagnosticError.single(
+                "Number literal out of range",
+                f"meshprov holds numbers up to {MAGNITUDE} in magnitude.",
+                self.rng(node),
+            )
+        return ast.Literal(self.rng(node), number)
 
     def _x_literal_value(self, node: Tree) -> ast.Expression:
         word = str(node.children[0])

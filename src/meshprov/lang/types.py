@@ -9,13 +9,13 @@ common type for every element", found the way Terraform unifies types.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from meshprov.diagnostics import DiagnosticError
 from meshprov.lang import ast
+from meshprov.lang.numbers import Number, negate, parse_number
 from meshprov.lang.values import (
     NO_REFINEMENT,
     UNKNOWN,
@@ -27,7 +27,6 @@ from meshprov.lang.values import (
     format_number,
     is_number,
     mark,
-    normalize_number,
     unmark,
 )
 
@@ -317,13 +316,13 @@ class _NotConstant(Exception):
 def _constant(expr: ast.Expression) -> Any:
     """Fold a literal, or a tuple/object of literals, to its value (optional() defaults)."""
     if isinstance(expr, ast.Literal):
-        return normalize_number(expr.value) if is_number(expr.value) else expr.value
+        return expr.value
     if isinstance(expr, ast.Parens):
         return _constant(expr.inner)
     if isinstance(expr, ast.UnaryOp) and expr.op == "-":
         operand = _constant(expr.operand)
         if is_number(operand):
-            return normalize_number(-operand)
+            return negate(operand)
     if isinstance(expr, ast.Template):
         texts = [p.text for p in expr.parts if isinstance(p, ast.TemplateText)]
         if len(texts) == len(expr.parts):
@@ -353,19 +352,6 @@ def _try_constant(expr: ast.Expression) -> Any:
 
 # --- conversion ----------------------------------------------------------------------------
 
-# go-cty's big.Float parser in base 10: optional sign, digits with an optional fraction,
-# optional exponent. No spaces, no hex, no "inf".
-_NUMBER_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
-_INT_RE = re.compile(r"[+-]?[0-9]+")
-
-
-def _parse_number(text: str) -> int | float | None:
-    if _INT_RE.fullmatch(text):
-        return int(text)
-    if _NUMBER_RE.fullmatch(text):
-        return normalize_number(float(text))
-    return None
-
 
 def to_string(value: Any) -> str:
     """A known, unmarked primitive as a string (``5`` → ``"5"``, ``true`` → ``"true"``)."""
@@ -380,14 +366,14 @@ def to_string(value: Any) -> str:
     raise ConversionError("string required")
 
 
-def to_number(value: Any) -> int | float:
+def to_number(value: Any) -> Number:
     """A known, unmarked primitive as a number (``"5"`` → ``5``)."""
     if value is None:
         raise ConversionError("argument must not be null")
     if is_number(value):
-        return normalize_number(value)
+        return value
     if isinstance(value, str):
-        number = _parse_number(value)
+        number = parse_number(value)
         if number is None:
             raise ConversionError("a number is required")
         return number

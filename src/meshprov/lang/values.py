@@ -1,8 +1,8 @@
 """Runtime values of the configuration language, with Terraform's *unknown* and *sensitive* marks.
 
-Known values are plain Python data: ``str``, ``int``/``float`` (numbers), ``bool``, ``None``
-(null), ``list`` (HCL lists and tuples), ``dict`` (maps and objects) and ``HclSet`` (sets). Two
-wrappers add what Terraform adds:
+Known values are plain Python data: ``str``, ``int``/``Decimal`` (numbers: see ``numbers``),
+``bool``, ``None`` (null), ``list`` (HCL lists and tuples), ``dict`` (maps and objects) and
+``HclSet`` (sets). Two wrappers add what Terraform adds:
 
 * ``Unknown`` stands for a value known only after apply, with its static type and refinements
   when evaluation knows them (``UNKNOWN`` when it does not). Operations on it yield unknowns.
@@ -13,16 +13,17 @@ Python's ``True == 1`` must never leak into HCL semantics: use ``values_equal``.
 
 from __future__ import annotations
 
-import math
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import regex
 
 from meshprov.addrs import InstanceAddress
 from meshprov.diagnostics import SECRETS
+from meshprov.lang.numbers import Number, format_number, is_infinite, is_number
 
 if TYPE_CHECKING:
     from meshprov.lang.types import Type
@@ -34,8 +35,8 @@ class Refinement:
 
     not_null: bool = False
     prefix: str = ""  # a string's known beginning
-    lower: tuple[int | float, bool] | None = None  # a number's bound, and whether inclusive
-    upper: tuple[int | float, bool] | None = None
+    lower: tuple[Number, bool] | None = None  # a number's bound, and whether inclusive
+    upper: tuple[Number, bool] | None = None
     length: tuple[int, int | None] = (0, None)  # a collection's length range
 
 
@@ -112,7 +113,7 @@ def untyped(value: Any) -> Any:
 
     Types and refinements serve evaluation; the engine, the planner and the resource types
     know one unknown, "known after apply" (and test it with ``is UNKNOWN``), and one null."""
-    if value is None or isinstance(value, str | int | float):  # the common case, first
+    if value is None or isinstance(value, str | int | Decimal):  # the common case, first
         return value
     if isinstance(value, Unknown):
         return UNKNOWN
@@ -218,7 +219,7 @@ def sort_key(value: Any) -> tuple:
         return (0,)
     if isinstance(raw, bool):
         return (1, raw)
-    if isinstance(raw, int | float):
+    if is_number(raw):
         return (2, raw)
     if isinstance(raw, str):
         return (3, raw)
@@ -302,6 +303,16 @@ def is_sensitive_deep(value: Any) -> bool:
     return unmark_deep(value)[1]
 
 
+def has_infinity(value: Any) -> bool:
+    """True when ``value`` is or contains an infinite number, which JSON cannot hold."""
+    raw, _ = unmark(value)
+    if isinstance(raw, dict):
+        return any(has_infinity(v) for v in raw.values())
+    if isinstance(raw, list | HclSet):
+        return any(has_infinity(v) for v in raw)
+    return is_number(raw) and is_infinite(raw)
+
+
 def is_unknown(value: Any) -> bool:
     return isinstance(unmark(value)[0], Unknown)
 
@@ -316,31 +327,6 @@ def has_unknown(value: Any) -> bool:
     if isinstance(raw, list | HclSet):
         return any(has_unknown(v) for v in raw)
     return False
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def normalize_number(value: int | float) -> int | float:
-    """Integral floats become ints, so ``10 / 5`` is ``2`` as Terraform shows it."""
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            return value
-        if value.is_integer() and abs(value) < 2**63:
-            return int(value)
-    return value
-
-
-def format_number(value: int | float) -> str:
-    """A number as Terraform prints it: ``6``, ``2.5``, ``0.1``."""
-    value = normalize_number(value)
-    if isinstance(value, int):
-        return str(value)
-    text = repr(value)
-    if "e" in text:
-        text = f"{value:.17f}".rstrip("0").rstrip(".")
-    return text
 
 
 def values_equal(a: Any, b: Any) -> bool:
@@ -384,11 +370,3 @@ def type_name(value: Any) -> str:
     if isinstance(raw, dict):
         return "object"
     return type(raw).__name__
-
-
-def parse_number(text: str) -> int | float:
-    """A number from its decimal text, as HCL's number literals and ``tonumber`` read it."""
-    try:
-        return int(text)
-    except ValueError:
-        return normalize_number(float(text))

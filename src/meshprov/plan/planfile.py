@@ -16,6 +16,7 @@ from typing import Any
 from meshprov import __version__
 from meshprov.diagnostics import DiagnosticError
 from meshprov.files import write_atomic
+from meshprov.lang.numbers import json_dumps, json_number
 from meshprov.plan.encoding import join_unknown, redact, restore, split_unknown
 from meshprov.plan.model import Action, ActionReason, Mode, OutputChange, Plan, ResourceChange
 from meshprov.state import ResourceState, State, StateEncryption, StateError
@@ -74,7 +75,7 @@ def dumps_plan(plan: Plan, sensitive_variables: set[str]) -> bytes:
             ],
         },
     }
-    return (json.dumps(doc, indent=2, sort_keys=True, default=_default) + "\n").encode()
+    return (json_dumps(doc, indent=2, sort_keys=True, default=_default) + "\n").encode()
 
 
 def _default(value: Any) -> Any:
@@ -126,7 +127,7 @@ def load_plan_document(path: Path, encryption: PlanEncryption = None) -> dict:
         if callable(encryption) and not isinstance(encryption, StateEncryption):
             encryption = encryption() if is_envelope(data) else None
         data, _ = decode(data, CONTENT_PLAN, str(path), encryption)
-        doc = json.loads(data)
+        doc = json.loads(data, parse_float=json_number)
     except StateError as exc:
         raise DiagnosticError.single("Failed to read plan file", str(exc)) from None
     except IsADirectoryError:

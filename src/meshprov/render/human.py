@@ -23,7 +23,14 @@ from difflib import SequenceMatcher
 from typing import Any
 
 from meshprov.addrs import format_key, parse_instance_address
-from meshprov.lang.values import UNKNOWN, HclSet, Sensitive, mark_paths
+from meshprov.lang.values import (
+    UNKNOWN,
+    HclSet,
+    Sensitive,
+    format_number,
+    is_number,
+    mark_paths,
+)
 from meshprov.plan.model import Action, Mode, OutputChange, Plan, ResourceChange
 from meshprov.render.security import security_impact, summary_lines
 
@@ -110,8 +117,8 @@ def _same(a: Any, b: Any) -> bool:
         return a is None and b is None
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if isinstance(a, int | float) or isinstance(b, int | float):
-        return isinstance(a, int | float) and isinstance(b, int | float) and a == b
+    if is_number(a) or is_number(b):
+        return is_number(a) and is_number(b) and a == b
     if isinstance(a, str) or isinstance(b, str):
         return isinstance(a, str) and isinstance(b, str) and a == b
     if _is_list(a) and _is_list(b):
@@ -124,12 +131,6 @@ def _same(a: Any, b: Any) -> bool:
 def _element_key(value: Any) -> str:
     """A hashable identity for list diffs that keeps ``true`` and ``1`` apart."""
     return json.dumps(value, sort_keys=True, default=repr)
-
-
-def _number(value: int | float) -> str:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
-        return str(int(value))
-    return repr(value) if isinstance(value, float) else str(value)
 
 
 def _text_lines(text: str) -> list[str]:
@@ -210,8 +211,8 @@ class _Renderer:
             return self.s("null", _GRAY)
         if isinstance(value, bool):
             return "true" if value else "false"
-        if isinstance(value, int | float):
-            return _number(value)
+        if is_number(value):
+            return format_number(value)
         if isinstance(value, str):
             if "\n" not in value:
                 return _quote(value)
@@ -801,8 +802,8 @@ def _hcl_value(value: Any, indent: int) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float):
-        return _number(value)
+    if is_number(value):
+        return format_number(value)
     if isinstance(value, str):
         if "\n" not in value:
             return _quote(value)

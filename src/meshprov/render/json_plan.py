@@ -22,7 +22,8 @@ from typing import Any
 
 from meshprov import __version__
 from meshprov.addrs import InstanceAddress, InstanceKey, format_module_path
-from meshprov.lang.values import HclSet, Sensitive, Unknown
+from meshprov.lang.numbers import json_dumps
+from meshprov.lang.values import HclSet, Sensitive, Unknown, is_number
 from meshprov.plan.encoding import redact, sensitive_mask, split_unknown
 from meshprov.plan.model import Action, Mode, OutputChange, Plan, ResourceChange
 from meshprov.render.notices import plan_notices
@@ -38,12 +39,12 @@ _PATH_STEP = re.compile(r'\.?([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\[("(?:[^"\\]|\
 
 def render_plan_json(plan: Plan, sensitive_variables: Iterable[str] = ()) -> str:
     """The JSON document on one line, as ``terraform show -json`` prints it."""
-    return json.dumps(plan_json(plan, sensitive_variables), separators=(",", ":")) + "\n"
+    return json_dumps(plan_json(plan, sensitive_variables), separators=(",", ":")) + "\n"
 
 
 def render_state_json(state: State) -> str:
     """``show --json`` without a plan: the state representation (``values`` when not empty)."""
-    return json.dumps(state_json(state), separators=(",", ":")) + "\n"
+    return json_dumps(state_json(state), separators=(",", ":")) + "\n"
 
 
 def plan_json(plan: Plan, sensitive_variables: Iterable[str] = ()) -> dict[str, Any]:
@@ -299,7 +300,7 @@ def _plain(value: Any) -> Any:
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | HclSet | set | frozenset):
         return [_plain(v) for v in value]
-    if value is None or isinstance(value, bool | int | float | str):
+    if value is None or isinstance(value, bool | str) or is_number(value):
         return value
     return str(value)
 

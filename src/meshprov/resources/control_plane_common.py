@@ -58,13 +58,14 @@ from meshprov.resources.schema import (
     Exported,
     check_duration,
     parse_duration,
+    shown,
 )
 
 
 def check_port(value: object) -> str | None:
     if isinstance(value, int) and 1 <= value <= 65535:
         return None
-    return f"{value} is not a valid TCP port: use a whole number from 1 to 65535."
+    return f"{shown(value)} is not a valid TCP port: use a whole number from 1 to 65535."
 
 
 _KUBERNETES_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")

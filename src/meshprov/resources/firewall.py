@@ -56,13 +56,14 @@ from meshprov.resources.schema import (
     Attr,
     Exported,
     ResourceSchema,
+    shown,
 )
 
 
 def _check_rules_per_group(value: object) -> str | None:
     if isinstance(value, int) and value >= 1:
         return None
-    return f"rules_per_group must be a whole number of at least 1, not {value}."
+    return f"rules_per_group must be a whole number of at least 1, not {shown(value)}."
 
 
 if TYPE_CHECKING:

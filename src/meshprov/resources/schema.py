@@ -12,15 +12,24 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from meshprov.kuma import CONTROL_CHARACTERS
 from meshprov.lang.types import BOOL, NUMBER, STRING, ListType, Type
-from meshprov.lang.values import UNKNOWN
+from meshprov.lang.values import UNKNOWN, format_number, is_number
 
 _DURATION_RE = re.compile(r"^(?:\d+[dhms])+$")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _LINE_BREAKS = str.maketrans("", "", "\r\n")
+
+
+def shown(value: object) -> str:
+    """A checked value in a message, as Terraform prints it: ``0.5``, never ``Decimal('0.5')``
+    or ``5E-7``."""
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return format_number(value)
+    return str(value)
 
 
 def parse_duration(text: str) -> int:
@@ -218,7 +227,7 @@ def _is(value: Any, type_: Type) -> bool:
     if type_ == STRING:
         return isinstance(value, str)
     if type_ == NUMBER:
-        return isinstance(value, int | float) and not isinstance(value, bool)
+        return is_number(value)
     if type_ == BOOL:
         return isinstance(value, bool)
     if isinstance(type_, ListType):
@@ -252,11 +261,7 @@ _KIND_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "time": _time_problem,
     "map": lambda value: None if isinstance(value, dict) else "is not a map",
     "list": lambda value: None if isinstance(value, list) else "is not a list",
-    "number": lambda value: (
-        None
-        if isinstance(value, int | float) and not isinstance(value, bool)
-        else "is not a number"
-    ),
+    "number": lambda value: None if is_number(value) else "is not a number",
 }
 
 

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 
 from meshprov import __version__
 from meshprov.files import make_dirs
+from meshprov.lang.numbers import json_dumps, json_number
 from meshprov.state.encryption import (
     CONTENT_STATE,
     EncryptionError,
@@ -251,7 +252,7 @@ class Journal:
             )
 
     def _append(self, entry: dict, apply: Callable[[State], None] | None) -> None:
-        line = json.dumps(
+        line = json_dumps(
             entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
         ).encode("utf-8")
         if self._sealer is not None:
@@ -855,8 +856,8 @@ def parse_journal(
 def _valid_entry(line: bytes) -> Any:
     """The parsed entry, or None if ``line`` is not a complete journal entry."""
     try:
-        entry = json.loads(line.decode("utf-8"))
-    except (ValueError, RecursionError):
+        entry = json.loads(line.decode("utf-8"), parse_float=json_number)
+    except (ValueError, RecursionError):  # NumberError is a ValueError
         return None
     if isinstance(entry, dict) and entry.get("op") in ("set", "remove", "outputs", "checkpoint"):
         return entry

@@ -14,6 +14,7 @@ from typing import Any
 
 from meshprov import __version__
 from meshprov.addrs import InstanceAddress, parse_instance_address
+from meshprov.lang.numbers import NumberError, json_dumps, json_number
 
 STATE_FORMAT = "meshprov-state"
 STATE_VERSION = 1
@@ -253,12 +254,12 @@ def content_key_of(doc: dict) -> bytes:
 
 def dump_doc(doc: dict) -> bytes:
     """``State.dumps`` of a state's ``to_json()`` form."""
-    text = json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    text = json_dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
     return (text + "\n").encode("utf-8")
 
 
 def _canonical(data: Any) -> bytes:
-    return json.dumps(
+    return json_dumps(
         data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
 
@@ -276,7 +277,9 @@ def parse_json_bytes(data: bytes, what: str, source: str) -> Any:
         raise StateError(f"{what} {source} is not valid JSON: {name} is not a JSON value", source)
 
     try:
-        return json.loads(text, parse_constant=reject_constant)
+        return json.loads(text, parse_constant=reject_constant, parse_float=json_number)
+    except NumberError as exc:
+        raise StateError(f"{what} {source} is not valid: {exc}", source) from None
     except json.JSONDecodeError as exc:
         raise StateError(
             f"{what} {source} is not valid JSON (line {exc.lineno} column {exc.colno}): {exc.msg}",
