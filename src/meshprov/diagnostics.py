@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
@@ -285,6 +285,13 @@ def render_compact_warnings(warnings: Iterable[Diagnostic]) -> str:
             out.append(f"  {more.strip(' ()')}")
     out += ["", "To see the full warning notes, run meshprov without --compact-warnings."]
     return "\n".join(out) + "\n"
+
+
+def named(names: Sequence[str], limit: int = 3) -> str:
+    """Names for a message: the first ``limit``, then how many more (``a, b, c and 4 more``)."""
+    shown = ", ".join(names[:limit])
+    rest = len(names) - limit
+    return f"{shown} and {rest} more" if rest > 0 else shown
 
 
 def did_you_mean(name: str, options: Iterable[str]) -> str:

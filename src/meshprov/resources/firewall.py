@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from meshprov import kuma, yamlio
 from meshprov.aws import AwsError, call, paginate
-from meshprov.diagnostics import Diagnostic, error
+from meshprov.diagnostics import Diagnostic, error, named
 from meshprov.files import UnsafePath, write_owned_files
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, Unknown, has_unknown, unmark
 from meshprov.plan.model import Action, Plan, ResourceChange
+from meshprov.resources import cp_authn
 from meshprov.resources.base import (
     NO_PRIVATE,
     ApplyRequest,
@@ -223,6 +224,8 @@ def _by_group(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
 class FirewallType(ResourceType):
     schema = SCHEMA
     mermaid_shape = ('[/"', '"\\]')
+    # the zones it allows, and the globals they dial (whose kds_port it must open)
+    related_types = ("zone", "control_plane")
 
     def check(self, instances: list[ResourceInstance]) -> list[Diagnostic]:
         """What validate can tell without AWS: groups given, extra CIDRs valid and not public,
@@ -276,6 +279,17 @@ class FirewallType(ResourceType):
                             instance.argument_range("allow_cidrs"),
                         )
                     )
+        return found
+
+    def check_related(
+        self, instances: list[ResourceInstance], related: dict[str, list[ResourceInstance]]
+    ) -> list[Diagnostic]:
+        """A firewall whose port is not the kds_port of a global its zones dial."""
+        zones = {str(z.address): z for z in related["zone"]}
+        globals_ = {str(g.address): g for g in related["control_plane"]}
+        found: list[Diagnostic] = []
+        for instance in instances:
+            found.extend(_kds_port_mismatches(instance, zones, globals_))
         return found
 
     # --- reading ---------------------------------------------------------------------------
@@ -986,6 +1000,47 @@ def desired_sources(address: str, config: dict[str, Any]) -> Any:
 def _port(port: Any) -> str:
     """The port a public source would open, in words: validate may not know it yet."""
     return "the firewall's port" if has_unknown(port) else f"port {unmark(port)[0]}"
+
+
+def _kds_port_mismatches(
+    instance: ResourceInstance,
+    zones: dict[str, ResourceInstance],
+    globals_: dict[str, ResourceInstance],
+) -> list[Diagnostic]:
+    """The zones in allow_zones dial their global on its kds_port (their global address):
+    security groups open on another port would drop those KDS connections. A firewall that
+    only writes the Helm overlay has no port of its own (the Service's source ranges cover
+    it); a value known only after apply is checked by the plan, once it is known."""
+    values = instance.values
+    port, groups = values["port"], values["security_group_ids"]
+    allowed = unmark(values["allow_zones"])[0]
+    if not isinstance(port, int) or has_unknown(groups) or not groups:
+        return []
+    if not isinstance(allowed, list | tuple):
+        return []
+    dialing: dict[str, list[str]] = {}  # global address -> the allowed zones that dial it
+    for entry in allowed:
+        zone = zones.get(cp_authn.address_of(entry) or "")
+        global_address = cp_authn.address_of(zone.values["global"]) if zone else None
+        global_cp = globals_.get(global_address or "")
+        if zone is None or global_cp is None:
+            continue
+        kds_port = global_cp.values["kds_port"]
+        if isinstance(kds_port, int) and kds_port != port:
+            dialing.setdefault(str(global_cp.address), []).append(str(zone.address))
+    return [
+        error(
+            "Firewall port is not the global's KDS port",
+            f"{instance.address} opens port {port} in its security groups for "
+            f"{named(addresses)}, but {'they dial' if len(addresses) > 1 else 'it dials'} "
+            f"{address} on its kds_port {globals_[address].values['kds_port']}: the security "
+            "groups would drop the zones' KDS connections, and open a port the global does not "
+            f"listen on. Set port to {globals_[address].values['kds_port']} (the global's "
+            "kds_port).",
+            instance.argument_range("port"),
+        )
+        for address, addresses in dialing.items()
+    ]
 
 
 def _public_zone_egress(instance: ResourceInstance) -> list[Diagnostic]:
