@@ -223,10 +223,12 @@ def test_the_private_key_never_reaches_a_plan_output(
     log = tmp_path / "meshprov.log"
     monkeypatch.setenv("MESHPROV_LOG", "debug")
     monkeypatch.setenv("MESHPROV_LOG_PATH", str(log))
-    terminal = ws.run("plan", "--no-color", "--markdown", str(markdown), "--out", "plan.bin")
+    planfile = tmp_path / "plan.bin"
+    terminal = ws.run("plan", "--no-color", "--markdown", str(markdown), "--out", str(planfile))
     as_json = ws.run("plan", "--json")
-    shown = ws.run("show", "plan.bin", "--no-color")
+    shown = ws.run("show", str(planfile), "--no-color")
     outputs = [terminal.output, as_json.output, shown.output, markdown.read_text()]
+    outputs.append(planfile.read_text())
     outputs.append(ws.sub("apply", "--auto-approve", "--no-color").output)  # logs as a process
     outputs.append(log.read_text())
     assert "ca.corp" in outputs[-1]

@@ -344,6 +344,7 @@ def test_a_read_only_configuration_directory_gives_diagnostics(
             capture_output=True,
             text=True,
             timeout=120,
+            cwd=config,  # the saved plan's relative path is in the read-only directory too
         )
         assert "Traceback" not in proc.stderr, proc.stderr
         assert proc.returncode == 1, proc.stderr
