@@ -146,3 +146,38 @@ def test_a_specific_interface_does_not_warn(tmp_path):
     ws = Workspace(tmp_path)
     ws.write(_zone(api_http_interface='"10.0.0.2"'))
     assert json.loads(ws.run("validate", "--json").stdout)["diagnostics"] == []
+
+
+def _hcl_string(text: str) -> str:
+    """``text`` as an HCL string literal: JSON's escapes, and ``$${`` for a literal ``${``."""
+    return json.dumps(text).replace("${", "$${").replace("%{", "%%{")
+
+
+HOSTILE = "p'w\"$(touch PWNED1)`touch PWNED2`;touch PWNED3 $HOME ${PATH} \\$ *#x"
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_env_file_means_the_same_to_a_shell_that_sources_it(tmp_path, shell):
+    """kuma-cp.env is a systemd EnvironmentFile, and operators also source it (``set -a;
+    . ./kuma-cp.env; kuma-cp migrate up``): a free-form value (the store's password) must reach
+    the shell as the same text, running nothing and expanding nothing."""
+    ws = Workspace(tmp_path / "cfg")
+    ws.write(
+        'ca "cp" {\n  common_name = "CA"\n}\n'
+        'control_plane "global" {\n  ca        = ca.cp\n  hostnames = ["g.mesh.test"]\n'
+        f'  store {{\n    type     = "postgres"\n    host     = "db.mesh.test"\n'
+        f'    user     = "kuma"\n    password = {_hcl_string(HOSTILE)}\n'
+        '    db_name  = "kuma"\n    tls_ca   = ca.cp\n  }\n}\n'
+    )
+    ws.run("apply", "--auto-approve", "--no-color")
+    env_file = tmp_path / "cfg/out/control_plane.global/kuma-cp.env"
+    text = env_file.read_text()
+    assert kuma.parse_env_file(text)["KUMA_STORE_POSTGRES_PASSWORD"] == HOSTILE
+    shown = subprocess.run(
+        [shell, "-c", 'set -a; . "$1"; printf "%s" "$KUMA_STORE_POSTGRES_PASSWORD"', shell,
+         str(env_file)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    assert shown.stdout == HOSTILE, shown.stderr
+    assert shown.stderr == ""
+    assert not list(tmp_path.rglob("PWNED*"))

@@ -731,20 +731,28 @@ def _values(spec: ControlPlaneSpec) -> str:
 
 
 def _env_file(env: dict[str, str]) -> str:
-    """``KEY=value`` lines as systemd's EnvironmentFile reads them.
+    """``KEY=value`` lines that mean the same to systemd's EnvironmentFile and to a POSIX
+    shell sourcing the file (``set -a; . ./kuma-cp.env; kuma-cp migrate up``).
 
     A control character is refused (validation rejects it earlier; this is the last line of
-    defence against a newline adding a setting). A value systemd would otherwise change (outer
-    whitespace, quotes, backslashes) is double-quoted with ``\\`` and ``\"`` escaped.
+    defence against a newline adding a setting). A value with anything but plain characters is
+    double-quoted with each backslash, double quote, dollar and backtick escaped: the four
+    characters both read as special inside double quotes (systemd's ``SHELL_NEED_ESCAPE``), so
+    no value can expand a variable, run a command or end its quotes, whoever reads it.
     """
     lines = []
     for key, value in env.items():
         if CONTROL_CHARACTERS.search(value):
             raise ValueError(f"{key}: a value with a control character cannot be written")
-        if value != value.strip() or any(c in value for c in "\"'\\"):
-            value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if not _PLAIN_ENV_VALUE.fullmatch(value):
+            value = '"' + _ENV_ESCAPED.sub(r"\\\g<0>", value) + '"'
         lines.append(f"{key}={value}\n")
     return "".join(lines)
+
+
+# what needs no quotes in an env file, for systemd and a shell alike
+_PLAIN_ENV_VALUE = re.compile(r"[A-Za-z0-9_@%+=:,./-]*")
+_ENV_ESCAPED = re.compile(r'[\\"$`]')
 
 
 # C0 and C1 control characters and DEL: in an env file or a script a newline starts a new
