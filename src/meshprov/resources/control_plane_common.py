@@ -52,7 +52,7 @@ from meshprov.resources.base import (
     ResourceType,
     attributes_digest,
 )
-from meshprov.resources.ca import KEY_ALGORITHMS, expiring
+from meshprov.resources.ca import KEY_ALGORITHMS, expiring, signs_under_held
 from meshprov.resources.report import (
     CertificateImpact,
     ImpactItem,
@@ -507,7 +507,7 @@ class ControlPlaneType(ResourceType):
         certificate = _certificate_impact(change, plan.timestamp)
         if certificate is not None:
             items.append(certificate)
-        if _breaks_trust(change):
+        if _breaks_trust(change, plan):
             before, after = change.before or {}, change.after or {}
             clients = self.trust_clients(change, plan)
             items.append(TrustBreak(change.address, str(after["ca"]), str(before["ca"]), clients))
@@ -714,10 +714,9 @@ def fixed_port_problems(instance: ResourceInstance, ports: dict[str, int]) -> li
     ]
 
 
-def _breaks_trust(change: ResourceChange) -> bool:
-    """SPEC §4.1: the certificate is reissued by a CA whose certificate is not in the bundle
-    the clients hold now (the one in state). A CA created or replaced by this plan has a
-    certificate no bundle can hold yet."""
+def _breaks_trust(change: ResourceChange, plan: Plan) -> bool:
+    """SPEC §4.1: the reissued certificate does not verify with the bundle its clients hold
+    now (the one in state: every client of this control plane is given that bundle)."""
     before, after = change.before or {}, change.after or {}
     if change.action is Action.CREATE or change.after is None:
         return False
@@ -726,10 +725,9 @@ def _breaks_trust(change: ResourceChange) -> bool:
     held = before.get("ca_bundle_pem")
     if not isinstance(held, str):
         return False
-    issuer = after.get("ca_id")
-    if issuer == before.get("ca_id"):
+    if after.get("ca_id") == before.get("ca_id"):
         return False  # the same CA: every bundle holds the issuing chain
-    return not isinstance(issuer, str) or issuer not in pki.bundle_fingerprints(held)
+    return not signs_under_held(after.get("ca"), plan, frozenset(pki.bundle_fingerprints(held)))
 
 
 def _certificate_impact(change: ResourceChange, timestamp: str) -> CertificateImpact | None:
