@@ -46,6 +46,7 @@ from meshprov.resources.report import (
     RowBuilder,
     SourceChange,
     VerifyContext,
+    firewall_reach,
 )
 from meshprov.resources.schema import (
     BOOL,
@@ -273,7 +274,7 @@ class FirewallType(ResourceType):
                     found.append(
                         error(
                             "Public source not allowed",
-                            f"{network} (from allow_cidrs) would open {_port(values['port'])} to "
+                            f"{network} (from allow_cidrs) would open {_opens(values)} to "
                             "the internet or a very wide range. Set allow_public = true if that "
                             "is really intended.",
                             instance.argument_range("allow_cidrs"),
@@ -693,7 +694,7 @@ class FirewallType(ResourceType):
             items.append(firewall)
             items.extend(
                 ImpactWarning(
-                    f"{change.address} opens port {firewall.port} to {source.cidr} (allow_public)",
+                    f"{change.address} opens {firewall.reaches()} to {source.cidr} (allow_public)",
                     first=True,
                 )
                 for source in firewall.added
@@ -851,7 +852,9 @@ def _firewall_impact(change: ResourceChange) -> FirewallImpact | None:
     before = _sources(change.before)
     after = _sources(change.after if change.action is not Action.DELETE else None)
     values = change.after or change.before or {}
-    port = values.get("port")
+    port = values.get("port") if _has_groups(values) else None
+    overlay = values.get("helm_values_file")
+    overlay = overlay if isinstance(overlay, str) else None
     revoked: tuple[str, ...] = ()
     if change.action is not Action.DELETE:
         revoked = tuple(
@@ -859,13 +862,20 @@ def _firewall_impact(change: ResourceChange) -> FirewallImpact | None:
             for rule in _listed((change.after or {}).get("revokes"))
         )
     if after is None:
-        return FirewallImpact(change.address, port, (), (), revoked, unknown=True)
+        return FirewallImpact(change.address, port, (), (), revoked, True, overlay)
     before = before or {}
     added = tuple(SourceChange(c, after[c]) for c in after if c not in before)
     removed = tuple(SourceChange(c, before[c]) for c in before if c not in after)
     if not (added or removed or revoked):
         return None
-    return FirewallImpact(change.address, port, added, removed, revoked)
+    return FirewallImpact(change.address, port, added, removed, revoked, overlay=overlay)
+
+
+def _has_groups(values: Mapping[str, Any]) -> bool:
+    """Whether the firewall opens its port in security groups (or may: not known yet), as
+    opposed to writing only the Helm overlay, which has no port of its own."""
+    groups = values.get("security_group_ids")
+    return has_unknown(groups) or bool(groups)
 
 
 def _without_groups(sources: Any) -> dict[str, Any]:
@@ -990,16 +1000,21 @@ def desired_sources(address: str, config: dict[str, Any]) -> Any:
         for network, where in origin.items():
             if is_public(network):
                 raise ResourceError(
-                    f"{address}: {network} (from {where}) would open {_port(config['port'])} to "
+                    f"{address}: {network} (from {where}) would open {_opens(config)} to "
                     "the internet or a very wide range. Set allow_public = true if that is "
                     "really intended."
                 )
     return dict(sorted(sources.items(), key=lambda kv: cidr_key(kv[0])))
 
 
-def _port(port: Any) -> str:
-    """The port a public source would open, in words: validate may not know it yet."""
-    return "the firewall's port" if has_unknown(port) else f"port {unmark(port)[0]}"
+def _opens(values: Mapping[str, Any]) -> str:
+    """What a public source would open, in words: validate may not know the port yet."""
+    plain = {k: unmark(values[k])[0] for k in ("port", "security_group_ids", "helm_values_file")}
+    port = "(known after apply)" if has_unknown(plain["port"]) else plain["port"]
+    overlay = plain["helm_values_file"]
+    return firewall_reach(
+        port if _has_groups(plain) else None, overlay if isinstance(overlay, str) else None
+    )
 
 
 def _kds_port_mismatches(
@@ -1066,7 +1081,7 @@ def _public_zone_egress(instance: ResourceInstance) -> list[Diagnostic]:
                 found.append(
                     error(
                         "Public source not allowed",
-                        f"{ip} (egress_ips of {raw.address}) would open {_port(values['port'])} "
+                        f"{ip} (egress_ips of {raw.address}) would open {_opens(values)} "
                         "to the internet or a very wide range. Set allow_public = true if that "
                         "is really intended.",
                         instance.argument_range("allow_zones"),
