@@ -764,6 +764,36 @@ def _join(*pems: str) -> str:
     return "".join(p if p.endswith("\n") else p + "\n" for p in pems if p)
 
 
+def listen_interface_problem(interface: object) -> str | None:
+    """Why kuma-cp cannot listen on ``interface`` (``KUMA_API_SERVER_HTTP_INTERFACE``), or None.
+
+    kuma-cp refuses to start with an empty one ("Interface cannot be empty", v2.14.3
+    ``pkg/config/api-server``) and listens on ``net.JoinHostPort(interface, port)``, which
+    brackets an IPv6 address itself: the value must be a bare IP address or host name."""
+    if not isinstance(interface, str):
+        return None
+    if not interface:
+        return (
+            'kuma-cp refuses to start with an empty api_http_interface: use "127.0.0.1" (the '
+            'default) to keep plain HTTP on the host itself, or "0.0.0.0" for every interface.'
+        )
+    try:
+        ipaddress.ip_address(interface)
+        return None
+    except ValueError:
+        pass
+    # a name whose last label is a number is a mistyped IP address ("10.0.0"), never a host
+    if _LISTEN_HOST_RE.fullmatch(interface) and not interface.rsplit(".", 1)[-1].isdigit():
+        return None
+    return (
+        f'"{interface}" is not an address kuma-cp can listen on: give a bare IP address such as '
+        '"127.0.0.1" or "::1" (no brackets, no port, no spaces) or a host name.'
+    )
+
+
+_LISTEN_HOST_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*")
+
+
 def binds_every_interface(interface: Any) -> bool:
     """Whether a kuma-cp listen address (``KUMA_API_SERVER_HTTP_INTERFACE``...) is every
     interface: ``0.0.0.0``, ``::`` in any spelling, or empty (Go's ``net.Listen``)."""

@@ -110,7 +110,12 @@ SHARED_ATTRIBUTES = (
     Attr("cert_validity", STRING, default="8760h", check=check_duration),
     Attr("renew_before", STRING, default="720h", check=check_duration),
     Attr("tls_min_version", STRING, default="TLSv1_2", allowed=("TLSv1_2", "TLSv1_3")),
-    Attr("api_http_interface", STRING, default="127.0.0.1"),
+    Attr(
+        "api_http_interface",
+        STRING,
+        default="127.0.0.1",
+        check=kuma.listen_interface_problem,
+    ),
     Attr("api_https_port", NUMBER, default=kuma.API_HTTPS_PORT, check=check_port),
     Attr("api_separate_cert", BOOL, default=False),
     Attr("output_dir", STRING, computed=True),  # default: out/<address>
