@@ -794,6 +794,19 @@ def listen_interface_problem(interface: object) -> str | None:
 _LISTEN_HOST_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*")
 
 
+def host_path_problem(path: object) -> str | None:
+    """Why ``path`` cannot be a file path meshprov writes into an env file for another host
+    (``work_dir``, ``dp_token_path``), or None. kuma-cp and kuma-dp resolve a relative path
+    against the directory they were started in (``/`` under systemd), and an empty
+    ``KUMA_GENERAL_WORK_DIR`` means ``$HOME/.kuma``, which the other paths would not follow."""
+    if not isinstance(path, str) or path.startswith("/"):
+        return None
+    return (
+        f'"{path}" is not an absolute path: kuma-cp and kuma-dp would look for it relative to '
+        "the directory they are started in. Give the full path on the host, starting with /."
+    )
+
+
 def binds_every_interface(interface: Any) -> bool:
     """Whether a kuma-cp listen address (``KUMA_API_SERVER_HTTP_INTERFACE``...) is every
     interface: ``0.0.0.0``, ``::`` in any spelling, or empty (Go's ``net.Listen``)."""

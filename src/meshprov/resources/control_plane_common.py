@@ -119,7 +119,7 @@ SHARED_ATTRIBUTES = (
     Attr("api_https_port", NUMBER, default=kuma.API_HTTPS_PORT, check=check_port),
     Attr("api_separate_cert", BOOL, default=False),
     Attr("output_dir", STRING, computed=True),  # default: out/<address>
-    Attr("work_dir", STRING, default="/var/lib/kong-mesh"),
+    Attr("work_dir", STRING, default="/var/lib/kong-mesh", check=kuma.host_path_problem),
     Attr("namespace", STRING, default=kuma.NAMESPACE, check=check_kubernetes_name),
     # kubernetes: the control-plane Service, whose in-cluster names the certificate carries
     Attr("service_name", STRING, default=kuma.SERVICE_NAME, check=check_kubernetes_name),
