@@ -31,6 +31,13 @@ MADS_PORT = 5676
 DP_SERVER_PORT = 5678
 API_HTTPS_PORT = 5682
 KDS_PORT = 5685
+# ports kuma-cp listens on that meshprov never sets (v2.14.3 kuma-cp.defaults.yaml): the
+# diagnostics server, the plain-HTTP API and the inter-CP server on every control plane, MADS
+# on a zone (pkg/mads/server: not on a global), the admission webhook on Kubernetes
+DIAGNOSTICS_PORT = 5680
+API_HTTP_PORT = 5681
+INTER_CP_PORT = 5683
+ADMISSION_PORT = 5443
 GENERAL_SECRET = "general-tls-certs"
 API_SECRET = "api-server-tls"
 KDS_SERVER_SECRET = "kds-server-tls"
@@ -394,6 +401,20 @@ class ControlPlaneSpec:
     def path(self, relative: str) -> str:
         """Where a file of the output directory lives on the control plane host."""
         return f"{self.work_dir.rstrip('/')}/{relative}"
+
+
+def fixed_listen_ports(zone: bool, environment: str) -> dict[int, str]:
+    """The ports kuma-cp listens on besides the ones meshprov sets, with what listens there."""
+    ports = {
+        DIAGNOSTICS_PORT: "the diagnostics server",
+        API_HTTP_PORT: "the plain-HTTP API",
+        INTER_CP_PORT: "the inter-CP server",
+    }
+    if zone:
+        ports[MADS_PORT] = "MADS"
+    if environment == "kubernetes":
+        ports[ADMISSION_PORT] = "the admission webhook"
+    return ports
 
 
 def render_artifacts(spec: ControlPlaneSpec) -> dict[str, Artifact]:

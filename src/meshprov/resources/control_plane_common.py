@@ -290,6 +290,7 @@ class ControlPlaneType(ResourceType):
                 )
             )
         found.extend(fixed_port_problems(instance, {"api_https_port": kuma.API_HTTPS_PORT}))
+        found.extend(port_collisions(instance, self.port_arguments, self.serves_data_planes))
         for ip in [] if has_unknown(addresses) else addresses:
             if _is_scoped_ip(ip):
                 found.append(
@@ -558,6 +559,7 @@ class ControlPlaneType(ResourceType):
         ]
 
     serves_data_planes = False  # a zone's data plane proxies verify it with its CA bundle
+    port_arguments: tuple[str, ...] = ("api_https_port",)  # the ports kuma-cp listens on
 
     # --- delete and refresh ----------------------------------------------------------------
 
@@ -717,6 +719,33 @@ def fixed_port_problems(instance: ResourceInstance, ports: dict[str, int]) -> li
         for name, port in ports.items()
         if isinstance(values[name], int) and values[name] != port
     ]
+
+
+def port_collisions(
+    instance: ResourceInstance, arguments: tuple[str, ...], zone: bool
+) -> list[Diagnostic]:
+    """Two of kuma-cp's listeners on one port: it would not start ("address already in use").
+    ``arguments`` are the port attributes meshprov sets; kuma-cp has fixed ports besides."""
+    values = instance.values
+    environment = values["environment"]
+    taken = {} if has_unknown(environment) else kuma.fixed_listen_ports(zone, environment)
+    found = []
+    # of two ports that meet, the one set in the configuration is the one to change
+    for name in sorted(arguments, key=lambda n: n in instance.argument_ranges):
+        port = values[name]
+        if not isinstance(port, int):
+            continue
+        if port in taken:
+            found.append(
+                error(
+                    "Port already in use",
+                    f"{instance.address}: {name} = {port} is also the port of {taken[port]}: "
+                    "kuma-cp would fail to start (address already in use). Choose another port.",
+                    instance.argument_range(name),
+                )
+            )
+        taken.setdefault(port, name)
+    return found
 
 
 def _breaks_trust(change: ResourceChange, plan: Plan) -> bool:
