@@ -74,7 +74,7 @@ SCHEMA = ResourceSchema(
     attributes=(
         Attr("security_group_ids", STRING_LIST, default=()),
         Attr("helm_values_file", STRING),
-        Attr("port", NUMBER, default=5685, check=check_port, forces_replacement=True),
+        Attr("port", NUMBER, default=kuma.KDS_PORT, check=check_port, forces_replacement=True),
         Attr("protocol", STRING, default="tcp", allowed=("tcp", "udp"), forces_replacement=True),
         Attr("allow_zones", ANY, default=(), reference="zone"),
         Attr("allow_cidrs", STRING_LIST, default=()),
