@@ -277,6 +277,27 @@ def bundle_fingerprints(pem: str) -> list[str]:
         return []
 
 
+def signer_identities(pem: str) -> frozenset[str]:
+    """What each certificate of a PEM bundle verifies as an issuer: its subject and public
+    key (a digest of both). A certificate whose issuer name and signing key are another's
+    subject and key verifies under it, whichever certificate of that key a client holds: a CA
+    re-signed or renewed with its key kept still verifies what it signed before. Empty when
+    the text holds no certificate."""
+    from cryptography.hazmat.primitives import serialization
+
+    der, spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    try:
+        certs = load_certificates(pem)
+    except ValueError:
+        return frozenset()
+    return frozenset(
+        hashlib.sha256(
+            c.subject.public_bytes() + c.public_key().public_bytes(der, spki)
+        ).hexdigest()
+        for c in certs
+    )
+
+
 @lru_cache(maxsize=256)
 def merge_bundles(*pems: str) -> str:
     """One trust bundle holding every certificate of ``pems`` once, in order of first

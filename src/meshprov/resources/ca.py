@@ -313,13 +313,13 @@ def reissued_under(ca_address: str, changes: list[ResourceChange]) -> int:
 
 def signs_under_held(ca_address: Any, plan: Plan, held: frozenset[str]) -> bool:
     """Whether a certificate ``ca_address`` signs once ``plan`` is applied verifies with a
-    bundle holding the certificates whose fingerprints are ``held`` (SPEC §4.1).
+    bundle whose certificates have the ``pki.signer_identities`` ``held`` (SPEC §4.1).
 
-    The certificate is presented with its CA's chain (``tls.crt``), so it verifies when a
-    certificate of that chain is held. A CA this plan creates or replaces has a certificate
-    no bundle holds yet: what counts is whether its parent's chain is held. A CA re-signed
-    under a new parent keeps its key and name, so what it signs also verifies with its
-    previous certificate, if that is held. Unknown CAs never verify: better a needless
+    The certificate is presented with its CA's chain (``tls.crt``), so it verifies when the
+    bundle holds a certificate with the subject and key of one in that chain. A CA this plan
+    creates or replaces has a new key no bundle holds yet: what counts is its parent's chain.
+    A CA re-signed under a new parent keeps its key and name, so its previous certificate, if
+    held, still verifies what it signs. An unknown CA never verifies: better a needless
     warning than a silent outage."""
     address, seen = ca_address, set()
     while isinstance(address, str) and address not in seen:
@@ -334,9 +334,14 @@ def signs_under_held(ca_address: Any, plan: Plan, held: frozenset[str]) -> bool:
             action, before, after = Action.NOOP, prior.attributes, prior.attributes
         chain = after.get("chain_pem")
         if isinstance(chain, str):
-            return not held.isdisjoint(pki.bundle_fingerprints(chain))
-        if action is Action.UPDATE and before.get("id") in held:
-            return True  # re-signed: the same key signs, the held certificate verifies it
+            return not held.isdisjoint(pki.signer_identities(chain))
+        previous = before.get("cert_pem")
+        if (
+            action is Action.UPDATE  # re-signed: its key and name are kept
+            and isinstance(previous, str)
+            and not held.isdisjoint(pki.signer_identities(previous))
+        ):
+            return True
         address = after.get("parent")
     return False
 

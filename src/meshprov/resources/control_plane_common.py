@@ -761,7 +761,7 @@ def _breaks_trust(change: ResourceChange, plan: Plan) -> bool:
         return False
     if after.get("ca_id") == before.get("ca_id"):
         return False  # the same CA: every bundle holds the issuing chain
-    return not signs_under_held(after.get("ca"), plan, frozenset(pki.bundle_fingerprints(held)))
+    return not signs_under_held(after.get("ca"), plan, pki.signer_identities(held))
 
 
 def _certificate_impact(change: ResourceChange, timestamp: str) -> CertificateImpact | None:
