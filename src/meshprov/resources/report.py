@@ -90,8 +90,9 @@ class CAImpact(ImpactItem):
 
 @dataclass(frozen=True)
 class TrustBreak(ImpactItem):
-    """SPEC §4.1: a control plane's new certificate would be issued by a CA that is not in the
-    bundle its clients hold now, so they reject it until they get the new bundle and restart."""
+    """SPEC §4.1: a control plane's new certificate would not verify with the bundle its
+    clients hold now (nothing in it has the subject and key of a certificate of the new chain),
+    so they reject it until they get the new bundle and restart."""
 
     address: str
     new_ca: str  # the CA that issues the new certificate
