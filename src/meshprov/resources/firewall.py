@@ -1010,7 +1010,7 @@ def desired_sources(address: str, config: dict[str, Any]) -> Any:
 def _opens(values: Mapping[str, Any]) -> str:
     """What a public source would open, in words: validate may not know the port yet."""
     plain = {k: unmark(values[k])[0] for k in ("port", "security_group_ids", "helm_values_file")}
-    port = "(known after apply)" if has_unknown(plain["port"]) else plain["port"]
+    port = "the firewall's port" if has_unknown(plain["port"]) else f"port {plain['port']}"
     overlay = plain["helm_values_file"]
     return firewall_reach(
         port if _has_groups(plain) else None, overlay if isinstance(overlay, str) else None

@@ -46,12 +46,12 @@ class SourceChange:
         return "allow_cidrs" if self.label == "cidr" else f"zone {self.label}"
 
 
-def firewall_reach(port: Any, overlay: str | None, code: Callable[[str], str] = str) -> str:
-    """What a firewall's sources may reach, in words: ``port`` in its security groups (None:
-    it has none), and with a Helm ``overlay`` the global's KDS Service, whose
+def firewall_reach(port: str | None, overlay: str | None, code: Callable[[str], str] = str) -> str:
+    """What a firewall's sources may reach, in words: ``port`` ("port 5685") in its security
+    groups (None: it has none), and with a Helm ``overlay`` the global's KDS Service, whose
     ``loadBalancerSourceRanges`` it sets whatever the firewall's port. ``code`` formats the
     overlay's path (Markdown quotes it)."""
-    reached = [] if port is None else [f"port {port}"]
+    reached = [] if port is None else [port]
     if overlay is not None:
         reached.append(f"the global's KDS Service via {code(overlay)}")
     return " and ".join(reached)
@@ -68,7 +68,8 @@ class FirewallImpact(ImpactItem):
     overlay: str | None = None  # helm_values_file: the KDS Service's source ranges
 
     def reaches(self, code: Callable[[str], str] = str) -> str:
-        return firewall_reach(self.port, self.overlay, code)
+        port = None if self.port is None else f"port {self.port}"
+        return firewall_reach(port, self.overlay, code)
 
 
 @dataclass(frozen=True)
