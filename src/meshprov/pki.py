@@ -277,12 +277,14 @@ def bundle_fingerprints(pem: str) -> list[str]:
         return []
 
 
+@lru_cache(maxsize=256)
 def signer_identities(pem: str) -> frozenset[str]:
     """What each certificate of a PEM bundle verifies as an issuer: its subject and public
     key (a digest of both). A certificate whose issuer name and signing key are another's
     subject and key verifies under it, whichever certificate of that key a client holds: a CA
     re-signed or renewed with its key kept still verifies what it signed before. Empty when
-    the text holds no certificate."""
+    the text holds no certificate. (Cached: every control plane of a CA holds the same
+    bundle.)"""
     from cryptography.hazmat.primitives import serialization
 
     der, spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
