@@ -117,6 +117,7 @@ def test_overlay_holds_the_allowed_cidrs_without_any_aws(config):
     doc = json.loads(config.run("verify", "--json"))
     row = next(r for r in doc["rows"] if r["control_plane"] == "firewall.kds")
     assert row["result"] == "ok", row
+    assert row["channel"] == f"firewall (the global's KDS Service via {OVERLAY})"
     assert "3 source range(s) in helm/kds-firewall.yaml" in row["detail"]
 
 

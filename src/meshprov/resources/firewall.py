@@ -624,7 +624,7 @@ class FirewallType(ResourceType):
         """Ingress on the port, read back from AWS: exactly the allowed CIDRs, nothing public;
         the Helm values overlay holds exactly the allowed CIDRs."""
         attrs = instance.attributes
-        row = RowBuilder(f"firewall (port {attrs['port']})", instance.address, _VERIFY_ORDER)
+        row = RowBuilder(f"firewall ({_opens(attrs)})", instance.address, _VERIFY_ORDER)
         summary = []
         if attrs.get("helm_values_file") is not None:
             summary.append(_verify_helm_values(row, attrs, context.context))
