@@ -406,21 +406,26 @@ class ControlPlaneType(ResourceType):
         if has_unknown({**planned, "ca_bundle_pem": None}) or self.files_unknown(request.config):
             return UNKNOWN
         global_cp = plain(request.config.get("global"))
-        specs = []
-        for stand_in in ("# known after apply: 1\n", "# known after apply: 2\n"):
-            own = {**planned, "ca_bundle_pem": _known(planned["ca_bundle_pem"], stand_in)}
-            given = request.config
-            if isinstance(global_cp, dict):
-                bundle = _known(global_cp["ca_bundle_pem"], stand_in)
-                given = {**given, "global": {**global_cp, "ca_bundle_pem": bundle}}
-            specs.append(self.spec(request.address, own, given))
-        first_spec, second_spec = specs
-        if first_spec == second_spec:  # no stand-in was needed: one rendering tells
+        bundles = [planned["ca_bundle_pem"]]
+        if isinstance(global_cp, dict):
+            bundles.append(global_cp["ca_bundle_pem"])
+        if not any(isinstance(bundle, Unknown) for bundle in bundles):
+            # no stand-in is needed: one rendering tells, or none when state has its digest
+            spec = self.spec(request.address, planned, request.config)
             recorded = request.prior.get("artifacts") if request.prior else None
             rendered = request.prior_private.get("rendered")
-            if rendered is not None and rendered == _rendered(first_spec, recorded):
+            if rendered is not None and rendered == _rendered(spec, recorded):
                 return dict(cast(dict, recorded))
-            specs = [first_spec]
+            specs = [spec]
+        else:
+            specs = []
+            for stand_in in ("# known after apply: 1\n", "# known after apply: 2\n"):
+                own = {**planned, "ca_bundle_pem": _known(planned["ca_bundle_pem"], stand_in)}
+                given = request.config
+                if isinstance(global_cp, dict):
+                    bundle = _known(global_cp["ca_bundle_pem"], stand_in)
+                    given = {**given, "global": {**global_cp, "ca_bundle_pem": bundle}}
+                specs.append(self.spec(request.address, own, given))
         digests = []
         for spec in specs:
             files = kuma.render_artifacts(spec)
