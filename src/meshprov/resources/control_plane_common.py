@@ -21,10 +21,10 @@ from meshprov import kuma, pki
 from meshprov.addrs import parse_instance_address
 from meshprov.diagnostics import Diagnostic, error, warning
 from meshprov.files import (
-    IsSymlink,
     UnsafePath,
+    drift_of,
+    file_digest,
     owned_parts,
-    read_file_and_mode,
     remove_orphaned_temps,
     remove_owned_files,
     write_owned_files,
@@ -198,11 +198,6 @@ def missing_service_names(cert_pem: Any, values: dict[str, Any]) -> list[str]:
         return []
 
 
-def artifact_digest(content: bytes, mode: int) -> str:
-    """How state records a file: its mode and content digest, e.g. ``0600 sha256:1f2e…``."""
-    return f"{mode:04o} sha256:{hashlib.sha256(content).hexdigest()[:16]}"
-
-
 def plain(value: Any) -> Any:
     """A configuration value without marks; a referenced instance as a plain dict."""
     raw, _ = unmark(value)
@@ -214,6 +209,8 @@ def plain(value: Any) -> Any:
 
 class ControlPlaneType(ResourceType):
     """Planning, issuing, writing and checking a control plane's certificate and files."""
+
+    refresh_waits = False  # reads local files only
 
     # a new certificate and key are written over the old files, never leaving none
     create_before_destroy = True
@@ -429,7 +426,7 @@ class ControlPlaneType(ResourceType):
         digests = []
         for spec in specs:
             files = kuma.render_artifacts(spec)
-            digests.append({p: artifact_digest(a.content, a.mode) for p, a in files.items()})
+            digests.append({p: file_digest(a.content, a.mode) for p, a in files.items()})
         first, second = digests[0], digests[-1]
         return {p: first[p] if first[p] == second.get(p) else UNKNOWN for p in sorted(first)}
 
@@ -469,7 +466,7 @@ class ControlPlaneType(ResourceType):
         except OSError as exc:
             raise ResourceError(f"cannot write {exc.filename or out}: {exc.strerror}") from None
         attributes["artifacts"] = {
-            path: artifact_digest(a.content, a.mode) for path, a in sorted(files.items())
+            path: file_digest(a.content, a.mode) for path, a in sorted(files.items())
         }
         if prior is not None:
             self._remove_stale(request.context, prior, attributes)
@@ -630,26 +627,13 @@ class ControlPlaneType(ResourceType):
                 owned_parts(relative)
             except UnsafePath as exc:
                 raise ResourceError(f"an artifact recorded in state is refused: {exc}") from None
-            path = out / relative
+            path = os.path.join(out, relative)  # a string: thousands of files, no Path each
             try:
-                content, mode = read_file_and_mode(path)
-            except IsSymlink:
-                actual[relative] = None
-                notes.append(f"{relative} was replaced by a symlink")
-                continue
-            except FileNotFoundError:
-                actual[relative] = None
-                notes.append(f"{relative} was deleted")
-                continue
+                actual[relative], note = drift_of(path, digest, relative)
             except OSError as exc:
                 raise ResourceError(f"cannot read {path}: {exc.strerror}") from None
-            actual[relative] = artifact_digest(content, mode)
-            if actual[relative] != digest:
-                want_mode = digest.split(" ", 1)[0]
-                if f"{mode:04o}" != want_mode:
-                    notes.append(f"{relative} has mode {mode:04o}, want {want_mode}")
-                else:
-                    notes.append(f"{relative} was modified")
+            if note:
+                notes.append(note)
         key_path, cert_path = out / kuma.Files.KEY, out / kuma.Files.CERT
         # the files apply wrote from a verified pair, as it wrote them, are that pair
         as_written = verified and all(
