@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from meshprov import kuma, yamlio
 from meshprov.aws import AwsError, call, paginate
 from meshprov.diagnostics import Diagnostic, error, named
-from meshprov.files import UnsafePath, write_owned_files
+from meshprov.files import UnsafePath, drift_of, file_digest, write_owned_files
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, Unknown, has_unknown, unmark
 from meshprov.plan.model import Action, Plan, ResourceChange
@@ -35,7 +35,7 @@ from meshprov.resources.base import (
     ResourceInstance,
     ResourceType,
 )
-from meshprov.resources.control_plane_common import artifact_digest, check_port
+from meshprov.resources.control_plane_common import check_port
 from meshprov.resources.report import (
     CheckRow,
     FirewallImpact,
@@ -898,7 +898,7 @@ def _helm_digest(path: Any, sources: Any) -> Any:
         return None
     if has_unknown(path) or sources is UNKNOWN:
         return UNKNOWN
-    return artifact_digest(_helm_values(sources), HELM_VALUES_MODE)
+    return file_digest(_helm_values(sources), HELM_VALUES_MODE)
 
 
 def helm_values_path(context: Context, path: str) -> Path:
@@ -927,7 +927,7 @@ def _write_helm_values(
         raise ResourceError(f"cannot write helm_values_file {path}: {exc}") from None
     except OSError as exc:
         raise ResourceError(f"cannot write helm_values_file {path}: {exc.strerror}") from None
-    return artifact_digest(content, HELM_VALUES_MODE)
+    return file_digest(content, HELM_VALUES_MODE)
 
 
 def _verify_helm_values(row: RowBuilder, attrs: dict[str, Any], context: Context) -> str:
@@ -962,18 +962,9 @@ def _read_helm_values(context: Context, prior: dict[str, Any]) -> tuple[str | No
     name = prior["helm_values_file"]
     path = helm_values_path(context, name)
     try:
-        content = path.read_bytes()
-        mode = os.stat(path).st_mode & 0o777
-    except FileNotFoundError:
-        return None, f"{name} was deleted"
+        return drift_of(path, prior.get("helm_values") or "", name)
     except OSError as exc:
         raise ResourceError(f"cannot read {path}: {exc.strerror}") from None
-    actual = artifact_digest(content, mode)
-    if actual == prior.get("helm_values"):
-        return actual, ""
-    if mode != HELM_VALUES_MODE:
-        return actual, f"{name} has mode {mode:04o}, want {HELM_VALUES_MODE:04o}"
-    return actual, f"{name} was modified"
 
 
 def desired_sources(address: str, config: dict[str, Any]) -> Any:
