@@ -84,12 +84,14 @@ def make_signed(
     constraints: str = "critical, CA:TRUE, pathlen:1",
     usage: str = CA_USAGE,
     key: str | None = None,
+    key_id: str = "hash",
 ) -> None:
     """A certificate signed by ``issuer`` with ``openssl x509 -req`` (``days`` 0: expired at
-    once); ``key`` reuses an existing key, as a PKI re-issuing a CA may."""
+    once); ``key`` reuses an existing key, as a PKI re-issuing a CA may; ``key_id`` is its
+    subjectKeyIdentifier (hex: one its PKI chose, not a hash of the key)."""
     (pki / f"{name}.ext").write_text(
         f"basicConstraints = {constraints}\nkeyUsage = {usage}\n"
-        "subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid:always\n"
+        f"subjectKeyIdentifier = {key_id}\nauthorityKeyIdentifier = keyid:always\n"
     )
     if key is None:
         openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
@@ -122,6 +124,9 @@ def corp_pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pki, "pathlen0", cn="Issuing CA pathlen 0", constraints="critical, CA:TRUE, pathlen:0"
     )
     make_signed(pki, "reissued", cn=ISSUING_CN, key="issuing")  # same key, a new certificate
+    # a key identifier not computed as meshprov does (RFC 7093's truncated SHA-256, as Go 1.25
+    # writes, or any value a PKI chose)
+    make_signed(pki, "own-key-id", cn="Issuing CA with its own key id", key_id="C0FFEE" * 8)
     openssl("pkey", "-in", "issuing.key", "-out", "issuing-encrypted.key",
             "-aes256", "-passout", "pass:secret", cwd=pki)  # fmt: skip
     return pki
@@ -486,6 +491,33 @@ def test_an_imported_root_signs_control_planes_directly(tmp_path: Path, corp_pki
     d = ws.dir
     assert (d / ZONE_TLS / "ca.crt").read_text() == (corp_pki / "root.crt").read_text()
     assert "OK" in verify_with(d, d / "pki" / "root.crt", d / ZONE_TLS / "tls.crt")
+
+
+def test_what_a_ca_with_its_own_key_identifier_signs_verifies(
+    tmp_path: Path, corp_pki: Path
+) -> None:
+    """Regression: the authorityKeyIdentifier of what meshprov signed was a hash of the CA's
+    key, not the CA's subjectKeyIdentifier. OpenSSL and BoringSSL (Envoy) pass over an issuer
+    whose key identifier differs, so under a CA whose PKI computes it otherwise no client
+    found the issuer: every control plane and intermediate was rejected."""
+    ws = workspace(
+        tmp_path / "config",
+        corp_pki,
+        CONFIG.replace("pki/issuing.", "pki/own-key-id."),
+    )
+    ws.run("apply", "--auto-approve", "--no-color")
+    d = ws.dir
+    for tls, host in (
+        (GLOBAL_TLS, "global.mesh.example.com"),
+        (ZONE_TLS, "cp.eu.mesh.example.com"),
+    ):
+        chain = d / tls / "tls.crt"
+        for trusted in (d / tls / "ca.crt", d / "pki" / "root.crt"):
+            verify_with(d, trusted, chain, "-untrusted", str(chain), "-x509_strict",
+                        "-purpose", "sslserver", "-verify_hostname", host)  # fmt: skip
+    issued = openssl("x509", "-in", str(d / GLOBAL_TLS / "tls.crt"), "-noout", "-ext",
+                     "authorityKeyIdentifier", cwd=d)  # fmt: skip
+    assert "C0:FF:EE:C0:FF:EE" in issued
 
 
 def test_a_root_renewed_with_its_key_is_no_trust_break(tmp_path: Path, corp_pki: Path) -> None:

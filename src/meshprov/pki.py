@@ -5,7 +5,8 @@ and the checks of a CA imported from an organisation's PKI.
 CAs get basicConstraints CA:TRUE (critical, with a path length), keyUsage keyCertSign+cRLSign
 (critical) and key identifiers; server certificates get CA:FALSE, serverAuth, digitalSignature
 (plus keyEncipherment for RSA) and the SANs they serve. Serials are 128-bit random and validity
-starts five minutes in the past to allow for clock skew, as kumactl does.
+starts five minutes in the past to allow for clock skew, as kumactl does. The authority key
+identifier is the issuer's subject key identifier.
 """
 
 from __future__ import annotations
@@ -53,12 +54,23 @@ def _signature_hash(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384:
 
 
 def _base(
-    subject: x509.Name, issuer: x509.Name, key: PrivateKey, now: datetime, validity: timedelta
+    subject: x509.Name,
+    key: PrivateKey,
+    now: datetime,
+    validity: timedelta,
+    signer: _Signer | None,
 ) -> x509.CertificateBuilder:
-    """What every certificate shares: names, key, a random serial, backdated validity."""
+    """What every certificate shares: names, key, a random serial, backdated validity, and the
+    key identifiers; ``signer`` is None for a self-signed certificate."""
     from cryptography import x509
 
     not_before = now - CLOCK_SKEW
+    not_after = not_before + validity
+    if signer is None:
+        issuer = subject
+        authority_key_id = x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key())
+    else:
+        issuer, authority_key_id = signer.cert.subject, signer.authority_key_id
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -66,7 +78,9 @@ def _base(
         .public_key(key.public_key())
         .serial_number(_serial())
         .not_valid_before(not_before)
-        .not_valid_after(not_before + validity)
+        .not_valid_after(not_after)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(authority_key_id, critical=False)
     )
 
 
@@ -129,30 +143,22 @@ def issue_ca(
     if organization:
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
     subject = x509.Name(attrs)
-    issuer_public: ec.EllipticCurvePublicKey | rsa.RSAPublicKey
     path_length: int | None
     if parent is None:
-        issuer_name, signing_key, issuer_public = subject, key, key.public_key()
-        path_length = 1
+        signer, signing_key, path_length = None, key, 1
     else:
-        check_issuer(parent)
-        parent_cert = load_certificate(parent.cert_pem)
-        signing_key = load_private_key(parent.key_pem)
-        issuer_name, issuer_public = parent_cert.subject, _issuer_public_key(parent_cert)
-        parent_bc = parent_cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        signer = _signer(parent.cert_pem, parent.key_pem)
+        signing_key = signer.key
+        parent_bc = signer.cert.extensions.get_extension_for_class(x509.BasicConstraints).value
         if parent_bc.path_length == 0:
-            raise ValueError(f"{parent_cert.subject.rfc4514_string()} (pathlen 0) cannot sign a CA")
+            raise ValueError(f"{signer.cert.subject.rfc4514_string()} (pathlen 0) cannot sign a CA")
         path_length = None if parent_bc.path_length is None else parent_bc.path_length - 1
-    builder = (
-        _base(subject, issuer_name, key, now, validity)
+    cert = (
+        _base(subject, key, now, validity, signer)
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public), critical=False
-        )
+        .sign(signing_key, _signature_hash(signing_key))
     )
-    cert = builder.sign(signing_key, _signature_hash(signing_key))
     return Issued(cert_to_pem(cert), key_to_pem(key))
 
 
@@ -170,7 +176,7 @@ def issue_server(
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     key = generate_key(key_algorithm)
-    ca_subject, ca_key, authority_key_id = _signer(issuer.cert_pem, issuer.key_pem)
+    signer = _signer(issuer.cert_pem, issuer.key_pem)
     dns = list(dict.fromkeys([*hostnames, "localhost"]))
     sans: list[x509.GeneralName] = [x509.DNSName(h) for h in dns]
     sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in dict.fromkeys(addresses)]
@@ -178,14 +184,12 @@ def issue_server(
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, first[:64])])
     is_rsa = isinstance(key, rsa.RSAPrivateKey)
     cert = (
-        _base(subject, ca_subject, key, now, validity)
+        _base(subject, key, now, validity, signer)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(digital_signature=True, key_encipherment=is_rsa), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(authority_key_id, critical=False)
-        .sign(ca_key, _signature_hash(ca_key))
+        .sign(signer.key, _signature_hash(signer.key))
     )
     return Issued(cert_to_pem(cert), key_to_pem(key))
 
@@ -202,19 +206,36 @@ def _issuer_public_key(cert: x509.Certificate) -> ec.EllipticCurvePublicKey | rs
     return key
 
 
+@dataclass(frozen=True)
+class _Signer:
+    """An issuer parsed: its certificate, its key, and the authorityKeyIdentifier of what it
+    signs."""
+
+    cert: x509.Certificate
+    key: PrivateKey
+    authority_key_id: x509.AuthorityKeyIdentifier
+
+
 @lru_cache(maxsize=16)
-def _signer(
-    cert_pem: str, key_pem: str
-) -> tuple[x509.Name, PrivateKey, x509.AuthorityKeyIdentifier]:
-    """An issuer parsed once, not once per certificate: apply signs every zone's with one CA."""
+def _signer(cert_pem: str, key_pem: str) -> _Signer:
+    """An issuer parsed once, not once per certificate: apply signs every zone's with one CA.
+
+    The authority key identifier repeats the issuer's subjectKeyIdentifier when it has one:
+    OpenSSL and BoringSSL (Envoy) pass over an issuer whose SKI differs from the AKI, and an
+    imported CA's SKI may be computed another way than meshprov's (a truncated SHA-256, as
+    Go 1.25 and RFC 7093 do, or any value its PKI chose)."""
     from cryptography import x509
 
     check_issuer(Issuer(cert_pem, key_pem))
     ca_cert = load_certificate(cert_pem)
-    authority_key_id = x509.AuthorityKeyIdentifier.from_issuer_public_key(
-        _issuer_public_key(ca_cert)
-    )
-    return ca_cert.subject, load_private_key(key_pem), authority_key_id
+    try:
+        ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        authority_key_id = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
+    except x509.ExtensionNotFound:
+        authority_key_id = x509.AuthorityKeyIdentifier.from_issuer_public_key(
+            _issuer_public_key(ca_cert)
+        )
+    return _Signer(ca_cert, load_private_key(key_pem), authority_key_id)
 
 
 # --- encoding and inspection ---------------------------------------------------------------
