@@ -628,6 +628,39 @@ def test_ca_under_an_intermediate_is_refused(tmp_path: Path) -> None:
     assert not (directory / "state/default.json").exists()
 
 
+def test_no_certificate_outlives_its_ca(tmp_path: Path) -> None:
+    """Regression: an intermediate's validity and a control plane's cert_validity were counted
+    from now whatever the CA's own expiry, so they outlived it: certificates that stop
+    verifying with their CA while they claim to be valid, and that plan never renews in time.
+    They now end with their CA; one that does is not reissued on every plan (issued again, it
+    would end there too), and verify does not report it as due: the CA's renewal replaces it."""
+    hcl = INTERMEDIATE.replace(
+        'common_name = "meshprov root CA"',
+        'common_name = "meshprov root CA"\n  validity = "500h"\n  renew_before = "100h"',
+    )
+    directory = write_config(tmp_path / "cfg", hcl)
+    run(directory, "apply", "--auto-approve")
+    root, inter = tmp_path / "root.pem", tmp_path / "issuing.pem"
+    root.write_text(attributes(directory, "ca.root")["cert_pem"])
+    inter.write_text(attributes(directory, "ca.issuing")["cert_pem"])
+    root_start, root_end = cert_dates(root)
+    assert root_end - root_start == timedelta(hours=500)
+    assert cert_dates(inter) == (root_start, root_end)  # asked for 87600h
+    for address, host in CP_HOSTS:
+        cert = directory / "out" / address / "tls/tls.crt"
+        assert cert_dates(cert) == (root_start, root_end)  # asked for 8760h
+        assert attributes(directory, address)["cert_not_after"] == root_end.strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
+        proc = openssl("verify", "-x509_strict", "-purpose", "sslserver", "-verify_hostname",
+                       host, "-CAfile", root, "-untrusted", inter, cert)  # fmt: skip
+        assert f"{cert}: OK" in proc.stdout
+    # the issuing CA and the certificates are within their renew_before (2160h, 720h) of the
+    # end they share with the root: nothing to renew until the root is, and verify agrees
+    run(directory, "plan", "--detailed-exitcode")
+    run(directory, "verify")
+
+
 # === the KDS channel: a real handshake ========================================================
 
 

@@ -5,8 +5,8 @@ and the checks of a CA imported from an organisation's PKI.
 CAs get basicConstraints CA:TRUE (critical, with a path length), keyUsage keyCertSign+cRLSign
 (critical) and key identifiers; server certificates get CA:FALSE, serverAuth, digitalSignature
 (plus keyEncipherment for RSA) and the SANs they serve. Serials are 128-bit random and validity
-starts five minutes in the past to allow for clock skew, as kumactl does. The authority key
-identifier is the issuer's subject key identifier.
+starts five minutes in the past to allow for clock skew, as kumactl does, and ends no later than
+the issuer's. The authority key identifier is the issuer's subject key identifier.
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ def _base(
     signer: _Signer | None,
 ) -> x509.CertificateBuilder:
     """What every certificate shares: names, key, a random serial, backdated validity, and the
-    key identifiers; ``signer`` is None for a self-signed certificate."""
+    authority key identifier. Under ``signer`` (None: self-signed) the validity is cut to the
+    issuer's: a certificate must not outlive (or predate) the CA that vouches for it, clients
+    reject it once that CA has expired whatever its own notAfter says."""
     from cryptography import x509
 
     not_before = now - CLOCK_SKEW
@@ -71,6 +73,13 @@ def _base(
         authority_key_id = x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key())
     else:
         issuer, authority_key_id = signer.cert.subject, signer.authority_key_id
+        not_before = max(not_before, signer.cert.not_valid_before_utc)
+        not_after = min(not_after, signer.cert.not_valid_after_utc)
+        if not_after <= not_before:
+            raise ValueError(
+                f"the CA {subject_text(signer.cert)} expired at "
+                f"{rfc3339(signer.cert.not_valid_after_utc)}: it can sign no certificate"
+            )
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -421,6 +430,14 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
+def issuer_among(
+    cert: x509.Certificate, candidates: list[x509.Certificate]
+) -> x509.Certificate | None:
+    """The first of ``candidates`` that signed ``cert``, other than ``cert`` itself (a root
+    signs itself), or None."""
+    return next((c for c in candidates if c != cert and issued_by(cert, c)), None)
+
+
 def check_issuer(issuer: Issuer) -> None:
     """Refuse to sign with a CA whose key is not its certificate's: what it signed would not
     chain to the certificate everyone trusts (a key swapped in a hand-edited state)."""
@@ -682,21 +699,37 @@ def reaches_root(ca: ImportedCA) -> bool:
 # --- renewal ---------------------------------------------------------------------------------
 
 
-def renewal_due(not_after: datetime, renew_before: timedelta, now: datetime) -> bool:
-    """The renewal rule plan and verify share: due once ``now + renew_before`` reaches expiry."""
+def renewal_due(
+    not_after: datetime,
+    renew_before: timedelta,
+    now: datetime,
+    issuer_not_after: datetime | None = None,
+) -> bool:
+    """The renewal rule plan and verify share: due once ``now + renew_before`` reaches expiry;
+    never while the certificate ends with its issuer (``issuer_not_after``): issued again it
+    would end there too (validity is cut to the issuer's), so reissuing would repeat on every
+    plan. The issuer's own renewal replaces it."""
+    if issuer_not_after is not None and not_after >= issuer_not_after:
+        return False
     return now + renew_before >= not_after
 
 
 def validity_problem(
-    cert: x509.Certificate, renew_before: timedelta, now: datetime, renew_label: str
+    cert: x509.Certificate,
+    renew_before: timedelta,
+    now: datetime,
+    renew_label: str,
+    issuer: x509.Certificate | None = None,
 ) -> str | None:
     """Why ``cert`` needs replacing at ``now`` (not yet valid, expired, due), or None;
-    ``renew_label`` is ``renew_before`` as the user wrote it."""
+    ``renew_label`` is ``renew_before`` as the user wrote it; ``issuer``, when known, is the
+    CA that signed it (``renewal_due``)."""
     end = cert.not_valid_after_utc
     if cert.not_valid_before_utc > now:
         return f"is not valid before {rfc3339(cert.not_valid_before_utc)}"
     if end <= now:
         return f"expired at {rfc3339(end)}"
-    if renewal_due(end, renew_before, now):
+    issuer_end = issuer.not_valid_after_utc if issuer is not None else None
+    if renewal_due(end, renew_before, now, issuer_end):
         return f"expires at {rfc3339(end)}, within its renew_before ({renew_label})"
     return None

@@ -90,12 +90,20 @@ IMPORTED_CA_EXPIRING = "imported_ca_expiring"  # diagnostic codes
 IMPORTED_CA_WITHOUT_ROOT = "imported_ca_without_root"
 
 
-def expiring(not_after: str | None, renew_before: str, now: datetime) -> bool:
-    """True once ``now + renew_before`` has passed the certificate's ``not_after``."""
+def expiring(
+    not_after: str | None, renew_before: str, now: datetime, issuer_not_after: Any = None
+) -> bool:
+    """True once ``now + renew_before`` has passed the certificate's ``not_after``, unless it
+    ends with its issuer (``issuer_not_after``, RFC 3339 when known): ``pki.renewal_due``."""
     if not isinstance(not_after, str):
         return False
-    end = datetime.fromisoformat(not_after.replace("Z", "+00:00"))
-    return pki.renewal_due(end, timedelta(seconds=parse_duration(renew_before)), now)
+    issuer_end = _moment(issuer_not_after) if isinstance(issuer_not_after, str) else None
+    margin = timedelta(seconds=parse_duration(renew_before))
+    return pki.renewal_due(_moment(not_after), margin, now, issuer_end)
+
+
+def _moment(rfc3339: str) -> datetime:
+    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00"))
 
 
 class CAType(ResourceType):
@@ -158,7 +166,12 @@ class CAType(ResourceType):
             planned.update(self.schema.unknown_exports())
             planned["parent_id"] = parent["id"] if parent is not None else None
             return PlannedChange(planned, (), ActionReason.REPLACE_BECAUSE_CANNOT_UPDATE)
-        if expiring(prior.get("not_after"), planned["renew_before"], request.context.now):
+        if expiring(
+            prior.get("not_after"),
+            planned["renew_before"],
+            request.context.now,
+            parent["not_after"] if parent is not None else None,
+        ):
             planned.update(self.schema.unknown_exports())
             planned["parent_id"] = parent["id"] if parent is not None else None
             return PlannedChange(planned, (), ActionReason.REPLACE_BECAUSE_EXPIRING)

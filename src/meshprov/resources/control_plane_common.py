@@ -373,7 +373,12 @@ class ControlPlaneType(ResourceType):
             reissue = True
         elif prior.get("cert_pem") is None:  # refresh found the certificate or key unusable
             reissue, reason = True, ActionReason.REPLACE_BECAUSE_CANNOT_UPDATE
-        elif expiring(prior.get("cert_not_after"), planned["renew_before"], request.context.now):
+        elif expiring(
+            prior.get("cert_not_after"),
+            planned["renew_before"],
+            request.context.now,
+            ca["not_after"] if isinstance(ca, dict) else None,
+        ):
             reissue, reason = True, ActionReason.REPLACE_BECAUSE_EXPIRING
         elif planned["ca_id"] != prior.get("ca_id"):
             reissue, reason = True, ActionReason.UPDATE_BECAUSE_CA_REPLACED

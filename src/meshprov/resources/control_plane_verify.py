@@ -568,7 +568,8 @@ class _Verifier:
                 self._chain(row, cp, cert, chain, ca, host)
                 self.bundle(row, cp, ca)
             self._sans(row, cp, cert, leaf)
-            self._expiry(row, cp, cert, leaf)
+            # its CA, when the file carries it (tls.crt does): the renewal rule asks for it
+            self._expiry(row, cp, cert, leaf, pki.issuer_among(leaf, chain[1:]))
         if key.text is not None:
             self._key(row, cp, cert, key, leaf)
         return leaf
@@ -604,8 +605,8 @@ class _Verifier:
             )
             return
         row.passed("chain", f"{cert.where} verifies with {ca.where} for {host}")
-        for ca_cert in verified[1:]:
-            self._ca_expiry(row, ca_cert)
+        for ca_cert in verified[1:]:  # the path ends at the first CA the bundle holds
+            self._ca_expiry(row, ca_cert, pki.issuer_among(ca_cert, [*chain, *anchors]))
 
     def _sans(self, row: RowBuilder, cp: _ControlPlane, cert: _Pem, leaf: x509.Certificate):
         missing = pki.missing_sans(
@@ -648,9 +649,16 @@ class _Verifier:
                 "next CA rotation could not keep them trusting",
             )
 
-    def _expiry(self, row: RowBuilder, cp: _ControlPlane, cert: _Pem, leaf: x509.Certificate):
+    def _expiry(
+        self,
+        row: RowBuilder,
+        cp: _ControlPlane,
+        cert: _Pem,
+        leaf: x509.Certificate,
+        issuer: x509.Certificate | None,
+    ) -> None:
         renew_before = str(cp.schema.value(cp.attrs, "renew_before"))
-        problem = self._validity_problem(leaf, renew_before)
+        problem = self._validity_problem(leaf, renew_before, issuer)
         if problem:
             row.failed("expiry", f"{cert.where} {problem}; `meshprov apply` reissues it")
         else:
@@ -660,20 +668,24 @@ class _Verifier:
                 f"beyond renew_before {renew_before}",
             )
 
-    def _ca_expiry(self, row: RowBuilder, ca_cert: x509.Certificate) -> None:
+    def _ca_expiry(
+        self, row: RowBuilder, ca_cert: x509.Certificate, issuer: x509.Certificate | None
+    ) -> None:
         renewals = _ca_renewals(self.context)
         address, renew_before = renewals.get(pki.der_fingerprint(ca_cert), (None, "0s"))
-        problem = self._validity_problem(ca_cert, renew_before)
+        problem = self._validity_problem(ca_cert, renew_before, issuer)
         name = address or pki.subject_text(ca_cert)
         if problem:
             row.failed("expiry", f"CA {name} {problem}; `meshprov apply` replaces it")
 
-    def _validity_problem(self, cert: x509.Certificate, renew_before: str) -> str | None:
+    def _validity_problem(
+        self, cert: x509.Certificate, renew_before: str, issuer: x509.Certificate | None
+    ) -> str | None:
         try:
             margin = timedelta(seconds=parse_duration(renew_before))
         except ValueError:
             margin = timedelta(0)
-        return pki.validity_problem(cert, margin, self.now, renew_before)
+        return pki.validity_problem(cert, margin, self.now, renew_before, issuer)
 
     def _key(
         self,
