@@ -40,6 +40,7 @@ from meshprov.resources.schema import (
     ResourceSchema,
     check_duration,
     parse_duration,
+    renewal_window_problem,
 )
 
 KEY_ALGORITHMS = ("ECDSA_P256", "ECDSA_P384", "RSA_2048", "RSA_3072", "RSA_4096")
@@ -509,9 +510,10 @@ def _check_import(instance: ResourceInstance) -> list[Diagnostic]:
 
 
 def _check_generated(instance: ResourceInstance) -> list[Diagnostic]:
-    """A generated CA has no argument that only an import takes."""
+    """A generated CA has no argument that only an import takes, and a lifetime longer than
+    its renew_before."""
     values = instance.values
-    return [
+    found = [
         error(
             "Argument needs certificate_pem",
             f"{instance.address} sets {name}, which only an imported CA takes: set "
@@ -521,6 +523,19 @@ def _check_generated(instance: ResourceInstance) -> list[Diagnostic]:
         for name in ("private_key_pem", "certificate_chain_pem")
         if values[name] is not None
     ]
+    backdated = int(pki.CLOCK_SKEW.total_seconds())
+    too_long = renewal_window_problem(values["validity"], values["renew_before"], backdated)
+    if too_long:
+        found.append(
+            error(
+                "renew_before not shorter than validity",
+                f"{too_long}: {instance.address} would be replaced on every plan, with a new "
+                "key, and every certificate it signs reissued. Shorten renew_before or lengthen "
+                "validity.",
+                instance.argument_range("renew_before"),
+            )
+        )
+    return found
 
 
 def _check_parent(instance: ResourceInstance) -> list[Diagnostic]:

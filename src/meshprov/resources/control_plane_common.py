@@ -71,6 +71,7 @@ from meshprov.resources.schema import (
     Exported,
     check_duration,
     parse_duration,
+    renewal_window_problem,
     shown,
 )
 
@@ -284,6 +285,21 @@ class ControlPlaneType(ResourceType):
                     f"{instance.address} needs at least one of hostnames or addresses: they are "
                     "the names its certificate is valid for, and the first is what others dial.",
                     instance.range,
+                )
+            )
+        too_long = renewal_window_problem(
+            values["cert_validity"],
+            values["renew_before"],
+            int(pki.CLOCK_SKEW.total_seconds()),
+            "cert_validity",
+        )
+        if too_long:
+            found.append(
+                error(
+                    "renew_before not shorter than cert_validity",
+                    f"{too_long}: {instance.address}'s certificate would be reissued on every "
+                    "plan. Shorten renew_before or lengthen cert_validity.",
+                    instance.argument_range("renew_before"),
                 )
             )
         found.extend(fixed_port_problems(instance, {"api_https_port": kuma.API_HTTPS_PORT}))

@@ -52,6 +52,25 @@ def check_duration(value: Any) -> str | None:
     return None
 
 
+def renewal_window_problem(
+    validity: Any, renew_before: Any, backdated: int = 0, validity_name: str = "validity"
+) -> str | None:
+    """Why a lifetime leaves nothing before renewal is due, or None: what is issued for
+    ``validity`` (seconds counted from ``backdated`` seconds before now) and renewed within
+    ``renew_before`` of its end is due as soon as it is issued, so every plan would replace it.
+    Durations that do not parse are the schema check's to report."""
+    if check_duration(validity) is not None or check_duration(renew_before) is not None:
+        return None
+    if parse_duration(renew_before) < parse_duration(validity) - backdated:
+        return None
+    skew = (
+        f" less the {backdated // 60} minutes it is backdated for clock skew" if backdated else ""
+    )
+    return (
+        f'renew_before = "{renew_before}" is not shorter than {validity_name} = "{validity}"{skew}'
+    )
+
+
 def control_character_problem(value: Any, multiline: bool = False) -> str | None:
     """Why a checked argument cannot be written into files, or None; never quotes the value
     (it may be sensitive). ``multiline`` text (PEM) may hold line breaks."""

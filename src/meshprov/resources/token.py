@@ -69,6 +69,7 @@ from meshprov.resources.schema import (
     ResourceSchema,
     check_duration,
     parse_duration,
+    renewal_window_problem,
 )
 from meshprov.resources.token_verify import verify_token
 from meshprov.resources.zone import check_zone_name
@@ -529,17 +530,12 @@ def _lifetime_rules(instance: ResourceInstance, kind: Any) -> list[Diagnostic]:
         return []  # the schema check reports it
     seconds = parse_duration(validity)
     found: list[Diagnostic] = []
-    renew = (
-        parse_duration(renew_before)
-        if isinstance(renew_before, str) and check_duration(renew_before) is None
-        else None
-    )
-    if renew is not None and renew >= seconds:
+    too_long = renewal_window_problem(validity, renew_before)
+    if too_long:
         found.append(
             error(
                 "renew_before not shorter than validity",
-                f'renew_before = "{renew_before}" is not shorter than validity = '
-                f'"{validity}": {instance.address} would be reissued on every plan.',
+                f"{too_long}: {instance.address} would be reissued on every plan.",
                 instance.argument_range("renew_before"),
             )
         )
