@@ -329,6 +329,17 @@ class ControlPlaneType(ResourceType):
                 found.append(
                     error("Invalid hostname", problem, instance.argument_range("hostnames"))
                 )
+        if not has_unknown(hostnames) and hostnames and str(hostnames[0]).startswith("*."):
+            found.append(
+                error(
+                    "Wildcard hostname dialled",
+                    f'The first of hostnames, "{hostnames[0]}", is the name others dial '
+                    f"{instance.address} by (kuma-dp.env, kumactl.sh, the KDS address), and a "
+                    "wildcard names no host. Put the name clients dial first; the wildcard may "
+                    "follow it.",
+                    instance.argument_range("hostnames"),
+                )
+            )
         output_dir = values["output_dir"]
         if isinstance(output_dir, str) and outside_config_dir(output_dir):
             found.append(
