@@ -493,6 +493,41 @@ def test_an_imported_root_signs_control_planes_directly(tmp_path: Path, corp_pki
     assert "OK" in verify_with(d, d / "pki" / "root.crt", d / ZONE_TLS / "tls.crt")
 
 
+def test_an_intermediate_under_an_imported_ca_signs_no_ca(tmp_path: Path, corp_pki: Path) -> None:
+    """Regression: an intermediate meshprov generated under an imported CA without a path
+    length (as ``openssl req -x509`` makes roots) had none either, so its key, which meshprov
+    keeps in state, could mint CAs the organisation's root vouches for. meshprov builds no
+    CA under an intermediate: it gets pathlen 0, whatever its parent allows."""
+    ws = workspace(
+        tmp_path / "config",
+        corp_pki,
+        """
+        ca "corp_root" {
+          certificate_pem = file("pki/root.crt")
+          private_key_pem = file("pki/root.key")
+        }
+        ca "mesh" {
+          common_name = "Mesh CA"
+          parent      = ca.corp_root
+        }
+        zone "eu" {
+          ca        = ca.mesh
+          hostnames = ["cp.eu.mesh.example.com"]
+        }
+        """,
+    )
+    ws.run("apply", "--auto-approve", "--no-color")
+    d = ws.dir
+    root = openssl("x509", "-in", "pki/root.crt", "-noout", "-ext", "basicConstraints", cwd=d)
+    assert "pathlen" not in root
+    (d / "mesh.crt").write_text(ws.resources()["ca.mesh"]["attributes"]["cert_pem"])
+    mesh = openssl("x509", "-in", "mesh.crt", "-noout", "-ext", "basicConstraints", cwd=d)
+    assert "critical" in mesh and "CA:TRUE, pathlen:0" in mesh
+    chain = str(d / ZONE_TLS / "tls.crt")
+    verify_with(d, d / "pki" / "root.crt", d / ZONE_TLS / "tls.crt", "-untrusted", chain,
+                "-x509_strict", "-purpose", "sslserver")  # fmt: skip
+
+
 def test_what_a_ca_with_its_own_key_identifier_signs_verifies(
     tmp_path: Path, corp_pki: Path
 ) -> None:

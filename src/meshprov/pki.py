@@ -2,11 +2,12 @@
 ``verify`` and ``plan`` share (chain validation for a host, SAN coverage, the renewal rule),
 and the checks of a CA imported from an organisation's PKI.
 
-CAs get basicConstraints CA:TRUE (critical, with a path length), keyUsage keyCertSign+cRLSign
-(critical) and key identifiers; server certificates get CA:FALSE, serverAuth, digitalSignature
-(plus keyEncipherment for RSA) and the SANs they serve. Serials are 128-bit random and validity
-starts five minutes in the past to allow for clock skew, as kumactl does, and ends no later than
-the issuer's. The authority key identifier is the issuer's subject key identifier.
+CAs get basicConstraints CA:TRUE (critical; pathlen 1 on a root, 0 on an intermediate), keyUsage
+keyCertSign+cRLSign (critical) and key identifiers; server certificates get CA:FALSE,
+serverAuth, digitalSignature (plus keyEncipherment for RSA) and the SANs they serve. Serials are
+128-bit random and validity starts five minutes in the past to allow for clock skew, as kumactl
+does, and ends no later than the issuer's. The authority key identifier is the issuer's subject
+key identifier.
 """
 
 from __future__ import annotations
@@ -152,7 +153,9 @@ def issue_ca(
     if organization:
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
     subject = x509.Name(attrs)
-    path_length: int | None
+    # a root may sign intermediates, an intermediate end-entity certificates only: meshprov
+    # builds no deeper chain, and pathlen 0 keeps a leaked intermediate key (under an
+    # imported CA without a path length, too) from minting CAs
     if parent is None:
         signer, signing_key, path_length = None, key, 1
     else:
@@ -161,7 +164,7 @@ def issue_ca(
         parent_bc = signer.cert.extensions.get_extension_for_class(x509.BasicConstraints).value
         if parent_bc.path_length == 0:
             raise ValueError(f"{signer.cert.subject.rfc4514_string()} (pathlen 0) cannot sign a CA")
-        path_length = None if parent_bc.path_length is None else parent_bc.path_length - 1
+        path_length = 0
     cert = (
         _base(subject, key, now, validity, signer)
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
