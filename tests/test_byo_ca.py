@@ -85,24 +85,26 @@ def make_signed(
     usage: str = CA_USAGE,
     key: str | None = None,
     key_id: str = "hash",
+    algorithm: tuple[str, ...] = ("EC", "-pkeyopt", "ec_paramgen_curve:P-256"),
+    digest: str = "-sha256",
 ) -> None:
     """A certificate signed by ``issuer`` with ``openssl x509 -req`` (``days`` 0: expired at
     once); ``key`` reuses an existing key, as a PKI re-issuing a CA may; ``key_id`` is its
-    subjectKeyIdentifier (hex: one its PKI chose, not a hash of the key)."""
+    subjectKeyIdentifier (hex: one its PKI chose, not a hash of the key); ``algorithm`` its
+    key's (``openssl genpkey -algorithm``), ``digest`` the one its issuer signs with."""
     (pki / f"{name}.ext").write_text(
         f"basicConstraints = {constraints}\nkeyUsage = {usage}\n"
         f"subjectKeyIdentifier = {key_id}\nauthorityKeyIdentifier = keyid:always\n"
     )
     if key is None:
-        openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
-                "-out", f"{name}.key", cwd=pki)  # fmt: skip
+        openssl("genpkey", "-algorithm", *algorithm, "-out", f"{name}.key", cwd=pki)
     else:
         shutil.copy(pki / f"{key}.key", pki / f"{name}.key")
     openssl("req", "-new", "-key", f"{name}.key", "-out", f"{name}.csr",
             "-subj", f"/O=Example Corp/CN={cn}", cwd=pki)  # fmt: skip
     openssl(
         "x509", "-req", "-in", f"{name}.csr", "-CA", f"{issuer}.crt", "-CAkey", f"{issuer}.key",
-        "-CAcreateserial", "-out", f"{name}.crt", "-days", str(days),
+        "-CAcreateserial", "-out", f"{name}.crt", "-days", str(days), digest,
         "-extfile", f"{name}.ext",
         cwd=pki,
     )  # fmt: skip
@@ -127,6 +129,9 @@ def corp_pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # a key identifier not computed as meshprov does (RFC 7093's truncated SHA-256, as Go 1.25
     # writes, or any value a PKI chose)
     make_signed(pki, "own-key-id", cn="Issuing CA with its own key id", key_id="C0FFEE" * 8)
+    rsa1024 = ("RSA", "-pkeyopt", "rsa_keygen_bits:1024")
+    make_signed(pki, "rsa1024", cn="RSA-1024 CA", algorithm=rsa1024)
+    make_signed(pki, "sha1", cn="SHA-1 signed CA", digest="-sha1")
     openssl("pkey", "-in", "issuing.key", "-out", "issuing-encrypted.key",
             "-aes256", "-passout", "pass:secret", cwd=pki)  # fmt: skip
     return pki
@@ -363,6 +368,19 @@ BAD_INPUTS = {
         2,
         'Invalid value for "certificate_pem"',
         "keyUsage keyCertSign is missing",
+    ),
+    "weak key": (
+        {"pki/issuing.crt": "pki/rsa1024.crt", "pki/issuing.key": "pki/rsa1024.key"},
+        2,
+        'Invalid value for "certificate_pem"',
+        "the certificate CN=RSA-1024 CA,O=Example Corp has a 1024-bit RSA key, too weak",
+    ),
+    "SHA-1 signature": (
+        {"pki/issuing.crt": "pki/sha1.crt", "pki/issuing.key": "pki/sha1.key"},
+        2,
+        'Invalid value for "certificate_pem"',
+        "the certificate CN=SHA-1 signed CA,O=Example Corp is signed with SHA1, which Go's "
+        "crypto/x509 refuses",
     ),
     "mismatched key": (
         {"pki/issuing.key": "pki/other-root.key"},

@@ -567,7 +567,8 @@ def import_ca(cert_text: str, key_text: str, chain_text: str | None) -> Imported
             problems.append(ImportProblem("chain", f"{subject_text(issuer)} {problem}"))
     if cert is not None:
         for child, issuer in zip([cert, *chain], chain, strict=False):
-            if not issued_by(child, issuer):
+            # a weak signature cannot be checked, and is already refused as such
+            if not _weak_digest(child) and not issued_by(child, issuer):
                 problems.append(
                     ImportProblem(
                         "chain",
@@ -637,9 +638,40 @@ def _ca_problem(cert: x509.Certificate) -> str | None:
         usage = None
     if usage is None or not usage.key_cert_sign:
         return "may not sign certificates (keyUsage keyCertSign is missing)"
-    if not isinstance(cert.public_key(), ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
-        return f"has a {type(cert.public_key()).__name__}: only ECDSA and RSA CAs can sign"
+    key = cert.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+        return f"has a {type(key).__name__}: only ECDSA and RSA CAs can sign"
+    if isinstance(key, rsa.RSAPublicKey):
+        bits, kind, least = key.key_size, "RSA", 2048
+    else:
+        bits, kind, least = key.curve.key_size, "EC", 256
+    if bits < least:
+        return (
+            f"has a {bits}-bit {kind} key, too weak: OpenSSL at security level 2 (Debian's and "
+            f"Ubuntu's default) refuses it. Use an {kind} key of {least} bits or more"
+        )
+    digest = _weak_digest(cert)
+    if digest:
+        return (
+            f"is signed with {digest}, which Go's crypto/x509 refuses (kumactl, a zone's KDS "
+            "client): have its issuer sign it with SHA-256 or stronger"
+        )
     return None
+
+
+def _weak_digest(cert: x509.Certificate) -> str | None:
+    """SHA1 or MD5 when an issuer signed ``cert`` with it, else None (a root's signature on
+    itself is never checked, so any digest does there)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import hashes
+
+    if cert.issuer == cert.subject:
+        return None
+    try:
+        digest = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        return None
+    return digest.name.upper() if isinstance(digest, hashes.SHA1 | hashes.MD5) else None
 
 
 def signs_no_ca(cert_pem: str) -> bool:
