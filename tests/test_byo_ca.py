@@ -132,6 +132,15 @@ def corp_pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rsa1024 = ("RSA", "-pkeyopt", "rsa_keygen_bits:1024")
     make_signed(pki, "rsa1024", cn="RSA-1024 CA", algorithm=rsa1024)
     make_signed(pki, "sha1", cn="SHA-1 signed CA", digest="-sha1")
+    # the root renewed with its key and name but another key identifier than the one its
+    # issuing CA names
+    openssl(
+        "req", "-x509", "-new", "-key", "root.key", "-out", "root-other-key-id.crt",
+        "-days", "3650", "-subj", f"/O=Example Corp/CN={ROOT_CN}",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", f"keyUsage={CA_USAGE}",
+        "-addext", "subjectKeyIdentifier=C0FFEEC0FFEE", "-addext", "authorityKeyIdentifier=none",
+        cwd=pki,
+    )  # fmt: skip
     openssl("pkey", "-in", "issuing.key", "-out", "issuing-encrypted.key",
             "-aes256", "-passout", "pass:secret", cwd=pki)  # fmt: skip
     return pki
@@ -420,6 +429,12 @@ BAD_INPUTS = {
         4,
         'Invalid value for "certificate_chain_pem"',
         f"CN=Another Root CA,O=Example Corp did not sign CN={ISSUING_CN},O=Example Corp",
+    ),
+    "chain naming another key identifier": (
+        {"pki/root.crt": "pki/root-other-key-id.crt"},
+        4,
+        'Invalid value for "certificate_chain_pem"',
+        f"CN={ISSUING_CN},O=Example Corp names its issuer's key identifier",
     ),
     "control character": (
         {'file("pki/issuing.crt")': '"-----BEGIN CERTIFICATE-----\\u0007\\n"'},

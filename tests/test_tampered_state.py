@@ -139,3 +139,49 @@ def test_issuance_refuses_a_ca_whose_key_is_not_its_certificates(tmp_path):
     assert "does not match its certificate" in result.stderr
     assert "refusing to issue" in result.stderr
     assert (ws.dir / "out/zone.eu/tls/tls.crt").read_bytes() == before
+
+
+def test_a_certificate_naming_another_key_identifier_than_its_ca_is_reissued(tmp_path):
+    """Signed by its CA, but its authorityKeyIdentifier is not the CA's subjectKeyIdentifier
+    (what meshprov issued under an imported CA with a key identifier of its own): OpenSSL and
+    Envoy find no issuer for it, so verify fails it, and the plan reissues it."""
+    from cryptography import x509
+
+    ws = _applied(tmp_path)
+    ca, zone = (ws.resources()[a]["attributes"] for a in ("ca.cp", "zone.eu"))
+    good = pki.load_certificate(zone["cert_pem"])
+    ca_key = pki.load_private_key(ca["private_key_pem"])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(good.subject)
+        .issuer_name(good.issuer)
+        .public_key(good.public_key())
+        .serial_number(good.serial_number + 1)
+        .not_valid_before(good.not_valid_before_utc)
+        .not_valid_after(good.not_valid_after_utc)
+    )
+    for extension in good.extensions:
+        if not isinstance(extension.value, x509.AuthorityKeyIdentifier):
+            builder = builder.add_extension(extension.value, extension.critical)
+    other_id = x509.AuthorityKeyIdentifier(b"\xc0\xff\xee" * 6 + b"\x00\x01", None, None)
+    bad = pki.cert_to_pem(
+        builder.add_extension(other_id, False).sign(ca_key, good.signature_hash_algorithm)
+    )
+    tls = ws.dir / "out/zone.eu/tls/tls.crt"
+    tls.write_text(bad + ca["cert_pem"])
+    ca_file = ws.dir / "out/zone.eu/tls/ca.crt"
+    refused = subprocess.run(
+        ["openssl", "verify", "-CAfile", ca_file, tls], capture_output=True, text=True
+    )
+    assert "unable to get local issuer certificate" in refused.stdout + refused.stderr
+    failed = ws.run("verify", "--no-color", code=1).output
+    assert "names its issuer's key identifier c0ffee" in failed
+    assert "OpenSSL and Envoy do not take it as the issuer" in failed
+
+    _edit(ws, "zone.eu", cert_pem=bad)
+    plan = ws.run("plan", "--no-color").stdout
+    assert "names its issuer's key identifier c0ffee" in plan
+    assert "# zone.eu must be replaced" in plan
+    ws.run("apply", "--auto-approve", "--no-color")
+    _chains(ws)
+    ws.run("verify", "--no-color")

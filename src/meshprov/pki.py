@@ -411,6 +411,8 @@ def stored_pair_problems(
         problems.append("the issuing CA's certificate in state is missing or not a PEM certificate")
     elif not issued_by(cert, issuer):
         problems.append(f"the certificate is not signed by its CA ({subject_text(issuer)})")
+    elif mismatch := key_id_mismatch(cert, issuer):
+        problems.append(mismatch)
     return problems
 
 
@@ -431,6 +433,26 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     except (ValueError, TypeError, InvalidSignature):
         return False
     return True
+
+
+def key_id_mismatch(cert: x509.Certificate, issuer: x509.Certificate) -> str | None:
+    """Why OpenSSL and BoringSSL (Envoy) would not take ``issuer`` as ``cert``'s issuer even
+    though it signed it: ``cert``'s authorityKeyIdentifier names another key identifier than
+    ``issuer``'s subjectKeyIdentifier. None when they agree or either is absent."""
+    from cryptography import x509
+
+    try:
+        named = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+        own = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+    if named.key_identifier is None or named.key_identifier == own.digest:
+        return None
+    return (
+        f"{subject_text(cert)} names its issuer's key identifier {named.key_identifier.hex()}, "
+        f"but {subject_text(issuer)} has {own.digest.hex()}: OpenSSL and Envoy do not take it "
+        "as the issuer"
+    )
 
 
 def issuer_among(
@@ -576,6 +598,8 @@ def import_ca(cert_text: str, key_text: str, chain_text: str | None) -> Imported
                         "issuers in order, the CA's own issuer first, up to the root",
                     )
                 )
+            elif mismatch := key_id_mismatch(child, issuer):
+                problems.append(ImportProblem("chain", f"{mismatch}: have your PKI reissue it"))
     if problems or cert is None or key is None:
         raise ImportRefused(problems)
     every = (cert, *chain)

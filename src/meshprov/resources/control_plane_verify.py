@@ -38,6 +38,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -604,6 +605,12 @@ class _Verifier:
                 "(the control plane's configured CA)",
             )
             return
+        # pyca's verifier ignores key identifiers; OpenSSL and Envoy do not
+        for child, parent in pairwise(verified):
+            mismatch = pki.key_id_mismatch(child, parent)
+            if mismatch:
+                row.failed("chain", f"{cert.where}: {mismatch}")
+                return
         row.passed("chain", f"{cert.where} verifies with {ca.where} for {host}")
         for ca_cert in verified[1:]:  # the path ends at the first CA the bundle holds
             self._ca_expiry(row, ca_cert, pki.issuer_among(ca_cert, [*chain, *anchors]))
