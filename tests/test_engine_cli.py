@@ -671,7 +671,7 @@ def test_saved_plan_is_private_and_applies_exactly_its_actions(ws: Workspace) ->
     planfile = ws.dir / "tfplan"
     result = ws.run("plan", "--out", str(planfile))
     assert f"Saved the plan to: {planfile}" in result.stdout
-    assert f"meshprov apply {planfile}" in result.stdout
+    assert f"meshprov -C {ws.dir} apply {planfile}" in result.stdout
     assert mode_of(planfile) == 0o600
     data = planfile.read_text()
     assert PRIVATE_KEY not in data

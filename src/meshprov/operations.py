@@ -54,7 +54,7 @@ LOCK_PLAN, LOCK_APPLY, LOCK_DESTROY = (
 class RunOptions:
     """What plan, apply and destroy are asked to do (their shared options, parsed)."""
 
-    var_files: Sequence[str] = ()
+    var_files: Sequence[Path] = ()  # relative to the working directory, or absolute
     cli_vars: Sequence[str] = ()
     targets: Sequence[str] = ()
     replace: Sequence[str] = ()

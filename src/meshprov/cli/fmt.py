@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from meshprov.cli.session import EXIT_FORMAT, EXIT_OK, Session, fail
+from meshprov.cli.session import EXIT_FORMAT, EXIT_OK, ConfigPath, Session, fail
 from meshprov.diagnostics import DiagnosticError
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 @click.option(
     "--recursive", is_flag=True, help="Also format the *.hcl files of subdirectories (modules)."
 )
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, type=ConfigPath(exists=True, path_type=Path))
 @click.pass_obj
 def fmt(
     session: Session, check: bool, diff: bool, recursive: bool, paths: tuple[Path, ...]

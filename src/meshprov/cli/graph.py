@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from meshprov.cli.session import Session, fail
+from meshprov.cli.session import ConfigPath, Session, fail
 from meshprov.diagnostics import DiagnosticError
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 @click.option(
     "--plan",
     "planfile",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=ConfigPath(exists=True, dir_okay=False, path_type=Path),
     metavar="PLANFILE",
     help="Colour each resource by what this saved plan does to it.",
 )

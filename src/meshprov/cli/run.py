@@ -13,6 +13,7 @@ import click
 from meshprov.cli.session import (
     EXIT_CHANGES,
     EXIT_ERROR,
+    ConfigPath,
     Session,
     compact_warnings_option,
     fail,
@@ -42,6 +43,7 @@ def _plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "--var-file",
             "var_files",
             multiple=True,
+            type=ConfigPath(dir_okay=False, path_type=Path),
             metavar="FILE",
             help="Read variable values from a *.vars.hcl file (repeatable).",
         ),
@@ -116,7 +118,7 @@ def _run_options(opts: dict[str, Any], destroy: bool) -> operations.RunOptions:
 @click.option(
     "--out",
     "out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=ConfigPath(dir_okay=False, path_type=Path),
     help="Save the plan to FILE for `meshprov apply FILE`.",
 )
 @click.option(
@@ -133,7 +135,7 @@ def _run_options(opts: dict[str, Any], destroy: bool) -> operations.RunOptions:
 @click.option(
     "--markdown",
     "markdown",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=ConfigPath(dir_okay=False, path_type=Path),
     metavar="FILE",
     help="Also write the plan as a pull-request comment (Markdown) to FILE.",
 )
@@ -176,7 +178,7 @@ def plan(
         if not as_json:
             click.echo(
                 f"\nSaved the plan to: {out}\n\nTo perform exactly these actions, run the "
-                f"following command to apply:\n    meshprov apply {out}"
+                f"following command to apply:\n    {session.command('apply', out)}"
             )
     if markdown is not None:
         write_markdown(session, the_plan, markdown, plain_text)
@@ -189,7 +191,7 @@ def _sensitive_variables(loaded: LoadedConfig) -> set[str]:
 
 
 @click.command()
-@click.argument("planfile", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("planfile", required=False, type=ConfigPath(dir_okay=False, path_type=Path))
 @_plan_options
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
 @click.option("--destroy", is_flag=True, help="Destroy everything meshprov manages.")

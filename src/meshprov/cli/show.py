@@ -7,13 +7,13 @@ from pathlib import Path
 
 import click
 
-from meshprov.cli.session import Session, fail
+from meshprov.cli.session import ConfigPath, Session, fail
 from meshprov.diagnostics import DiagnosticError
 
 
 @click.command()
 @click.argument(
-    "planfile", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+    "planfile", required=False, type=ConfigPath(exists=True, dir_okay=False, path_type=Path)
 )
 @click.option(
     "--json",

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from meshprov.cli.session import EXIT_ERROR, Session, fail, seconds, with_lock_options
+from meshprov.cli.session import (
+    EXIT_ERROR,
+    ConfigPath,
+    Session,
+    fail,
+    seconds,
+    with_lock_options,
+)
 from meshprov.diagnostics import DiagnosticError
 
 if TYPE_CHECKING:
@@ -178,7 +185,7 @@ def state_pull(session: Session, decrypt: bool) -> None:
 
 
 @state.command("push")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=ConfigPath(exists=True, dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Skip the lineage and serial checks.")
 @with_lock_options
 @click.pass_obj

@@ -38,7 +38,7 @@ class VariableInputs:
 def collect_inputs(
     root: Module,
     directory: Path,
-    var_files: Sequence[str] = (),
+    var_files: Sequence[Path] = (),
     cli_vars: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
 ) -> VariableInputs:
@@ -54,7 +54,7 @@ def collect_inputs(
                     f"the environment ({key})",
                 )
     auto = sorted(p for p in directory.glob("*.auto.vars.hcl"))
-    for path in [*auto, *(_resolve(directory, f) for f in var_files)]:
+    for path in [*auto, *var_files]:
         values.update(_read_var_file(root, path, diags))
     for item in cli_vars:
         name, sep, raw = item.partition("=")
@@ -87,11 +87,6 @@ def collect_inputs(
             diags.extend(exc.diagnostics)
     diags.raise_if_errors()
     return VariableInputs(values, [d for d in diags if d.severity == "warning"])
-
-
-def _resolve(directory: Path, name: str) -> Path:
-    path = Path(name)
-    return path if path.is_absolute() or path.exists() else directory / path
 
 
 def _raw_or_expression(root: Module, name: str, raw: str, what: str) -> object:
