@@ -745,6 +745,37 @@ def test_saved_plan_refused_for_another_lineage(ws: Workspace) -> None:
     assert ws.state_bytes() == before
 
 
+@pytest.mark.parametrize(
+    ("options", "summary"),
+    [
+        (("--target", "test_thing.solo"), "Can't change a saved plan"),
+        (("--replace", "test_thing.parent"), "Can't change a saved plan"),
+        (("--refresh=false",), "Can't change a saved plan"),
+        (("--refresh-only",), "Can't change a saved plan"),
+        (("--as-of", "2030-01-01T00:00:00Z"), "Can't change a saved plan"),
+        (("--destroy",), "Destroy can't be called with a plan file"),
+    ],
+)
+def test_saved_plan_refuses_the_options_that_make_a_plan(
+    ws: Workspace, options: tuple[str, ...], summary: str
+) -> None:
+    """Applying the whole saved plan when --target asked for part of it (or --destroy for
+    nothing of it) does what nobody asked: refused, as Terraform does, before anything runs."""
+    applied(ws)
+    ws.write(BASIC.replace('"s"', '"s2"').replace('"p"', '"p2"'))
+    planfile = ws.dir / "tfplan"
+    ws.run("plan", "--out", str(planfile))
+    before = ws.state_bytes()
+    result = ws.run("apply", str(planfile), *options, code=1)
+    assert f"Error: {summary}" in result.stderr
+    assert options[0].split("=")[0] in result.stderr
+    assert ws.state_bytes() == before
+    assert ws.world("test_thing.solo")["value"] == "s"
+    # what an apply may choose is still allowed
+    ws.run("apply", str(planfile), "--parallelism", "2", "--lock-timeout", "1s")
+    assert ws.world("test_thing.solo")["value"] == "s2"
+
+
 def test_saved_plan_refused_when_the_configuration_changed(ws: Workspace) -> None:
     applied(ws)
     ws.write(BASIC.replace('"s"', '"s2"'))

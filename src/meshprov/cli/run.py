@@ -21,7 +21,7 @@ from meshprov.cli.session import (
     moment,
     seconds,
 )
-from meshprov.diagnostics import DiagnosticError, warning
+from meshprov.diagnostics import Diagnostic, DiagnosticError, error, warning
 
 if TYPE_CHECKING:
     from meshprov import operations
@@ -235,6 +235,10 @@ def _apply_command(
                 "add --auto-approve, or apply a saved plan file.",
             ),
         )
+    if planfile is not None:
+        refused = _options_a_saved_plan_refuses(session, planfile, destroy, opts)
+        if refused:
+            fail(session, DiagnosticError(refused))
     lock = operations.LOCK_DESTROY if destroy else operations.LOCK_APPLY
     try:
         with operations.run(
@@ -254,6 +258,44 @@ def _apply_command(
             _report(session, the_plan, applied)
     except DiagnosticError as exc:
         fail(session, exc)
+
+
+def _options_a_saved_plan_refuses(
+    session: Session, planfile: Path, destroy: bool, opts: dict[str, Any]
+) -> list[Diagnostic]:
+    """Options that would shape a new plan, given with a saved one: refused, as Terraform
+    does, rather than apply something other than what they ask (the whole plan, not the
+    --target). Variables stay allowed: a saved plan holds no sensitive value, so they are given
+    again, and the configuration digest refuses any that differ from the plan's."""
+    refused = []
+    if destroy:
+        refused.append(
+            error(
+                "Destroy can't be called with a plan file",
+                "If this plan was created using plan --destroy, apply it using:\n  "
+                + session.command("apply", planfile),
+            )
+        )
+    shaping = [
+        option
+        for option, given in (
+            ("--target", opts["targets"]),
+            ("--replace", opts["replace"]),
+            ("--refresh-only", opts["refresh_only"]),
+            ("--refresh=false", not opts["refresh"]),
+            ("--as-of", opts["as_of"] is not None),
+        )
+        if given
+    ]
+    if shaping:
+        refused.append(
+            error(
+                "Can't change a saved plan",
+                f"A saved plan is applied exactly as it was made, so {', '.join(shaping)} cannot "
+                "be used with one: give them to meshprov plan (with --out FILE) instead.",
+            )
+        )
+    return refused
 
 
 def _confirm(destroy: bool) -> bool:
