@@ -6,6 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from tests.support.engine import Workspace
 
 from meshprov.diagnostics import DiagnosticError
 from meshprov.lang.evaluate import EvalContext, evaluate
@@ -293,6 +294,23 @@ def test_deep_nesting_evaluates(text: str, expected: object) -> None:
         assert (result, depth) == ([], 199)
     else:
         assert result == expected
+
+
+def test_deep_nesting_in_a_configuration_plans_and_applies(tmp_path: Path) -> None:
+    """The dependency graph reads the references inside deeply nested expressions too: it
+    ran out of frames (a crash) on what the parser and evaluator take."""
+    ws = Workspace(tmp_path)
+    parens = "(" * 3000 + "var.n + length(test_thing.base.value)" + ")" * 3000
+    calls = "max(" * 1000 + "var.n" + ")" * 1000
+    ws.write(
+        'variable "n" {\n  default = 1\n}\n\ntest_thing "base" {\n  value = "b"\n}\n\n'
+        f'test_thing "deep" {{\n  value = "${{{parens}}} ${{{"+".join(["1"] * 3000)}}} '
+        f'${{{calls}}} ${{length({"[" * 1000 + "var.n" + "]" * 1000})}}"\n}}\n'
+    )
+    ws.run("validate")
+    ws.run("apply", "--auto-approve")
+    assert ws.world("test_thing.deep")["value"] == "2 3000 1 1"
+    assert ws.resources()["test_thing.deep"]["dependencies"] == ["test_thing.base"]
 
 
 def test_nesting_beyond_any_stack_is_a_diagnostic_with_the_line() -> None:
