@@ -352,6 +352,25 @@ def test_a_read_only_configuration_directory_gives_diagnostics(
     assert sorted(p.name for p in config.iterdir()) == ["main.hcl"]
 
 
+def test_fmt_in_a_read_only_directory_is_a_diagnostic(world_traversable_dir: Path) -> None:
+    config = world_traversable_dir / "config"
+    config.mkdir()
+    messy = 'ca "cp" {\ncommon_name="CP CA"\n}\n'
+    (config / "main.hcl").write_text(messy)
+    os.chmod(config, 0o555)
+    proc = subprocess.run(
+        [*_unprivileged(), sys.executable, "-m", "meshprov", "-C", str(config), "fmt"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Traceback" not in proc.stderr and "crashed" not in proc.stderr, proc.stderr
+    assert proc.returncode == 1, proc.stderr
+    assert "Error: Failed to write file" in proc.stderr
+    assert f"{config / 'main.hcl'}: Permission denied." in proc.stderr
+    assert (config / "main.hcl").read_text() == messy
+
+
 def _limited_file_size(limit: int):
     def apply_limit() -> None:
         # writes past the limit fail with EFBIG (like ENOSPC) instead of killing the process

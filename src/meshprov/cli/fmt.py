@@ -46,9 +46,19 @@ def fmt(
         if diff:
             click.echo(unified_diff(result), nl=False)
         if not check:
-            write_atomic(
-                result.path, result.formatted.encode("utf-8"), result.path.stat().st_mode & 0o777
-            )
+            try:
+                write_atomic(
+                    result.path,
+                    result.formatted.encode("utf-8"),
+                    result.path.stat().st_mode & 0o777,
+                )
+            except OSError as exc:
+                fail(
+                    session,
+                    DiagnosticError.single(
+                        "Failed to write file", f"{result.path}: {exc.strerror or exc}."
+                    ),
+                )
     sys.exit(EXIT_FORMAT if check and changed else EXIT_OK)
 
 
