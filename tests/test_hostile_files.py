@@ -474,3 +474,46 @@ meshprov {
         assert "Error: Failed to load state" in result.stderr
         assert ws.state_path.read_bytes() == data
     assert stat.S_IMODE(ws.state_path.stat().st_mode) == 0o600
+
+
+# --- bytes that are not UTF-8 where text is expected ------------------------------------------
+
+NOT_UTF8 = os.fsdecode(b"\xff")  # how Python hands over such bytes: a lone surrogate
+
+WITH_VARIABLE = """
+variable "name" {
+  type = string
+}
+
+ca "cp" {
+  common_name = var.name
+}
+"""
+
+
+def test_a_configuration_file_name_that_is_not_utf8_is_a_diagnostic(ws: Workspace) -> None:
+    ws.write(ZONE)
+    (ws.dir / f"extra{NOT_UTF8}.hcl").write_text('ca "other" {\n  common_name = "x"\n}\n')
+    for args in (("validate",), ("plan",), ("apply", "--auto-approve")):
+        result = ws.run(*args, code=1)
+        assert "Error: Invalid file name" in result.stderr
+        assert "a configuration file name must be UTF-8 encoded" in result.stderr
+    assert not ws.state_path.exists()
+
+
+@pytest.mark.parametrize("given_by", ["--var", "environment"])
+def test_a_variable_value_that_is_not_utf8_is_a_diagnostic_before_anything_is_made(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, given_by: str
+) -> None:
+    ws.write(WITH_VARIABLE)
+    args: tuple[str, ...] = ()
+    if given_by == "--var":
+        args = ("--var", f"name=CA {NOT_UTF8}")
+    else:
+        monkeypatch.setenv("MESHPROV_VAR_name", f"CA {NOT_UTF8}")
+    for command in (("validate",), ("plan",), ("apply", "--auto-approve")):
+        result = ws.run(*command, *args, code=1)
+        assert "Error: Invalid value for variable" in result.stderr
+        assert "The value for var.name from " in result.stderr
+        assert "is not valid UTF-8." in result.stderr
+    assert not ws.state_path.exists()

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshprov.config.load import _display, constant
+from meshprov.config.load import _display, constant, is_utf8
 from meshprov.config.model import InputValue, Module
 from meshprov.diagnostics import (
     UNDECLARED_VARIABLE,
@@ -90,6 +90,11 @@ def collect_inputs(
 
 
 def _raw_or_expression(root: Module, name: str, raw: str, what: str) -> object:
+    if not is_utf8(raw):
+        raise DiagnosticError.single(
+            "Invalid value for variable",
+            f"The value for var.{name} from {what} is not valid UTF-8.",
+        )
     # Terraform's rule: a primitive or unconstrained (any) variable takes the text as a string
     if isinstance(root.variables[name].type, Primitive | AnyType):
         return raw
