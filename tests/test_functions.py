@@ -654,6 +654,18 @@ FILE_ERRORS = [
     ("fileexists", ["certs"], 'Call to function "fileexists" failed: certs is not a regular file'),
     ("templatefile", ["zone.tpl", ["x"]], 'Invalid value for "vars" parameter: invalid vars value'),
     ("templatefile", ["zone.tpl", {"bad name": 1}], 'invalid template variable name "bad name"'),
+    # a NUL, which no file name holds, is an error on the argument (it crashed the stat)
+    *(
+        (name, [*args], 'Invalid value for "path" parameter: "a\\u0000b" contains a NUL')
+        for name, args in [
+            ("file", ["a\0b"]),
+            ("fileexists", ["a\0b"]),
+            ("filebase64", ["a\0b"]),
+            ("filesha256", ["a\0b"]),
+            ("templatefile", ["a\0b", {}]),
+            ("fileset", ["a\0b", "*"]),
+        ]
+    ),
 ]
 
 

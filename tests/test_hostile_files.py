@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -517,3 +518,28 @@ def test_a_variable_value_that_is_not_utf8_is_a_diagnostic_before_anything_is_ma
         assert "The value for var.name from " in result.stderr
         assert "is not valid UTF-8." in result.stderr
     assert not ws.state_path.exists()
+
+
+@pytest.mark.parametrize(
+    ("hcl", "summary"),
+    [
+        ('module "m" {\n  source = "./a\\u0000b"\n}\n', "Invalid module source"),
+        (
+            'meshprov {\n  backend "local" {\n    path = "state\\u0000.json"\n  }\n}\n' + ZONE,
+            "Invalid backend path",
+        ),
+        ('output "o" {\n  value = file("a\\u0000b")\n}\n', "Invalid function argument"),
+    ],
+    ids=["module source", "backend path", "file()"],
+)
+def test_a_nul_in_a_path_is_a_diagnostic_on_its_line(ws: Workspace, hcl: str, summary: str) -> None:
+    """A NUL in a path made Python's file calls raise ValueError: a crash, not a diagnostic."""
+    ws.write(hcl)
+    # validate reads no backend (it needs no state), plan and apply do
+    commands = ["plan", "apply"] if "backend" in hcl else ["validate", "plan"]
+    for command in commands:
+        args = (command, "--auto-approve") if command == "apply" else (command,)
+        result = ws.run(*args, "--no-color", code=1)
+        assert f"Error: {summary}" in result.stderr
+        assert "NUL character" in result.stderr
+        assert re.search(r"on \S*main\.hcl line \d+", result.stderr), result.stderr

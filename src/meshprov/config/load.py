@@ -570,6 +570,12 @@ class _ModuleBuilder:
                 f'module "{name}"',
             )
         source = self._string(source_attr, "module source")
+        if "\0" in source:
+            raise DiagnosticError.single(
+                "Invalid module source",
+                "The module source contains a NUL character, which no directory name can hold.",
+                source_attr.expr.range,
+            )
         if not source.startswith(("./", "../")):
             raise DiagnosticError.single(
                 "Invalid module source",

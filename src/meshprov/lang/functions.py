@@ -1394,10 +1394,18 @@ def _resolve(ctx: CallContext, path: str, expand_home: bool = True) -> Path:
     return resolved if resolved.is_absolute() else ctx.base_dir / resolved
 
 
+def file_path(ctx: CallContext, given: str, expand_home: bool = True) -> Path:
+    """``_resolve`` for a function that opens the file: a NUL, which no file name holds, is an
+    error on the argument (the operating system refuses it, as it does for Terraform)."""
+    if "\0" in given:
+        raise _arg_error("path", f"{_quote(given)} contains a NUL character: invalid argument")
+    return _resolve(ctx, given, expand_home)
+
+
 def read_file(ctx: CallContext, path: Any) -> tuple[bytes, Path]:
     """The bytes of a file of the configuration, and where it is; Terraform's messages."""
     given = _str(path, "path")
-    resolved = _resolve(ctx, given)
+    resolved = file_path(ctx, given)
     try:
         return resolved.read_bytes(), resolved
     except FileNotFoundError:
@@ -1434,7 +1442,7 @@ def _file(ctx: CallContext, path: Any) -> str:
 def _fileexists(ctx: CallContext, path: Any) -> bool:
     given = _str(path, "path")
     try:
-        mode = _resolve(ctx, given).stat().st_mode
+        mode = file_path(ctx, given).stat().st_mode
     except FileNotFoundError:
         return False
     except OSError as e:

@@ -18,8 +18,8 @@ from meshprov.lang.functions import (
     _CallFailed,
     _quote,
     _register,
-    _resolve,
     _str,
+    file_path,
     read_file,
 )
 from meshprov.lang.values import HclSet
@@ -70,7 +70,7 @@ def _filebase64(ctx: CallContext, path: Any) -> str:
 
 @_register("fileset", 2, 2, needs_context=True)
 def _fileset(ctx: CallContext, path: Any, pattern: Any) -> HclSet:
-    root = _resolve(ctx, _str(path, "path"), expand_home=False)
+    root = file_path(ctx, _str(path, "path"), expand_home=False)
     glob = _str(pattern, "pattern")
     try:
         matcher = re.compile(_glob_regex(glob))
