@@ -12,6 +12,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -774,6 +775,65 @@ def test_saved_plan_refuses_the_options_that_make_a_plan(
     # what an apply may choose is still allowed
     ws.run("apply", str(planfile), "--parallelism", "2", "--lock-timeout", "1s")
     assert ws.world("test_thing.solo")["value"] == "s2"
+
+
+def _edit_change(doc: dict, **fields: object) -> None:
+    doc["changes"][0].update(fields)
+
+
+def _drop_after(doc: dict) -> None:
+    del doc["changes"][0]["after"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "what"),
+    [
+        (lambda doc: _edit_change(doc, action="explode"), "a field is"),
+        (lambda doc: _edit_change(doc, address="test_thing.["), "a field is"),
+        (_drop_after, "its field 'after' is"),
+        (lambda doc: doc.update(changes=None), "a field is"),
+        (lambda doc: doc.update(mode="sideways"), "a field is"),
+        (lambda doc: doc["prior_state"]["resources"][0].update(type=5), "a field is"),
+        (lambda doc: doc.update(variables=["v"]), "variables are"),
+        (lambda doc: doc.update(prior_serial="1"), "variables are"),
+    ],
+    ids=[
+        "action",
+        "address",
+        "missing after",
+        "changes null",
+        "mode",
+        "prior state",
+        "variables",
+        "serial",
+    ],
+)
+def test_a_plan_file_edited_after_plan_is_a_diagnostic_for_every_reader(
+    ws: Workspace, edit: Callable[[dict], None], what: str
+) -> None:
+    """Still JSON, still a plan file by its header, but not what plan wrote: show, graph and
+    apply crashed where they used the field."""
+    applied(ws)
+    ws.write(BASIC.replace('"s"', '"s2"'))
+    planfile = ws.dir / "tfplan"
+    ws.run("plan", "--out", str(planfile))
+    doc = json.loads(planfile.read_text())
+    edit(doc)
+    planfile.write_text(json.dumps(doc))
+    before = ws.state_bytes()
+    for args in (
+        ("show", str(planfile)),
+        ("graph", "--plan", str(planfile)),
+        ("apply", str(planfile)),
+    ):
+        result = ws.run(*args, code=1)
+        assert "Error: Failed to read plan file" in result.stderr
+        assert f"{planfile} was changed or damaged after `meshprov plan --out` wrote it" in (
+            result.stderr
+        )
+        assert f"{what} missing or not what meshprov writes). Make a new plan." in result.stderr
+    assert ws.state_bytes() == before
+    assert ws.world("test_thing.solo")["value"] == "s"
 
 
 def test_saved_plan_refused_when_the_configuration_changed(ws: Workspace) -> None:
