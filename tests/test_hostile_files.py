@@ -543,3 +543,40 @@ def test_a_nul_in_a_path_is_a_diagnostic_on_its_line(ws: Workspace, hcl: str, su
         assert f"Error: {summary}" in result.stderr
         assert "NUL character" in result.stderr
         assert re.search(r"on \S*main\.hcl line \d+", result.stderr), result.stderr
+
+
+# --- dates past the calendar ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "attribute"),
+    [
+        ("ca.cp", "validity"),
+        ("zone.eu", "cert_validity"),
+        ("zone.eu", "renew_before"),
+    ],
+)
+def test_a_duration_past_the_year_9999_is_a_validate_error(
+    ws: Workspace, address: str, attribute: str
+) -> None:
+    """It passed validate and plan, then crashed apply half-way (OverflowError)."""
+    kind, name = address.split(".")
+    block = f'{kind} "{name}" {{'
+    ws.write(ZONE.replace(block, f'{block}\n  {attribute} = "999999999d"'))
+    for args in (("validate",), ("plan",), ("apply", "--auto-approve")):
+        result = ws.run(*args, "--no-color", code=1)
+        assert f'Error: Invalid value for "{attribute}"' in result.stderr
+        assert '"999999999d" is too long: a duration is at most "365000d"' in result.stderr
+    assert not ws.state_path.exists()
+    ws.write(ZONE.replace(block, f'{block}\n  {attribute} = "365000d"'))
+    ws.run("validate")
+
+
+@pytest.mark.parametrize(
+    "moment", ["9999-12-31T23:59:59Z", "9000-01-01T00:00:00Z", "0001-01-01T00:05:00+01:00"]
+)
+def test_an_as_of_out_of_the_calendar_is_a_usage_error(applied: Workspace, moment: str) -> None:
+    for args in (("plan",), ("verify",)):
+        result = applied.run(*args, "--as-of", moment, code=1)
+        assert f"Invalid value for '--as-of': '{moment}' is out of range" in result.stderr
+    applied.run("plan", "--as-of", "8999-12-31T23:59:59Z")

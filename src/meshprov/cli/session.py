@@ -23,6 +23,7 @@ from meshprov.diagnostics import (
 )
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_FORMAT = 0, 1, 2, 3
+EARLIEST_MOMENT = datetime(1970, 1, 1, tzinfo=UTC)  # --as-of: nothing meshprov made is older
 
 
 class Session:
@@ -172,4 +173,12 @@ def moment(as_of: str | None) -> datetime:
         ) from None
     if when.tzinfo is None:
         raise click.BadParameter("the time needs a zone, e.g. Z or +02:00", param_hint="'--as-of'")
+    from meshprov.resources.schema import LATEST_MOMENT
+
+    if not EARLIEST_MOMENT <= when < LATEST_MOMENT:  # compared across zones: never converted
+        raise click.BadParameter(
+            f"{as_of!r} is out of range: give a time from {EARLIEST_MOMENT:%Y-%m-%d} and "
+            f"before {LATEST_MOMENT:%Y-%m-%d}",
+            param_hint="'--as-of'",
+        )
     return when.astimezone(UTC)
