@@ -395,6 +395,18 @@ ERRORS = [
             "from an attribute of that resource",
         ),
     ),
+    # past Go's int64 nanoseconds (about 292 years) a duration is invalid, as in Terraform; it
+    # overflowed Python's timedelta, a crash
+    (
+        "timeadd",
+        ["2020-01-01T00:00:00Z", "99999999999999h"],
+        arg("duration", 'time: invalid duration "99999999999999h"'),
+    ),
+    (
+        "timeadd",
+        ["9999-12-31T23:00:00Z", "2h"],
+        failed("timeadd", "the result is outside the range of supported times"),
+    ),
     # values quoted in messages are hidden when the argument is sensitive
     (
         "tonumber",

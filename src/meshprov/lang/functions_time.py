@@ -170,6 +170,9 @@ _UNIT_SECONDS = {
 }
 
 
+_MAX_GO_DURATION_SECONDS = (2**63 - 1) / 1e9  # about 292 years
+
+
 def parse_go_duration(text: str) -> timedelta:
     """Go's time.ParseDuration: ``"1h30m"``, ``"-10s"``, ``"1.5h"``, ``"0"``."""
     body = text[1:] if text[:1] in "+-" else text
@@ -183,7 +186,7 @@ def parse_go_duration(text: str) -> timedelta:
             raise ValueError(f'time: invalid duration "{text}"')
         seconds += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
         pos = m.end()
-    if not body:
+    if not body or seconds > _MAX_GO_DURATION_SECONDS:  # Go's int64 nanoseconds overflow
         raise ValueError(f'time: invalid duration "{text}"')
     return timedelta(seconds=-seconds if text.startswith("-") else seconds)
 
