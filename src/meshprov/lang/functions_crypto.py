@@ -76,13 +76,16 @@ def _fileset(ctx: CallContext, path: Any, pattern: Any) -> HclSet:
         matcher = re.compile(_glob_regex(glob))
     except ValueError as e:
         raise _CallFailed(f"failed to glob pattern {_quote(glob)}: {e}") from None
-    if not root.is_dir():
-        return HclSet()
     found = []
-    for candidate in sorted(root.rglob("*")):
-        relative = candidate.relative_to(root).as_posix()
-        if matcher.fullmatch(relative) and candidate.is_file():
-            found.append(relative)
+    try:  # a name too long, a directory that cannot be read: the operating system's error
+        if not root.is_dir():
+            return HclSet()
+        for candidate in sorted(root.rglob("*")):
+            relative = candidate.relative_to(root).as_posix()
+            if matcher.fullmatch(relative) and candidate.is_file():
+                found.append(relative)
+    except OSError as e:
+        raise _CallFailed(f"failed to glob pattern {_quote(glob)}: {e.strerror or e}") from None
     return HclSet(found)
 
 

@@ -31,7 +31,13 @@ def parse_timestamp(text: str) -> datetime:
         tz = UTC
     else:
         sign = -1 if zone[0] == "-" else 1
-        tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
+        hours, minutes = int(zone[1:3]), int(zone[4:6])
+        for what, number, limit in (("hour", hours, 23), ("minute", minutes, 59)):
+            if number > limit:  # Go's words; Python's timezone() would say its own
+                raise ValueError(
+                    f"not a valid RFC3339 timestamp: time zone offset {what} out of range"
+                )
+        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
     if hour > 23:
         raise ValueError("not a valid RFC3339 timestamp: hour must be between 0 and 23 inclusive")
     try:
