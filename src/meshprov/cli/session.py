@@ -18,6 +18,7 @@ from meshprov.diagnostics import (
     Diagnostic,
     DiagnosticError,
     SourceCache,
+    consolidate_warnings,
     render_compact_warnings,
     render_text,
 )
@@ -54,7 +55,7 @@ class Session:
             # Terraform's -compact-warnings: one line per warning, as long as nothing failed
             click.echo(render_compact_warnings(diagnostics), err=True)
             return
-        for diag in diagnostics:
+        for diag in consolidate_warnings(diagnostics):
             click.echo(render_text(diag, self.sources), err=True)
 
 

@@ -21,10 +21,10 @@ from meshprov import kuma, pki
 from meshprov.addrs import parse_instance_address
 from meshprov.diagnostics import Diagnostic, error, warning
 from meshprov.files import (
-    IsSymlink,
     UnsafePath,
+    drift_of,
+    file_digest,
     owned_parts,
-    read_file_and_mode,
     remove_orphaned_temps,
     remove_owned_files,
     write_owned_files,
@@ -52,7 +52,7 @@ from meshprov.resources.base import (
     ResourceType,
     attributes_digest,
 )
-from meshprov.resources.ca import KEY_ALGORITHMS, expiring
+from meshprov.resources.ca import KEY_ALGORITHMS, expiring, signs_under_held
 from meshprov.resources.report import (
     CertificateImpact,
     ImpactItem,
@@ -110,11 +110,16 @@ SHARED_ATTRIBUTES = (
     Attr("cert_validity", STRING, default="8760h", check=check_duration),
     Attr("renew_before", STRING, default="720h", check=check_duration),
     Attr("tls_min_version", STRING, default="TLSv1_2", allowed=("TLSv1_2", "TLSv1_3")),
-    Attr("api_http_interface", STRING, default="127.0.0.1"),
+    Attr(
+        "api_http_interface",
+        STRING,
+        default="127.0.0.1",
+        check=kuma.listen_interface_problem,
+    ),
     Attr("api_https_port", NUMBER, default=kuma.API_HTTPS_PORT, check=check_port),
     Attr("api_separate_cert", BOOL, default=False),
     Attr("output_dir", STRING, computed=True),  # default: out/<address>
-    Attr("work_dir", STRING, default="/var/lib/kong-mesh"),
+    Attr("work_dir", STRING, default="/var/lib/kong-mesh", check=kuma.host_path_problem),
     Attr("namespace", STRING, default=kuma.NAMESPACE, check=check_kubernetes_name),
     # kubernetes: the control-plane Service, whose in-cluster names the certificate carries
     Attr("service_name", STRING, default=kuma.SERVICE_NAME, check=check_kubernetes_name),
@@ -198,11 +203,6 @@ def missing_service_names(cert_pem: Any, values: dict[str, Any]) -> list[str]:
         return []
 
 
-def artifact_digest(content: bytes, mode: int) -> str:
-    """How state records a file: its mode and content digest, e.g. ``0600 sha256:1f2e…``."""
-    return f"{mode:04o} sha256:{hashlib.sha256(content).hexdigest()[:16]}"
-
-
 def plain(value: Any) -> Any:
     """A configuration value without marks; a referenced instance as a plain dict."""
     raw, _ = unmark(value)
@@ -214,6 +214,8 @@ def plain(value: Any) -> Any:
 
 class ControlPlaneType(ResourceType):
     """Planning, issuing, writing and checking a control plane's certificate and files."""
+
+    refresh_waits = False  # reads local files only
 
     # a new certificate and key are written over the old files, never leaving none
     create_before_destroy = True
@@ -285,6 +287,7 @@ class ControlPlaneType(ResourceType):
                 )
             )
         found.extend(fixed_port_problems(instance, {"api_https_port": kuma.API_HTTPS_PORT}))
+        found.extend(port_collisions(instance, self.port_arguments, self.serves_data_planes))
         for ip in [] if has_unknown(addresses) else addresses:
             if _is_scoped_ip(ip):
                 found.append(
@@ -406,25 +409,30 @@ class ControlPlaneType(ResourceType):
         if has_unknown({**planned, "ca_bundle_pem": None}) or self.files_unknown(request.config):
             return UNKNOWN
         global_cp = plain(request.config.get("global"))
-        specs = []
-        for stand_in in ("# known after apply: 1\n", "# known after apply: 2\n"):
-            own = {**planned, "ca_bundle_pem": _known(planned["ca_bundle_pem"], stand_in)}
-            given = request.config
-            if isinstance(global_cp, dict):
-                bundle = _known(global_cp["ca_bundle_pem"], stand_in)
-                given = {**given, "global": {**global_cp, "ca_bundle_pem": bundle}}
-            specs.append(self.spec(request.address, own, given))
-        first_spec, second_spec = specs
-        if first_spec == second_spec:  # no stand-in was needed: one rendering tells
+        bundles = [planned["ca_bundle_pem"]]
+        if isinstance(global_cp, dict):
+            bundles.append(global_cp["ca_bundle_pem"])
+        if not any(isinstance(bundle, Unknown) for bundle in bundles):
+            # no stand-in is needed: one rendering tells, or none when state has its digest
+            spec = self.spec(request.address, planned, request.config)
             recorded = request.prior.get("artifacts") if request.prior else None
             rendered = request.prior_private.get("rendered")
-            if rendered is not None and rendered == _rendered(first_spec, recorded):
+            if rendered is not None and rendered == _rendered(spec, recorded):
                 return dict(cast(dict, recorded))
-            specs = [first_spec]
+            specs = [spec]
+        else:
+            specs = []
+            for stand_in in ("# known after apply: 1\n", "# known after apply: 2\n"):
+                own = {**planned, "ca_bundle_pem": _known(planned["ca_bundle_pem"], stand_in)}
+                given = request.config
+                if isinstance(global_cp, dict):
+                    bundle = _known(global_cp["ca_bundle_pem"], stand_in)
+                    given = {**given, "global": {**global_cp, "ca_bundle_pem": bundle}}
+                specs.append(self.spec(request.address, own, given))
         digests = []
         for spec in specs:
             files = kuma.render_artifacts(spec)
-            digests.append({p: artifact_digest(a.content, a.mode) for p, a in files.items()})
+            digests.append({p: file_digest(a.content, a.mode) for p, a in files.items()})
         first, second = digests[0], digests[-1]
         return {p: first[p] if first[p] == second.get(p) else UNKNOWN for p in sorted(first)}
 
@@ -464,7 +472,7 @@ class ControlPlaneType(ResourceType):
         except OSError as exc:
             raise ResourceError(f"cannot write {exc.filename or out}: {exc.strerror}") from None
         attributes["artifacts"] = {
-            path: artifact_digest(a.content, a.mode) for path, a in sorted(files.items())
+            path: file_digest(a.content, a.mode) for path, a in sorted(files.items())
         }
         if prior is not None:
             self._remove_stale(request.context, prior, attributes)
@@ -507,7 +515,7 @@ class ControlPlaneType(ResourceType):
         certificate = _certificate_impact(change, plan.timestamp)
         if certificate is not None:
             items.append(certificate)
-        if _breaks_trust(change):
+        if _breaks_trust(change, plan):
             before, after = change.before or {}, change.after or {}
             clients = self.trust_clients(change, plan)
             items.append(TrustBreak(change.address, str(after["ca"]), str(before["ca"]), clients))
@@ -553,6 +561,7 @@ class ControlPlaneType(ResourceType):
         ]
 
     serves_data_planes = False  # a zone's data plane proxies verify it with its CA bundle
+    port_arguments: tuple[str, ...] = ("api_https_port",)  # the ports kuma-cp listens on
 
     # --- delete and refresh ----------------------------------------------------------------
 
@@ -625,26 +634,13 @@ class ControlPlaneType(ResourceType):
                 owned_parts(relative)
             except UnsafePath as exc:
                 raise ResourceError(f"an artifact recorded in state is refused: {exc}") from None
-            path = out / relative
+            path = os.path.join(out, relative)  # a string: thousands of files, no Path each
             try:
-                content, mode = read_file_and_mode(path)
-            except IsSymlink:
-                actual[relative] = None
-                notes.append(f"{relative} was replaced by a symlink")
-                continue
-            except FileNotFoundError:
-                actual[relative] = None
-                notes.append(f"{relative} was deleted")
-                continue
+                actual[relative], note = drift_of(path, digest, relative)
             except OSError as exc:
                 raise ResourceError(f"cannot read {path}: {exc.strerror}") from None
-            actual[relative] = artifact_digest(content, mode)
-            if actual[relative] != digest:
-                want_mode = digest.split(" ", 1)[0]
-                if f"{mode:04o}" != want_mode:
-                    notes.append(f"{relative} has mode {mode:04o}, want {want_mode}")
-                else:
-                    notes.append(f"{relative} was modified")
+            if note:
+                notes.append(note)
         key_path, cert_path = out / kuma.Files.KEY, out / kuma.Files.CERT
         # the files apply wrote from a verified pair, as it wrote them, are that pair
         as_written = verified and all(
@@ -714,10 +710,36 @@ def fixed_port_problems(instance: ResourceInstance, ports: dict[str, int]) -> li
     ]
 
 
-def _breaks_trust(change: ResourceChange) -> bool:
-    """SPEC §4.1: the certificate is reissued by a CA whose certificate is not in the bundle
-    the clients hold now (the one in state). A CA created or replaced by this plan has a
-    certificate no bundle can hold yet."""
+def port_collisions(
+    instance: ResourceInstance, arguments: tuple[str, ...], zone: bool
+) -> list[Diagnostic]:
+    """Two of kuma-cp's listeners on one port: it would not start ("address already in use").
+    ``arguments`` are the port attributes meshprov sets; kuma-cp has fixed ports besides."""
+    values = instance.values
+    environment = values["environment"]
+    taken = {} if has_unknown(environment) else kuma.fixed_listen_ports(zone, environment)
+    found = []
+    # of two ports that meet, the one set in the configuration is the one to change
+    for name in sorted(arguments, key=lambda n: n in instance.argument_ranges):
+        port = values[name]
+        if not isinstance(port, int):
+            continue
+        if port in taken:
+            found.append(
+                error(
+                    "Port already in use",
+                    f"{instance.address}: {name} = {port} is also the port of {taken[port]}: "
+                    "kuma-cp would fail to start (address already in use). Choose another port.",
+                    instance.argument_range(name),
+                )
+            )
+        taken.setdefault(port, name)
+    return found
+
+
+def _breaks_trust(change: ResourceChange, plan: Plan) -> bool:
+    """SPEC §4.1: the reissued certificate does not verify with the bundle its clients hold
+    now (the one in state: every client of this control plane is given that bundle)."""
     before, after = change.before or {}, change.after or {}
     if change.action is Action.CREATE or change.after is None:
         return False
@@ -726,10 +748,9 @@ def _breaks_trust(change: ResourceChange) -> bool:
     held = before.get("ca_bundle_pem")
     if not isinstance(held, str):
         return False
-    issuer = after.get("ca_id")
-    if issuer == before.get("ca_id"):
+    if after.get("ca_id") == before.get("ca_id"):
         return False  # the same CA: every bundle holds the issuing chain
-    return not isinstance(issuer, str) or issuer not in pki.bundle_fingerprints(held)
+    return not signs_under_held(after.get("ca"), plan, pki.signer_identities(held))
 
 
 def _certificate_impact(change: ResourceChange, timestamp: str) -> CertificateImpact | None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from meshprov import kuma, yamlio
 from meshprov.aws import AwsError, call, paginate
 from meshprov.diagnostics import Diagnostic, error, named
-from meshprov.files import UnsafePath, write_owned_files
+from meshprov.files import UnsafePath, drift_of, file_digest, write_owned_files
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, Unknown, has_unknown, unmark
 from meshprov.plan.model import Action, Plan, ResourceChange
@@ -35,7 +35,7 @@ from meshprov.resources.base import (
     ResourceInstance,
     ResourceType,
 )
-from meshprov.resources.control_plane_common import artifact_digest, check_port
+from meshprov.resources.control_plane_common import check_port
 from meshprov.resources.report import (
     CheckRow,
     FirewallImpact,
@@ -46,6 +46,7 @@ from meshprov.resources.report import (
     RowBuilder,
     SourceChange,
     VerifyContext,
+    firewall_reach,
 )
 from meshprov.resources.schema import (
     BOOL,
@@ -73,7 +74,7 @@ SCHEMA = ResourceSchema(
     attributes=(
         Attr("security_group_ids", STRING_LIST, default=()),
         Attr("helm_values_file", STRING),
-        Attr("port", NUMBER, default=5685, check=check_port, forces_replacement=True),
+        Attr("port", NUMBER, default=kuma.KDS_PORT, check=check_port, forces_replacement=True),
         Attr("protocol", STRING, default="tcp", allowed=("tcp", "udp"), forces_replacement=True),
         Attr("allow_zones", ANY, default=(), reference="zone"),
         Attr("allow_cidrs", STRING_LIST, default=()),
@@ -273,7 +274,7 @@ class FirewallType(ResourceType):
                     found.append(
                         error(
                             "Public source not allowed",
-                            f"{network} (from allow_cidrs) would open {_port(values['port'])} to "
+                            f"{network} (from allow_cidrs) would open {_opens(values)} to "
                             "the internet or a very wide range. Set allow_public = true if that "
                             "is really intended.",
                             instance.argument_range("allow_cidrs"),
@@ -623,7 +624,7 @@ class FirewallType(ResourceType):
         """Ingress on the port, read back from AWS: exactly the allowed CIDRs, nothing public;
         the Helm values overlay holds exactly the allowed CIDRs."""
         attrs = instance.attributes
-        row = RowBuilder(f"firewall (port {attrs['port']})", instance.address, _VERIFY_ORDER)
+        row = RowBuilder(f"firewall ({_opens(attrs)})", instance.address, _VERIFY_ORDER)
         summary = []
         if attrs.get("helm_values_file") is not None:
             summary.append(_verify_helm_values(row, attrs, context.context))
@@ -693,7 +694,7 @@ class FirewallType(ResourceType):
             items.append(firewall)
             items.extend(
                 ImpactWarning(
-                    f"{change.address} opens port {firewall.port} to {source.cidr} (allow_public)",
+                    f"{change.address} opens {firewall.reaches()} to {source.cidr} (allow_public)",
                     first=True,
                 )
                 for source in firewall.added
@@ -851,7 +852,9 @@ def _firewall_impact(change: ResourceChange) -> FirewallImpact | None:
     before = _sources(change.before)
     after = _sources(change.after if change.action is not Action.DELETE else None)
     values = change.after or change.before or {}
-    port = values.get("port")
+    port = values.get("port") if _has_groups(values) else None
+    overlay = values.get("helm_values_file")
+    overlay = overlay if isinstance(overlay, str) else None
     revoked: tuple[str, ...] = ()
     if change.action is not Action.DELETE:
         revoked = tuple(
@@ -859,13 +862,20 @@ def _firewall_impact(change: ResourceChange) -> FirewallImpact | None:
             for rule in _listed((change.after or {}).get("revokes"))
         )
     if after is None:
-        return FirewallImpact(change.address, port, (), (), revoked, unknown=True)
+        return FirewallImpact(change.address, port, (), (), revoked, True, overlay)
     before = before or {}
     added = tuple(SourceChange(c, after[c]) for c in after if c not in before)
     removed = tuple(SourceChange(c, before[c]) for c in before if c not in after)
     if not (added or removed or revoked):
         return None
-    return FirewallImpact(change.address, port, added, removed, revoked)
+    return FirewallImpact(change.address, port, added, removed, revoked, overlay=overlay)
+
+
+def _has_groups(values: Mapping[str, Any]) -> bool:
+    """Whether the firewall opens its port in security groups (or may: not known yet), as
+    opposed to writing only the Helm overlay, which has no port of its own."""
+    groups = values.get("security_group_ids")
+    return has_unknown(groups) or bool(groups)
 
 
 def _without_groups(sources: Any) -> dict[str, Any]:
@@ -888,7 +898,7 @@ def _helm_digest(path: Any, sources: Any) -> Any:
         return None
     if has_unknown(path) or sources is UNKNOWN:
         return UNKNOWN
-    return artifact_digest(_helm_values(sources), HELM_VALUES_MODE)
+    return file_digest(_helm_values(sources), HELM_VALUES_MODE)
 
 
 def helm_values_path(context: Context, path: str) -> Path:
@@ -917,7 +927,7 @@ def _write_helm_values(
         raise ResourceError(f"cannot write helm_values_file {path}: {exc}") from None
     except OSError as exc:
         raise ResourceError(f"cannot write helm_values_file {path}: {exc.strerror}") from None
-    return artifact_digest(content, HELM_VALUES_MODE)
+    return file_digest(content, HELM_VALUES_MODE)
 
 
 def _verify_helm_values(row: RowBuilder, attrs: dict[str, Any], context: Context) -> str:
@@ -952,18 +962,9 @@ def _read_helm_values(context: Context, prior: dict[str, Any]) -> tuple[str | No
     name = prior["helm_values_file"]
     path = helm_values_path(context, name)
     try:
-        content = path.read_bytes()
-        mode = os.stat(path).st_mode & 0o777
-    except FileNotFoundError:
-        return None, f"{name} was deleted"
+        return drift_of(path, prior.get("helm_values") or "", name)
     except OSError as exc:
         raise ResourceError(f"cannot read {path}: {exc.strerror}") from None
-    actual = artifact_digest(content, mode)
-    if actual == prior.get("helm_values"):
-        return actual, ""
-    if mode != HELM_VALUES_MODE:
-        return actual, f"{name} has mode {mode:04o}, want {HELM_VALUES_MODE:04o}"
-    return actual, f"{name} was modified"
 
 
 def desired_sources(address: str, config: dict[str, Any]) -> Any:
@@ -990,16 +991,21 @@ def desired_sources(address: str, config: dict[str, Any]) -> Any:
         for network, where in origin.items():
             if is_public(network):
                 raise ResourceError(
-                    f"{address}: {network} (from {where}) would open {_port(config['port'])} to "
+                    f"{address}: {network} (from {where}) would open {_opens(config)} to "
                     "the internet or a very wide range. Set allow_public = true if that is "
                     "really intended."
                 )
     return dict(sorted(sources.items(), key=lambda kv: cidr_key(kv[0])))
 
 
-def _port(port: Any) -> str:
-    """The port a public source would open, in words: validate may not know it yet."""
-    return "the firewall's port" if has_unknown(port) else f"port {unmark(port)[0]}"
+def _opens(values: Mapping[str, Any]) -> str:
+    """What a public source would open, in words: validate may not know the port yet."""
+    plain = {k: unmark(values[k])[0] for k in ("port", "security_group_ids", "helm_values_file")}
+    port = "the firewall's port" if has_unknown(plain["port"]) else f"port {plain['port']}"
+    overlay = plain["helm_values_file"]
+    return firewall_reach(
+        port if _has_groups(plain) else None, overlay if isinstance(overlay, str) else None
+    )
 
 
 def _kds_port_mismatches(
@@ -1066,7 +1072,7 @@ def _public_zone_egress(instance: ResourceInstance) -> list[Diagnostic]:
                 found.append(
                     error(
                         "Public source not allowed",
-                        f"{ip} (egress_ips of {raw.address}) would open {_port(values['port'])} "
+                        f"{ip} (egress_ips of {raw.address}) would open {_opens(values)} "
                         "to the internet or a very wide range. Set allow_public = true if that "
                         "is really intended.",
                         instance.argument_range("allow_zones"),
