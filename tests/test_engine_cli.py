@@ -916,6 +916,9 @@ def test_state_list_show_rm_pull(ws: Workspace) -> None:
         "test_thing.many[0]",
         "test_thing.many[1]",
     ]
+    assert ws.run("state", "list", "test_thing.nope").stdout == ""  # valid, matches nothing
+    typo = ws.run("state", "list", "test_thing.many[", code=1)
+    assert "Error: Invalid resource address" in typo.stderr and typo.stdout == ""
 
     shown = ws.run("state", "show", "test_thing.parent").stdout
     assert shown.startswith('# test_thing.parent:\nresource "test_thing" "parent" {\n')

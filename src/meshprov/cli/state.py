@@ -32,10 +32,15 @@ def state() -> None:
 @click.pass_obj
 def state_list(session: Session, addresses: tuple[str, ...]) -> None:
     """List the resource instances in the state (those under ADDRESSES, if given)."""
-    from meshprov.addrs import address_under
+    from meshprov.addrs import address_under, parse_instance_address
     from meshprov.operations import current_state
 
     try:
+        for given in addresses:  # a typo must not read as "nothing there" (Terraform's too)
+            try:
+                parse_instance_address(given)
+            except ValueError as exc:
+                raise DiagnosticError.single("Invalid resource address", str(exc)) from None
         current = current_state(session.directory)
     except DiagnosticError as exc:
         fail(session, exc)
