@@ -903,6 +903,9 @@ def test_show_renders_the_state_without_secrets(ws: Workspace) -> None:
 
 
 def test_state_list_show_rm_pull(ws: Workspace) -> None:
+    ws.write(BASIC)
+    nothing = ws.run("state", "pull")  # no state yet: nothing, as Terraform prints
+    assert nothing.stdout == "" and not ws.state_path.exists()
     applied(ws, BASIC + 'test_thing "many" {\n  count = 2\n}\n')
     listed = ws.run("state", "list").stdout.splitlines()
     assert listed == [

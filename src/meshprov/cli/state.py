@@ -183,6 +183,8 @@ def state_pull(session: Session, decrypt: bool) -> None:
         current = read_state(backend)
     except DiagnosticError as exc:
         fail(session, exc)
+    if not backend.has_stored_state and not current.resources:
+        return  # as Terraform: nothing to pull, rather than a new lineage made up each time
     data = current.dumps()
     if backend.encryption is not None and not decrypt:
         data = backend.encryption.seal(data, CONTENT_STATE)
