@@ -74,3 +74,123 @@ def test_nonsensitive_keys_are_the_way_to_use_one(tmp_path):
     )
     planned = ws.run("plan", "--no-color")
     assert f'# ca.cp["{SECRET}"] will be created' in planned.stdout
+
+
+# --- exports and reports derived from sensitive arguments ----------------------------------------
+
+HOST = "hidden-host.example.com"
+ZONE_NAME = "hidden-zone"
+USER = "hidden-user"
+GROUP = "hidden-group"
+
+DERIVED = (
+    """
+variable "host" {
+  type      = string
+  sensitive = true
+  default   = "HOST"
+}
+
+variable "zone_name" {
+  type      = string
+  sensitive = true
+  default   = "ZONE_NAME"
+}
+
+variable "user" {
+  type      = string
+  sensitive = true
+  default   = "USER"
+}
+
+variable "groups" {
+  type      = list(string)
+  sensitive = true
+  default   = ["GROUP"]
+}
+
+ca "cp" {
+  common_name = "Mesh CA"
+}
+
+signing_key "admin" {
+  kind = "user"
+}
+
+control_plane "global" {
+  ca              = ca.cp
+  hostnames       = [var.host]
+  user_token_keys = [signing_key.admin]
+  admin_groups    = var.groups
+}
+
+zone "eu" {
+  ca         = ca.cp
+  name       = var.zone_name
+  global     = control_plane.global
+  hostnames  = ["cp.eu.example.com"]
+  egress_ips = ["198.51.100.4"]
+}
+
+token "admin" {
+  signing_key = signing_key.admin
+  user_name   = var.user
+  groups      = var.groups
+}
+""".replace("ZONE_NAME", ZONE_NAME)
+    .replace("HOST", HOST)
+    .replace("USER", USER)
+)
+DERIVED = DERIVED.replace("GROUP", GROUP)
+HIDDEN = (HOST, ZONE_NAME, USER, GROUP)
+
+
+def _assert_none_shown(text: str, what: str) -> None:
+    for secret in HIDDEN:
+        assert secret not in text, f"{what} shows {secret}:\n{text}"
+
+
+def test_what_a_plan_shows_hides_the_exports_and_reports_of_sensitive_arguments(tmp_path):
+    """``dial_host``, ``kds_address``, ``zone_name``, ``global_address`` repeat a sensitive
+    argument; the security impact and "After apply" name the token's user and groups."""
+    ws = Workspace(tmp_path / "config")
+    ws.write(DERIVED)
+    saved, markdown = tmp_path / "saved.plan", tmp_path / "plan.md"
+    planned = ws.run("plan", "--no-color", "--out", str(saved), "--markdown", str(markdown))
+    _assert_none_shown(planned.output, "plan")
+    assert 'token.admin: user "(sensitive value)" (groups (sensitive value))' in planned.stdout
+    assert "+ dial_host          = (sensitive value)" in planned.stdout
+    assert "+ zone_name             = (sensitive value)" in planned.stdout
+    assert "+ global_address        = (sensitive value)" in planned.stdout
+    _assert_none_shown(markdown.read_text(), "the Markdown comment")
+    _assert_none_shown(saved.read_bytes().decode(), "the saved plan")
+    doc = json.loads(ws.run("plan", "--json").stdout)
+    _assert_none_shown(json.dumps(doc), "plan --json")
+    zone = next(c for c in doc["resource_changes"] if c["address"] == "zone.eu")
+    assert zone["change"]["after_sensitive"]["zone_name"] is True
+    assert zone["change"]["after_sensitive"]["global_address"] is True
+    for args in (("show", "--no-color", str(saved)), ("show", "--json", str(saved))):
+        _assert_none_shown(ws.run(*args).output, " ".join(args))
+    applied = ws.run("apply", "--auto-approve", "--no-color")
+    _assert_none_shown(applied.output, "apply")
+    for args in (
+        ("show", "--no-color"),
+        ("show", "--json"),
+        ("state", "show", "zone.eu"),
+        ("state", "show", "control_plane.global"),
+        ("plan", "--no-color", "--replace", "token.admin"),
+    ):
+        _assert_none_shown(ws.run(*args).output, " ".join(args))
+    # the artifacts are where the values belong
+    env = (ws.dir / "out/zone.eu/kuma-cp.env").read_text()
+    assert f"KUMA_MULTIZONE_ZONE_NAME={ZONE_NAME}" in env
+    assert f"KUMA_MULTIZONE_ZONE_GLOBAL_ADDRESS=grpcs://{HOST}:5685" in env
+
+
+def test_an_output_of_a_derived_export_must_be_marked_sensitive(tmp_path):
+    ws = Workspace(tmp_path)
+    ws.write(DERIVED + 'output "kds" {\n  value = control_plane.global.kds_address\n}\n')
+    planned = ws.run("plan", "--no-color", code=1)
+    assert "Error: Output refers to sensitive values" in planned.stderr
+    _assert_none_shown(planned.output, "plan")
+

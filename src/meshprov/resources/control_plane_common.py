@@ -124,13 +124,17 @@ SHARED_ATTRIBUTES = (
     Attr("trusted_cas", ANY, default=(), reference="ca"),
 )
 
+# what a control plane's dial host is made of (hostnames, else addresses, else on kubernetes
+# the Service's name): an export that repeats it is as sensitive as they are
+DIALLED_BY = ("hostnames", "addresses", "service_name", "namespace")
+
 SHARED_EXPORTS = (
     Exported("cert_pem", kind="pem"),
     Exported("private_key_pem", sensitive=True, kind="pem"),
     Exported("ca_bundle_pem", kind="pem"),
     Exported("cert_not_after", kind="time"),
     Exported("cert_fingerprint", kind="text"),
-    Exported("dial_host", kind="text"),
+    Exported("dial_host", kind="text", derived_from=DIALLED_BY),
     Exported("api_cert_pem", kind="pem", nullable=True),
     Exported("api_private_key_pem", sensitive=True, kind="pem", nullable=True),
     Exported("ca_id", kind="text"),
