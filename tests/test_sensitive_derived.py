@@ -9,6 +9,7 @@ keys, the attributes a resource exports from a sensitive argument, and the secur
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 from tests.support.engine import Workspace
@@ -194,3 +195,27 @@ def test_an_output_of_a_derived_export_must_be_marked_sensitive(tmp_path):
     assert "Error: Output refers to sensitive values" in planned.stderr
     _assert_none_shown(planned.output, "plan")
 
+
+def test_a_saved_plan_applies_its_sensitive_arguments(tmp_path):
+    """A plan file leaves sensitive values out; applying it once gave a control plane no
+    hostnames (a crash), a zone its default name and an RBAC binding no groups."""
+    ws = Workspace(tmp_path / "config")
+    ws.write(DERIVED)
+    saved = tmp_path / "saved.plan"
+    ws.run("plan", "--out", str(saved))
+    applied = ws.run("apply", "--no-color", str(saved))
+    _assert_none_shown(applied.output, "apply")
+    out = ws.dir / "out"
+    zone_env = (out / "zone.eu/kuma-cp.env").read_text()
+    assert f"KUMA_MULTIZONE_ZONE_NAME={ZONE_NAME}\n" in zone_env
+    assert f"KUMA_MULTIZONE_ZONE_GLOBAL_ADDRESS=grpcs://{HOST}:5685\n" in zone_env
+    assert f"--address=https://{HOST}:5682" in (out / "control_plane.global/kumactl.sh").read_text()
+    binding = (out / "control_plane.global/access-role-binding.yaml").read_text()
+    assert f"  name: {GROUP}\n" in binding
+    sans = subprocess.run(
+        ["openssl", "x509", "-noout", "-ext", "subjectAltName", "-in",
+         out / "control_plane.global/tls/tls.crt"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert f"DNS:{HOST}" in sans
+    assert "No changes." in ws.run("plan", "--no-color").stdout
