@@ -172,6 +172,10 @@ def test_what_a_plan_shows_hides_the_exports_and_reports_of_sensitive_arguments(
     assert zone["change"]["after_sensitive"]["global_address"] is True
     for args in (("show", "--no-color", str(saved)), ("show", "--json", str(saved))):
         _assert_none_shown(ws.run(*args).output, " ".join(args))
+    # the file holds null for each sensitive claim: the token's subject says so, as above
+    shown = ws.run("show", "--no-color", str(saved)).stdout
+    assert 'token.admin: user "(sensitive value)" (groups (sensitive value))' in shown
+    assert "None" not in shown
     applied = ws.run("apply", "--auto-approve", "--no-color")
     _assert_none_shown(applied.output, "apply")
     for args in (
@@ -205,6 +209,7 @@ def test_a_saved_plan_applies_its_sensitive_arguments(tmp_path):
     ws.run("plan", "--out", str(saved))
     applied = ws.run("apply", "--no-color", str(saved))
     _assert_none_shown(applied.output, "apply")
+    assert 'a new token for user "(sensitive value)" (groups (sensitive value))' in applied.stdout
     out = ws.dir / "out"
     zone_env = (out / "zone.eu/kuma-cp.env").read_text()
     assert f"KUMA_MULTIZONE_ZONE_NAME={ZONE_NAME}\n" in zone_env
