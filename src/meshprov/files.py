@@ -8,18 +8,22 @@ directory they were written into. Every component below that directory is opened
 ``O_NOFOLLOW``, relative to its parent's descriptor: a symlink planted there (at the file, or
 at ``tls/``) is never followed, so meshprov only ever replaces or removes the entries it
 created, never the file a link points to. A relative path that is absolute or climbs out
-(``..``) is refused (``UnsafePath``) before anything is touched.
+(``..``) is refused (``UnsafePath``) before anything is touched. Where the caller knows what it
+wrote (a digest in state), a file is removed only while it still holds that: state names the
+directory, and a state edited to name someone else's must remove nothing there.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import re
 import secrets
+import stat
 import string
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 
 DIR_MODE = 0o755  # output directories
@@ -80,17 +84,32 @@ def write_owned_files(
                 os.close(dfd)
 
 
-def remove_owned_files(base: Path, relatives: Iterable[str]) -> None:
+def remove_owned_files(
+    base: Path,
+    relatives: Iterable[str],
+    written: Callable[[str, bytes], bool] | None = None,
+) -> list[str]:
     """Remove the files at ``relatives`` under ``base`` (the links themselves if they are
     symlinks), the temp files of killed writes next to them, then their directories below
-    ``base`` and ``base`` itself if that left them empty. Missing files are fine."""
-    targets = [owned_parts(r) for r in relatives]  # refuse before removing anything
+    ``base`` and ``base`` itself if that left them empty. Missing files are fine.
+
+    With ``written``, a file is removed only if ``written(relative, content)`` says its
+    content is what meshprov wrote there: where it is not (changed since, or a state naming a
+    file meshprov never wrote: ``output_dir = "/home/me/.ssh"``), the file stays, and the
+    relative paths left are returned."""
+    targets = [(r, owned_parts(r)) for r in relatives]  # refuse before removing anything
+    left: list[str] = []
     opened: dict[tuple[str, ...], int] = {}
     try:
-        for parts in targets:
+        for relative, parts in targets:
             try:
                 dfd = _open_owned_dir(base, parts[:-1], opened, None)
             except FileNotFoundError:
+                continue
+            if written is not None and not _holds_written(
+                dfd, parts[-1], functools.partial(written, relative)
+            ):
+                left.append(relative)
                 continue
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(parts[-1], dir_fd=dfd)
@@ -98,11 +117,52 @@ def remove_owned_files(base: Path, relatives: Iterable[str]) -> None:
     finally:
         for dfd in opened.values():
             os.close(dfd)
-    directories = {parts[:i] for parts in targets for i in range(len(parts))}
+    directories = {parts[:i] for _, parts in targets for i in range(len(parts))}
     for parts in sorted(directories, key=len, reverse=True):
         # only when empty: never remove what meshprov did not write
         with contextlib.suppress(OSError):
             _rmdir_owned(base, parts)
+    return left
+
+
+# larger than any file meshprov writes: not worth reading to compare
+_LARGEST_WRITTEN = 16 << 20
+
+
+def remove_written_file(path: Path, written: Callable[[bytes], bool]) -> bool:
+    """Remove the file at ``path`` (a symlink itself, never its target) if ``written`` says
+    its content is what meshprov wrote there; False when a file is left for that reason."""
+    path = Path(path)
+    try:
+        dfd = os.open(path.parent, _DIR_FLAGS)
+    except FileNotFoundError:
+        return True
+    try:
+        if not _holds_written(dfd, path.name, written):
+            return False
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path.name, dir_fd=dfd)
+        return True
+    finally:
+        os.close(dfd)
+
+
+def _holds_written(dfd: int, name: str, written: Callable[[bytes], bool]) -> bool:
+    """Whether removing ``name`` removes only what meshprov wrote: a symlink (the link goes,
+    never its target), nothing at all, or a regular file whose content ``written`` accepts."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
+    except FileNotFoundError:
+        return True
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return True
+        raise
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > _LARGEST_WRITTEN:
+            return False
+        return written(file.read())
 
 
 def remove_orphaned_temps(base: Path, relatives: Iterable[str]) -> None:

@@ -204,7 +204,17 @@ def missing_service_names(cert_pem: Any, values: dict[str, Any]) -> list[str]:
 
 def artifact_digest(content: bytes, mode: int) -> str:
     """How state records a file: its mode and content digest, e.g. ``0600 sha256:1f2e…``."""
-    return f"{mode:04o} sha256:{hashlib.sha256(content).hexdigest()[:16]}"
+    return f"{mode:04o} {_content_digest(content)}"
+
+
+def written_as(recorded: Any, content: bytes) -> bool:
+    """Whether ``content`` is what the file ``recorded`` (an ``artifact_digest``) held when
+    meshprov wrote it, its mode aside: only then is the file meshprov's to remove."""
+    return isinstance(recorded, str) and recorded.endswith(" " + _content_digest(content))
+
+
+def _content_digest(content: bytes) -> str:
+    return f"sha256:{hashlib.sha256(content).hexdigest()[:16]}"
 
 
 def plain(value: Any) -> Any:
@@ -572,14 +582,19 @@ class ControlPlaneType(ResourceType):
         self, context: Context, prior: dict[str, Any], new: dict[str, Any] | None
     ) -> None:
         """Remove the files ``prior`` wrote that ``new`` (if any) did not write again: only
-        those paths, inside the directory ``prior`` recorded, never through a symlink."""
+        those paths, inside the directory ``prior`` recorded, never through a symlink, and
+        only while they hold what ``prior`` recorded writing (state names the directory: it
+        could name anyone's)."""
         old_dir = context.config_dir / _recorded(prior, "output_dir", str)
         keep: set[str] = set()
         if new is not None and _same_dir(context.config_dir / new["output_dir"], old_dir):
             keep = set(new.get("artifacts") or {})
-        stale = [p for p in _recorded(prior, "artifacts", dict) if p not in keep]
+        recorded = _recorded(prior, "artifacts", dict)
+        stale = [p for p in recorded if p not in keep]
         try:
-            remove_owned_files(old_dir, stale)
+            left = remove_owned_files(
+                old_dir, stale, lambda relative, content: written_as(recorded[relative], content)
+            )
         except UnsafePath as exc:
             raise ResourceError(
                 f"refusing to remove an artifact recorded in state: {exc}. Nothing was removed; "
@@ -589,6 +604,12 @@ class ControlPlaneType(ResourceType):
             raise ResourceError(
                 f"cannot remove {exc.filename or old_dir}: {exc.strerror}"
             ) from None
+        if left:
+            raise ResourceError(
+                f"left {', '.join(left)} in {old_dir}: not what meshprov wrote there (changed "
+                "since, or the state names files meshprov never wrote). Remove them yourself "
+                "if they are not needed, and run meshprov again"
+            )
 
     def private(
         self, address: str, attributes: dict[str, Any], config: dict[str, Any]
@@ -643,12 +664,12 @@ class ControlPlaneType(ResourceType):
             except OSError as exc:
                 raise ResourceError(f"cannot read {path}: {exc.strerror}") from None
             actual[relative] = artifact_digest(content, mode)
-            if actual[relative] != digest:
-                want_mode = digest.split(" ", 1)[0]
-                if f"{mode:04o}" != want_mode:
-                    notes.append(f"{relative} has mode {mode:04o}, want {want_mode}")
-                else:
-                    notes.append(f"{relative} was modified")
+            if not written_as(digest, content):
+                # not what meshprov wrote: no digest, so no later removal takes it for ours
+                actual[relative] = None
+                notes.append(f"{relative} was modified")
+            elif actual[relative] != digest:
+                notes.append(f"{relative} has mode {mode:04o}, want {digest.split(' ', 1)[0]}")
         key_path, cert_path = out / kuma.Files.KEY, out / kuma.Files.CERT
         # the files apply wrote from a verified pair, as it wrote them, are that pair
         as_written = verified and all(

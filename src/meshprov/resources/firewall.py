@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any
 from meshprov import kuma, yamlio
 from meshprov.aws import AwsError, call, paginate
 from meshprov.diagnostics import Diagnostic, error, named
-from meshprov.files import UnsafePath, write_owned_files
+from meshprov.files import (
+    IsSymlink,
+    UnsafePath,
+    read_file_and_mode,
+    remove_written_file,
+    write_owned_files,
+)
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, Unknown, has_unknown, unmark
 from meshprov.plan.model import Action, Plan, ResourceChange
@@ -39,7 +45,7 @@ from meshprov.resources.base import (
     ResourceInstance,
     ResourceType,
 )
-from meshprov.resources.control_plane_common import artifact_digest, check_port
+from meshprov.resources.control_plane_common import artifact_digest, check_port, written_as
 from meshprov.resources.report import (
     CheckRow,
     FirewallImpact,
@@ -955,11 +961,20 @@ def _write_helm_values(
     """Write the overlay (atomically) at ``path`` and remove the one ``prior`` wrote elsewhere;
     ``path`` None removes it. The old file is unlinked itself, never a symlink's target."""
     old = (prior or {}).get("helm_values_file")
-    if old is not None and old != path and (prior or {}).get("helm_values") is not None:
-        try:
-            helm_values_path(context, old).unlink(missing_ok=True)
+    recorded = (prior or {}).get("helm_values")  # None: not there as meshprov wrote it
+    if old is not None and old != path:
+        try:  # only the overlay meshprov wrote: state names the path, it could name any file
+            removed = remove_written_file(
+                helm_values_path(context, old), lambda content: written_as(recorded, content)
+            )
         except OSError as exc:
             raise ResourceError(f"cannot remove {old}: {exc.strerror}") from None
+        if not removed:
+            raise ResourceError(
+                f"left {old}: not the overlay meshprov wrote there (changed since, or the "
+                "state names a file meshprov never wrote). Remove it yourself if it is not "
+                "needed, and run meshprov again"
+            )
     if path is None:
         return None
     content = _helm_values(sources)
@@ -1005,18 +1020,21 @@ def _read_helm_values(context: Context, prior: dict[str, Any]) -> tuple[str | No
     name = prior["helm_values_file"]
     path = helm_values_path(context, name)
     try:
-        content = path.read_bytes()
-        mode = os.stat(path).st_mode & 0o777
+        content, mode = read_file_and_mode(path)
+    except IsSymlink:
+        return None, f"{name} was replaced by a symlink"
     except FileNotFoundError:
         return None, f"{name} was deleted"
     except OSError as exc:
         raise ResourceError(f"cannot read {path}: {exc.strerror}") from None
+    recorded = prior.get("helm_values")
+    if not written_as(recorded, content):
+        # not what meshprov wrote: no digest, so no later removal takes it for its own
+        return None, f"{name} was modified"
     actual = artifact_digest(content, mode)
-    if actual == prior.get("helm_values"):
+    if actual == recorded:
         return actual, ""
-    if mode != HELM_VALUES_MODE:
-        return actual, f"{name} has mode {mode:04o}, want {HELM_VALUES_MODE:04o}"
-    return actual, f"{name} was modified"
+    return actual, f"{name} has mode {mode:04o}, want {HELM_VALUES_MODE:04o}"
 
 
 def desired_sources(address: str, config: dict[str, Any]) -> Any:
