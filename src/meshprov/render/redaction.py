@@ -1,10 +1,15 @@
-"""The texts a plan holds as sensitive, and report items with those texts hidden.
+"""What text from the configuration may look like where a plan shows it: no sensitive text,
+no character a reader cannot see.
 
 A resource type writes its security impact and notices from its attributes as plain text
 (``user "alice" (groups ops)``), and a firewall names its sources by their zone's name: those
 words may come from a sensitive argument, of this instance or of another one. The renderers
 gather the items, so they hide the plan's sensitive texts in them, whatever type wrote which
 field, the way ``diagnostics.SECRETS`` hides them in diagnostics.
+
+A value may also hold characters that print as nothing or reorder what follows (a zero-width
+space, a right-to-left override): ``visible`` escapes them, in report items and in the values
+the plan lists, so the text a reviewer approves is the text applied.
 """
 
 from __future__ import annotations
@@ -48,15 +53,29 @@ def _generated(type_name: str) -> frozenset[str]:
     return resource_type.schema.sensitive_exports if resource_type is not None else frozenset()
 
 
+def visible(text: str) -> str:
+    """``text`` with each character that is not printable (Unicode's "Other" and "Separator"
+    categories but the space and the tab: bidi controls, zero-width characters, line
+    separators) written as a ``\\uXXXX`` escape, as Terraform's plan shows them."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == "\t" else _escaped(c) for c in text)
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
 def redacted(item: _Item, secrets: Secrets | None) -> _Item:
     """``item`` (a frozen dataclass of texts, tuples and dataclasses) with every one of
-    ``secrets`` replaced."""
-    return item if secrets is None else _redact(item, secrets)
+    ``secrets`` replaced and every text ``visible``."""
+    return _redact(item, secrets)
 
 
-def _redact(value: Any, secrets: Secrets) -> Any:
+def _redact(value: Any, secrets: Secrets | None) -> Any:
     if isinstance(value, str):
-        return secrets.redact(value)
+        return visible(value if secrets is None else secrets.redact(value))
     if isinstance(value, tuple):
         return tuple(_redact(v, secrets) for v in value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
