@@ -10,6 +10,7 @@ notify that team when the comment is posted.
 
 from __future__ import annotations
 
+from markdown_it import MarkdownIt
 from tests.support.engine import Workspace
 
 CONFIG = r"""
@@ -57,3 +58,18 @@ def test_invisible_characters_are_shown_as_escapes(tmp_path):
     assert r'token.admin: user "al\u200bice @acme/security-team"' in text
     assert r'+         organization    = "Example \u202eCorp"' in markdown
 
+
+def test_the_comment_mentions_nobody(tmp_path):
+    _, markdown = _plan(tmp_path)
+    tokens = MarkdownIt("commonmark", {"html": True}).parse(markdown)
+    texts = [
+        child.content
+        for token in tokens
+        if token.type == "inline"
+        for child in token.children or []
+        if child.type == "text"
+    ]
+    assert texts, markdown
+    assert not [t for t in texts if "@" in t], "an @mention outside code"
+    # still there for the reviewer to read, as code
+    assert "`@acme/security-team`" in markdown
