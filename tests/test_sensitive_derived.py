@@ -14,6 +14,8 @@ import subprocess
 import pytest
 from tests.support.engine import Workspace
 
+from meshprov import pki
+
 SECRET = "Zq9SecretValueXv7"
 
 VARIABLE = f"""
@@ -224,3 +226,42 @@ def test_a_saved_plan_applies_its_sensitive_arguments(tmp_path):
     ).stdout  # fmt: skip
     assert f"DNS:{HOST}" in sans
     assert "No changes." in ws.run("plan", "--no-color").stdout
+
+
+# --- a file holding a key ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        'file("ca.key")',
+        'filebase64("ca.key")',
+        'templatefile("key.tftpl", {})',
+        'substr(file("ca.key"), 28, 12)',
+    ],
+)
+def test_a_file_holding_a_private_key_reads_as_sensitive(tmp_path, expr):
+    """``file("ca.key")`` is how a configuration brings its own CA's key: what it reads can
+    reach a plan only as (sensitive value), whichever function read it."""
+    ws = Workspace(tmp_path)
+    key = pki.key_to_pem(pki.generate_key("ECDSA_P256"))
+    (tmp_path / "ca.key").write_text(key)
+    (tmp_path / "key.tftpl").write_text("key: " + key)  # the key itself, not a file() call
+    body = key.splitlines()[1]
+    ws.write(f'output "leaked" {{\n  value = {expr}\n}}\n')
+    refused = ws.run("plan", "--no-color", code=1)
+    assert "Error: Output refers to sensitive values" in refused.stderr
+    assert body not in refused.output
+    ws.write(f'ca "cp" {{\n  common_name = "CA"\n  organization = md5({expr})\n}}\n')
+    markdown = tmp_path / "plan.md"
+    planned = ws.run("plan", "--no-color", "--markdown", str(markdown))
+    assert "+ organization    = (sensitive value)" in planned.stdout
+    for text in (planned.output, markdown.read_text()):
+        assert body not in text
+
+
+def test_a_file_holding_no_secret_reads_as_it_is(tmp_path):
+    ws = Workspace(tmp_path)
+    (tmp_path / "motd.txt").write_text("welcome\n")
+    ws.write('output "motd" {\n  value = file("motd.txt")\n}\n')
+    assert "welcome" in ws.run("plan", "--no-color").stdout

@@ -45,6 +45,11 @@ def redact(text: str) -> str:
     return _SECRETS.sub(REDACTED, text)
 
 
+def holds_secret(text: str) -> bool:
+    """Whether ``text`` holds what a secret looks like: a PEM private key or a JWT."""
+    return _SECRETS.search(text) is not None
+
+
 class _Redacting(logging.Formatter):
     def __init__(self, fmt: str, datefmt: str):
         super().__init__(fmt, datefmt)
