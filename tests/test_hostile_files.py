@@ -227,6 +227,23 @@ def test_a_symlink_at_the_lock_file_is_refused(ws: Workspace, tmp_path: Path) ->
     assert mode_of(victim) == 0o640
 
 
+@pytest.mark.parametrize("target", ["dangling", "a file"])
+def test_a_symlink_at_the_journal_is_refused(ws: Workspace, tmp_path: Path, target: str) -> None:
+    """A dangling link made apply crash (O_EXCL refuses it, after the check said nothing was
+    there); a link to a file made every run fold that file into the state."""
+    victim = _victim(tmp_path)
+    ws.write(ZONE)
+    ws.journal_path.parent.mkdir(parents=True)
+    ws.journal_path.symlink_to(tmp_path / "nowhere" if target == "dangling" else victim)
+    for args in (("plan",), ("apply", "--auto-approve")):
+        result = ws.run(*args, "--no-color", code=1)
+        assert "crashed" not in result.output
+        assert "Error: Failed to load state" in result.stderr
+        assert f"State journal {ws.journal_path} is a symlink" in result.stderr
+    assert victim.read_text() == "precious"
+    assert not (ws.dir / "out").exists() and not ws.state_path.exists()
+
+
 # --- item 9: temp files, modes, warnings -----------------------------------------------------
 
 
