@@ -210,7 +210,13 @@ def artifact_digest(content: bytes, mode: int) -> str:
 def written_as(recorded: Any, content: bytes) -> bool:
     """Whether ``content`` is what the file ``recorded`` (an ``artifact_digest``) held when
     meshprov wrote it, its mode aside: only then is the file meshprov's to remove."""
-    return isinstance(recorded, str) and recorded.endswith(" " + _content_digest(content))
+    return isinstance(recorded, str) and recorded.split(" ")[1:] == [_content_digest(content)]
+
+
+def changed_digest(content: bytes, mode: int) -> str:
+    """How refresh records a file someone changed: ``changed 0600 sha256:…``, drift that no
+    removal takes for meshprov's own (``written_as`` refuses it)."""
+    return f"changed {artifact_digest(content, mode)}"
 
 
 def _content_digest(content: bytes) -> str:
@@ -593,7 +599,7 @@ class ControlPlaneType(ResourceType):
         stale = [p for p in recorded if p not in keep]
         try:
             left = remove_owned_files(
-                old_dir, stale, lambda relative, content: written_as(recorded[relative], content)
+                old_dir, stale, lambda path, data: _ours(recorded[path], data)
             )
         except UnsafePath as exc:
             raise ResourceError(
@@ -665,8 +671,7 @@ class ControlPlaneType(ResourceType):
                 raise ResourceError(f"cannot read {path}: {exc.strerror}") from None
             actual[relative] = artifact_digest(content, mode)
             if not written_as(digest, content):
-                # not what meshprov wrote: no digest, so no later removal takes it for ours
-                actual[relative] = None
+                actual[relative] = changed_digest(content, mode)
                 notes.append(f"{relative} was modified")
             elif actual[relative] != digest:
                 notes.append(f"{relative} has mode {mode:04o}, want {digest.split(' ', 1)[0]}")
@@ -852,6 +857,12 @@ _UNSAFE_KEY_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
 def outside_config_dir(output_dir: str) -> bool:
     """An absolute ``output_dir``, or one that climbs out with ``..`` (read as written)."""
     return os.path.isabs(output_dir) or os.path.normpath(output_dir).split(os.sep)[0] == ".."
+
+
+def _ours(recorded: Any, content: bytes) -> bool:
+    """Whether a file to remove is meshprov's: what it wrote, or one refresh found missing
+    (null: a plan made in another checkout, where out/ is not), never one found changed."""
+    return recorded is None or written_as(recorded, content)
 
 
 def _same_dir(a: Path, b: Path) -> bool:

@@ -45,7 +45,12 @@ from meshprov.resources.base import (
     ResourceInstance,
     ResourceType,
 )
-from meshprov.resources.control_plane_common import artifact_digest, check_port, written_as
+from meshprov.resources.control_plane_common import (
+    artifact_digest,
+    changed_digest,
+    check_port,
+    written_as,
+)
 from meshprov.resources.report import (
     CheckRow,
     FirewallImpact,
@@ -961,8 +966,8 @@ def _write_helm_values(
     """Write the overlay (atomically) at ``path`` and remove the one ``prior`` wrote elsewhere;
     ``path`` None removes it. The old file is unlinked itself, never a symlink's target."""
     old = (prior or {}).get("helm_values_file")
-    recorded = (prior or {}).get("helm_values")  # None: not there as meshprov wrote it
-    if old is not None and old != path:
+    recorded = (prior or {}).get("helm_values")
+    if old is not None and old != path and recorded is not None:
         try:  # only the overlay meshprov wrote: state names the path, it could name any file
             removed = remove_written_file(
                 helm_values_path(context, old), lambda content: written_as(recorded, content)
@@ -1021,16 +1026,15 @@ def _read_helm_values(context: Context, prior: dict[str, Any]) -> tuple[str | No
     path = helm_values_path(context, name)
     try:
         content, mode = read_file_and_mode(path)
-    except IsSymlink:
-        return None, f"{name} was replaced by a symlink"
+    except IsSymlink:  # drift, not null: destroy still removes the link (never its target)
+        return "symlink", f"{name} was replaced by a symlink"
     except FileNotFoundError:
         return None, f"{name} was deleted"
     except OSError as exc:
         raise ResourceError(f"cannot read {path}: {exc.strerror}") from None
     recorded = prior.get("helm_values")
     if not written_as(recorded, content):
-        # not what meshprov wrote: no digest, so no later removal takes it for its own
-        return None, f"{name} was modified"
+        return changed_digest(content, mode), f"{name} was modified"
     actual = artifact_digest(content, mode)
     if actual == recorded:
         return actual, ""
