@@ -157,10 +157,12 @@ def test_undeclared_variable_in_var_file_is_only_a_warning(tmp_path: Path) -> No
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "Success! The configuration is valid." in proc.stdout
-    assert proc.stderr.count("Warning: Value for undeclared variable") == 2
+    # one warning per variable; the terminal shows the first and counts the rest, as
+    # Terraform consolidates warnings that share a summary
+    assert proc.stderr.count("Warning: Value for undeclared variable") == 1
     assert "  on extra.auto.vars.hcl line 2:" in proc.stderr
     assert 'Did you mean "region"?' in proc.stderr
-    assert "  on prod.vars.hcl line 2:" in proc.stderr
+    assert "(and one more similar warning elsewhere)" in proc.stderr
 
     proc = subprocess.run(
         [*_MESHPROV, "-C", str(tmp_path), "validate", "--json"],

@@ -91,3 +91,31 @@ def test_frozen_heap_thaws_and_leaves_a_foreign_freeze_alone() -> None:
     finally:
         if not foreign:
             gc.unfreeze()
+
+
+def test_what_a_parse_builds_leaves_the_young_generation_untraversed() -> None:
+    """A parse's tree lives as long as the run: it goes to the oldest generation at once,
+    where no young collection traverses it, and a foreign freeze is left as it was."""
+    from meshprov.heap import gc_paused
+
+    if gc.get_freeze_count() or not gc.isenabled():
+        pytest.skip("the heap is frozen or the collector off in this process")
+    thresholds = gc.get_threshold()
+    gc.set_threshold(10**7, 10, 10)  # no collection of its own moves anything during the test
+    try:
+        with gc_paused():
+            tree = [{"block": [i, str(i)]} for i in range(1000)]
+        oldest = {id(o) for o in gc.get_objects(generation=2)}
+    finally:
+        gc.set_threshold(*thresholds)
+    assert id(tree) in oldest and id(tree[-1]) in oldest
+    assert gc.get_freeze_count() == 0 and gc.isenabled()
+    gc.freeze()  # someone else's freeze: gc_paused neither thaws nor adds to it
+    try:
+        frozen = gc.get_freeze_count()
+        with gc_paused():
+            young = [{"block": [i]} for i in range(10)]
+        assert 0 < gc.get_freeze_count() <= frozen
+        assert id(young) not in {id(o) for o in gc.get_objects(generation=2)}
+    finally:
+        gc.unfreeze()

@@ -134,12 +134,19 @@ def test_a_zone_change_rewrites_the_overlay_and_tells_to_helm_upgrade(config):
     assert config.overlay() == ["198.51.100.11/32"]
 
 
-@pytest.mark.parametrize("how", ["edit", "delete", "chmod"])
-def test_overlay_drift_is_shown_and_repaired(config, how):
+@pytest.mark.parametrize("how", ["edit", "delete", "chmod", "symlink"])
+def test_overlay_drift_is_shown_and_repaired(config, how, tmp_path):
     config.write(ZONES)
     config.apply()
     path = config.dir / OVERLAY
-    if how == "edit":
+    elsewhere = tmp_path / "elsewhere.yaml"
+    if how == "symlink":  # a link to a file with the very content written: still not ours
+        elsewhere.write_bytes(path.read_bytes())
+        elsewhere.chmod(0o644)
+        path.unlink()
+        path.symlink_to(elsewhere)
+        note = f"{OVERLAY} was replaced by a symlink"
+    elif how == "edit":
         path.write_text(path.read_text().replace("198.51.100.10/32", "0.0.0.0/0"))
         note = f"{OVERLAY} was modified"
     elif how == "delete":
@@ -152,13 +159,14 @@ def test_overlay_drift_is_shown_and_repaired(config, how):
     assert "Objects have changed outside of meshprov" in out
     assert note in out
     assert "firewall.kds will be updated in-place" in out
-    doc = json.loads(config.run("verify", "--json", code=1))
-    row = next(r for r in doc["rows"] if r["control_plane"] == "firewall.kds")
-    assert row["failed_checks"] == ["helm_values"], row
+    if how != "symlink":  # verify reads what helm would, through the link: the same ranges
+        doc = json.loads(config.run("verify", "--json", code=1))
+        row = next(r for r in doc["rows"] if r["control_plane"] == "firewall.kds")
+        assert row["failed_checks"] == ["helm_values"], row
 
     config.apply()
     assert config.overlay() == ["198.51.100.10/32", "203.0.113.20/32", "203.0.113.64/28"]
-    assert os.stat(path).st_mode & 0o777 == 0o644
+    assert not path.is_symlink() and os.stat(path).st_mode & 0o777 == 0o644
     assert "No changes." in config.run("plan")
 
 

@@ -384,3 +384,26 @@ def test_tls13_on_a_zone_is_a_warning_in_every_plan_format(copy: Path) -> None:
     markdown = (copy / "plan.md").read_text()
     security = markdown.split("Security impact", 1)[1]
     assert ":warning: TLS 1.3 minimum on a zone: zone.vm sets" in security
+
+
+def test_the_same_warning_on_many_zones_is_shown_once_on_the_terminal(copy: Path) -> None:
+    """Terraform's consolidation: a warning repeated across a large configuration is printed
+    once, at its first place, saying how many more there are; ``--json`` keeps every one."""
+    tls13 = '  tls_min_version = "TLSv1_3"\n'
+    hcl = CONFIG
+    for zone in ('zone "east" {\n', 'zone "vm" {\n', 'zone "vm_open" {\n'):
+        hcl = hcl.replace(zone, zone + tls13)
+    (copy / "main.hcl").write_text(hcl)
+    first = hcl.splitlines().index(tls13.rstrip("\n")) + 1
+    for command in (["validate"], ["plan"]):
+        shown = ok(copy, *command).stderr
+        assert shown.count("Warning: TLS 1.3 minimum on a zone") == 1, shown
+        assert re.search(rf"^  on \S*/main\.hcl line {first}:", shown, re.M), shown
+        assert "zone.east sets tls_min_version" in shown
+        assert "(and 2 more similar warnings elsewhere)" in shown
+    doc = json.loads(ok(copy, "plan", "--json").stdout)
+    assert len([w for w in doc["meshprov_warnings"] if "TLS 1.3" in w]) == 3
+    compact = ok(copy, "plan", "--compact-warnings").stderr
+    assert "- TLS 1.3 minimum on a zone\n" in compact and "(and 2 more)" in compact
+    (copy / "main.hcl").write_text(hcl.replace('zone "east" {\n' + tls13, 'zone "east" {\n'))
+    assert "(and one more similar warning elsewhere)" in ok(copy, "validate").stderr

@@ -15,6 +15,7 @@ import re
 import pytest
 from tests.support.engine import Workspace
 
+from meshprov.diagnostics import SECRETS, Secrets, render_compact_warnings, warning
 from meshprov.lang.types import BOOL, NUMBER, STRING
 from meshprov.resources import SCHEMAS
 
@@ -254,3 +255,29 @@ def test_index_and_function_errors_over_sensitive_values(tmp_path, moto_aws):
     for args in (("validate", "--json"), ("plan", "--no-color")):
         result = ws.run(*args, code=1)
         _assert_no_secret(result, SECRET)
+
+
+def test_redaction_among_thousands_of_secrets_longer_than_the_message():
+    """A plan of many zones remembers thousands of keys and tokens, each longer than a
+    message: those are skipped by length, and every secret that fits is still hidden."""
+    secrets = Secrets()
+    keys = [f"-----BEGIN PRIVATE KEY-----{i:05d}" + "k" * 1600 for i in range(3000)]
+    for key in keys:
+        secrets.add(key)
+    secrets.add("hunter2-password")
+    secrets.add("abc")  # short: only where it is quoted, as a whole value
+    text = 'password hunter2-password, pin "abc", abcdef'
+    assert secrets.redact(text) == "password (sensitive value), pin (sensitive value), abcdef"
+    assert secrets.redact(f"key {keys[7]}") == "key (sensitive value)"
+    assert secrets.redact(keys[2999]) == "(sensitive value)"  # exactly as long as the text
+    secrets.add("a-new-secret")  # added after a redaction: the order is rebuilt
+    assert secrets.redact("it is a-new-secret") == "it is (sensitive value)"
+
+
+def test_compact_warnings_hide_a_secret_in_a_summary():
+    SECRETS.add("s3cr3t-summary-value")
+    try:
+        shown = render_compact_warnings([warning("Odd s3cr3t-summary-value here", "detail")])
+    finally:
+        SECRETS.clear()
+    assert "s3cr3t" not in shown and "(sensitive value)" in shown

@@ -389,6 +389,23 @@ def test_output_file_drift_is_repaired_with_the_same_token(
     assert token_of(directory, "admin") == token  # the same token, not a new one
 
 
+def test_an_output_file_replaced_by_a_symlink_is_drift(applied: Applied, tmp_path: Path) -> None:
+    """A link to a file holding the very token, mode and all, is still not the file meshprov
+    wrote: refresh does not read through it, and apply puts a file back, leaving the target."""
+    directory = applied.copy(tmp_path / "cfg")
+    written = directory / "tokens/web.token"
+    elsewhere = tmp_path / "web.token"
+    shutil.copy2(written, elsewhere)
+    written.unlink()
+    written.symlink_to(elsewhere)
+    plan = run(directory, "plan").output
+    assert "tokens/web.token was replaced by a symlink" in plan
+    assert "Plan: 0 to add, 1 to change, 0 to destroy." in plan
+    run(directory, "apply", "--auto-approve")
+    assert not written.is_symlink() and mode(written) == 0o600
+    assert written.read_text() == elsewhere.read_text()  # the same token, not a new one
+
+
 def test_moving_the_output_file_removes_the_old_one(applied: Applied, tmp_path: Path) -> None:
     directory = applied.copy(tmp_path / "cfg")
     (directory / "main.hcl").write_text(
@@ -422,10 +439,17 @@ def test_long_lived_tokens_are_a_warning(tmp_path: Path) -> None:
     )
     directory = write_config(tmp_path / "cfg", hcl)
     result = run(directory, "validate")
-    assert result.output.count("Warning: Long-lived token") == 2
+    # the terminal shows the first and counts the rest (Terraform's consolidation)
+    assert result.output.count("Warning: Long-lived token") == 1
     assert 'token.admin is a user token valid for "8761h", more than 1 year' in result.output
-    assert 'token.kds is a zone_cp token valid for "87601h", more than 10 years' in result.output
+    assert "(and one more similar warning elsewhere)" in result.output
     assert "main.hcl line 25:" in result.output  # the admin token's validity
+    details = [
+        d["detail"] for d in json.loads(run(directory, "validate", "--json").stdout)["diagnostics"]
+    ]
+    assert any(
+        'token.kds is a zone_cp token valid for "87601h", more than 10' in d for d in details
+    )
 
 
 # === secrets =================================================================================

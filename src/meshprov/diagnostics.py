@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import threading
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Literal
@@ -159,6 +160,7 @@ class Secrets:
         self._texts: set[str] = set()
         self._forms: set[str] = set()
         self._ordered: list[str] = []  # longest first: a secret containing another goes whole
+        self._negated_lengths: list[int] = []  # -len of each in _ordered: ascending, to bisect
         self._lock = threading.Lock()
 
     def add(self, text: str) -> None:
@@ -178,14 +180,18 @@ class Secrets:
             self._forms.clear()
             self._ordered = []
 
-    def _longest_first(self) -> list[str]:
+    def _fitting(self, text: str) -> list[str]:
+        """The secrets no longer than ``text``, longest first: only those can occur in it (a
+        plan of many zones holds thousands of keys and tokens, each longer than a message)."""
         with self._lock:
             if len(self._ordered) != len(self._forms):
                 self._ordered = sorted(self._forms, key=len, reverse=True)
-            return self._ordered
+                self._negated_lengths = [-len(secret) for secret in self._ordered]
+            start = bisect_left(self._negated_lengths, -len(text))
+            return self._ordered[start:]
 
     def redact(self, text: str) -> str:
-        for secret in self._longest_first():
+        for secret in self._fitting(text):
             if secret not in text:
                 continue
             if len(secret) >= _BARE_MINIMUM:
@@ -269,6 +275,35 @@ def render_text(diag: Diagnostic, sources: SourceCache | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
+def consolidate_warnings(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Terraform's consolidation of warnings on the terminal (``ConsolidateWarnings(1)``): of
+    the warnings with a source location that share a summary, the first stands for them all,
+    its detail ending "(and N more similar warnings elsewhere)". Errors and warnings without a
+    location pass as they are; machine-readable output keeps every warning."""
+    out: list[Diagnostic] = []
+    groups: dict[str, tuple[int, int]] = {}  # summary -> (index in out, how many more)
+    for diag in diagnostics:
+        if diag.severity != "warning" or diag.range is None:
+            out.append(diag)
+        elif diag.summary in groups:
+            index, more = groups[diag.summary]
+            groups[diag.summary] = (index, more + 1)
+        else:
+            groups[diag.summary] = (len(out), 0)
+            out.append(diag)
+    for index, more in groups.values():
+        if more:
+            note = (
+                "(and one more similar warning elsewhere)"
+                if more == 1
+                else f"(and {more} more similar warnings elsewhere)"
+            )
+            first = out[index]
+            detail = f"{first.detail}\n\n{note}" if first.detail else note
+            out[index] = replace(first, detail=detail)
+    return out
+
+
 def render_compact_warnings(warnings: Iterable[Diagnostic]) -> str:
     """Terraform's ``-compact-warnings``: each distinct summary once, where it first occurs."""
     seen: dict[str, list[Diagnostic]] = {}
@@ -276,7 +311,7 @@ def render_compact_warnings(warnings: Iterable[Diagnostic]) -> str:
         seen.setdefault(diag.summary, []).append(diag)
     out = ["Warnings:", ""]
     for summary, diags in seen.items():
-        out.append(f"- {summary}")
+        out.append(f"- {SECRETS.redact(summary)}")
         first = diags[0]
         more = f" (and {len(diags) - 1} more)" if len(diags) > 1 else ""
         if first.range is not None:

@@ -18,13 +18,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import hashlib
 import os
 import re
 import secrets
 import stat
 import string
 from collections.abc import Callable, Iterable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 DIR_MODE = 0o755  # output directories
 PRIVATE_DIR_MODE = 0o700  # state and work directories
@@ -189,29 +190,81 @@ class IsSymlink(OSError):
     """A symbolic link where a file meshprov wrote should be."""
 
 
-def read_file_and_mode(path: Path) -> tuple[bytes, int]:
+def read_file_and_mode(path: str | Path) -> tuple[bytes, int]:
     """A file's content and permission bits, never through a symbolic link at ``path``
     itself (``IsSymlink``); a missing file raises ``FileNotFoundError``. One open, one
-    ``fstat``: a no-op plan reads every file of every control plane."""
+    ``fstat``, no buffered file object: a no-op plan reads every file of every control
+    plane."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise IsSymlink(errno.ELOOP, "a symbolic link", str(path)) from None
         raise
-    with os.fdopen(fd, "rb") as file:
-        mode = os.fstat(file.fileno()).st_mode & 0o777
-        return file.read(), mode
+    try:
+        status = os.fstat(fd)
+        chunks = []
+        # one read for a file as large as fstat says, then on until EOF if it grew
+        chunk = os.read(fd, status.st_size + 1)
+        while chunk:
+            chunks.append(chunk)
+            chunk = os.read(fd, 1 << 16)
+        return b"".join(chunks), status.st_mode & 0o777
+    finally:
+        os.close(fd)
+
+
+def file_digest(content: bytes, mode: int) -> str:
+    """How state records a file meshprov wrote: its mode and content digest, e.g.
+    ``0600 sha256:1f2e…``."""
+    return f"{mode:04o} {_content_digest(content)}"
+
+
+def written_as(recorded: object, content: bytes) -> bool:
+    """Whether ``content`` is what the file ``recorded`` (a ``file_digest``) held when meshprov
+    wrote it, its mode aside: only then is the file meshprov's to remove."""
+    return isinstance(recorded, str) and recorded.split(" ")[1:] == [_content_digest(content)]
+
+
+def _content_digest(content: bytes) -> str:
+    return f"sha256:{hashlib.sha256(content).hexdigest()[:16]}"
+
+
+SYMLINK_DIGEST = "symlink"  # what state records for a file replaced by a symbolic link
+CHANGED = "changed"  # what it records before the digest of a file someone changed
+
+
+def drift_of(path: str | Path, recorded: str, name: str) -> tuple[str | None, str]:
+    """A file meshprov wrote, as it is now, against ``recorded`` (its digest in state): its
+    digest now (None when it is gone) and what differs ("" when nothing does), naming it
+    ``name``. A symbolic link in its place is never read through, whatever it points at: its
+    digest is ``SYMLINK_DIGEST``, so apply writes the file again and destroy unlinks the link
+    (never its target). A file whose content changed is recorded as ``changed <digest>``, which
+    ``written_as`` refuses: no removal takes it for what meshprov wrote (state names the path,
+    and a state edited to name someone else's file must not have it removed). Other
+    ``OSError``s (no permission) are the caller's to report."""
+    try:
+        content, mode = read_file_and_mode(path)
+    except IsSymlink:
+        return SYMLINK_DIGEST, f"{name} was replaced by a symlink"
+    except FileNotFoundError:
+        return None, f"{name} was deleted"
+    actual = file_digest(content, mode)
+    if actual == recorded:
+        return actual, ""
+    if not written_as(recorded, content):
+        return f"{CHANGED} {actual}", f"{name} was modified"
+    return actual, f"{name} has mode {mode:04o}, want {str(recorded).split(' ', 1)[0]}"
 
 
 def owned_parts(relative: str) -> tuple[str, ...]:
     """The components of an owned relative path; ``UnsafePath`` if it could leave its base."""
     if not isinstance(relative, str) or not relative or "\0" in relative:
         raise UnsafePath(f"{relative!r} is not a file path")
-    path = PurePosixPath(relative)
-    if path.is_absolute() or any(part in ("..", ".") for part in relative.split("/")):
+    parts = relative.split("/")
+    if relative.startswith("/") or any(part in ("..", ".") for part in parts):
         raise UnsafePath(f'"{relative}" is not a path inside the output directory')
-    return path.parts
+    return tuple(part for part in parts if part)  # "a//b/" is a/b, as a path reads it
 
 
 def make_dirs(path: Path, mode: int) -> None:

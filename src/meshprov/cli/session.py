@@ -17,6 +17,7 @@ from meshprov.diagnostics import (
     Diagnostic,
     DiagnosticError,
     SourceCache,
+    consolidate_warnings,
     render_compact_warnings,
     render_text,
 )
@@ -43,7 +44,7 @@ class Session:
             # Terraform's -compact-warnings: one line per warning, as long as nothing failed
             click.echo(render_compact_warnings(diagnostics), err=True)
             return
-        for diag in diagnostics:
+        for diag in consolidate_warnings(diagnostics):
             click.echo(render_text(diag, self.sources), err=True)
 
 

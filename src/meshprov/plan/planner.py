@@ -172,8 +172,15 @@ def _refresh(
             raise DiagnosticError.single("Failed to refresh", f"{rs.address}: {exc}") from None
 
     resources = list(state.resources.values())
+    remote = [rs for rs in resources if resource_type(rs.type, rs.address).refresh_waits]
+    local = [rs for rs in resources if not resource_type(rs.type, rs.address).refresh_waits]
+    # reads that wait on a cloud run --parallelism at a time while local files are read here:
+    # on threads, those would only take turns at the interpreter lock
     with ThreadPoolExecutor(max_workers=max(1, options.parallelism)) as pool:
-        results = list(pool.map(read, resources))
+        waited = pool.map(read, remote)
+        read_here = [read(rs) for rs in local]
+        by_address = {rs.address: answer for rs, answer in (*read_here, *waited)}
+    results = [(rs, by_address[rs.address]) for rs in resources]
     refreshed = State(
         lineage=state.lineage,
         serial=state.serial,

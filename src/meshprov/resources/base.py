@@ -161,6 +161,9 @@ class ResourceType:
 
     schema: ResourceSchema
     create_before_destroy = False
+    # whether ``refresh`` waits on the network (a cloud's API): such reads run on a thread
+    # pool, --parallelism at a time; a type that only reads local files says False
+    refresh_waits = True
     # other types whose instances ``check_related`` needs (a token checks the zones it is for)
     related_types: tuple[str, ...] = ()
     # codes of the warning diagnostics whose facts ``impact`` already tells (not said twice)

@@ -99,6 +99,7 @@ def expiring(not_after: str | None, renew_before: str, now: datetime) -> bool:
 
 
 class CAType(ResourceType):
+    refresh_waits = False  # checks what state holds: nothing to wait on
     schema = SCHEMA
     mermaid_shape = ('{{"', '"}}')
 

@@ -21,13 +21,14 @@ from meshprov import kuma, pki
 from meshprov.addrs import parse_instance_address
 from meshprov.diagnostics import Diagnostic, error, warning
 from meshprov.files import (
-    IsSymlink,
     UnsafePath,
+    drift_of,
+    file_digest,
     owned_parts,
-    read_file_and_mode,
     remove_orphaned_temps,
     remove_owned_files,
     write_owned_files,
+    written_as,
 )
 from meshprov.lang.types import ANY
 from meshprov.lang.values import (
@@ -202,27 +203,6 @@ def missing_service_names(cert_pem: Any, values: dict[str, Any]) -> list[str]:
         return []
 
 
-def artifact_digest(content: bytes, mode: int) -> str:
-    """How state records a file: its mode and content digest, e.g. ``0600 sha256:1f2e…``."""
-    return f"{mode:04o} {_content_digest(content)}"
-
-
-def written_as(recorded: Any, content: bytes) -> bool:
-    """Whether ``content`` is what the file ``recorded`` (an ``artifact_digest``) held when
-    meshprov wrote it, its mode aside: only then is the file meshprov's to remove."""
-    return isinstance(recorded, str) and recorded.split(" ")[1:] == [_content_digest(content)]
-
-
-def changed_digest(content: bytes, mode: int) -> str:
-    """How refresh records a file someone changed: ``changed 0600 sha256:…``, drift that no
-    removal takes for meshprov's own (``written_as`` refuses it)."""
-    return f"changed {artifact_digest(content, mode)}"
-
-
-def _content_digest(content: bytes) -> str:
-    return f"sha256:{hashlib.sha256(content).hexdigest()[:16]}"
-
-
 def plain(value: Any) -> Any:
     """A configuration value without marks; a referenced instance as a plain dict."""
     raw, _ = unmark(value)
@@ -234,6 +214,8 @@ def plain(value: Any) -> Any:
 
 class ControlPlaneType(ResourceType):
     """Planning, issuing, writing and checking a control plane's certificate and files."""
+
+    refresh_waits = False  # reads local files only
 
     # a new certificate and key are written over the old files, never leaving none
     create_before_destroy = True
@@ -426,25 +408,30 @@ class ControlPlaneType(ResourceType):
         if has_unknown({**planned, "ca_bundle_pem": None}) or self.files_unknown(request.config):
             return UNKNOWN
         global_cp = plain(request.config.get("global"))
-        specs = []
-        for stand_in in ("# known after apply: 1\n", "# known after apply: 2\n"):
-            own = {**planned, "ca_bundle_pem": _known(planned["ca_bundle_pem"], stand_in)}
-            given = request.config
-            if isinstance(global_cp, dict):
-                bundle = _known(global_cp["ca_bundle_pem"], stand_in)
-                given = {**given, "global": {**global_cp, "ca_bundle_pem": bundle}}
-            specs.append(self.spec(request.address, own, given))
-        first_spec, second_spec = specs
-        if first_spec == second_spec:  # no stand-in was needed: one rendering tells
+        bundles = [planned["ca_bundle_pem"]]
+        if isinstance(global_cp, dict):
+            bundles.append(global_cp["ca_bundle_pem"])
+        if not any(isinstance(bundle, Unknown) for bundle in bundles):
+            # no stand-in is needed: one rendering tells, or none when state has its digest
+            spec = self.spec(request.address, planned, request.config)
             recorded = request.prior.get("artifacts") if request.prior else None
             rendered = request.prior_private.get("rendered")
-            if rendered is not None and rendered == _rendered(first_spec, recorded):
+            if rendered is not None and rendered == _rendered(spec, recorded):
                 return dict(cast(dict, recorded))
-            specs = [first_spec]
+            specs = [spec]
+        else:
+            specs = []
+            for stand_in in ("# known after apply: 1\n", "# known after apply: 2\n"):
+                own = {**planned, "ca_bundle_pem": _known(planned["ca_bundle_pem"], stand_in)}
+                given = request.config
+                if isinstance(global_cp, dict):
+                    bundle = _known(global_cp["ca_bundle_pem"], stand_in)
+                    given = {**given, "global": {**global_cp, "ca_bundle_pem": bundle}}
+                specs.append(self.spec(request.address, own, given))
         digests = []
         for spec in specs:
             files = kuma.render_artifacts(spec)
-            digests.append({p: artifact_digest(a.content, a.mode) for p, a in files.items()})
+            digests.append({p: file_digest(a.content, a.mode) for p, a in files.items()})
         first, second = digests[0], digests[-1]
         return {p: first[p] if first[p] == second.get(p) else UNKNOWN for p in sorted(first)}
 
@@ -484,7 +471,7 @@ class ControlPlaneType(ResourceType):
         except OSError as exc:
             raise ResourceError(f"cannot write {exc.filename or out}: {exc.strerror}") from None
         attributes["artifacts"] = {
-            path: artifact_digest(a.content, a.mode) for path, a in sorted(files.items())
+            path: file_digest(a.content, a.mode) for path, a in sorted(files.items())
         }
         if prior is not None:
             self._remove_stale(request.context, prior, attributes)
@@ -656,25 +643,13 @@ class ControlPlaneType(ResourceType):
                 owned_parts(relative)
             except UnsafePath as exc:
                 raise ResourceError(f"an artifact recorded in state is refused: {exc}") from None
-            path = out / relative
+            path = os.path.join(out, relative)  # a string: thousands of files, no Path each
             try:
-                content, mode = read_file_and_mode(path)
-            except IsSymlink:
-                actual[relative] = None
-                notes.append(f"{relative} was replaced by a symlink")
-                continue
-            except FileNotFoundError:
-                actual[relative] = None
-                notes.append(f"{relative} was deleted")
-                continue
+                actual[relative], note = drift_of(path, digest, relative)
             except OSError as exc:
                 raise ResourceError(f"cannot read {path}: {exc.strerror}") from None
-            actual[relative] = artifact_digest(content, mode)
-            if not written_as(digest, content):
-                actual[relative] = changed_digest(content, mode)
-                notes.append(f"{relative} was modified")
-            elif actual[relative] != digest:
-                notes.append(f"{relative} has mode {mode:04o}, want {digest.split(' ', 1)[0]}")
+            if note:
+                notes.append(note)
         key_path, cert_path = out / kuma.Files.KEY, out / kuma.Files.CERT
         # the files apply wrote from a verified pair, as it wrote them, are that pair
         as_written = verified and all(

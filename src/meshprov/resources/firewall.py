@@ -24,11 +24,12 @@ from meshprov import kuma, yamlio
 from meshprov.aws import AwsError, call, paginate
 from meshprov.diagnostics import Diagnostic, error, named
 from meshprov.files import (
-    IsSymlink,
     UnsafePath,
-    read_file_and_mode,
+    drift_of,
+    file_digest,
     remove_written_file,
     write_owned_files,
+    written_as,
 )
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, Unknown, has_unknown, unmark
@@ -45,12 +46,7 @@ from meshprov.resources.base import (
     ResourceInstance,
     ResourceType,
 )
-from meshprov.resources.control_plane_common import (
-    artifact_digest,
-    changed_digest,
-    check_port,
-    written_as,
-)
+from meshprov.resources.control_plane_common import check_port
 from meshprov.resources.report import (
     CheckRow,
     FirewallImpact,
@@ -952,7 +948,7 @@ def _helm_digest(path: Any, sources: Any) -> Any:
         return None
     if has_unknown(path) or sources is UNKNOWN:
         return UNKNOWN
-    return artifact_digest(_helm_values(sources), HELM_VALUES_MODE)
+    return file_digest(_helm_values(sources), HELM_VALUES_MODE)
 
 
 def helm_values_path(context: Context, path: str) -> Path:
@@ -990,7 +986,7 @@ def _write_helm_values(
         raise ResourceError(f"cannot write helm_values_file {path}: {exc}") from None
     except OSError as exc:
         raise ResourceError(f"cannot write helm_values_file {path}: {exc.strerror}") from None
-    return artifact_digest(content, HELM_VALUES_MODE)
+    return file_digest(content, HELM_VALUES_MODE)
 
 
 def _verify_helm_values(row: RowBuilder, attrs: dict[str, Any], context: Context) -> str:
@@ -1025,20 +1021,9 @@ def _read_helm_values(context: Context, prior: dict[str, Any]) -> tuple[str | No
     name = prior["helm_values_file"]
     path = helm_values_path(context, name)
     try:
-        content, mode = read_file_and_mode(path)
-    except IsSymlink:  # drift, not null: destroy still removes the link (never its target)
-        return "symlink", f"{name} was replaced by a symlink"
-    except FileNotFoundError:
-        return None, f"{name} was deleted"
+        return drift_of(path, prior.get("helm_values") or "", name)
     except OSError as exc:
         raise ResourceError(f"cannot read {path}: {exc.strerror}") from None
-    recorded = prior.get("helm_values")
-    if not written_as(recorded, content):
-        return changed_digest(content, mode), f"{name} was modified"
-    actual = artifact_digest(content, mode)
-    if actual == recorded:
-        return actual, ""
-    return actual, f"{name} has mode {mode:04o}, want {HELM_VALUES_MODE:04o}"
 
 
 def desired_sources(address: str, config: dict[str, Any]) -> Any:

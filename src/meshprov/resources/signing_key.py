@@ -37,6 +37,7 @@ SCHEMA = ResourceSchema(
 
 
 class SigningKeyType(ResourceType):
+    refresh_waits = False  # checks what state holds: nothing to wait on
     schema = SCHEMA
     # the old key stays in state until its replacement exists: a failed apply loses no key
     create_before_destroy = True

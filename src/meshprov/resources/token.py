@@ -14,8 +14,6 @@ that meshprov renews, but a token valid for longer than a decade outlives any ke
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import timedelta
@@ -23,7 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from meshprov import kuma, tokens
 from meshprov.diagnostics import SENSITIVE_TEXT, Diagnostic, error, warning
-from meshprov.files import UnsafePath, owned_parts, remove_owned_files, write_owned_files
+from meshprov.files import (
+    UnsafePath,
+    drift_of,
+    file_digest,
+    owned_parts,
+    remove_owned_files,
+    write_owned_files,
+)
 from meshprov.lang.types import ANY, ListType, MapType
 from meshprov.lang.values import (
     UNKNOWN,
@@ -132,8 +137,7 @@ def format_duration(seconds: int) -> str:
 
 def output_digest(token: str) -> str:
     """How state records the output file: its mode and content digest."""
-    content = _line(token)
-    return f"{OUTPUT_MODE:04o} sha256:{hashlib.sha256(content).hexdigest()[:16]}"
+    return file_digest(_line(token), OUTPUT_MODE)
 
 
 def _line(token: str) -> bytes:
@@ -146,6 +150,7 @@ def _key(config: dict[str, Any]) -> dict[str, Any] | None:
 
 
 class TokenType(ResourceType):
+    refresh_waits = False  # reads local files only
     schema = SCHEMA
     # a renewed token is written over the old file, never leaving none
     create_before_destroy = True
@@ -383,20 +388,11 @@ class TokenType(ResourceType):
             return RefreshResult(prior)
         path = context.config_dir / relative
         try:
-            content = path.read_bytes()
-            mode = os.stat(path).st_mode & 0o777
-        except FileNotFoundError:
-            return RefreshResult({**prior, "output_digest": None}, (f"{relative} was deleted",))
+            actual, note = drift_of(path, prior["output_digest"], relative)
         except OSError as exc:
             raise ResourceError(f"cannot read {path}: {exc.strerror}") from None
-        actual = f"{mode:04o} sha256:{hashlib.sha256(content).hexdigest()[:16]}"
-        if actual == prior["output_digest"]:
+        if not note:
             return RefreshResult(prior)
-        note = (
-            f"{relative} has mode {mode:04o}, want {OUTPUT_MODE:04o}"
-            if mode != OUTPUT_MODE
-            else f"{relative} was modified"
-        )
         return RefreshResult({**prior, "output_digest": actual}, (note,))
 
 
