@@ -488,6 +488,41 @@ def test_an_imported_root_signs_control_planes_directly(tmp_path: Path, corp_pki
     assert "OK" in verify_with(d, d / "pki" / "root.crt", d / ZONE_TLS / "tls.crt")
 
 
+def test_a_root_renewed_with_its_key_is_no_trust_break(tmp_path: Path, corp_pki: Path) -> None:
+    """The PKI renews its root: a new certificate, the same name and key. What it signs verifies
+    with the root certificate clients already hold, so the plan warns of no trust break."""
+    hcl = """
+        ca "corp_root" {
+          certificate_pem = file("pki/ROOT.crt")
+          private_key_pem = file("pki/root.key")
+        }
+        zone "eu" {
+          ca        = ca.corp_root
+          hostnames = ["cp.eu.mesh.example.com"]
+        }
+        """
+    ws = workspace(tmp_path / "config", corp_pki, hcl.replace("ROOT", "root"))
+    d = ws.dir
+    openssl(
+        "req", "-x509", "-new", "-key", "root.key", "-out", "renewed.crt", "-days", "7300",
+        "-subj", f"/O=Example Corp/CN={ROOT_CN}",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", f"keyUsage={CA_USAGE}",
+        cwd=d / "pki",
+    )  # fmt: skip
+    ws.run("apply", "--auto-approve", "--no-color")
+    held = d / "held-ca.crt"
+    shutil.copy(d / ZONE_TLS / "ca.crt", held)
+
+    ws.write(hcl.replace("ROOT", "renewed"))
+    plan = ws.run("plan", "--no-color").stdout
+    assert "ca.corp_root: CA replaced (certificate_pem changed), reissuing 1 certificate" in plan
+    assert "trust break" not in plan
+    ws.run("apply", "--auto-approve", "--no-color")
+    assert (d / ZONE_TLS / "ca.crt").read_text() == (d / "pki" / "renewed.crt").read_text()
+    tls = str(d / ZONE_TLS / "tls.crt")
+    assert "OK" in verify_with(d, held, d / ZONE_TLS / "tls.crt", "-untrusted", tls)
+
+
 def test_null_generation_arguments_count_as_left_out(tmp_path: Path, corp_pki: Path) -> None:
     """As in Terraform, an argument set to null is the same as one left out: a module that
     passes its optional inputs through (null by default) can import a CA."""

@@ -101,7 +101,8 @@ def test_overlay_holds_the_allowed_cidrs_without_any_aws(config):
     """No security group and no provider "aws": the firewall is the overlay alone."""
     config.write(ZONES)
     out = config.apply()
-    assert "firewall.kds (port 5685): + allows 3 sources" in out
+    # the overlay has no port: it sets the source ranges of the KDS Service, whatever its port
+    assert f"firewall.kds (the global's KDS Service via {OVERLAY}): + allows 3 sources" in out
     assert f"helm upgrade the global with -f values.yaml -f {OVERLAY}" in out
     path = config.dir / OVERLAY
     assert config.overlay() == ["198.51.100.10/32", "203.0.113.20/32", "203.0.113.64/28"]
@@ -116,7 +117,39 @@ def test_overlay_holds_the_allowed_cidrs_without_any_aws(config):
     doc = json.loads(config.run("verify", "--json"))
     row = next(r for r in doc["rows"] if r["control_plane"] == "firewall.kds")
     assert row["result"] == "ok", row
+    assert row["channel"] == f"firewall (the global's KDS Service via {OVERLAY})"
     assert "3 source range(s) in helm/kds-firewall.yaml" in row["detail"]
+
+
+def test_the_security_impact_says_what_the_overlay_opens_in_every_renderer(config, tmp_path):
+    """Not "port 5685": loadBalancerSourceRanges restrict the global's KDS Service, and the
+    firewall's port plays no part in the overlay."""
+    config.write(ZONES, firewall=f'helm_values_file = "{OVERLAY}"\n  port = 5682')
+    plan = config.run("plan", "--no-color")
+    impact = plan[plan.index("Security impact:") : plan.index("After apply:")]
+    assert f"firewall.kds (the global's KDS Service via {OVERLAY}): + allows 3 sources" in impact
+    assert "port" not in impact
+
+    comment = tmp_path / "comment.md"
+    config.run("plan", "--markdown", str(comment))
+    markdown = comment.read_text()
+    security = markdown[markdown.index("Security impact") : markdown.index("After apply")]
+    assert f"- **Firewall** `firewall.kds` (the global's KDS Service via `{OVERLAY}`)" in security
+    assert "port" not in security
+
+    public = f'helm_values_file = "{OVERLAY}"\n  allow_cidrs = ["0.0.0.0/0"]'
+    config.write(ZONES, firewall=public)
+    out = config.run("validate", "--no-color", code=1)
+    assert (
+        f"0.0.0.0/0 (from allow_cidrs) would open the global's KDS Service via {OVERLAY} to the "
+        "internet" in out
+    )
+    config.write(ZONES, firewall=public + "\n  allow_public = true")
+    warnings = json.loads(config.run("plan", "--json"))["meshprov_warnings"]
+    assert warnings[0] == (
+        f"firewall.kds opens the global's KDS Service via {OVERLAY} to 0.0.0.0/0 (allow_public)"
+    )
+    assert not any("port 5685" in w for w in warnings)
 
 
 def test_a_zone_change_rewrites_the_overlay_and_tells_to_helm_upgrade(config):
@@ -251,7 +284,11 @@ def test_security_groups_and_overlay_together(config, moto_aws):
               helm_values_file   = "{OVERLAY}"
             """,
     )
-    config.apply()
+    out = config.apply()
+    assert (
+        f"firewall.kds (port 5685 and the global's KDS Service via {OVERLAY}): + allows 3 sources"
+        in out
+    )
     wanted = ["198.51.100.10/32", "203.0.113.20/32", "203.0.113.64/28"]
     assert sorted(cidr_of(r) for r in moto_aws.owned(sg)) == wanted
     assert config.overlay() == wanted

@@ -68,14 +68,14 @@ def test_control_characters_are_validate_errors(tmp_path, argument, value):
 
 
 def test_env_file_quotes_what_systemd_would_change(tmp_path):
-    """Quotes, backslashes and outer spaces survive into kuma-cp.env as the value, escaped."""
+    """Quotes, backslashes and spaces survive into kuma-cp.env as the value, escaped."""
     ws = Workspace(tmp_path)
-    work = ' /srv/my "mesh"\\dir '
+    work = '/srv/my "mesh"\\dir '
     ws.write(_zone(work_dir=json.dumps(work)))
     ws.run("apply", "--auto-approve")
     text = (tmp_path / "out/zone.eu/kuma-cp.env").read_text()
     line = next(x for x in text.splitlines() if x.startswith("KUMA_GENERAL_WORK_DIR="))
-    assert line == 'KUMA_GENERAL_WORK_DIR=" /srv/my \\"mesh\\"\\\\dir "'
+    assert line == 'KUMA_GENERAL_WORK_DIR="/srv/my \\"mesh\\"\\\\dir "'
     assert kuma.parse_env_file(text)["KUMA_GENERAL_WORK_DIR"] == work
     assert len(text.splitlines()) == len(kuma.parse_env_file(text))
 
@@ -135,7 +135,7 @@ def test_env_file_refuses_a_control_character():
         kuma.render_artifacts(_spec("eu", "cp.example.com", work_dir="/a\nKUMA_X=1"))
 
 
-@pytest.mark.parametrize("interface", ["0.0.0.0", "::", "[::]", "", "0:0:0:0:0:0:0:0"])
+@pytest.mark.parametrize("interface", ["0.0.0.0", "::", "0:0:0:0:0:0:0:0"])
 def test_every_wildcard_interface_warns(tmp_path, interface):
     ws = Workspace(tmp_path)
     ws.write(_zone(api_http_interface=json.dumps(interface)))
@@ -145,10 +145,54 @@ def test_every_wildcard_interface_warns(tmp_path, interface):
     assert "serves the API over plain HTTP on" in plan
 
 
-def test_a_specific_interface_does_not_warn(tmp_path):
+@pytest.mark.parametrize(
+    ("interface", "detail"),
+    [
+        # kuma-cp: "Interface cannot be empty", it does not start
+        ("", "kuma-cp refuses to start with an empty api_http_interface"),
+        # kuma-cp listens on net.JoinHostPort(interface, port): "[[::]]:5681" is no address
+        ("[::]", '"[::]" is not an address kuma-cp can listen on'),
+        ("127.0.0.1:5681", '"127.0.0.1:5681" is not an address kuma-cp can listen on'),
+        (" 127.0.0.1", '" 127.0.0.1" is not an address kuma-cp can listen on'),
+        ("10.0.0", '"10.0.0" is not an address kuma-cp can listen on'),
+    ],
+)
+def test_an_interface_kuma_cp_cannot_listen_on_is_a_validate_error(tmp_path, interface, detail):
     ws = Workspace(tmp_path)
-    ws.write(_zone(api_http_interface='"10.0.0.2"'))
+    ws.write(_zone(api_http_interface=json.dumps(interface)))
+    (error,) = _errors(ws)
+    assert error["summary"] == 'Invalid value for "api_http_interface"'
+    assert detail in error["detail"]
+    assert error["range"]["start"]["line"] == 9
+    plan = ws.run("plan", "--no-color", code=1)
+    assert 'Error: Invalid value for "api_http_interface"' in plan.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("interface", ["10.0.0.2", "::1", "localhost", "cp-eu.internal"])
+def test_a_specific_interface_is_valid_and_reaches_the_env_file(tmp_path, interface):
+    ws = Workspace(tmp_path)
+    ws.write(_zone(api_http_interface=json.dumps(interface)))
     assert json.loads(ws.run("validate", "--json").stdout)["diagnostics"] == []
+    ws.run("apply", "--auto-approve")
+    env = kuma.parse_env_file((tmp_path / "out/zone.eu/kuma-cp.env").read_text())
+    assert env["KUMA_API_SERVER_HTTP_INTERFACE"] == interface
+
+
+@pytest.mark.parametrize("argument", ["work_dir", "dp_token_path"])
+@pytest.mark.parametrize("path", ["", "kong-mesh", "./var/lib/kuma-dp/dataplane.token"])
+def test_a_host_path_that_is_not_absolute_is_a_validate_error(tmp_path, argument, path):
+    """kuma-cp.env and kuma-dp.env point kuma-cp and kuma-dp at these paths: a relative one
+    resolves against whatever directory they start in, and an empty KUMA_GENERAL_WORK_DIR is
+    $HOME/.kuma while the certificate paths would be /tls/..."""
+    ws = Workspace(tmp_path)
+    ws.write(_zone(**{argument: json.dumps(path)}))
+    (error,) = _errors(ws)
+    assert error["summary"] == f'Invalid value for "{argument}"'
+    assert f'"{path}" is not an absolute path' in error["detail"]
+    assert error["range"]["start"]["line"] == 9
+    ws.run("apply", "--auto-approve", code=1)
+    assert not (tmp_path / "out").exists()
 
 
 def _hcl_string(text: str) -> str:

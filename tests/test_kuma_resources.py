@@ -1524,6 +1524,36 @@ VALIDATION_ERRORS = {
         BASE + '\nzone "a" {\n  ca        = ca.cp\n  addresses = ["eu.mesh.test"] # <-\n}\n',
         "Invalid IP address",
     ),
+    # kuma-cp listens on each of these ports: two listeners on one would stop it starting
+    "a global's kds_port on the plain-HTTP API's port": (
+        BASE.replace(
+            '  hostnames = ["global.mesh.test"]\n',
+            '  hostnames = ["g.mesh.test"]\n  kds_port = 5681 # <-\n',
+        ),
+        "Port already in use",
+    ),
+    "a zone's dp_port on MADS's port": (
+        BASE + zone("a", "dp_port = 5676 # <-"),
+        "Port already in use",
+    ),
+    "a zone's dp_port on its api_https_port": (
+        BASE + zone("a", "api_https_port = 6000", "dp_port = 6000 # <-"),
+        "Port already in use",
+    ),
+    "a global's api_https_port on its kds_port": (
+        BASE.replace(
+            '  hostnames = ["global.mesh.test"]\n',
+            '  hostnames = ["g.mesh.test"]\n  api_https_port = 5685 # <-\n',
+        ),
+        "Port already in use",
+    ),
+    "a Kubernetes global's kds_port on the admission webhook's": (
+        BASE.replace(
+            '  hostnames = ["global.mesh.test"]\n',
+            '  hostnames = ["g.mesh.test"]\n  environment = "kubernetes"\n  kds_port = 5443 # <-\n',
+        ),
+        "Port already in use",
+    ),
 }
 
 

@@ -253,3 +253,71 @@ zone "other" {
     main.write_text(hcl.replace("TRUSTED", "[ca.cp, ca.cp]"))  # the issuing CA itself, twice
     meshprov(tmp_path, "apply", "--auto-approve")
     assert subjects(tmp_path / ZONE / "tls" / "ca.crt") == ["CP CA"]
+
+
+INTERMEDIATE_HCL = """
+variable "root_name" {
+  type    = string
+  default = "Root 1"
+}
+variable "inter_validity" {
+  type    = string
+  default = "43800h"
+}
+ca "root" {
+  common_name = var.root_name
+}
+ca "inter" {
+  common_name = "Control-plane intermediate"
+  validity    = var.inter_validity
+  parent      = ca.root
+}
+control_plane "global" {
+  ca        = ca.inter
+  hostnames = ["global.mesh.example.com"]
+  addresses = ["127.0.0.1"]
+}
+zone "eu" {
+  ca         = ca.inter
+  global     = control_plane.global
+  hostnames  = ["cp.eu.mesh.example.com"]
+  addresses  = ["127.0.0.1"]
+  egress_ips = ["198.51.100.10"]
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "breaks"),
+    [
+        # a new intermediate (new key, the same name) under the root every bundle holds
+        (["--var", "inter_validity=43000h"], False),
+        # a new root: the intermediate is re-signed with its key and name kept, so what it
+        # signs still verifies with its previous certificate
+        (["--var", "root_name=Root 2"], False),
+        # both new: nothing the clients hold verifies the new chain
+        (["--var", "root_name=Root 2", "--var", "inter_validity=43000h"], True),
+    ],
+    ids=["intermediate-replaced", "root-replaced-intermediate-resigned", "both-replaced"],
+)
+def test_trust_break_warns_exactly_when_old_bundles_reject_the_new_chain(
+    tmp_path: Path, change: list[str], breaks: bool
+) -> None:
+    work = tmp_path / "cfg"
+    work.mkdir()
+    (work / "main.hcl").write_text(INTERMEDIATE_HCL)
+    meshprov(work, "apply", "--auto-approve", "--no-color")
+    held = keep_bundles(work, tmp_path / "held")
+    assert subjects(held["ca"]) == ["Control-plane intermediate", "Root 1"]
+
+    plan_text = meshprov(work, "plan", "--no-color", *change)
+    assert "certificates reissued" in plan_text  # both control planes get new certificates
+    assert (TRUST_BREAK in plan_text) is breaks, plan_text
+    doc = json.loads(meshprov(work, "plan", "--json", *change))
+    assert any(w.startswith(TRUST_BREAK) for w in doc["meshprov_warnings"]) is breaks
+
+    meshprov(work, "apply", "--auto-approve", "--no-color", *change)
+    for out, host, bundle in ((ZONE, ZONE_HOST, "ca"), (GLOBAL, GLOBAL_HOST, "kds")):
+        tls = work / out / "tls"
+        proc = handshake(tls / "tls.crt", tls / "tls.key", held[bundle], host)
+        assert (proc.returncode != 0) is breaks, f"{out} with the old {bundle} bundle:\n{proc}"

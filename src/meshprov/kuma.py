@@ -31,6 +31,13 @@ MADS_PORT = 5676
 DP_SERVER_PORT = 5678
 API_HTTPS_PORT = 5682
 KDS_PORT = 5685
+# ports kuma-cp listens on that meshprov never sets (v2.14.3 kuma-cp.defaults.yaml): the
+# diagnostics server, the plain-HTTP API and the inter-CP server on every control plane, MADS
+# on a zone (pkg/mads/server: not on a global), the admission webhook on Kubernetes
+DIAGNOSTICS_PORT = 5680
+API_HTTP_PORT = 5681
+INTER_CP_PORT = 5683
+ADMISSION_PORT = 5443
 GENERAL_SECRET = "general-tls-certs"
 API_SECRET = "api-server-tls"
 KDS_SERVER_SECRET = "kds-server-tls"
@@ -394,6 +401,20 @@ class ControlPlaneSpec:
     def path(self, relative: str) -> str:
         """Where a file of the output directory lives on the control plane host."""
         return f"{self.work_dir.rstrip('/')}/{relative}"
+
+
+def fixed_listen_ports(zone: bool, environment: str) -> dict[int, str]:
+    """The ports kuma-cp listens on besides the ones meshprov sets, with what listens there."""
+    ports = {
+        DIAGNOSTICS_PORT: "the diagnostics server",
+        API_HTTP_PORT: "the plain-HTTP API",
+        INTER_CP_PORT: "the inter-CP server",
+    }
+    if zone:
+        ports[MADS_PORT] = "MADS"
+    if environment == "kubernetes":
+        ports[ADMISSION_PORT] = "the admission webhook"
+    return ports
 
 
 def render_artifacts(spec: ControlPlaneSpec) -> dict[str, Artifact]:
@@ -764,6 +785,49 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 def _join(*pems: str) -> str:
     return "".join(p if p.endswith("\n") else p + "\n" for p in pems if p)
+
+
+def listen_interface_problem(interface: object) -> str | None:
+    """Why kuma-cp cannot listen on ``interface`` (``KUMA_API_SERVER_HTTP_INTERFACE``), or None.
+
+    kuma-cp refuses to start with an empty one ("Interface cannot be empty", v2.14.3
+    ``pkg/config/api-server``) and listens on ``net.JoinHostPort(interface, port)``, which
+    brackets an IPv6 address itself: the value must be a bare IP address or host name."""
+    if not isinstance(interface, str):
+        return None
+    if not interface:
+        return (
+            'kuma-cp refuses to start with an empty api_http_interface: use "127.0.0.1" (the '
+            'default) to keep plain HTTP on the host itself, or "0.0.0.0" for every interface.'
+        )
+    try:
+        ipaddress.ip_address(interface)
+        return None
+    except ValueError:
+        pass
+    # a name whose last label is a number is a mistyped IP address ("10.0.0"), never a host
+    if _LISTEN_HOST_RE.fullmatch(interface) and not interface.rsplit(".", 1)[-1].isdigit():
+        return None
+    return (
+        f'"{interface}" is not an address kuma-cp can listen on: give a bare IP address such as '
+        '"127.0.0.1" or "::1" (no brackets, no port, no spaces) or a host name.'
+    )
+
+
+_LISTEN_HOST_RE = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*")
+
+
+def host_path_problem(path: object) -> str | None:
+    """Why ``path`` cannot be a file path meshprov writes into an env file for another host
+    (``work_dir``, ``dp_token_path``), or None. kuma-cp and kuma-dp resolve a relative path
+    against the directory they were started in (``/`` under systemd), and an empty
+    ``KUMA_GENERAL_WORK_DIR`` means ``$HOME/.kuma``, which the other paths would not follow."""
+    if not isinstance(path, str) or path.startswith("/"):
+        return None
+    return (
+        f'"{path}" is not an absolute path: kuma-cp and kuma-dp would look for it relative to '
+        "the directory they are started in. Give the full path on the host, starting with /."
+    )
 
 
 def binds_every_interface(interface: Any) -> bool:

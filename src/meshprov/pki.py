@@ -278,6 +278,29 @@ def bundle_fingerprints(pem: str) -> list[str]:
 
 
 @lru_cache(maxsize=256)
+def signer_identities(pem: str) -> frozenset[str]:
+    """What each certificate of a PEM bundle verifies as an issuer: its subject and public
+    key (a digest of both). A certificate whose issuer name and signing key are another's
+    subject and key verifies under it, whichever certificate of that key a client holds: a CA
+    re-signed or renewed with its key kept still verifies what it signed before. Empty when
+    the text holds no certificate. (Cached: every control plane of a CA holds the same
+    bundle.)"""
+    from cryptography.hazmat.primitives import serialization
+
+    der, spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    try:
+        certs = load_certificates(pem)
+    except ValueError:
+        return frozenset()
+    return frozenset(
+        hashlib.sha256(
+            c.subject.public_bytes() + c.public_key().public_bytes(der, spki)
+        ).hexdigest()
+        for c in certs
+    )
+
+
+@lru_cache(maxsize=256)
 def merge_bundles(*pems: str) -> str:
     """One trust bundle holding every certificate of ``pems`` once, in order of first
     appearance: the issuing chain first, then the CAs trusted besides it. (Cached: every

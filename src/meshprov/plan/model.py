@@ -157,6 +157,11 @@ class Plan:
             or any(o.action is not Action.NOOP for o in self.output_changes)
         )
 
+    @cached_property
+    def changes_by_address(self) -> dict[str, ResourceChange]:
+        """Every change (no-ops too) by instance address, built once per plan."""
+        return {c.address: c for c in self.changes}
+
     @property
     def moves(self) -> list[ResourceChange]:
         """The instances found at a new address (moved), whatever else their change is."""

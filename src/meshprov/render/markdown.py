@@ -299,7 +299,7 @@ def _security_section(impact: SecurityImpact) -> str:
         return ""
     lines = ["#### :shield: Security impact", ""]
     for fw in impact.firewalls:
-        lines.append(f"- **Firewall** {_code(fw.address)} (port {fw.port})")
+        lines.append(f"- **Firewall** {_code(fw.address)} ({fw.reaches(_code)})")
         if fw.unknown:
             lines.append("  - the allowed sources are known only after apply")
         if fw.added:

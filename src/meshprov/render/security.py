@@ -172,7 +172,7 @@ def summary_lines(impact: SecurityImpact, limit: int = LIST_LIMIT) -> list[str]:
     """A few plain lines for the end of the terminal plan; long lists are cut to ``limit``."""
     lines: list[str] = []
     for fw in impact.firewalls:
-        where = f"{fw.address} (port {fw.port})"
+        where = f"{fw.address} ({fw.reaches()})"
         if fw.unknown:
             lines.append(f"{where}: sources known after apply")
         if fw.added:

@@ -312,6 +312,41 @@ def reissued_under(ca_address: str, changes: list[ResourceChange]) -> int:
     return count
 
 
+def signs_under_held(ca_address: Any, plan: Plan, held: frozenset[str]) -> bool:
+    """Whether a certificate ``ca_address`` signs once ``plan`` is applied verifies with a
+    bundle whose certificates have the ``pki.signer_identities`` ``held`` (SPEC §4.1).
+
+    The certificate is presented with its CA's chain (``tls.crt``), so it verifies when the
+    bundle holds a certificate with the subject and key of one in that chain. A CA this plan
+    creates or replaces has a new key no bundle holds yet: what counts is its parent's chain.
+    A CA re-signed under a new parent keeps its key and name, so its previous certificate, if
+    held, still verifies what it signs. An unknown CA never verifies: better a needless
+    warning than a silent outage."""
+    address, seen = ca_address, set()
+    while isinstance(address, str) and address not in seen:
+        seen.add(address)
+        change = plan.changes_by_address.get(address)
+        if change is not None:
+            action, before, after = change.action, change.before or {}, change.after or {}
+        else:  # not in this plan (a targeted one): unchanged, as state holds it
+            prior = plan.prior_state.resources.get(address)
+            if prior is None:
+                return False
+            action, before, after = Action.NOOP, prior.attributes, prior.attributes
+        chain = after.get("chain_pem")
+        if isinstance(chain, str):
+            return not held.isdisjoint(pki.signer_identities(chain))
+        previous = before.get("cert_pem")
+        if (
+            action is Action.UPDATE  # re-signed: its key and name are kept
+            and isinstance(previous, str)
+            and not held.isdisjoint(pki.signer_identities(previous))
+        ):
+            return True
+        address = after.get("parent")
+    return False
+
+
 def _second_certificate(chain: Any) -> str | None:
     """The parent's certificate in an intermediate's ``chain_pem`` (its own comes first)."""
     if not isinstance(chain, str):

@@ -51,6 +51,7 @@ class GlobalControlPlaneType(ControlPlaneType):
     mermaid_shape = ('[["', '"]]')
     impact_codes = ControlPlaneType.impact_codes | cp_store.CODES
     related_types = ("zone",)  # the zones that dial it
+    port_arguments = ("api_https_port", "kds_port")
 
     def check_instance(self, instance: ResourceInstance) -> list[Diagnostic]:
         return [*super().check_instance(instance), *cp_store.check(instance)]

@@ -53,7 +53,7 @@ from meshprov.resources.base import (
     ResourceType,
     attributes_digest,
 )
-from meshprov.resources.ca import KEY_ALGORITHMS, expiring
+from meshprov.resources.ca import KEY_ALGORITHMS, expiring, signs_under_held
 from meshprov.resources.report import (
     CertificateImpact,
     ImpactItem,
@@ -111,11 +111,16 @@ SHARED_ATTRIBUTES = (
     Attr("cert_validity", STRING, default="8760h", check=check_duration),
     Attr("renew_before", STRING, default="720h", check=check_duration),
     Attr("tls_min_version", STRING, default="TLSv1_2", allowed=("TLSv1_2", "TLSv1_3")),
-    Attr("api_http_interface", STRING, default="127.0.0.1"),
+    Attr(
+        "api_http_interface",
+        STRING,
+        default="127.0.0.1",
+        check=kuma.listen_interface_problem,
+    ),
     Attr("api_https_port", NUMBER, default=kuma.API_HTTPS_PORT, check=check_port),
     Attr("api_separate_cert", BOOL, default=False),
     Attr("output_dir", STRING, computed=True),  # default: out/<address>
-    Attr("work_dir", STRING, default="/var/lib/kong-mesh"),
+    Attr("work_dir", STRING, default="/var/lib/kong-mesh", check=kuma.host_path_problem),
     Attr("namespace", STRING, default=kuma.NAMESPACE, check=check_kubernetes_name),
     # kubernetes: the control-plane Service, whose in-cluster names the certificate carries
     Attr("service_name", STRING, default=kuma.SERVICE_NAME, check=check_kubernetes_name),
@@ -287,6 +292,7 @@ class ControlPlaneType(ResourceType):
                 )
             )
         found.extend(fixed_port_problems(instance, {"api_https_port": kuma.API_HTTPS_PORT}))
+        found.extend(port_collisions(instance, self.port_arguments, self.serves_data_planes))
         for ip in [] if has_unknown(addresses) else addresses:
             if _is_scoped_ip(ip):
                 found.append(
@@ -514,7 +520,7 @@ class ControlPlaneType(ResourceType):
         certificate = _certificate_impact(change, plan.timestamp)
         if certificate is not None:
             items.append(certificate)
-        if _breaks_trust(change):
+        if _breaks_trust(change, plan):
             before, after = change.before or {}, change.after or {}
             clients = self.trust_clients(change, plan)
             items.append(TrustBreak(change.address, str(after["ca"]), str(before["ca"]), clients))
@@ -560,6 +566,7 @@ class ControlPlaneType(ResourceType):
         ]
 
     serves_data_planes = False  # a zone's data plane proxies verify it with its CA bundle
+    port_arguments: tuple[str, ...] = ("api_https_port",)  # the ports kuma-cp listens on
 
     # --- delete and refresh ----------------------------------------------------------------
 
@@ -719,10 +726,36 @@ def fixed_port_problems(instance: ResourceInstance, ports: dict[str, int]) -> li
     ]
 
 
-def _breaks_trust(change: ResourceChange) -> bool:
-    """SPEC §4.1: the certificate is reissued by a CA whose certificate is not in the bundle
-    the clients hold now (the one in state). A CA created or replaced by this plan has a
-    certificate no bundle can hold yet."""
+def port_collisions(
+    instance: ResourceInstance, arguments: tuple[str, ...], zone: bool
+) -> list[Diagnostic]:
+    """Two of kuma-cp's listeners on one port: it would not start ("address already in use").
+    ``arguments`` are the port attributes meshprov sets; kuma-cp has fixed ports besides."""
+    values = instance.values
+    environment = values["environment"]
+    taken = {} if has_unknown(environment) else kuma.fixed_listen_ports(zone, environment)
+    found = []
+    # of two ports that meet, the one set in the configuration is the one to change
+    for name in sorted(arguments, key=lambda n: n in instance.argument_ranges):
+        port = values[name]
+        if not isinstance(port, int):
+            continue
+        if port in taken:
+            found.append(
+                error(
+                    "Port already in use",
+                    f"{instance.address}: {name} = {port} is also the port of {taken[port]}: "
+                    "kuma-cp would fail to start (address already in use). Choose another port.",
+                    instance.argument_range(name),
+                )
+            )
+        taken.setdefault(port, name)
+    return found
+
+
+def _breaks_trust(change: ResourceChange, plan: Plan) -> bool:
+    """SPEC §4.1: the reissued certificate does not verify with the bundle its clients hold
+    now (the one in state: every client of this control plane is given that bundle)."""
     before, after = change.before or {}, change.after or {}
     if change.action is Action.CREATE or change.after is None:
         return False
@@ -731,10 +764,9 @@ def _breaks_trust(change: ResourceChange) -> bool:
     held = before.get("ca_bundle_pem")
     if not isinstance(held, str):
         return False
-    issuer = after.get("ca_id")
-    if issuer == before.get("ca_id"):
+    if after.get("ca_id") == before.get("ca_id"):
         return False  # the same CA: every bundle holds the issuing chain
-    return not isinstance(issuer, str) or issuer not in pki.bundle_fingerprints(held)
+    return not signs_under_held(after.get("ca"), plan, pki.signer_identities(held))
 
 
 def _certificate_impact(change: ResourceChange, timestamp: str) -> CertificateImpact | None:

@@ -48,7 +48,12 @@ ZONE_AUTHN_ATTRIBUTES = (
     Attr("dp_token_keys", ANY, default=(), reference="signing_key"),
     Attr("zone_proxy_token_keys", ANY, default=(), reference="signing_key"),
     Attr("kds_token", ANY, reference="token"),
-    Attr("dp_token_path", STRING, default="/var/lib/kuma-dp/dataplane.token"),
+    Attr(
+        "dp_token_path",
+        STRING,
+        default="/var/lib/kuma-dp/dataplane.token",
+        check=kuma.host_path_problem,
+    ),
 )
 # what state shows of the keys and tokens a control plane was given, so that a replaced key
 # or a reissued token shows as a change of the control plane (its files change)

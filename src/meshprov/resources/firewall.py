@@ -57,6 +57,7 @@ from meshprov.resources.report import (
     RowBuilder,
     SourceChange,
     VerifyContext,
+    firewall_reach,
 )
 from meshprov.resources.schema import (
     BOOL,
@@ -84,7 +85,7 @@ SCHEMA = ResourceSchema(
     attributes=(
         Attr("security_group_ids", STRING_LIST, default=()),
         Attr("helm_values_file", STRING),
-        Attr("port", NUMBER, default=5685, check=check_port, forces_replacement=True),
+        Attr("port", NUMBER, default=kuma.KDS_PORT, check=check_port, forces_replacement=True),
         Attr("protocol", STRING, default="tcp", allowed=("tcp", "udp"), forces_replacement=True),
         Attr("allow_zones", ANY, default=(), reference="zone"),
         Attr("allow_cidrs", STRING_LIST, default=()),
@@ -308,7 +309,7 @@ class FirewallType(ResourceType):
                     found.append(
                         error(
                             "Public source not allowed",
-                            f"{network} (from allow_cidrs) would open {_port(values['port'])} to "
+                            f"{network} (from allow_cidrs) would open {_opens(values)} to "
                             "the internet or a very wide range. Set allow_public = true if that "
                             "is really intended.",
                             instance.argument_range("allow_cidrs"),
@@ -683,7 +684,7 @@ class FirewallType(ResourceType):
         """Ingress on the port, read back from AWS: exactly the allowed CIDRs, nothing public;
         the Helm values overlay holds exactly the allowed CIDRs."""
         attrs = instance.attributes
-        row = RowBuilder(f"firewall (port {attrs['port']})", instance.address, _VERIFY_ORDER)
+        row = RowBuilder(f"firewall ({_opens(attrs)})", instance.address, _VERIFY_ORDER)
         summary = []
         if attrs.get("helm_values_file") is not None:
             summary.append(_verify_helm_values(row, attrs, context.context))
@@ -753,7 +754,7 @@ class FirewallType(ResourceType):
             items.append(firewall)
             items.extend(
                 ImpactWarning(
-                    f"{change.address} opens port {firewall.port} to {source.cidr} (allow_public)",
+                    f"{change.address} opens {firewall.reaches()} to {source.cidr} (allow_public)",
                     first=True,
                 )
                 for source in firewall.added
@@ -911,7 +912,9 @@ def _firewall_impact(change: ResourceChange) -> FirewallImpact | None:
     before = _sources(change.before)
     after = _sources(change.after if change.action is not Action.DELETE else None)
     values = change.after or change.before or {}
-    port = values.get("port")
+    port = values.get("port") if _has_groups(values) else None
+    overlay = values.get("helm_values_file")
+    overlay = overlay if isinstance(overlay, str) else None
     revoked: tuple[str, ...] = ()
     if change.action is not Action.DELETE:
         revoked = tuple(
@@ -919,13 +922,20 @@ def _firewall_impact(change: ResourceChange) -> FirewallImpact | None:
             for rule in _listed((change.after or {}).get("revokes"))
         )
     if after is None:
-        return FirewallImpact(change.address, port, (), (), revoked, unknown=True)
+        return FirewallImpact(change.address, port, (), (), revoked, True, overlay)
     before = before or {}
     added = tuple(SourceChange(c, after[c]) for c in after if c not in before)
     removed = tuple(SourceChange(c, before[c]) for c in before if c not in after)
     if not (added or removed or revoked):
         return None
-    return FirewallImpact(change.address, port, added, removed, revoked)
+    return FirewallImpact(change.address, port, added, removed, revoked, overlay=overlay)
+
+
+def _has_groups(values: Mapping[str, Any]) -> bool:
+    """Whether the firewall opens its port in security groups (or may: not known yet), as
+    opposed to writing only the Helm overlay, which has no port of its own."""
+    groups = values.get("security_group_ids")
+    return has_unknown(groups) or bool(groups)
 
 
 def _without_groups(sources: Any) -> dict[str, Any]:
@@ -1050,16 +1060,21 @@ def desired_sources(address: str, config: dict[str, Any]) -> Any:
         for network, where in origin.items():
             if is_public(network):
                 raise ResourceError(
-                    f"{address}: {network} (from {where}) would open {_port(config['port'])} to "
+                    f"{address}: {network} (from {where}) would open {_opens(config)} to "
                     "the internet or a very wide range. Set allow_public = true if that is "
                     "really intended."
                 )
     return dict(sorted(sources.items(), key=lambda kv: cidr_key(kv[0])))
 
 
-def _port(port: Any) -> str:
-    """The port a public source would open, in words: validate may not know it yet."""
-    return "the firewall's port" if has_unknown(port) else f"port {unmark(port)[0]}"
+def _opens(values: Mapping[str, Any]) -> str:
+    """What a public source would open, in words: validate may not know the port yet."""
+    plain = {k: unmark(values[k])[0] for k in ("port", "security_group_ids", "helm_values_file")}
+    port = "the firewall's port" if has_unknown(plain["port"]) else f"port {plain['port']}"
+    overlay = plain["helm_values_file"]
+    return firewall_reach(
+        port if _has_groups(plain) else None, overlay if isinstance(overlay, str) else None
+    )
 
 
 def _kds_port_mismatches(
@@ -1126,7 +1141,7 @@ def _public_zone_egress(instance: ResourceInstance) -> list[Diagnostic]:
                 found.append(
                     error(
                         "Public source not allowed",
-                        f"{ip} (egress_ips of {raw.address}) would open {_port(values['port'])} "
+                        f"{ip} (egress_ips of {raw.address}) would open {_opens(values)} "
                         "to the internet or a very wide range. Set allow_public = true if that "
                         "is really intended.",
                         instance.argument_range("allow_zones"),

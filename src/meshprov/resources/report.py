@@ -15,6 +15,7 @@ plans shown later (from a plan file) say the same as the live plan did.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -45,14 +46,30 @@ class SourceChange:
         return "allow_cidrs" if self.label == "cidr" else f"zone {self.label}"
 
 
+def firewall_reach(port: str | None, overlay: str | None, code: Callable[[str], str] = str) -> str:
+    """What a firewall's sources may reach, in words: ``port`` ("port 5685") in its security
+    groups (None: it has none), and with a Helm ``overlay`` the global's KDS Service, whose
+    ``loadBalancerSourceRanges`` it sets whatever the firewall's port. ``code`` formats the
+    overlay's path (Markdown quotes it)."""
+    reached = [] if port is None else [port]
+    if overlay is not None:
+        reached.append(f"the global's KDS Service via {code(overlay)}")
+    return " and ".join(reached)
+
+
 @dataclass(frozen=True)
 class FirewallImpact(ImpactItem):
     address: str
-    port: Any
+    port: Any  # None when the firewall has no security group (a Helm overlay only)
     added: tuple[SourceChange, ...]
     removed: tuple[SourceChange, ...]
     revoked: tuple[str, ...]  # foreign rules revoked: "tcp/5685 from 0.0.0.0/0 in sg-123 (sgr-1)"
     unknown: bool = False  # sources known only after apply
+    overlay: str | None = None  # helm_values_file: the KDS Service's source ranges
+
+    def reaches(self, code: Callable[[str], str] = str) -> str:
+        port = None if self.port is None else f"port {self.port}"
+        return firewall_reach(port, self.overlay, code)
 
 
 @dataclass(frozen=True)
@@ -74,8 +91,9 @@ class CAImpact(ImpactItem):
 
 @dataclass(frozen=True)
 class TrustBreak(ImpactItem):
-    """SPEC §4.1: a control plane's new certificate would be issued by a CA that is not in the
-    bundle its clients hold now, so they reject it until they get the new bundle and restart."""
+    """SPEC §4.1: a control plane's new certificate would not verify with the bundle its
+    clients hold now (nothing in it has the subject and key of a certificate of the new chain),
+    so they reject it until they get the new bundle and restart."""
 
     address: str
     new_ca: str  # the CA that issues the new certificate

@@ -96,6 +96,7 @@ class ZoneType(ControlPlaneType):
     mermaid_shape = ('("', '")')
     impact_codes = frozenset({API_HTTP_OPEN, PROXY_AUTHN_DISABLED, cp_authn.UNAUTHENTICATED_ADMIN})
     serves_data_planes = True
+    port_arguments = ("api_https_port", "dp_port")
 
     def setting_warnings(self, change: ResourceChange) -> list[str]:
         found = super().setting_warnings(change)
