@@ -86,7 +86,9 @@ def test_apply_waits_for_approval_after_the_plan_and_applies_that_plan() -> None
     assert uploaded["path"] == "plan.bin" and uploaded["name"] == downloaded["name"]
     assert "${{ github.run_id }}" in uploaded["name"]  # this run's plan, no other
     run = step("apply", "meshprov apply")["run"]
-    assert re.search(r"meshprov -C \"\$MESHPROV_DIR\" apply .*plan\.bin$", run.strip())
+    assert re.search(
+        r"meshprov -C \"\$MESHPROV_DIR\" apply .*\"\$GITHUB_WORKSPACE/plan\.bin\"$", run.strip()
+    )
     assert "plan " not in run.replace("plan.bin", "")  # no fresh plan: the approved one
 
 
@@ -135,6 +137,7 @@ def run_step(workspace: Path, job: str, name: str) -> tuple[subprocess.Completed
     env = {
         **os.environ,
         "MESHPROV_DIR": wanted,
+        "GITHUB_WORKSPACE": str(workspace),
         "GITHUB_OUTPUT": str(output),
         "GITHUB_STEP_SUMMARY": str(summary),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",

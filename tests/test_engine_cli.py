@@ -12,6 +12,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -671,7 +672,7 @@ def test_saved_plan_is_private_and_applies_exactly_its_actions(ws: Workspace) ->
     planfile = ws.dir / "tfplan"
     result = ws.run("plan", "--out", str(planfile))
     assert f"Saved the plan to: {planfile}" in result.stdout
-    assert f"meshprov apply {planfile}" in result.stdout
+    assert f"meshprov -C {ws.dir} apply {planfile}" in result.stdout
     assert mode_of(planfile) == 0o600
     data = planfile.read_text()
     assert PRIVATE_KEY not in data
@@ -745,6 +746,96 @@ def test_saved_plan_refused_for_another_lineage(ws: Workspace) -> None:
     assert ws.state_bytes() == before
 
 
+@pytest.mark.parametrize(
+    ("options", "summary"),
+    [
+        (("--target", "test_thing.solo"), "Can't change a saved plan"),
+        (("--replace", "test_thing.parent"), "Can't change a saved plan"),
+        (("--refresh=false",), "Can't change a saved plan"),
+        (("--refresh-only",), "Can't change a saved plan"),
+        (("--as-of", "2030-01-01T00:00:00Z"), "Can't change a saved plan"),
+        (("--destroy",), "Destroy can't be called with a plan file"),
+    ],
+)
+def test_saved_plan_refuses_the_options_that_make_a_plan(
+    ws: Workspace, options: tuple[str, ...], summary: str
+) -> None:
+    """Applying the whole saved plan when --target asked for part of it (or --destroy for
+    nothing of it) does what nobody asked: refused, as Terraform does, before anything runs."""
+    applied(ws)
+    ws.write(BASIC.replace('"s"', '"s2"').replace('"p"', '"p2"'))
+    planfile = ws.dir / "tfplan"
+    ws.run("plan", "--out", str(planfile))
+    before = ws.state_bytes()
+    result = ws.run("apply", str(planfile), *options, code=1)
+    assert f"Error: {summary}" in result.stderr
+    assert options[0].split("=")[0] in result.stderr
+    assert ws.state_bytes() == before
+    assert ws.world("test_thing.solo")["value"] == "s"
+    # what an apply may choose is still allowed
+    ws.run("apply", str(planfile), "--parallelism", "2", "--lock-timeout", "1s")
+    assert ws.world("test_thing.solo")["value"] == "s2"
+
+
+def _edit_change(doc: dict, **fields: object) -> None:
+    doc["changes"][0].update(fields)
+
+
+def _drop_after(doc: dict) -> None:
+    del doc["changes"][0]["after"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "what"),
+    [
+        (lambda doc: _edit_change(doc, action="explode"), "a field is"),
+        (lambda doc: _edit_change(doc, address="test_thing.["), "a field is"),
+        (_drop_after, "its field 'after' is"),
+        (lambda doc: doc.update(changes=None), "a field is"),
+        (lambda doc: doc.update(mode="sideways"), "a field is"),
+        (lambda doc: doc["prior_state"]["resources"][0].update(type=5), "a field is"),
+        (lambda doc: doc.update(variables=["v"]), "variables are"),
+        (lambda doc: doc.update(prior_serial="1"), "variables are"),
+    ],
+    ids=[
+        "action",
+        "address",
+        "missing after",
+        "changes null",
+        "mode",
+        "prior state",
+        "variables",
+        "serial",
+    ],
+)
+def test_a_plan_file_edited_after_plan_is_a_diagnostic_for_every_reader(
+    ws: Workspace, edit: Callable[[dict], None], what: str
+) -> None:
+    """Still JSON, still a plan file by its header, but not what plan wrote: show, graph and
+    apply crashed where they used the field."""
+    applied(ws)
+    ws.write(BASIC.replace('"s"', '"s2"'))
+    planfile = ws.dir / "tfplan"
+    ws.run("plan", "--out", str(planfile))
+    doc = json.loads(planfile.read_text())
+    edit(doc)
+    planfile.write_text(json.dumps(doc))
+    before = ws.state_bytes()
+    for args in (
+        ("show", str(planfile)),
+        ("graph", "--plan", str(planfile)),
+        ("apply", str(planfile)),
+    ):
+        result = ws.run(*args, code=1)
+        assert "Error: Failed to read plan file" in result.stderr
+        assert f"{planfile} was changed or damaged after `meshprov plan --out` wrote it" in (
+            result.stderr
+        )
+        assert f"{what} missing or not what meshprov writes). Make a new plan." in result.stderr
+    assert ws.state_bytes() == before
+    assert ws.world("test_thing.solo")["value"] == "s"
+
+
 def test_saved_plan_refused_when_the_configuration_changed(ws: Workspace) -> None:
     applied(ws)
     ws.write(BASIC.replace('"s"', '"s2"'))
@@ -812,6 +903,9 @@ def test_show_renders_the_state_without_secrets(ws: Workspace) -> None:
 
 
 def test_state_list_show_rm_pull(ws: Workspace) -> None:
+    ws.write(BASIC)
+    nothing = ws.run("state", "pull")  # no state yet: nothing, as Terraform prints
+    assert nothing.stdout == "" and not ws.state_path.exists()
     applied(ws, BASIC + 'test_thing "many" {\n  count = 2\n}\n')
     listed = ws.run("state", "list").stdout.splitlines()
     assert listed == [
@@ -825,6 +919,9 @@ def test_state_list_show_rm_pull(ws: Workspace) -> None:
         "test_thing.many[0]",
         "test_thing.many[1]",
     ]
+    assert ws.run("state", "list", "test_thing.nope").stdout == ""  # valid, matches nothing
+    typo = ws.run("state", "list", "test_thing.many[", code=1)
+    assert "Error: Invalid resource address" in typo.stderr and typo.stdout == ""
 
     shown = ws.run("state", "show", "test_thing.parent").stdout
     assert shown.startswith('# test_thing.parent:\nresource "test_thing" "parent" {\n')

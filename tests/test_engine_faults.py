@@ -1,5 +1,5 @@
 """The engine under faults, through the real CLI: the state lock held by another process,
-SIGINT during an apply, and SIGKILL at random moments of applies of 200 resources.
+SIGINT or SIGTERM during an apply, and SIGKILL at random moments of applies of 200 resources.
 
 Processes that receive signals are real ones: the CLI in a subprocess, or (for the many SIGKILL
 trials, to keep them fast) a forked child running the CLI's ``main``.
@@ -244,7 +244,7 @@ def test_a_lock_left_by_a_killed_run_does_not_block_the_next(ws: Workspace, hold
     assert not ws.lock_path.exists()
 
 
-# --- SIGINT ----------------------------------------------------------------------------------
+# --- SIGINT and SIGTERM ----------------------------------------------------------------------
 
 INTERRUPTIBLE = """
 test_thing "slow" {
@@ -273,7 +273,10 @@ def interruptible(value: str, delay: float) -> str:
     return INTERRUPTIBLE.replace("VALUE", value).replace("DELAY", str(delay))
 
 
-def test_first_sigint_lets_running_work_finish_and_saves_state(ws: Workspace) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_first_interrupt_lets_running_work_finish_and_saves_state(
+    ws: Workspace, sig: signal.Signals
+) -> None:
     ws.write(interruptible("v1", 0))
     ws.run("apply", "--auto-approve")
     outputs_before = ws.state()["outputs"]
@@ -283,7 +286,7 @@ def test_first_sigint_lets_running_work_finish_and_saves_state(ws: Workspace) ->
     try:
         reader = LineReader(proc.stdout)
         wait_for(lambda: reader.count(": Modifying...") == 2, what="two running updates")
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         code = proc.wait(timeout=60)
         stderr = proc.stderr.read()
     finally:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from tests.support.engine import Workspace
 
 from meshprov.diagnostics import DiagnosticError
 from meshprov.lang.evaluate import EvalContext, evaluate
 from meshprov.lang.parse import parse_expression, parse_file
-from meshprov.lang.values import UNKNOWN, HclSet, Sensitive
+from meshprov.lang.values import MAX_VALUE_DEPTH, UNKNOWN, HclSet, Sensitive
 
 NAMES = {
     "var": {
@@ -293,6 +296,47 @@ def test_deep_nesting_evaluates(text: str, expected: object) -> None:
         assert (result, depth) == ([], 199)
     else:
         assert result == expected
+
+
+def test_deep_nesting_in_a_configuration_plans_and_applies(tmp_path: Path) -> None:
+    """The dependency graph reads the references inside deeply nested expressions too: it
+    ran out of frames (a crash) on what the parser and evaluator take."""
+    ws = Workspace(tmp_path)
+    parens = "(" * 3000 + "var.n + length(test_thing.base.value)" + ")" * 3000
+    calls = "max(" * 1000 + "var.n" + ")" * 1000
+    ws.write(
+        'variable "n" {\n  default = 1\n}\n\ntest_thing "base" {\n  value = "b"\n}\n\n'
+        f'test_thing "deep" {{\n  value = "${{{parens}}} ${{{"+".join(["1"] * 3000)}}} '
+        f'${{{calls}}} ${{length({"[" * 1000 + "var.n" + "]" * 1000})}}"\n}}\n'
+    )
+    ws.run("validate")
+    ws.run("apply", "--auto-approve")
+    assert ws.world("test_thing.deep")["value"] == "2 3000 1 1"
+    assert ws.resources()["test_thing.deep"]["dependencies"] == ["test_thing.base"]
+
+
+@pytest.mark.parametrize("made_by", ["literal", "jsondecode"])
+def test_a_value_nested_past_what_meshprov_stores_is_a_diagnostic(
+    tmp_path: Path, made_by: str
+) -> None:
+    """Evaluated on the deep stack, such a value then ran every walker of values (marks, the
+    state's JSON, the plan's text) out of frames: validate and plan crashed."""
+
+    def config(depth: int) -> str:
+        nested = "[" * depth + "]" * depth
+        value = f'jsondecode("{nested}")' if made_by == "jsondecode" else nested
+        return f'locals {{\n  ok = 1\n}}\n\noutput "deep" {{\n  value = {value}\n}}\n'
+
+    ws = Workspace(tmp_path)
+    ws.write(config(MAX_VALUE_DEPTH + 1))
+    for args in (("validate",), ("plan",)):
+        result = ws.run(*args, "--no-color", code=1)
+        assert "Error: Value nested too deeply" in result.stderr
+        assert re.search(r"on \S*main\.hcl line 6", result.stderr), result.stderr
+    ws.write(config(MAX_VALUE_DEPTH))
+    ws.run("apply", "--auto-approve")
+    assert json.loads(ws.run("output", "--json").stdout)["deep"]["value"]
+    ws.run("show")
 
 
 def test_nesting_beyond_any_stack_is_a_diagnostic_with_the_line() -> None:

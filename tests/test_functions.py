@@ -395,6 +395,75 @@ ERRORS = [
             "from an attribute of that resource",
         ),
     ),
+    # past Go's int64 nanoseconds (about 292 years) a duration is invalid, as in Terraform; it
+    # overflowed Python's timedelta, a crash
+    (
+        "timeadd",
+        ["2020-01-01T00:00:00Z", "99999999999999h"],
+        arg("duration", 'time: invalid duration "99999999999999h"'),
+    ),
+    (
+        "timeadd",
+        ["9999-12-31T23:00:00Z", "2h"],
+        failed("timeadd", "the result is outside the range of supported times"),
+    ),
+    # what ran into Python's limits (a crash) is an error on the call, as Terraform's limits are
+    *(
+        ("textencodebase64" if i % 2 else "textdecodebase64", [value, encoding], expected)
+        for i, (value, encoding, expected) in enumerate(
+            [
+                (
+                    "YQ==",
+                    name,
+                    arg(
+                        "encoding",
+                        f'"{shown}" is not a supported IANA encoding name '
+                        "or alias in this Terraform version",
+                    ),
+                )
+                for name, shown in [
+                    ("rot13", "rot13"),  # a transform, not a character set
+                    ("hex", "hex"),
+                    ("undefined", "undefined"),  # Python's codec that always fails
+                    ("idna", "idna"),
+                    ("unicode_escape", "unicode_escape"),
+                    ("utf\0", "utf\\u0000"),  # a NUL in the name
+                ]
+            ]
+        )
+    ),
+    (
+        "indent",
+        [10**20, "a\nb"],
+        arg("spaces", "must be at most 1000000"),
+    ),
+    (
+        "format",
+        ["%99999999999999999999d", 1],
+        failed(
+            "format",
+            'width or precision of "%99999999999999999999d" at offset 0 is more than 1000000',
+        ),
+    ),
+    (
+        "format",
+        ["%.1000001f", 1],
+        failed("format", 'width or precision of "%.1000001f" at offset 0 is more than 1000000'),
+    ),
+    (
+        "format",
+        ["%[" + "9" * 5000 + "]d", 1],
+        failed(
+            "format",
+            f'not enough arguments for "%[{"9" * 5000}]d" at 0: need index '
+            f"{'9' * 5000} but have 1 total",
+        ),
+    ),
+    (
+        "formatdate",
+        ["YYYY", "2020-01-01T00:00:00+99:00"],
+        arg("time", "not a valid RFC3339 timestamp: time zone offset hour out of range"),
+    ),
     # values quoted in messages are hidden when the argument is sensitive
     (
         "tonumber",
@@ -654,6 +723,19 @@ FILE_ERRORS = [
     ("fileexists", ["certs"], 'Call to function "fileexists" failed: certs is not a regular file'),
     ("templatefile", ["zone.tpl", ["x"]], 'Invalid value for "vars" parameter: invalid vars value'),
     ("templatefile", ["zone.tpl", {"bad name": 1}], 'invalid template variable name "bad name"'),
+    ("fileset", ["a" * 400, "*"], 'failed to glob pattern "*": File name too long'),
+    # a NUL, which no file name holds, is an error on the argument (it crashed the stat)
+    *(
+        (name, [*args], 'Invalid value for "path" parameter: "a\\u0000b" contains a NUL')
+        for name, args in [
+            ("file", ["a\0b"]),
+            ("fileexists", ["a\0b"]),
+            ("filebase64", ["a\0b"]),
+            ("filesha256", ["a\0b"]),
+            ("templatefile", ["a\0b", {}]),
+            ("fileset", ["a\0b", "*"]),
+        ]
+    ),
 ]
 
 

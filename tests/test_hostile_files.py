@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -429,6 +430,25 @@ def test_a_read_only_configuration_directory_gives_diagnostics(
     assert sorted(p.name for p in config.iterdir()) == ["main.hcl"]
 
 
+def test_fmt_in_a_read_only_directory_is_a_diagnostic(world_traversable_dir: Path) -> None:
+    config = world_traversable_dir / "config"
+    config.mkdir()
+    messy = 'ca "cp" {\ncommon_name="CP CA"\n}\n'
+    (config / "main.hcl").write_text(messy)
+    os.chmod(config, 0o555)
+    proc = subprocess.run(
+        [*_unprivileged(), sys.executable, "-m", "meshprov", "-C", str(config), "fmt"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Traceback" not in proc.stderr and "crashed" not in proc.stderr, proc.stderr
+    assert proc.returncode == 1, proc.stderr
+    assert "Error: Failed to write file" in proc.stderr
+    assert f"{config / 'main.hcl'}: Permission denied." in proc.stderr
+    assert (config / "main.hcl").read_text() == messy
+
+
 def _limited_file_size(limit: int):
     def apply_limit() -> None:
         # writes past the limit fail with EFBIG (like ENOSPC) instead of killing the process
@@ -532,3 +552,108 @@ meshprov {
         assert "Error: Failed to load state" in result.stderr
         assert ws.state_path.read_bytes() == data
     assert stat.S_IMODE(ws.state_path.stat().st_mode) == 0o600
+
+
+# --- bytes that are not UTF-8 where text is expected ------------------------------------------
+
+NOT_UTF8 = os.fsdecode(b"\xff")  # how Python hands over such bytes: a lone surrogate
+
+WITH_VARIABLE = """
+variable "name" {
+  type = string
+}
+
+ca "cp" {
+  common_name = var.name
+}
+"""
+
+
+def test_a_configuration_file_name_that_is_not_utf8_is_a_diagnostic(ws: Workspace) -> None:
+    ws.write(ZONE)
+    (ws.dir / f"extra{NOT_UTF8}.hcl").write_text('ca "other" {\n  common_name = "x"\n}\n')
+    for args in (("validate",), ("plan",), ("apply", "--auto-approve")):
+        result = ws.run(*args, code=1)
+        assert "Error: Invalid file name" in result.stderr
+        assert "a configuration file name must be UTF-8 encoded" in result.stderr
+    assert not ws.state_path.exists()
+
+
+@pytest.mark.parametrize("given_by", ["--var", "environment"])
+def test_a_variable_value_that_is_not_utf8_is_a_diagnostic_before_anything_is_made(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, given_by: str
+) -> None:
+    ws.write(WITH_VARIABLE)
+    args: tuple[str, ...] = ()
+    if given_by == "--var":
+        args = ("--var", f"name=CA {NOT_UTF8}")
+    else:
+        monkeypatch.setenv("MESHPROV_VAR_name", f"CA {NOT_UTF8}")
+    for command in (("validate",), ("plan",), ("apply", "--auto-approve")):
+        result = ws.run(*command, *args, code=1)
+        assert "Error: Invalid value for variable" in result.stderr
+        assert "The value for var.name from " in result.stderr
+        assert "is not valid UTF-8." in result.stderr
+    assert not ws.state_path.exists()
+
+
+@pytest.mark.parametrize(
+    ("hcl", "summary"),
+    [
+        ('module "m" {\n  source = "./a\\u0000b"\n}\n', "Invalid module source"),
+        (
+            'meshprov {\n  backend "local" {\n    path = "state\\u0000.json"\n  }\n}\n' + ZONE,
+            "Invalid backend path",
+        ),
+        ('output "o" {\n  value = file("a\\u0000b")\n}\n', "Invalid function argument"),
+    ],
+    ids=["module source", "backend path", "file()"],
+)
+def test_a_nul_in_a_path_is_a_diagnostic_on_its_line(ws: Workspace, hcl: str, summary: str) -> None:
+    """A NUL in a path made Python's file calls raise ValueError: a crash, not a diagnostic."""
+    ws.write(hcl)
+    # validate reads no backend (it needs no state), plan and apply do
+    commands = ["plan", "apply"] if "backend" in hcl else ["validate", "plan"]
+    for command in commands:
+        args = (command, "--auto-approve") if command == "apply" else (command,)
+        result = ws.run(*args, "--no-color", code=1)
+        assert f"Error: {summary}" in result.stderr
+        assert "NUL character" in result.stderr
+        assert re.search(r"on \S*main\.hcl line \d+", result.stderr), result.stderr
+
+
+# --- dates past the calendar ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "attribute"),
+    [
+        ("ca.cp", "validity"),
+        ("zone.eu", "cert_validity"),
+        ("zone.eu", "renew_before"),
+    ],
+)
+def test_a_duration_past_the_year_9999_is_a_validate_error(
+    ws: Workspace, address: str, attribute: str
+) -> None:
+    """It passed validate and plan, then crashed apply half-way (OverflowError)."""
+    kind, name = address.split(".")
+    block = f'{kind} "{name}" {{'
+    ws.write(ZONE.replace(block, f'{block}\n  {attribute} = "999999999d"'))
+    for args in (("validate",), ("plan",), ("apply", "--auto-approve")):
+        result = ws.run(*args, "--no-color", code=1)
+        assert f'Error: Invalid value for "{attribute}"' in result.stderr
+        assert '"999999999d" is too long: a duration is at most "365000d"' in result.stderr
+    assert not ws.state_path.exists()
+    ws.write(ZONE.replace(block, f'{block}\n  {attribute} = "365000d"'))
+    ws.run("validate")
+
+
+@pytest.mark.parametrize(
+    "moment", ["9999-12-31T23:59:59Z", "9000-01-01T00:00:00Z", "0001-01-01T00:05:00+01:00"]
+)
+def test_an_as_of_out_of_the_calendar_is_a_usage_error(applied: Workspace, moment: str) -> None:
+    for args in (("plan",), ("verify",)):
+        result = applied.run(*args, "--as-of", moment, code=1)
+        assert f"Invalid value for '--as-of': '{moment}' is out of range" in result.stderr
+    applied.run("plan", "--as-of", "8999-12-31T23:59:59Z")

@@ -97,6 +97,22 @@ def test_log_path_writes_a_private_file_and_nothing_to_stderr(
     assert "PRIVATE KEY" not in text
 
 
+@pytest.mark.parametrize("where", ["a directory", "in a missing directory"])
+def test_a_log_path_that_cannot_be_opened_is_said_and_logs_go_to_stderr(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, where: str
+) -> None:
+    ws.write(MESH)
+    path = tmp_path if where == "a directory" else tmp_path / "missing" / "meshprov.log"
+    monkeypatch.setenv("MESHPROV_LOG", "info")
+    monkeypatch.setenv("MESHPROV_LOG_PATH", str(path))
+    result = ws.sub("validate")
+    first = result.stderr.splitlines()[0]
+    assert first.startswith(f"Error opening the log file {path} (MESHPROV_LOG_PATH): ")
+    assert first.endswith("; logging to stderr instead.")
+    assert "[INFO] meshprov" in result.stderr
+    assert "Success! The configuration is valid." in result.stdout
+
+
 def test_no_log_without_meshprov_log(ws: Workspace) -> None:
     ws.write(MESH)
     assert ws.sub("plan").stderr == ""

@@ -97,6 +97,8 @@ def backend_settings(root: Module) -> BackendSettings:
             raise DiagnosticError.single(
                 "Invalid backend path", "path must be a non-empty string.", block.range
             )
+        if "\0" in path:
+            raise bad("path", "path contains a NUL character, which no file name can hold.")
         return BackendSettings("local", {"path": path})
     if block.type != "s3":
         raise DiagnosticError.single(

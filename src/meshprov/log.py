@@ -17,7 +17,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any
 
 from meshprov import __version__
 
@@ -69,12 +69,18 @@ def configure(environ: Mapping[str, str] = os.environ) -> None:
         return
     logger = logging.getLogger(LOGGER)
     path = environ.get("MESHPROV_LOG_PATH")
-    handler: logging.Handler
+    stream: IO[str] = sys.stderr
     if path:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))
-    else:
-        handler = logging.StreamHandler(sys.stderr)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError as exc:  # as Terraform with TF_LOG_PATH: say so, log to stderr instead
+            sys.stderr.write(
+                f"Error opening the log file {path} (MESHPROV_LOG_PATH): "
+                f"{exc.strerror or exc}; logging to stderr instead.\n"
+            )
+        else:
+            stream = os.fdopen(fd, "a", encoding="utf-8")
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(_Redacting(_FORMAT, "%Y-%m-%dT%H:%M:%S"))
     logger.handlers[:] = [handler]
     logger.setLevel(_LEVELS.get(name, logging.DEBUG))

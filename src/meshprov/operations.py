@@ -54,7 +54,7 @@ LOCK_PLAN, LOCK_APPLY, LOCK_DESTROY = (
 class RunOptions:
     """What plan, apply and destroy are asked to do (their shared options, parsed)."""
 
-    var_files: Sequence[str] = ()
+    var_files: Sequence[Path] = ()  # relative to the working directory, or absolute
     cli_vars: Sequence[str] = ()
     targets: Sequence[str] = ()
     replace: Sequence[str] = ()
@@ -159,7 +159,8 @@ class ApplyObserver(Protocol):
     def event(self, address: str, phase: str, message: str) -> None: ...
 
     def interrupted(self, again: bool) -> None:
-        """SIGINT: the first stops new operations; the second exits at once, after this."""
+        """SIGINT or SIGTERM: the first stops new operations; the second exits at once, after
+        this."""
 
     def finished(self) -> None: ...
 
@@ -185,7 +186,9 @@ def apply_run(the_run: Run, parallelism: int, observer: ApplyObserver) -> Applie
         persister.request()  # push what is done now; the final write follows
         observer.interrupted(again=False)
 
-    previous = signal.signal(signal.SIGINT, interrupt)
+    # SIGTERM (a CI job cancelled, a pod stopped) is an interrupt too, as for Terraform: by
+    # default it killed the process mid-write, the lock and journal left for the next run
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         result = apply_plan(
             the_run.loaded,
@@ -201,7 +204,8 @@ def apply_run(the_run: Run, parallelism: int, observer: ApplyObserver) -> Applie
     finally:
         persister.stop()  # waits for a push in progress: it never races the final write
         journal.close()
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     observer.finished()
     loaded = the_run.loaded
     warnings = save_applied_state(backend, result.state, loaded.directory, persister.errors)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from meshprov.cli.session import EXIT_FORMAT, EXIT_OK, Session, fail
+from meshprov.cli.session import EXIT_FORMAT, EXIT_OK, ConfigPath, Session, fail
 from meshprov.diagnostics import DiagnosticError
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 @click.option(
     "--recursive", is_flag=True, help="Also format the *.hcl files of subdirectories (modules)."
 )
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, type=ConfigPath(exists=True, path_type=Path))
 @click.pass_obj
 def fmt(
     session: Session, check: bool, diff: bool, recursive: bool, paths: tuple[Path, ...]
@@ -46,9 +46,19 @@ def fmt(
         if diff:
             click.echo(unified_diff(result), nl=False)
         if not check:
-            write_atomic(
-                result.path, result.formatted.encode("utf-8"), result.path.stat().st_mode & 0o777
-            )
+            try:
+                write_atomic(
+                    result.path,
+                    result.formatted.encode("utf-8"),
+                    result.path.stat().st_mode & 0o777,
+                )
+            except OSError as exc:
+                fail(
+                    session,
+                    DiagnosticError.single(
+                        "Failed to write file", f"{result.path}: {exc.strerror or exc}."
+                    ),
+                )
     sys.exit(EXIT_FORMAT if check and changed else EXIT_OK)
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from meshprov.cli.session import Session, fail
+from meshprov.cli.session import ConfigPath, Session, fail
 from meshprov.diagnostics import DiagnosticError
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 @click.option(
     "--plan",
     "planfile",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=ConfigPath(exists=True, dir_okay=False, path_type=Path),
     metavar="PLANFILE",
     help="Colour each resource by what this saved plan does to it.",
 )
@@ -53,7 +53,7 @@ def graph(session: Session, fmt_: str, planfile: Path | None) -> None:
         actions = None
         if planfile is not None:
             document = load_plan_document(planfile, lambda: plan_encryption(session.directory))
-            actions = plan_actions(plan_from_document(document, None))
+            actions = plan_actions(plan_from_document(document, None, planfile))
     except DiagnosticError as exc:
         fail(session, exc)
     rgraph = resource_graph(loaded.graph)

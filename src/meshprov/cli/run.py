@@ -13,6 +13,7 @@ import click
 from meshprov.cli.session import (
     EXIT_CHANGES,
     EXIT_ERROR,
+    ConfigPath,
     Session,
     compact_warnings_option,
     fail,
@@ -20,7 +21,7 @@ from meshprov.cli.session import (
     moment,
     seconds,
 )
-from meshprov.diagnostics import DiagnosticError, warning
+from meshprov.diagnostics import Diagnostic, DiagnosticError, error, warning
 
 if TYPE_CHECKING:
     from meshprov import operations
@@ -42,6 +43,7 @@ def _plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "--var-file",
             "var_files",
             multiple=True,
+            type=ConfigPath(dir_okay=False, path_type=Path),
             metavar="FILE",
             help="Read variable values from a *.vars.hcl file (repeatable).",
         ),
@@ -116,7 +118,7 @@ def _run_options(opts: dict[str, Any], destroy: bool) -> operations.RunOptions:
 @click.option(
     "--out",
     "out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=ConfigPath(dir_okay=False, path_type=Path),
     help="Save the plan to FILE for `meshprov apply FILE`.",
 )
 @click.option(
@@ -133,7 +135,7 @@ def _run_options(opts: dict[str, Any], destroy: bool) -> operations.RunOptions:
 @click.option(
     "--markdown",
     "markdown",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=ConfigPath(dir_okay=False, path_type=Path),
     metavar="FILE",
     help="Also write the plan as a pull-request comment (Markdown) to FILE.",
 )
@@ -176,7 +178,7 @@ def plan(
         if not as_json:
             click.echo(
                 f"\nSaved the plan to: {out}\n\nTo perform exactly these actions, run the "
-                f"following command to apply:\n    meshprov apply {out}"
+                f"following command to apply:\n    {session.command('apply', out)}"
             )
     if markdown is not None:
         write_markdown(session, the_plan, markdown, plain_text)
@@ -189,7 +191,7 @@ def _sensitive_variables(loaded: LoadedConfig) -> set[str]:
 
 
 @click.command()
-@click.argument("planfile", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("planfile", required=False, type=ConfigPath(dir_okay=False, path_type=Path))
 @_plan_options
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
 @click.option("--destroy", is_flag=True, help="Destroy everything meshprov manages.")
@@ -233,6 +235,10 @@ def _apply_command(
                 "add --auto-approve, or apply a saved plan file.",
             ),
         )
+    if planfile is not None:
+        refused = _options_a_saved_plan_refuses(session, planfile, destroy, opts)
+        if refused:
+            fail(session, DiagnosticError(refused))
     lock = operations.LOCK_DESTROY if destroy else operations.LOCK_APPLY
     try:
         with operations.run(
@@ -252,6 +258,44 @@ def _apply_command(
             _report(session, the_plan, applied)
     except DiagnosticError as exc:
         fail(session, exc)
+
+
+def _options_a_saved_plan_refuses(
+    session: Session, planfile: Path, destroy: bool, opts: dict[str, Any]
+) -> list[Diagnostic]:
+    """Options that would shape a new plan, given with a saved one: refused, as Terraform
+    does, rather than apply something other than what they ask (the whole plan, not the
+    --target). Variables stay allowed: a saved plan holds no sensitive value, so they are given
+    again, and the configuration digest refuses any that differ from the plan's."""
+    refused = []
+    if destroy:
+        refused.append(
+            error(
+                "Destroy can't be called with a plan file",
+                "If this plan was created using plan --destroy, apply it using:\n  "
+                + session.command("apply", planfile),
+            )
+        )
+    shaping = [
+        option
+        for option, given in (
+            ("--target", opts["targets"]),
+            ("--replace", opts["replace"]),
+            ("--refresh-only", opts["refresh_only"]),
+            ("--refresh=false", not opts["refresh"]),
+            ("--as-of", opts["as_of"] is not None),
+        )
+        if given
+    ]
+    if shaping:
+        refused.append(
+            error(
+                "Can't change a saved plan",
+                f"A saved plan is applied exactly as it was made, so {', '.join(shaping)} cannot "
+                "be used with one: give them to meshprov plan (with --out FILE) instead.",
+            )
+        )
+    return refused
 
 
 def _confirm(destroy: bool) -> bool:

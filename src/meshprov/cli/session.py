@@ -4,6 +4,7 @@ exit codes, and the parsing of durations and moments given on the command line."
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from meshprov.diagnostics import (
 )
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_FORMAT = 0, 1, 2, 3
+EARLIEST_MOMENT = datetime(1970, 1, 1, tzinfo=UTC)  # --as-of: nothing meshprov made is older
 
 
 class Session:
@@ -37,6 +39,15 @@ class Session:
         self.compact_warnings = False
         self.sources = SourceCache()
 
+    def command(self, name: str, path: Path) -> str:
+        """``meshprov [-C DIR] NAME PATH`` to run from here, PATH as ConfigPath rebased it."""
+        words = ["meshprov"]
+        if self.directory != Path("."):
+            words += ["-C", str(self.directory)]
+            if not path.is_absolute():
+                path = path.relative_to(self.directory)
+        return shlex.join([*words, name, str(path)])
+
     def print_diagnostics(self, diagnostics: tuple[Diagnostic, ...] | list[Diagnostic]) -> None:
         diagnostics = list(diagnostics)
         compact = self.compact_warnings and not any(d.severity == "error" for d in diagnostics)
@@ -46,6 +57,19 @@ class Session:
             return
         for diag in consolidate_warnings(diagnostics):
             click.echo(render_text(diag, self.sources), err=True)
+
+
+class ConfigPath(click.Path):
+    """A path given on the command line (``--out``, ``--markdown``, ``--var-file``, a plan or
+    state FILE, ``fmt`` PATHS): relative to the configuration directory, as with Terraform's
+    ``-chdir``, which switches directory before the command so that every relative path is
+    relative to DIR. An absolute path stays as it is."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        session = ctx.find_object(Session) if ctx is not None else None
+        if session is not None and isinstance(value, str | os.PathLike):
+            value = session.directory / value
+        return super().convert(value, param, ctx)
 
 
 def _session_flag(
@@ -150,4 +174,12 @@ def moment(as_of: str | None) -> datetime:
         ) from None
     if when.tzinfo is None:
         raise click.BadParameter("the time needs a zone, e.g. Z or +02:00", param_hint="'--as-of'")
+    from meshprov.resources.schema import LATEST_MOMENT
+
+    if not EARLIEST_MOMENT <= when < LATEST_MOMENT:  # compared across zones: never converted
+        raise click.BadParameter(
+            f"{as_of!r} is out of range: give a time from {EARLIEST_MOMENT:%Y-%m-%d} and "
+            f"before {LATEST_MOMENT:%Y-%m-%d}",
+            param_hint="'--as-of'",
+        )
     return when.astimezone(UTC)

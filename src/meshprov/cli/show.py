@@ -7,13 +7,13 @@ from pathlib import Path
 
 import click
 
-from meshprov.cli.session import Session, fail
+from meshprov.cli.session import ConfigPath, Session, fail
 from meshprov.diagnostics import DiagnosticError
 
 
 @click.command()
 @click.argument(
-    "planfile", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+    "planfile", required=False, type=ConfigPath(exists=True, dir_okay=False, path_type=Path)
 )
 @click.option(
     "--json",
@@ -49,7 +49,7 @@ def show(session: Session, planfile: Path | None, as_json: bool, as_markdown: bo
             )
         if planfile is not None:
             document = load_plan_document(planfile, lambda: plan_encryption(session.directory))
-            the_plan = plan_from_document(document, None)
+            the_plan = plan_from_document(document, None, planfile)
             if as_json:
                 click.echo(render_plan_json(the_plan), nl=False)
             elif as_markdown:

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from meshprov.cli.session import EXIT_ERROR, Session, fail, seconds, with_lock_options
+from meshprov.cli.session import (
+    EXIT_ERROR,
+    ConfigPath,
+    Session,
+    fail,
+    seconds,
+    with_lock_options,
+)
 from meshprov.diagnostics import DiagnosticError
 
 if TYPE_CHECKING:
@@ -25,10 +32,15 @@ def state() -> None:
 @click.pass_obj
 def state_list(session: Session, addresses: tuple[str, ...]) -> None:
     """List the resource instances in the state (those under ADDRESSES, if given)."""
-    from meshprov.addrs import address_under
+    from meshprov.addrs import address_under, parse_instance_address
     from meshprov.operations import current_state
 
     try:
+        for given in addresses:  # a typo must not read as "nothing there" (Terraform's too)
+            try:
+                parse_instance_address(given)
+            except ValueError as exc:
+                raise DiagnosticError.single("Invalid resource address", str(exc)) from None
         current = current_state(session.directory)
     except DiagnosticError as exc:
         fail(session, exc)
@@ -171,6 +183,8 @@ def state_pull(session: Session, decrypt: bool) -> None:
         current = read_state(backend)
     except DiagnosticError as exc:
         fail(session, exc)
+    if not backend.has_stored_state and not current.resources:
+        return  # as Terraform: nothing to pull, rather than a new lineage made up each time
     data = current.dumps()
     if backend.encryption is not None and not decrypt:
         data = backend.encryption.seal(data, CONTENT_STATE)
@@ -178,7 +192,7 @@ def state_pull(session: Session, decrypt: bool) -> None:
 
 
 @state.command("push")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=ConfigPath(exists=True, dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Skip the lineage and serial checks.")
 @with_lock_options
 @click.pass_obj

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from meshprov.cli.session import EXIT_ERROR, EXIT_OK, Session
+from meshprov.cli.session import EXIT_ERROR, EXIT_OK, ConfigPath, Session
 from meshprov.diagnostics import Diagnostic, DiagnosticError
 
 if TYPE_CHECKING:
@@ -24,12 +25,13 @@ if TYPE_CHECKING:
     "--var-file",
     "var_files",
     multiple=True,
+    type=ConfigPath(dir_okay=False, path_type=Path),
     metavar="FILE",
     help="Read variable values from a *.vars.hcl file.",
 )
 @click.pass_obj
 def validate(
-    session: Session, as_json: bool, cli_vars: tuple[str, ...], var_files: tuple[str, ...]
+    session: Session, as_json: bool, cli_vars: tuple[str, ...], var_files: tuple[Path, ...]
 ) -> None:
     """Check the configuration: syntax, references, types, cycles and Kong Mesh rules.
 

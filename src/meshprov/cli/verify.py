@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from meshprov.cli.session import EXIT_ERROR, EXIT_OK, Session, fail, moment
+from meshprov.cli.session import EXIT_ERROR, EXIT_OK, ConfigPath, Session, fail, moment
 from meshprov.diagnostics import DiagnosticError
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     "--var-file",
     "var_files",
     multiple=True,
+    type=ConfigPath(dir_okay=False, path_type=Path),
     metavar="FILE",
     help="Read variable values from a *.vars.hcl file.",
 )
@@ -42,7 +44,7 @@ def verify(
     as_json: bool,
     as_of: str | None,
     cli_vars: tuple[str, ...],
-    var_files: tuple[str, ...],
+    var_files: tuple[Path, ...],
 ) -> None:
     """Check the deployed certificates, keys and files of every secured channel.
 

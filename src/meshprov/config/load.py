@@ -113,6 +113,14 @@ class _Loader:
         diags = Diagnostics()
         parsed: list[ast.File] = []
         for path in files:
+            if not is_utf8(path.name):  # the digest and plan files name every file in UTF-8
+                diags.add(
+                    error(
+                        "Invalid file name",
+                        f"{_display(path)}: a configuration file name must be UTF-8 encoded.",
+                    )
+                )
+                continue
             try:
                 text = decode_source(path.read_bytes(), _display(path))
             except OSError as exc:
@@ -130,6 +138,16 @@ class _Loader:
         diags.raise_if_errors()
         self.cache[directory] = module
         return module
+
+
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` (a file name, an argument, an environment variable) was UTF-8: Python
+    keeps other bytes as lone surrogates, which no UTF-8 output can hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _display(path: Path) -> str:
@@ -552,6 +570,12 @@ class _ModuleBuilder:
                 f'module "{name}"',
             )
         source = self._string(source_attr, "module source")
+        if "\0" in source:
+            raise DiagnosticError.single(
+                "Invalid module source",
+                "The module source contains a NUL character, which no directory name can hold.",
+                source_attr.expr.range,
+            )
         if not source.startswith(("./", "../")):
             raise DiagnosticError.single(
                 "Invalid module source",

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshprov.config.load import _display, constant
+from meshprov.config.load import _display, constant, is_utf8
 from meshprov.config.model import InputValue, Module
 from meshprov.diagnostics import (
     UNDECLARED_VARIABLE,
@@ -38,7 +38,7 @@ class VariableInputs:
 def collect_inputs(
     root: Module,
     directory: Path,
-    var_files: Sequence[str] = (),
+    var_files: Sequence[Path] = (),
     cli_vars: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
 ) -> VariableInputs:
@@ -54,7 +54,7 @@ def collect_inputs(
                     f"the environment ({key})",
                 )
     auto = sorted(p for p in directory.glob("*.auto.vars.hcl"))
-    for path in [*auto, *(_resolve(directory, f) for f in var_files)]:
+    for path in [*auto, *var_files]:
         values.update(_read_var_file(root, path, diags))
     for item in cli_vars:
         name, sep, raw = item.partition("=")
@@ -89,12 +89,12 @@ def collect_inputs(
     return VariableInputs(values, [d for d in diags if d.severity == "warning"])
 
 
-def _resolve(directory: Path, name: str) -> Path:
-    path = Path(name)
-    return path if path.is_absolute() or path.exists() else directory / path
-
-
 def _raw_or_expression(root: Module, name: str, raw: str, what: str) -> object:
+    if not is_utf8(raw):
+        raise DiagnosticError.single(
+            "Invalid value for variable",
+            f"The value for var.{name} from {what} is not valid UTF-8.",
+        )
     # Terraform's rule: a primitive or unconstrained (any) variable takes the text as a string
     if isinstance(root.variables[name].type, Primitive | AnyType):
         return raw

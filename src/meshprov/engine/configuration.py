@@ -40,7 +40,7 @@ class LoadedConfig:
 
 def load(
     directory: Path,
-    var_files: Sequence[str] = (),
+    var_files: Sequence[Path] = (),
     cli_vars: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
     saved: Mapping[str, object] | None = None,

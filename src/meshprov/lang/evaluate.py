@@ -42,12 +42,16 @@ from meshprov.lang.types import (
     unknown_of,
 )
 from meshprov.lang.values import (
+    MAX_VALUE_DEPTH,
     TYPED_MADE,
     UNKNOWN,
     HclSet,
     Refinement,
+    ResourceValue,
+    Sensitive,
     Unknown,
     declared_type,
+    deeper_than,
     has_unknown,
     is_number,
     mark,
@@ -82,7 +86,17 @@ def evaluate(expr: ast.Expression, ctx: EvalContext) -> Any:
 def _eval_untyped(expr: ast.Expression, ctx: EvalContext) -> Any:
     made = TYPED_MADE[0]
     value = _eval(expr, ctx)
+    if type(value) in _CONTAINERS and deeper_than(value, MAX_VALUE_DEPTH):
+        raise _fail(
+            "Value nested too deeply",
+            f"This expression makes a value that nests lists, sets or maps more than "
+            f"{MAX_VALUE_DEPTH} levels deep, more than meshprov can store and show.",
+            expr.range,
+        )
     return value if TYPED_MADE[0] == made else untyped(value)
+
+
+_CONTAINERS = (list, dict, HclSet, ResourceValue, Sensitive)
 
 
 def _eval(expr: ast.Expression, ctx: EvalContext) -> Any:

@@ -363,6 +363,11 @@ _VERB_RE = re.compile(
 )
 
 
+# Go's fmt takes no width or precision above a million ("crazy long number most likely"):
+# padding past it would only exhaust memory
+MAX_PADDING = 1_000_000
+
+
 @dataclass(frozen=True)
 class _Verb:
     raw: str
@@ -398,6 +403,12 @@ def _format(fmt: str, args: list) -> str:
         mode = fmt[end]
         if not (mode.isascii() and mode.isalpha()):
             raise _CallFailed(f"unrecognized format character {_go_rune(mode)} at offset {end}")
+        for number in (m["width"], m["prec"]):
+            if number and (len(number) > 7 or int(number) > MAX_PADDING):
+                raise _CallFailed(
+                    f"width or precision of {json.dumps(fmt[pos : end + 1])} at offset {pos} "
+                    f"is more than {MAX_PADDING}"
+                )
         verb = _Verb(
             raw=fmt[pos : end + 1],
             offset=pos,
@@ -406,12 +417,13 @@ def _format(fmt: str, args: list) -> str:
             width=int(m["width"]) if m["width"] else None,
             prec=int(m["prec"] or 0) if m["prec"] is not None else None,
         )
-        arg_num = int(m["index"]) if m["index"] else next_arg
-        if arg_num > len(args):
+        wanted = m["index"] or str(next_arg)  # digits: int() of 5000 of them fails
+        if len(wanted) > 9 or int(wanted) > len(args):
             raise _CallFailed(
                 f"not enough arguments for {json.dumps(verb.raw)} at {pos}: "
-                f"need index {arg_num} but have {len(args)} total"
+                f"need index {wanted} but have {len(args)} total"
             )
+        arg_num = int(wanted)
         out.append(_format_verb(verb, args[arg_num - 1]))
         next_arg = arg_num + 1
         highest = max(highest, arg_num)
@@ -1402,10 +1414,18 @@ def from_file(content: Any, raw: bytes) -> Any:
     return mark(content, holds_secret(raw.decode("latin-1")))
 
 
+def file_path(ctx: CallContext, given: str, expand_home: bool = True) -> Path:
+    """``_resolve`` for a function that opens the file: a NUL, which no file name holds, is an
+    error on the argument (the operating system refuses it, as it does for Terraform)."""
+    if "\0" in given:
+        raise _arg_error("path", f"{_quote(given)} contains a NUL character: invalid argument")
+    return _resolve(ctx, given, expand_home)
+
+
 def read_file(ctx: CallContext, path: Any) -> tuple[bytes, Path]:
     """The bytes of a file of the configuration, and where it is; Terraform's messages."""
     given = _str(path, "path")
-    resolved = _resolve(ctx, given)
+    resolved = file_path(ctx, given)
     try:
         return resolved.read_bytes(), resolved
     except FileNotFoundError:
@@ -1443,7 +1463,7 @@ def _file(ctx: CallContext, path: Any) -> Any:
 def _fileexists(ctx: CallContext, path: Any) -> bool:
     given = _str(path, "path")
     try:
-        mode = _resolve(ctx, given).stat().st_mode
+        mode = file_path(ctx, given).stat().st_mode
     except FileNotFoundError:
         return False
     except OSError as e:

@@ -18,8 +18,8 @@ from meshprov.lang.functions import (
     _CallFailed,
     _quote,
     _register,
-    _resolve,
     _str,
+    file_path,
     from_file,
     read_file,
 )
@@ -72,19 +72,22 @@ def _filebase64(ctx: CallContext, path: Any) -> Any:
 
 @_register("fileset", 2, 2, needs_context=True)
 def _fileset(ctx: CallContext, path: Any, pattern: Any) -> HclSet:
-    root = _resolve(ctx, _str(path, "path"), expand_home=False)
+    root = file_path(ctx, _str(path, "path"), expand_home=False)
     glob = _str(pattern, "pattern")
     try:
         matcher = re.compile(_glob_regex(glob))
     except ValueError as e:
         raise _CallFailed(f"failed to glob pattern {_quote(glob)}: {e}") from None
-    if not root.is_dir():
-        return HclSet()
     found = []
-    for candidate in sorted(root.rglob("*")):
-        relative = candidate.relative_to(root).as_posix()
-        if matcher.fullmatch(relative) and candidate.is_file():
-            found.append(relative)
+    try:  # a name too long, a directory that cannot be read: the operating system's error
+        if not root.is_dir():
+            return HclSet()
+        for candidate in sorted(root.rglob("*")):
+            relative = candidate.relative_to(root).as_posix()
+            if matcher.fullmatch(relative) and candidate.is_file():
+                found.append(relative)
+    except OSError as e:
+        raise _CallFailed(f"failed to glob pattern {_quote(glob)}: {e.strerror or e}") from None
     return HclSet(found)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from meshprov import yamlio
 from meshprov.lang import numbers
 from meshprov.lang.functions import (
+    MAX_PADDING,
     CallContext,
     _arg_error,
     _CallFailed,
@@ -297,7 +298,10 @@ def _chomp(string: Any) -> str:
 
 @_register("indent", 2, 2)
 def _indent(spaces: Any, string: Any) -> str:
-    pad = " " * _int(spaces, "spaces")
+    count = _int(spaces, "spaces")
+    if count > MAX_PADDING:
+        raise _arg_error("spaces", f"must be at most {MAX_PADDING}")
+    pad = " " * count
     return _str(string, "str").replace("\n", "\n" + pad)
 
 
@@ -389,15 +393,32 @@ def _csv_error(line: int, problem: str) -> _CallFailed:
     return _CallFailed(f"CSV parse error on line {line}: {problem}")  # go-cty's csvError
 
 
+# Python's codecs that are no character set: transforms (rot13, hex, zlib: not text encodings
+# at all) and these, which IANA does not name either
+_NOT_CHARACTER_SETS = {
+    "charmap",
+    "idna",
+    "punycode",
+    "raw-unicode-escape",
+    "undefined",
+    "unicode-escape",
+    "utf-8-sig",
+}
+
+
 def _encoding(name: Any) -> str:
     given = _str(name, "encoding")
     try:
-        return codecs.lookup(given).name
-    except LookupError:
+        codec = codecs.lookup(given)
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
+        codec = None
+    if codec is None or not codec._is_text_encoding or codec.name in _NOT_CHARACTER_SETS:
         raise _arg_error(
             "encoding",
-            f'"{given}" is not a supported IANA encoding name or alias in this Terraform version',
-        ) from None
+            f"{_quote(given)} is not a supported IANA encoding name or alias in this "
+            "Terraform version",
+        )
+    return codec.name
 
 
 @_register("textencodebase64", 2, 2)
@@ -406,7 +427,7 @@ def _textencodebase64(string: Any, encoding: Any) -> str:
     text = _str(string, "string")
     try:
         data = text.encode(codec)
-    except UnicodeEncodeError as e:
+    except UnicodeError as e:  # UnicodeEncodeError, or a codec's own (utf-16 of a lone half)
         raise _arg_error(
             "string",
             f"the given string contains characters that cannot be represented in {codec}: {e}",
@@ -424,7 +445,7 @@ def _textdecodebase64(source: Any, encoding: Any) -> str:
         raise _arg_error("source", "the given value is has an invalid base64 symbol") from None
     try:
         return data.decode(codec)
-    except UnicodeDecodeError:
+    except UnicodeError:
         raise _arg_error("source", f"the given value is not valid {codec}") from None
 
 

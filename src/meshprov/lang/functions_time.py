@@ -31,7 +31,13 @@ def parse_timestamp(text: str) -> datetime:
         tz = UTC
     else:
         sign = -1 if zone[0] == "-" else 1
-        tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
+        hours, minutes = int(zone[1:3]), int(zone[4:6])
+        for what, number, limit in (("hour", hours, 23), ("minute", minutes, 59)):
+            if number > limit:  # Go's words; Python's timezone() would say its own
+                raise ValueError(
+                    f"not a valid RFC3339 timestamp: time zone offset {what} out of range"
+                )
+        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
     if hour > 23:
         raise ValueError("not a valid RFC3339 timestamp: hour must be between 0 and 23 inclusive")
     try:
@@ -170,6 +176,9 @@ _UNIT_SECONDS = {
 }
 
 
+_MAX_GO_DURATION_SECONDS = (2**63 - 1) / 1e9  # about 292 years
+
+
 def parse_go_duration(text: str) -> timedelta:
     """Go's time.ParseDuration: ``"1h30m"``, ``"-10s"``, ``"1.5h"``, ``"0"``."""
     body = text[1:] if text[:1] in "+-" else text
@@ -183,7 +192,7 @@ def parse_go_duration(text: str) -> timedelta:
             raise ValueError(f'time: invalid duration "{text}"')
         seconds += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
         pos = m.end()
-    if not body:
+    if not body or seconds > _MAX_GO_DURATION_SECONDS:  # Go's int64 nanoseconds overflow
         raise ValueError(f'time: invalid duration "{text}"')
     return timedelta(seconds=-seconds if text.startswith("-") else seconds)
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from meshprov.diagnostics import SourceRange
+from meshprov.diagnostics import DiagnosticError, SourceRange
 from meshprov.lang import ast
+from meshprov.lang.deep import retry_deeper
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,21 @@ class Traversal:
 
 
 def traversals(expr: ast.Expression) -> list[Traversal]:
+    """The references in ``expr``; deep nesting, which parses and evaluates on a deep stack
+    (``meshprov.lang.deep``), is walked on one too."""
+    return retry_deeper(_all, (expr,), lambda: _too_deep(expr.range))
+
+
+def _all(expr: ast.Expression) -> list[Traversal]:
     return list(_walk(expr, frozenset()))
+
+
+def _too_deep(rng: SourceRange) -> DiagnosticError:
+    return DiagnosticError.single(
+        "Expression nested too deeply",
+        "This expression nests more deeply than meshprov can read.",
+        rng,
+    )
 
 
 def _static_chain(

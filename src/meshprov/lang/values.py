@@ -305,6 +305,33 @@ def mark_paths(attributes: dict[str, Any], sensitive: Any) -> dict[str, Any]:
     return attributes
 
 
+# What plan, apply, state and every renderer walk level by level (marks, JSON, the plan's text)
+# handles, with room to spare on the default stack: a value nests at most this many levels.
+MAX_VALUE_DEPTH = 256
+
+
+def deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists, sets and maps more than ``limit`` levels deep: level by
+    level, in a loop, so it answers for any depth and visits each element once."""
+    level = [value]
+    for _ in range(limit + 1):  # each turn: is there a container one level further down?
+        below: list = []
+        found = False
+        for item in level:
+            while type(item) is Sensitive:
+                item = item.value
+            if isinstance(item, dict):
+                found = True
+                below.extend(item.values())
+            elif isinstance(item, list | HclSet):
+                found = True
+                below.extend(item)
+        if not found:
+            return False
+        level = below
+    return True
+
+
 def is_sensitive_deep(value: Any) -> bool:
     return unmark_deep(value)[1]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from meshprov import __version__
+from meshprov.addrs import parse_instance_address
 from meshprov.diagnostics import DiagnosticError
 from meshprov.files import write_atomic
 from meshprov.lang.numbers import json_dumps, json_number
@@ -163,7 +164,24 @@ def load_plan_document(path: Path, encryption: PlanEncryption = None) -> dict:
             f"{path} has plan format version {doc.get('version')}; this meshprov "
             f"({__version__}) reads version {VERSION}.",
         )
+    # what is read before the plan itself (plan_from_document checks that)
+    serial, lineage = doc.get("prior_serial"), doc.get("prior_lineage")
+    if (
+        isinstance(serial, bool)
+        or not isinstance(serial, int)
+        or not isinstance(lineage, str)
+        or not isinstance(doc.get("variables"), dict)
+    ):
+        raise _damaged(path, "its prior_serial, prior_lineage or variables are")
     return doc
+
+
+def _damaged(path: Path, what: str) -> DiagnosticError:
+    return DiagnosticError.single(
+        "Failed to read plan file",
+        f"{path} was changed or damaged after `meshprov plan --out` wrote it ({what} missing "
+        "or not what meshprov writes). Make a new plan.",
+    )
 
 
 def read_plan(path: Path, current: State, encryption: PlanEncryption = None) -> Plan:
@@ -184,11 +202,21 @@ def read_plan(path: Path, current: State, encryption: PlanEncryption = None) -> 
             "The given plan file can no longer be applied because the state was changed by "
             "another operation after the plan was created.",
         )
-    return plan_from_document(doc, current)
+    return plan_from_document(doc, current, path)
 
 
-def plan_from_document(doc: dict, current: State | None) -> Plan:
-    """The plan a document describes; secrets come back from ``current`` when given."""
+def plan_from_document(doc: dict, current: State | None, path: Path) -> Plan:
+    """The plan a document (of the file at ``path``) describes; secrets come back from
+    ``current`` when given. A document that does not decode is a diagnostic, not a crash."""
+    try:
+        return _plan(doc, current)
+    except KeyError as exc:
+        raise _damaged(path, f"its field {exc.args[0]!r} is") from None
+    except (TypeError, ValueError, AttributeError, StateError):
+        raise _damaged(path, "a field is") from None
+
+
+def _plan(doc: dict, current: State | None) -> Plan:
     current = current or State(lineage=doc["prior_lineage"], serial=doc["prior_serial"])
     prior = _prior_state(doc["prior_state"], current)
     changes = tuple(_change(c, current) for c in doc["changes"])
@@ -228,6 +256,7 @@ def _prior_state(doc: dict, current: State) -> State:
 
 
 def _change(doc: dict, current: State) -> ResourceChange:
+    parse_instance_address(doc["address"])  # ValueError: the plan is damaged
     live = current.resources.get(doc["address"])
     return ResourceChange(
         address=doc["address"],

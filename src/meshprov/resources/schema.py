@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -23,6 +23,10 @@ from meshprov.lang.values import UNKNOWN, at_path, format_number, is_number, unm
 _DURATION_RE = re.compile(r"^(?:\d+[dhms])+$")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _LINE_BREAKS = str.maketrans("", "", "\r\n")
+# Certificates' and tokens' dates end with the year 9999: a lifetime, from any moment plan may
+# be asked about (--as-of, before the year 9000), must still end before that.
+MAX_DURATION = "365000d"
+LATEST_MOMENT = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def shown(value: object) -> str:
@@ -45,10 +49,13 @@ def parse_duration(text: str) -> int:
 
 def check_duration(value: Any) -> str | None:
     try:
-        if parse_duration(value) <= 0:
-            return f'"{value}" is not a valid duration: it must be longer than zero.'
+        seconds = parse_duration(value)
     except ValueError as exc:
         return str(exc)
+    if seconds <= 0:
+        return f'"{value}" is not a valid duration: it must be longer than zero.'
+    if seconds > parse_duration(MAX_DURATION):
+        return f'"{value}" is too long: a duration is at most "{MAX_DURATION}" (1,000 years).'
     return None
 
 
