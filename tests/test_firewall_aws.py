@@ -294,6 +294,68 @@ def test_foreign_rule_for_a_wanted_cidr_is_named_when_not_exclusive(mesh, moto_a
     assert set(by_cidr(moto_aws, sg)) == {"198.51.100.10/32", "203.0.113.20/32"}
 
 
+def test_a_copied_meshprov_description_does_not_make_a_rule_meshprovs(mesh, moto_aws):
+    """A teammate copies one of meshprov's rules in the console ("copy to new" keeps the
+    description) to let a bastion in. With exclusive = false that rule is theirs: apply and
+    destroy leave it, where they once revoked it as meshprov's own."""
+    sg = moto_aws.security_group()
+    mesh.write([sg], zones={"eu-west": ["198.51.100.10"]}, firewall_extra="exclusive = false")
+    mesh.apply()
+    ours = by_cidr(moto_aws, sg)
+    copied = moto_aws.add_ingress(
+        sg, "192.0.2.7/32", 5685, description="meshprov:firewall.kds:eu-west"
+    )
+
+    assert "No changes." in mesh.plan(code=0).output
+    drift = mesh.run("plan", "--refresh-only", "--no-color").output
+    assert (
+        f"{sg} gained a rule on port 5685 from 192.0.2.7/32 that meshprov does not own "
+        f"({copied}: its description copies meshprov's, but meshprov did not create it)" in drift
+    )
+    mesh.apply()
+    assert copied in {r["SecurityGroupRuleId"] for r in moto_aws.ingress(sg)}
+    assert mesh.state()["firewall.kds"]["attributes"]["rule_ids"] == sorted(ours.values())
+
+    out = mesh.run("destroy", "--auto-approve", "--no-color").output
+    assert "stops allowing 1 source: 198.51.100.10/32 (zone eu-west)" in out
+    assert [r["SecurityGroupRuleId"] for r in moto_aws.ingress(sg)] == [copied]
+
+
+def test_a_copied_description_is_revoked_by_exclusivity_as_a_foreign_rule(mesh, moto_aws):
+    """Exclusive mode revokes it, listed in the plan as a rule meshprov does not own, not as
+    a source of the zone its description names."""
+    sg = moto_aws.security_group()
+    mesh.write([sg], zones={"eu-west": ["198.51.100.10"]})
+    mesh.apply()
+    ours = by_cidr(moto_aws, sg)
+    copied = moto_aws.add_ingress(
+        sg, "192.0.2.7/32", 5685, description="meshprov:firewall.kds:eu-west"
+    )
+    out = mesh.run("plan", "--no-color").output
+    assert (
+        f"revokes 1 rule meshprov does not own: tcp/5685 from 192.0.2.7/32 in {sg} ({copied})"
+        in out
+    )
+    assert "stops allowing" not in out
+    mesh.apply()
+    assert {r["SecurityGroupRuleId"] for r in moto_aws.ingress(sg)} == set(ours.values())
+    assert "No changes." in mesh.plan(code=0).output
+
+
+def test_a_copied_description_for_an_allowed_source_is_adopted(mesh, moto_aws):
+    """The same rule as meshprov's own (its source allowed): adopted rather than refused as a
+    duplicate, so an apply killed before it saved state recovers."""
+    sg = moto_aws.security_group()
+    mesh.write([sg], zones={"eu-west": ["198.51.100.10"]}, firewall_extra="exclusive = false")
+    made = moto_aws.add_ingress(
+        sg, "198.51.100.10/32", 5685, description="meshprov:firewall.kds:eu-west"
+    )
+    mesh.apply()
+    assert by_cidr(moto_aws, sg) == {"198.51.100.10/32": made}
+    assert mesh.state()["firewall.kds"]["attributes"]["rule_ids"] == [made]
+    assert firewall_row(mesh)["ok"]
+
+
 def test_rule_removed_by_hand_is_drift_and_recreated(mesh, moto_aws):
     sg = moto_aws.security_group()
     mesh.write([sg], zones={"eu-west": ["198.51.100.10"], "us-east": ["203.0.113.20"]})

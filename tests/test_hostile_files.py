@@ -148,6 +148,66 @@ def test_artifact_paths_leaving_the_output_directory_are_refused(
         assert applied.state_path.read_bytes() == data
 
 
+def _victims(tmp_path: Path) -> Path:
+    """Someone else's directory holding files named as meshprov's artifacts are."""
+    victims = tmp_path / "theirs"
+    (victims / "tls").mkdir(parents=True)
+    for name in ("kuma-cp.env", "tls/tls.key", "tls/ca.crt"):
+        (victims / name).write_text(f"their {name}")
+    return victims
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("destroy", "--auto-approve"),
+        ("destroy", "--auto-approve", "--no-refresh"),
+        ("apply", "--auto-approve"),  # the files move back to out/zone.eu: the old ones go
+    ],
+)
+def test_a_state_naming_another_directory_removes_nothing_there(
+    applied: Workspace, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """A state (an S3 object, say) whose output_dir names someone else's directory: meshprov
+    removed whatever files there had its artifacts' names, refresh or not."""
+    victims = _victims(tmp_path)
+    _edit_state(applied, "zone.eu", output_dir=str(victims))
+    result = applied.run(*args, "--no-color", code=1)
+    assert "zone.eu: left " in result.stderr
+    assert f"in {victims}: not what meshprov wrote there" in result.stderr
+    for name in ("kuma-cp.env", "tls/tls.key", "tls/ca.crt"):
+        assert (victims / name).read_text() == f"their {name}"
+
+
+def test_a_state_naming_another_file_as_the_helm_overlay_removes_nothing(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    victim = _victim(tmp_path)
+    ws.write(
+        ZONE + 'firewall "kds" {\n  helm_values_file = "kds.yaml"\n  allow_zones = [zone.eu]\n}\n'
+    )
+    ws.run("apply", "--auto-approve")
+    assert (ws.dir / "kds.yaml").exists()
+    _edit_state(ws, "firewall.kds", helm_values_file=str(victim))
+    result = ws.run("destroy", "--auto-approve", "--no-color", code=1)
+    assert f"left {victim}: not the overlay meshprov wrote there" in result.stderr
+    assert victim.read_text() == "precious"
+
+
+def test_destroy_leaves_a_file_edited_since_and_says_so(applied: Workspace) -> None:
+    """An edited file is no longer only meshprov's: destroy removes the rest and names it. A
+    file whose mode alone changed is still the one meshprov wrote."""
+    out = applied.dir / "out" / "zone.eu"
+    (out / "kuma-cp.env").write_text("KUMA_MODE=zone\n# the operator's notes\n")
+    os.chmod(out / "kuma-dp.env", 0o600)
+    result = applied.run("destroy", "--auto-approve", "--no-color", code=1)
+    assert "zone.eu: left kuma-cp.env in " in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["kuma-cp.env"]
+    (out / "kuma-cp.env").unlink()
+    applied.run("destroy", "--auto-approve")
+    assert not out.exists()
+
+
 def test_changing_output_dir_removes_only_the_old_files(applied: Workspace) -> None:
     old = applied.dir / "out" / "zone.eu"
     (old / "notes.txt").write_text("the user's")
@@ -166,6 +226,23 @@ def test_a_symlink_at_the_lock_file_is_refused(ws: Workspace, tmp_path: Path) ->
     assert "symlink" in result.stderr
     assert victim.read_text() == "precious"
     assert mode_of(victim) == 0o640
+
+
+@pytest.mark.parametrize("target", ["dangling", "a file"])
+def test_a_symlink_at_the_journal_is_refused(ws: Workspace, tmp_path: Path, target: str) -> None:
+    """A dangling link made apply crash (O_EXCL refuses it, after the check said nothing was
+    there); a link to a file made every run fold that file into the state."""
+    victim = _victim(tmp_path)
+    ws.write(ZONE)
+    ws.journal_path.parent.mkdir(parents=True)
+    ws.journal_path.symlink_to(tmp_path / "nowhere" if target == "dangling" else victim)
+    for args in (("plan",), ("apply", "--auto-approve")):
+        result = ws.run(*args, "--no-color", code=1)
+        assert "crashed" not in result.output
+        assert "Error: Failed to load state" in result.stderr
+        assert f"State journal {ws.journal_path} is a symlink" in result.stderr
+    assert victim.read_text() == "precious"
+    assert not (ws.dir / "out").exists() and not ws.state_path.exists()
 
 
 # --- item 9: temp files, modes, warnings -----------------------------------------------------

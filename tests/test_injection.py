@@ -51,6 +51,9 @@ def test_ipv6_zone_id_in_addresses_is_a_validate_error(tmp_path):
         ("output_dir", '"out/eu\\u0000x"'),
         ("hostnames", '["cp.eu.example.com\\n"]'),
         ("api_http_interface", '"127.0.0.1\\u0085"'),
+        # line and paragraph separators: YAML and Python's readers break lines there
+        ("work_dir", '"/var/lib/kuma\\u2028KUMA_API_SERVER_HTTP_INTERFACE=0.0.0.0"'),
+        ("dp_token_path", '"/var/lib/kuma-dp/token\\u2029x"'),
     ],
 )
 def test_control_characters_are_validate_errors(tmp_path, argument, value):
@@ -225,3 +228,34 @@ def test_env_file_means_the_same_to_a_shell_that_sources_it(tmp_path, shell):
     assert shown.stdout == HOSTILE, shown.stderr
     assert shown.stderr == ""
     assert not list(tmp_path.rglob("PWNED*"))
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_verify_reads_an_env_file_as_systemd_and_a_shell_do(tmp_path, shell):
+    """An edited kuma-cp.env opens the plain-HTTP API and hides the old setting after a line
+    separator inside a quoted value: one line to systemd and a shell, two to Python's
+    ``splitlines``. verify must see what kuma-cp gets."""
+    ws = Workspace(tmp_path / "cfg")
+    ws.write(_zone())
+    ws.run("apply", "--auto-approve")
+    env_file = ws.dir / "out/zone.eu/kuma-cp.env"
+    text = env_file.read_text()
+    opened = text.replace(
+        "KUMA_API_SERVER_HTTP_INTERFACE=127.0.0.1\n", "KUMA_API_SERVER_HTTP_INTERFACE=0.0.0.0\n"
+    )
+    assert opened != text
+    env_file.write_text(opened + 'KUMA_NOTE="x\u2028KUMA_API_SERVER_HTTP_INTERFACE=127.0.0.1"\n')
+    shown = subprocess.run(
+        [shell, "-c", 'set -a; . "$1"; printf "%s" "$KUMA_API_SERVER_HTTP_INTERFACE"', shell,
+         str(env_file)],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout  # fmt: skip
+    assert shown == "0.0.0.0"
+    assert kuma.parse_env_file(env_file.read_text())["KUMA_API_SERVER_HTTP_INTERFACE"] == shown
+    doc = json.loads(ws.run("verify", "--json", code=1).stdout)
+    failed = [
+        check["detail"]
+        for check in doc["checks"]
+        if not check["ok"] and check["check"] == "http_interface"
+    ]
+    assert failed and "KUMA_API_SERVER_HTTP_INTERFACE=0.0.0.0" in failed[0], doc

@@ -153,7 +153,7 @@ variable "token" {
 }
 
 test_thing "t" {
-  value = "v"
+  value = var.token
   crash = var.crash
 }
 
@@ -178,7 +178,10 @@ def test_an_internal_error_is_one_line_and_a_private_crash_log(ws: Workspace) ->
         assert _mode(path) == 0o600
         log = path.read_text()
         assert "Traceback (most recent call last):" in log
-        assert "RuntimeError: a bug planning test_thing.t over (sensitive value)" in log
+        assert (
+            "RuntimeError: a bug planning test_thing.t over (sensitive value) with "
+            "(sensitive value)" in log
+        )
         assert secret[len("-----BEGIN PRIVATE KEY-----") :] not in log
         assert "hunter2" not in log
         assert "command: meshprov -C" in log and "--var token=..." in log

@@ -26,13 +26,20 @@ from meshprov.engine.walk import evaluate_config
 from meshprov.heap import frozen_heap
 from meshprov.lang.types import infer_type, type_json
 from meshprov.lang.values import UNKNOWN, has_unknown, unmark_deep
+from meshprov.plan.encoding import restore
 from meshprov.plan.model import Action, Mode, Plan, ResourceChange
 from meshprov.plan.planner import (
     ignoring_changes,
     instance_value,
     resource_type,
 )
-from meshprov.resources.base import ApplyRequest, Context, ResourceError, ResourceInstance
+from meshprov.resources.base import (
+    ApplyRequest,
+    Context,
+    ResourceError,
+    ResourceInstance,
+    ResourceType,
+)
 from meshprov.state import ResourceState, State
 
 _log = logging.getLogger(__name__)
@@ -229,15 +236,16 @@ class _Runner:
                 with self.lock:
                     self.sink.record_remove(address)
                     self.resources.pop(address, None)
+            config = (
+                ignoring_changes(instance, prior)
+                if change.action is Action.UPDATE
+                else instance.values
+            )
             request = ApplyRequest(
                 address=address,
                 prior=prior.attributes if change.action is Action.UPDATE and prior else None,
-                planned=change.after or {},
-                config=(
-                    ignoring_changes(instance, prior)
-                    if change.action is Action.UPDATE
-                    else instance.values
-                ),
+                planned=_planned(change, rtype, config),
+                config=config,
                 context=self.context,
             )
             attributes = rtype.apply(request)
@@ -344,6 +352,17 @@ class _ApplyHook:
 
     def resource_instance(self, instance: ResourceInstance) -> Any:
         return self.runner.start(instance)
+
+
+def _planned(change: ResourceChange, rtype: ResourceType, config: dict[str, Any]) -> dict:
+    """The plan's "after", its sensitive arguments as ``config`` (evaluated now) gives them.
+
+    A saved plan holds no sensitive value: they come back null from the file, and a type
+    would apply null (no hostnames, the zone's default name, no admin groups). The
+    configuration gives them again, the same as at plan time (the plan's digest says so)."""
+    arguments = set(rtype.schema.attribute_names)
+    names = [n for n in change.after_sensitive if n.split(".")[0] in arguments]
+    return restore(change.after or {}, names, rtype.planned_arguments(config))
 
 
 def _took(started: float) -> str:

@@ -8,19 +8,23 @@ directory they were written into. Every component below that directory is opened
 ``O_NOFOLLOW``, relative to its parent's descriptor: a symlink planted there (at the file, or
 at ``tls/``) is never followed, so meshprov only ever replaces or removes the entries it
 created, never the file a link points to. A relative path that is absolute or climbs out
-(``..``) is refused (``UnsafePath``) before anything is touched.
+(``..``) is refused (``UnsafePath``) before anything is touched. Where the caller knows what it
+wrote (a digest in state), a file is removed only while it still holds that: state names the
+directory, and a state edited to name someone else's must remove nothing there.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import os
 import re
 import secrets
+import stat
 import string
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 DIR_MODE = 0o755  # output directories
@@ -81,17 +85,32 @@ def write_owned_files(
                 os.close(dfd)
 
 
-def remove_owned_files(base: Path, relatives: Iterable[str]) -> None:
+def remove_owned_files(
+    base: Path,
+    relatives: Iterable[str],
+    written: Callable[[str, bytes], bool] | None = None,
+) -> list[str]:
     """Remove the files at ``relatives`` under ``base`` (the links themselves if they are
     symlinks), the temp files of killed writes next to them, then their directories below
-    ``base`` and ``base`` itself if that left them empty. Missing files are fine."""
-    targets = [owned_parts(r) for r in relatives]  # refuse before removing anything
+    ``base`` and ``base`` itself if that left them empty. Missing files are fine.
+
+    With ``written``, a file is removed only if ``written(relative, content)`` says its
+    content is what meshprov wrote there: where it is not (changed since, or a state naming a
+    file meshprov never wrote: ``output_dir = "/home/me/.ssh"``), the file stays, and the
+    relative paths left are returned."""
+    targets = [(r, owned_parts(r)) for r in relatives]  # refuse before removing anything
+    left: list[str] = []
     opened: dict[tuple[str, ...], int] = {}
     try:
-        for parts in targets:
+        for relative, parts in targets:
             try:
                 dfd = _open_owned_dir(base, parts[:-1], opened, None)
             except FileNotFoundError:
+                continue
+            if written is not None and not _holds_written(
+                dfd, parts[-1], functools.partial(written, relative)
+            ):
+                left.append(relative)
                 continue
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(parts[-1], dir_fd=dfd)
@@ -99,11 +118,52 @@ def remove_owned_files(base: Path, relatives: Iterable[str]) -> None:
     finally:
         for dfd in opened.values():
             os.close(dfd)
-    directories = {parts[:i] for parts in targets for i in range(len(parts))}
+    directories = {parts[:i] for _, parts in targets for i in range(len(parts))}
     for parts in sorted(directories, key=len, reverse=True):
         # only when empty: never remove what meshprov did not write
         with contextlib.suppress(OSError):
             _rmdir_owned(base, parts)
+    return left
+
+
+# larger than any file meshprov writes: not worth reading to compare
+_LARGEST_WRITTEN = 16 << 20
+
+
+def remove_written_file(path: Path, written: Callable[[bytes], bool]) -> bool:
+    """Remove the file at ``path`` (a symlink itself, never its target) if ``written`` says
+    its content is what meshprov wrote there; False when a file is left for that reason."""
+    path = Path(path)
+    try:
+        dfd = os.open(path.parent, _DIR_FLAGS)
+    except FileNotFoundError:
+        return True
+    try:
+        if not _holds_written(dfd, path.name, written):
+            return False
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path.name, dir_fd=dfd)
+        return True
+    finally:
+        os.close(dfd)
+
+
+def _holds_written(dfd: int, name: str, written: Callable[[bytes], bool]) -> bool:
+    """Whether removing ``name`` removes only what meshprov wrote: a symlink (the link goes,
+    never its target), nothing at all, or a regular file whose content ``written`` accepts."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
+    except FileNotFoundError:
+        return True
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return True
+        raise
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > _LARGEST_WRITTEN:
+            return False
+        return written(file.read())
 
 
 def remove_orphaned_temps(base: Path, relatives: Iterable[str]) -> None:
@@ -157,10 +217,21 @@ def read_file_and_mode(path: str | Path) -> tuple[bytes, int]:
 def file_digest(content: bytes, mode: int) -> str:
     """How state records a file meshprov wrote: its mode and content digest, e.g.
     ``0600 sha256:1f2e…``."""
-    return f"{mode:04o} sha256:{hashlib.sha256(content).hexdigest()[:16]}"
+    return f"{mode:04o} {_content_digest(content)}"
+
+
+def written_as(recorded: object, content: bytes) -> bool:
+    """Whether ``content`` is what the file ``recorded`` (a ``file_digest``) held when meshprov
+    wrote it, its mode aside: only then is the file meshprov's to remove."""
+    return isinstance(recorded, str) and recorded.split(" ")[1:] == [_content_digest(content)]
+
+
+def _content_digest(content: bytes) -> str:
+    return f"sha256:{hashlib.sha256(content).hexdigest()[:16]}"
 
 
 SYMLINK_DIGEST = "symlink"  # what state records for a file replaced by a symbolic link
+CHANGED = "changed"  # what it records before the digest of a file someone changed
 
 
 def drift_of(path: str | Path, recorded: str, name: str) -> tuple[str | None, str]:
@@ -168,7 +239,10 @@ def drift_of(path: str | Path, recorded: str, name: str) -> tuple[str | None, st
     digest now (None when it is gone) and what differs ("" when nothing does), naming it
     ``name``. A symbolic link in its place is never read through, whatever it points at: its
     digest is ``SYMLINK_DIGEST``, so apply writes the file again and destroy unlinks the link
-    (never its target). Other ``OSError``s (no permission) are the caller's to report."""
+    (never its target). A file whose content changed is recorded as ``changed <digest>``, which
+    ``written_as`` refuses: no removal takes it for what meshprov wrote (state names the path,
+    and a state edited to name someone else's file must not have it removed). Other
+    ``OSError``s (no permission) are the caller's to report."""
     try:
         content, mode = read_file_and_mode(path)
     except IsSymlink:
@@ -178,10 +252,9 @@ def drift_of(path: str | Path, recorded: str, name: str) -> tuple[str | None, st
     actual = file_digest(content, mode)
     if actual == recorded:
         return actual, ""
-    want_mode = str(recorded).split(" ", 1)[0]
-    if f"{mode:04o}" != want_mode:
-        return actual, f"{name} has mode {mode:04o}, want {want_mode}"
-    return actual, f"{name} was modified"
+    if not written_as(recorded, content):
+        return f"{CHANGED} {actual}", f"{name} was modified"
+    return actual, f"{name} has mode {mode:04o}, want {str(recorded).split(' ', 1)[0]}"
 
 
 def owned_parts(relative: str) -> tuple[str, ...]:

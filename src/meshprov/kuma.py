@@ -561,7 +561,7 @@ _HERE = "$here/"
 def parse_kumactl(text: str) -> tuple[str | None, str | None]:
     """Read back ``kumactl.sh``: the ``--address`` it adds and its CA file (relative to it)."""
     address = ca_file = None
-    for line in text.splitlines():
+    for line in text.split("\n"):  # as the shell reads it
         if not line.startswith("exec kumactl "):
             continue
         try:
@@ -776,9 +776,11 @@ _PLAIN_ENV_VALUE = re.compile(r"[A-Za-z0-9_@%+=:,./-]*")
 _ENV_ESCAPED = re.compile(r'[\\"$`]')
 
 
-# C0 and C1 control characters and DEL: in an env file or a script a newline starts a new
-# setting or command; in a name, path or hostname no control character means anything
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0 and C1 control characters, DEL, and the line and paragraph separators: in an env file or a
+# script a newline starts a new setting or command, and YAML (kuma-cp.yaml, Helm values) and
+# Python's readers also break a line at U+2028 and U+2029; in a name, path or hostname none of
+# them means anything
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _join(*pems: str) -> str:
@@ -852,9 +854,11 @@ def _bool(value: bool) -> str:
 
 
 def parse_env_file(text: str) -> dict[str, str]:
-    """Read back a ``KEY=value`` file as written by ``render_artifacts``."""
+    """Read back a ``KEY=value`` file as written by ``render_artifacts``: one setting a line,
+    a line ending only where systemd ends one (a newline or a carriage return), not at every
+    line break Python knows (U+2028 inside a quoted value is part of it)."""
     out = {}
-    for line in text.splitlines():
+    for line in re.split("[\r\n]", text):
         if line and not line.startswith("#") and "=" in line:
             key, value = line.split("=", 1)
             if len(value) >= 2 and value[0] == value[-1] == '"':

@@ -45,6 +45,11 @@ def redact(text: str) -> str:
     return _SECRETS.sub(REDACTED, text)
 
 
+def holds_secret(text: str) -> bool:
+    """Whether ``text`` holds what a secret looks like: a PEM private key or a JWT."""
+    return _SECRETS.search(text) is not None
+
+
 class _Redacting(logging.Formatter):
     def __init__(self, fmt: str, datefmt: str):
         super().__init__(fmt, datefmt)
@@ -118,8 +123,11 @@ def write_crash_log(error: BaseException, argv: list[str]) -> str:
     """Write the traceback of an internal error to a new 0600 file; returns its path.
 
     Command-line values that may be secret (``--var NAME=VALUE``) are left out, and the text
-    passes through ``redact``.
+    passes through ``redact`` and then ``diagnostics.SECRETS``: an exception's message may
+    quote any value (a sensitive variable, a store password), not only a key or a token.
     """
+    from meshprov.diagnostics import SECRETS
+
     lines = [
         f"meshprov {__version__} crashed (Python {platform.python_version()}, "
         f"{platform.platform()})",
@@ -129,7 +137,8 @@ def write_crash_log(error: BaseException, argv: list[str]) -> str:
     ]
     fd, path = tempfile.mkstemp(prefix="meshprov-crash-", suffix=".log")  # 0600
     with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(redact("\n".join(line.rstrip("\n") for line in lines)) + "\n")
+        text = "\n".join(line.rstrip("\n") for line in lines)
+        out.write(SECRETS.redact(redact(text)) + "\n")
     return path
 
 

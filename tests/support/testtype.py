@@ -71,7 +71,8 @@ class ThingType(ResourceType):
     def plan(self, request: PlanRequest) -> PlannedChange:
         if request.config["crash"]:
             secret = (request.prior or {}).get("secret")
-            raise RuntimeError(f"a bug planning {request.address} over {secret}")
+            value = request.config["value"]  # a sensitive variable's, in the crash test
+            raise RuntimeError(f"a bug planning {request.address} over {secret} with {value}")
         return super().plan(request)
 
     def apply(self, request: ApplyRequest) -> dict[str, Any]:

@@ -641,6 +641,8 @@ class _Walker:
         self, attr: ast.Attribute, inst: ModuleInstance, what: str
     ) -> dict[InstanceKey, Any]:
         value, sensitive = unmark(evaluate(attr.expr, inst.ctx()))
+        if isinstance(value, HclSet):  # a set's elements are its keys: Terraform marks the set
+            sensitive = sensitive or any(unmark(item)[1] for item in value)
         if isinstance(value, Unknown):
             raise DiagnosticError.single(
                 "Invalid for_each argument",

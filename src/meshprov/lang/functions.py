@@ -71,6 +71,7 @@ from meshprov.lang.values import (
     unmark_deep,
     values_equal,
 )
+from meshprov.log import holds_secret
 
 RenderTemplate = Callable[[str, str, dict], str]
 
@@ -1406,6 +1407,13 @@ def _resolve(ctx: CallContext, path: str, expand_home: bool = True) -> Path:
     return resolved if resolved.is_absolute() else ctx.base_dir / resolved
 
 
+def from_file(content: Any, raw: bytes) -> Any:
+    """What a file function returns for a file holding ``raw``: marked sensitive when the file
+    holds a private key or a token (``file("ca.key")``), so no plan, output or comment can show
+    it, whatever it then goes through. Terraform leaves that to the author."""
+    return mark(content, holds_secret(raw.decode("latin-1")))
+
+
 def file_path(ctx: CallContext, given: str, expand_home: bool = True) -> Path:
     """``_resolve`` for a function that opens the file: a NUL, which no file name holds, is an
     error on the argument (the operating system refuses it, as it does for Terraform)."""
@@ -1446,8 +1454,9 @@ def _read_text(ctx: CallContext, path: Any) -> tuple[str, Path]:
 
 
 @_register("file", 1, 1, needs_context=True)
-def _file(ctx: CallContext, path: Any) -> str:
-    return _read_text(ctx, path)[0]
+def _file(ctx: CallContext, path: Any) -> Any:
+    text = _read_text(ctx, path)[0]
+    return from_file(text, text.encode())
 
 
 @_register("fileexists", 1, 1, needs_context=True)
@@ -1470,9 +1479,11 @@ _TEMPLATE_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
 @_register("templatefile", 2, 2, needs_context=True)
-def _templatefile(ctx: CallContext, path: Any, variables: Any) -> str:
+def _templatefile(ctx: CallContext, path: Any, variables: Any) -> Any:
     text, resolved = _read_text(ctx, path)
-    return render_template_text(ctx, text, str(resolved), variables)
+    rendered = render_template_text(ctx, text, str(resolved), variables)
+    raw, _ = unmark(rendered)
+    return from_file(rendered, raw.encode()) if isinstance(raw, str) else rendered
 
 
 def render_template_text(ctx: CallContext, text: str, filename: str, variables: Any) -> Any:

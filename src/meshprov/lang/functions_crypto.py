@@ -20,6 +20,7 @@ from meshprov.lang.functions import (
     _register,
     _str,
     file_path,
+    from_file,
     read_file,
 )
 from meshprov.lang.values import HclSet
@@ -64,8 +65,9 @@ for _name in ("md5", "sha1", "sha256", "sha512"):
 
 
 @_register("filebase64", 1, 1, needs_context=True)
-def _filebase64(ctx: CallContext, path: Any) -> str:
-    return base64.b64encode(read_file(ctx, path)[0]).decode("ascii")
+def _filebase64(ctx: CallContext, path: Any) -> Any:
+    data = read_file(ctx, path)[0]
+    return from_file(base64.b64encode(data).decode("ascii"), data)
 
 
 @_register("fileset", 2, 2, needs_context=True)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import regex
 
 from meshprov.addrs import InstanceAddress
-from meshprov.diagnostics import SECRETS
+from meshprov.diagnostics import SECRETS, Secrets
 from meshprov.lang.numbers import Number, format_number, is_infinite, is_number
 
 if TYPE_CHECKING:
@@ -142,27 +142,30 @@ class Sensitive:
     value: Any
 
     def __post_init__(self) -> None:
-        _remember_secret(self.value)
+        remember_secret(self.value)
 
     def __repr__(self) -> str:
         return "Sensitive(...)"
 
 
-def _remember_secret(value: Any) -> None:
-    """Hand every text inside a sensitive value to ``diagnostics.SECRETS``, so no diagnostic
-    can show it whatever path formats it (conversion, allowed values, a function, a provider)."""
+def remember_secret(value: Any, secrets: Secrets = SECRETS) -> None:
+    """Hand every text inside a sensitive value to ``secrets`` (by default
+    ``diagnostics.SECRETS``, so no diagnostic can show it whatever path formats it:
+    conversion, allowed values, a function, a provider)."""
     if isinstance(value, Sensitive):
-        return  # registered when it was marked
+        if secrets is not SECRETS:
+            remember_secret(value.value, secrets)
+        return  # else registered when it was marked
     if isinstance(value, str):
-        SECRETS.add(value)
+        secrets.add(value)
     elif is_number(value):
-        SECRETS.add(format_number(value))
+        secrets.add(format_number(value))
     elif isinstance(value, dict):
         for item in value.values():
-            _remember_secret(item)
+            remember_secret(item, secrets)
     elif isinstance(value, list | tuple):
         for item in value:
-            _remember_secret(item)
+            remember_secret(item, secrets)
 
 
 class ResourceValue(dict):

@@ -355,7 +355,7 @@ class _PlanHook:
             # follows from the arguments alone (addresses, URLs) stays known
             after = self._type_plan(rtype, instance, None, dict(instance.values)).planned
         schema = instance.schema
-        sensitive = frozenset(schema.sensitive_exports | instance.sensitive)
+        sensitive = schema.sensitive_attributes(instance.values, instance.sensitive)
         self.changes.append(
             ResourceChange(
                 address=address,

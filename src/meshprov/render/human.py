@@ -32,6 +32,7 @@ from meshprov.lang.values import (
     mark_paths,
 )
 from meshprov.plan.model import Action, Mode, OutputChange, Plan, ResourceChange
+from meshprov.render.redaction import visible
 from meshprov.render.security import security_impact, summary_lines
 
 __all__ = [
@@ -90,7 +91,7 @@ class _Diff:
 
 
 def _quote(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+    return visible(json.dumps(text, ensure_ascii=False))
 
 
 def _attr_name(name: str) -> str:
@@ -268,7 +269,7 @@ class _Renderer:
         return out
 
     def heredoc(self, lines: Sequence[tuple[Action, str]], indent: int) -> str:
-        body = [self.line(indent + 1, action, text) for action, text in lines]
+        body = [self.line(indent + 1, action, visible(text)) for action, text in lines]
         return "\n".join(["<<-EOT", *body, self.closing(indent, "EOT")])
 
     # -- diffs
@@ -813,7 +814,7 @@ def _hcl_value(value: Any, indent: int) -> str:
             delimiter += "_"
         pad = " " * indent
         operator = "<<-" if indent else "<<"
-        body = "".join(f"\n{pad}{line}" for line in lines)
+        body = "".join(f"\n{pad}{visible(line)}" for line in lines)
         return f"{operator}{delimiter}{body}\n{pad}{delimiter}"
     inner = " " * (indent + 2)
     if _is_list(value):

@@ -377,8 +377,17 @@ def _source(label: str) -> str:
 
 
 def _escape(text: str) -> str:
-    """Plain text in Markdown: no HTML, no accidental emphasis or links."""
-    return re.sub(r"([\\`*_\[\]<>|])", r"\\\1", text)
+    """Plain text in Markdown: no HTML, no accidental emphasis or links, and no @mention (a
+    token's user "@org/team" would notify the team): GitHub leaves code alone."""
+    parts = _MENTION.split(text)
+    return "".join(
+        _code(part) if i % 2 else re.sub(r"([\\`*_\[\]<>|])", r"\\\1", part)
+        for i, part in enumerate(parts)
+    )
+
+
+# what GitHub links as a mention: @user or @org/team, not inside a word (an e-mail address)
+_MENTION = re.compile(r"(?<![A-Za-z0-9_`])(@[A-Za-z0-9][A-Za-z0-9-]*(?:/[A-Za-z0-9_.-]+)?)")
 
 
 # --- per-action lists ---------------------------------------------------------------------------

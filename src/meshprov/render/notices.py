@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from meshprov.plan.model import Mode, Plan
+from meshprov.render.redaction import plan_secrets, redacted
 from meshprov.resources import TYPES
 from meshprov.resources.report import Notice
 
@@ -29,10 +30,11 @@ def plan_notices(plan: Plan) -> list[Notice]:
     if plan.mode is Mode.REFRESH_ONLY:
         return []
     found: list[Notice] = []
+    secrets = plan_secrets(plan)
     for change in plan.resource_changes:
         resource_type = TYPES.get(change.type)
         if resource_type is not None:
-            found.extend(resource_type.notices(change))
+            found.extend(redacted(n, secrets) for n in resource_type.notices(change))
     return found
 
 

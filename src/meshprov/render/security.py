@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from meshprov.diagnostics import RUN_CODES
 from meshprov.plan.model import Plan
+from meshprov.render.redaction import plan_secrets, redacted
 from meshprov.resources import TYPES
 from meshprov.resources.report import (
     CAImpact,
@@ -127,15 +128,18 @@ def security_impact(plan: Plan) -> SecurityImpact:
     """Every changed instance's own ``impact``, gathered by kind; then the plan's warnings
     that no impact item already tells (matched on their ``code``)."""
     items: list[ImpactItem] = []
+    secrets = plan_secrets(plan)
     for change in plan.resource_changes:
         resource_type = TYPES.get(change.type)
         if resource_type is not None:
-            items.extend(resource_type.impact(change, plan))
+            items.extend(redacted(i, secrets) for i in resource_type.impact(change, plan))
     warnings = [i for i in items if isinstance(i, ImpactWarning)]
     texts = [w.text for w in warnings if w.first] + [w.text for w in warnings if not w.first]
     covered = RUN_CODES.union(*(t.impact_codes for t in TYPES.values()))
     texts.extend(
-        d.summary + ": " + d.detail.split("\n")[0] for d in plan.warnings if d.code not in covered
+        redacted(d.summary + ": " + d.detail.split("\n")[0], secrets)
+        for d in plan.warnings
+        if d.code not in covered
     )
     return SecurityImpact(
         firewalls=tuple(i for i in items if isinstance(i, FirewallImpact)),

@@ -13,6 +13,7 @@ from meshprov.plan.model import Plan, ResourceChange
 from meshprov.resources import cp_authn, cp_store
 from meshprov.resources.base import ResourceInstance
 from meshprov.resources.control_plane_common import (
+    DIALLED_BY,
     SHARED_ATTRIBUTES,
     SHARED_EXPORTS,
     ControlPlaneType,
@@ -35,8 +36,8 @@ SCHEMA = ResourceSchema(
     ),
     exported=(
         *SHARED_EXPORTS,
-        Exported("kds_address", kind="text"),
-        Exported("kds_port", kind="number"),
+        Exported("kds_address", kind="text", derived_from=(*DIALLED_BY, "kds_port")),
+        Exported("kds_port", kind="number", derived_from=("kds_port",)),
     ),
 )
 

@@ -28,6 +28,7 @@ from meshprov.files import (
     remove_orphaned_temps,
     remove_owned_files,
     write_owned_files,
+    written_as,
 )
 from meshprov.lang.types import ANY
 from meshprov.lang.values import (
@@ -130,13 +131,17 @@ SHARED_ATTRIBUTES = (
     Attr("trusted_cas", ANY, default=(), reference="ca"),
 )
 
+# what a control plane's dial host is made of (hostnames, else addresses, else on kubernetes
+# the Service's name): an export that repeats it is as sensitive as they are
+DIALLED_BY = ("hostnames", "addresses", "service_name", "namespace")
+
 SHARED_EXPORTS = (
     Exported("cert_pem", kind="pem"),
     Exported("private_key_pem", sensitive=True, kind="pem"),
     Exported("ca_bundle_pem", kind="pem"),
     Exported("cert_not_after", kind="time"),
     Exported("cert_fingerprint", kind="text"),
-    Exported("dial_host", kind="text"),
+    Exported("dial_host", kind="text", derived_from=DIALLED_BY),
     Exported("api_cert_pem", kind="pem", nullable=True),
     Exported("api_private_key_pem", sensitive=True, kind="pem", nullable=True),
     Exported("ca_id", kind="text"),
@@ -609,14 +614,19 @@ class ControlPlaneType(ResourceType):
         self, context: Context, prior: dict[str, Any], new: dict[str, Any] | None
     ) -> None:
         """Remove the files ``prior`` wrote that ``new`` (if any) did not write again: only
-        those paths, inside the directory ``prior`` recorded, never through a symlink."""
+        those paths, inside the directory ``prior`` recorded, never through a symlink, and
+        only while they hold what ``prior`` recorded writing (state names the directory: it
+        could name anyone's)."""
         old_dir = context.config_dir / _recorded(prior, "output_dir", str)
         keep: set[str] = set()
         if new is not None and _same_dir(context.config_dir / new["output_dir"], old_dir):
             keep = set(new.get("artifacts") or {})
-        stale = [p for p in _recorded(prior, "artifacts", dict) if p not in keep]
+        recorded = _recorded(prior, "artifacts", dict)
+        stale = [p for p in recorded if p not in keep]
         try:
-            remove_owned_files(old_dir, stale)
+            left = remove_owned_files(
+                old_dir, stale, lambda path, data: _ours(recorded[path], data)
+            )
         except UnsafePath as exc:
             raise ResourceError(
                 f"refusing to remove an artifact recorded in state: {exc}. Nothing was removed; "
@@ -626,6 +636,12 @@ class ControlPlaneType(ResourceType):
             raise ResourceError(
                 f"cannot remove {exc.filename or old_dir}: {exc.strerror}"
             ) from None
+        if left:
+            raise ResourceError(
+                f"left {', '.join(left)} in {old_dir}: not what meshprov wrote there (changed "
+                "since, or the state names files meshprov never wrote). Remove them yourself "
+                "if they are not needed, and run meshprov again"
+            )
 
     def private(
         self, address: str, attributes: dict[str, Any], config: dict[str, Any]
@@ -880,6 +896,12 @@ _UNSAFE_KEY_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
 def outside_config_dir(output_dir: str) -> bool:
     """An absolute ``output_dir``, or one that climbs out with ``..`` (read as written)."""
     return os.path.isabs(output_dir) or os.path.normpath(output_dir).split(os.sep)[0] == ".."
+
+
+def _ours(recorded: Any, content: bytes) -> bool:
+    """Whether a file to remove is meshprov's: what it wrote, or one refresh found missing
+    (null: a plan made in another checkout, where out/ is not), never one found changed."""
+    return recorded is None or written_as(recorded, content)
 
 
 def _same_dir(a: Path, b: Path) -> bool:

@@ -3,15 +3,19 @@
 Kong Mesh's guidance for KDS: "Define firewall rules on the global control plane to only accept
 connections from known IPs of the zone control planes." The rules meshprov creates carry the
 description ``meshprov:<firewall address>:<zone name or "cidr">``; that is how refresh tells
-meshprov's rules from foreign ones without trusting state. Every call is batched per security
-group: one describe for all groups, then at most one revoke and one authorize per group.
+meshprov's rules from foreign ones. A description is only text anyone can copy (the console's
+"copy to new" does), so a rule that carries it is meshprov's only if state recorded its id or
+its source is one the configuration allows (what meshprov would create anyway): a copied rule
+for any other source is someone else's, revoked only by exclusivity and listed in the plan.
+Every call is batched per security group: one describe for all groups, then at most one
+revoke and one authorize per group.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 from meshprov import kuma, yamlio
 from meshprov.aws import AwsError, call, paginate
 from meshprov.diagnostics import Diagnostic, error, named
-from meshprov.files import UnsafePath, drift_of, file_digest, write_owned_files
+from meshprov.files import (
+    UnsafePath,
+    drift_of,
+    file_digest,
+    remove_written_file,
+    write_owned_files,
+    written_as,
+)
 from meshprov.lang.types import ANY
 from meshprov.lang.values import UNKNOWN, ResourceValue, Unknown, has_unknown, unmark
 from meshprov.plan.model import Action, Plan, ResourceChange
@@ -142,7 +153,8 @@ class Live:
     """What AWS says about the firewall's groups, read in one batch.
 
     Only a rule on exactly the firewall's protocol and port can be the firewall's own
-    (``rules``, told by the description prefix) or revoked by exclusivity (``foreign``). A rule
+    (``rules``, told by the description prefix, and by its id or source: ``classify``) or
+    revoked by exclusivity (``foreign``). A rule
     that merely covers the port (all traffic, or a port range) still lets its source in, so it
     is reported (``wider``) but never revoked: it is someone else's rule for other ports too.
     """
@@ -181,21 +193,38 @@ class Live:
         }
 
 
-def classify(found: Iterable[dict[str, Any]], prefix: str, port: int, protocol: str) -> Live:
+def classify(
+    found: Iterable[dict[str, Any]],
+    prefix: str,
+    port: int,
+    protocol: str,
+    known: Collection[str] = (),
+    wanted: Collection[str] = (),
+) -> Live:
     """Sort DescribeSecurityGroupRules' answer into the firewall's rules, foreign rules on its
-    port, wider rules covering it, and the count of everything else per group."""
+    port, wider rules covering it, and the count of everything else per group.
+
+    A rule on the port with the firewall's description is its own when its id is ``known``
+    (recorded in state, or just created) or its source is ``wanted`` (one the configuration
+    allows); else it is foreign, whoever copied the description."""
     live = Live({}, [])
     for rule in found:
         if rule.get("IsEgress"):
             continue
         group = rule["GroupId"]
         description = rule.get("Description") or ""
-        cidr = rule.get("CidrIpv4") or rule.get("CidrIpv6")
+        raw = rule.get("CidrIpv4") or rule.get("CidrIpv6")
+        cidr = str(ipaddress.ip_network(raw, strict=False)) if raw else None
         reach = _reach(rule, port, protocol)
-        if reach == "exact" and cidr and description.startswith(prefix):
+        if (
+            reach == "exact"
+            and cidr
+            and description.startswith(prefix)
+            and (rule["SecurityGroupRuleId"] in known or cidr in wanted)
+        ):
             live.rules[rule["SecurityGroupRuleId"]] = {
                 "group": group,
-                "cidr": str(ipaddress.ip_network(cidr, strict=False)),
+                "cidr": cidr,
                 "label": description[len(prefix) :],
             }
             continue
@@ -206,6 +235,12 @@ def classify(found: Iterable[dict[str, Any]], prefix: str, port: int, protocol: 
         if reach == "wider":
             live.wider.append(_foreign(rule, cidr))
     return live
+
+
+def _known(prior: dict[str, Any] | None) -> set[str]:
+    """The ids of the rules state recorded as the firewall's."""
+    ids = (prior or {}).get("rule_ids")
+    return set(ids) if isinstance(ids, list) else set()
 
 
 def _foreign(rule: dict[str, Any], cidr: str | None) -> dict[str, Any]:
@@ -304,8 +339,16 @@ class FirewallType(ResourceType):
         except AwsError as exc:
             raise ResourceError(str(exc)) from None
 
-    def read(self, address: str, values: dict[str, Any], context: Context) -> Live:
-        """One DescribeSecurityGroups (existence) and one paginated DescribeSecurityGroupRules."""
+    def read(
+        self,
+        address: str,
+        values: dict[str, Any],
+        context: Context,
+        known: Collection[str] = (),
+        wanted: Collection[str] = (),
+    ) -> Live:
+        """One DescribeSecurityGroups (existence) and one paginated DescribeSecurityGroupRules;
+        ``known`` and ``wanted`` tell this firewall's rules (``classify``)."""
         groups = list(values["security_group_ids"])
         ec2 = self._ec2(context, values.get("region"))
         try:
@@ -320,7 +363,9 @@ class FirewallType(ResourceType):
             )
         except AwsError as exc:
             raise ResourceError(_aws_message(groups, exc)) from None
-        return classify(found, owner_prefix(address), values["port"], values["protocol"])
+        return classify(
+            found, owner_prefix(address), values["port"], values["protocol"], known, wanted
+        )
 
     def refresh(
         self,
@@ -343,19 +388,24 @@ class FirewallType(ResourceType):
     def _refresh_groups(
         self, address: str, prior: dict[str, Any], context: Context
     ) -> tuple[dict[str, Any], list[str]]:
-        live = self.read(address, prior, context)
+        live = self.read(address, prior, context, _known(prior), prior.get("sources") or {})
         current = {**prior, **live.attributes()}
         notes = []
-        for cidr in sorted(set(current["sources"]) - set(prior.get("sources") or {}), key=cidr_key):
-            notes.append(f"rule for {cidr} was added outside meshprov with a meshprov description")
         for cidr in sorted(set(prior.get("sources") or {}) - set(current["sources"]), key=cidr_key):
             notes.append(f"rule for {cidr} ({prior['sources'][cidr]}) was removed")
         known = {f["rule_id"] for f in [*(prior.get("foreign") or []), *(prior.get("wider") or [])]}
+        copied = owner_prefix(address)
         for rule in current["foreign"]:
             if rule["rule_id"] not in known:
                 notes.append(
                     f"{rule['group']} gained a rule on port {prior['port']} from {rule['source']} "
                     "that meshprov does not own"
+                    + (
+                        f" ({rule['rule_id']}: its description copies meshprov's, but meshprov "
+                        "did not create it)"
+                        if rule["description"].startswith(copied)
+                        else ""
+                    )
                 )
         for rule in current["wider"]:
             if rule["rule_id"] not in known:
@@ -406,7 +456,13 @@ class FirewallType(ResourceType):
             # no reading of these groups to go by, or new sources to fit: read them (read-only)
             # so that the plan lists every revocation and a missing group or a full quota fails
             # here, before apply changes anything
-            live = self.read(request.address, planned, request.context)
+            live = self.read(
+                request.address,
+                planned,
+                request.context,
+                _known(prior),
+                {} if sources is UNKNOWN else sources,
+            )
         current = live.attributes() if live is not None else prior or {}
         exclusive = planned["exclusive"]
         foreign = current.get("foreign") or []
@@ -461,7 +517,7 @@ class FirewallType(ResourceType):
         self, request: ApplyRequest, arguments: dict[str, Any], sources: dict[str, str]
     ) -> dict[str, Any]:
         address = request.address
-        live = self.read(address, arguments, request.context)
+        live = self.read(address, arguments, request.context, _known(request.prior), sources)
         exclusive = arguments["exclusive"]
         # exclusivity revokes what the plan listed, nothing more: a rule that appeared since
         # shows in the next plan first
@@ -567,7 +623,7 @@ class FirewallType(ResourceType):
             if exc.code not in READ_BACK_CODES:
                 raise
             # an earlier attempt may have got through (a lost response, retried): read back
-            fresh = self._group_rules(ec2, group, prefix, arguments)
+            fresh = self._group_rules(ec2, group, prefix, arguments, cidrs)
             live.rules.update(fresh)
             remaining = [c for c in cidrs if c not in {r["cidr"] for r in fresh.values()}]
             if not remaining:
@@ -588,15 +644,17 @@ class FirewallType(ResourceType):
             }
 
     def _group_rules(
-        self, ec2: Any, group: str, prefix: str, arguments: dict[str, Any]
+        self, ec2: Any, group: str, prefix: str, arguments: dict[str, Any], cidrs: list[str]
     ) -> dict[str, dict[str, str]]:
+        """The group's rules for ``cidrs`` with this firewall's description: the ones a
+        retried authorize created, whose ids its lost response did not say."""
         found = paginate(
             ec2,
             "describe_security_group_rules",
             "SecurityGroupRules",
             Filters=[{"Name": "group-id", "Values": [group]}],
         )
-        return classify(found, prefix, arguments["port"], arguments["protocol"]).rules
+        return classify(found, prefix, arguments["port"], arguments["protocol"], wanted=cidrs).rules
 
     def delete(self, address: str, prior: dict[str, Any], context: Context) -> None:
         """Revoke only meshprov's own rules (foreign rules stay as they are) and remove the Helm
@@ -606,7 +664,9 @@ class FirewallType(ResourceType):
             self._revoke_owned(address, prior, context)
 
     def _revoke_owned(self, address: str, prior: dict[str, Any], context: Context) -> None:
-        live = self.read(address, prior, context)
+        """Revoke the rules state recorded as this firewall's (a copied description alone
+        makes no rule meshprov's to remove)."""
+        live = self.read(address, prior, context, _known(prior))
         ec2 = self._ec2(context, prior.get("region"))
         by_group: dict[str, list[str]] = {}
         for rid, rule in live.rules.items():
@@ -637,7 +697,7 @@ class FirewallType(ResourceType):
     ) -> str:
         port = attrs["port"]
         try:
-            live = self.read(address, attrs, context)
+            live = self.read(address, attrs, context, _known(attrs), attrs.get("cidrs") or ())
         except ResourceError as exc:
             row.failed("aws", str(exc))
             return "could not read the security groups"
@@ -912,11 +972,20 @@ def _write_helm_values(
     """Write the overlay (atomically) at ``path`` and remove the one ``prior`` wrote elsewhere;
     ``path`` None removes it. The old file is unlinked itself, never a symlink's target."""
     old = (prior or {}).get("helm_values_file")
-    if old is not None and old != path and (prior or {}).get("helm_values") is not None:
-        try:
-            helm_values_path(context, old).unlink(missing_ok=True)
+    recorded = (prior or {}).get("helm_values")
+    if old is not None and old != path and recorded is not None:
+        try:  # only the overlay meshprov wrote: state names the path, it could name any file
+            removed = remove_written_file(
+                helm_values_path(context, old), lambda content: written_as(recorded, content)
+            )
         except OSError as exc:
             raise ResourceError(f"cannot remove {old}: {exc.strerror}") from None
+        if not removed:
+            raise ResourceError(
+                f"left {old}: not the overlay meshprov wrote there (changed since, or the "
+                "state names a file meshprov never wrote). Remove it yourself if it is not "
+                "needed, and run meshprov again"
+            )
     if path is None:
         return None
     content = _helm_values(sources)

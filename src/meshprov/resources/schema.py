@@ -9,7 +9,7 @@ are sensitive and which force replacement.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -18,7 +18,7 @@ from typing import Any
 
 from meshprov.kuma import CONTROL_CHARACTERS
 from meshprov.lang.types import BOOL, NUMBER, STRING, ListType, Type
-from meshprov.lang.values import UNKNOWN, format_number, is_number
+from meshprov.lang.values import UNKNOWN, at_path, format_number, is_number, unmark
 
 _DURATION_RE = re.compile(r"^(?:\d+[dhms])+$")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -140,12 +140,16 @@ class Exported:
 
     ``kind`` is what state must hold for it (``ResourceSchema.state_problems``): "any", "text",
     "pem", "time" (RFC 3339), "map", "list" or "number"; ``nullable`` allows null.
+    ``derived_from`` names the arguments whose text it repeats (``global.kds_address``: an
+    attribute of the instance an argument refers to): it is sensitive wherever one of them is,
+    or a plan would show what it hides one line up (``hostnames`` in ``dial_host``).
     """
 
     name: str
     sensitive: bool = False
     kind: str = "any"
     nullable: bool = False
+    derived_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,23 @@ class ResourceSchema:
     @property
     def sensitive_exports(self) -> frozenset[str]:
         return frozenset(e.name for e in self.exported if e.sensitive)
+
+    def sensitive_attributes(
+        self, values: Mapping[str, Any], sensitive: frozenset[str]
+    ) -> frozenset[str]:
+        """What plans and state hide of an instance whose ``sensitive`` arguments are those:
+        them, the exports that are always secret, and the exports derived from a sensitive
+        argument or from a sensitive attribute of a referenced instance (marked in
+        ``values``)."""
+        derived = {
+            e.name
+            for e in self.exported
+            if any(
+                source in sensitive or unmark(at_path(values, source)[1])[1]
+                for source in e.derived_from
+            )
+        }
+        return self.sensitive_exports | sensitive | derived
 
     def unknown_exports(self) -> dict[str, Any]:
         return {e.name: UNKNOWN for e in self.exported}

@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from meshprov import kuma, tokens
-from meshprov.diagnostics import Diagnostic, error, warning
+from meshprov.diagnostics import SENSITIVE_TEXT, Diagnostic, error, warning
 from meshprov.files import (
     UnsafePath,
     drift_of,
@@ -312,8 +312,9 @@ class TokenType(ResourceType):
             return [
                 ImpactNote(
                     change.address,
-                    f"{subject(before)}: token destroyed, but it stays valid until "
-                    f"{before.get('expires_at')} unless jti {before.get('jti')} is revoked",
+                    f"{subject(before, change.before_sensitive)}: token destroyed, but it stays "
+                    f"valid until {before.get('expires_at')} unless jti {before.get('jti')} is "
+                    "revoked",
                 )
             ]
         if not change.action.creates and not isinstance(after.get("token"), Unknown):
@@ -324,11 +325,8 @@ class TokenType(ResourceType):
         else:
             why = reason_text(change.reason) or ", ".join(change.replace_paths) + " changed"
             verb = f"reissued because {why}"
-        return [
-            ImpactNote(
-                change.address, f"{subject(after)}: token {verb}, valid until about {expires}"
-            )
-        ]
+        who = subject(after, change.after_sensitive)
+        return [ImpactNote(change.address, f"{who}: token {verb}, valid until about {expires}")]
 
     def notices(self, change: ResourceChange) -> list[Notice]:
         after, before = change.after or {}, change.before or {}
@@ -341,7 +339,13 @@ class TokenType(ResourceType):
         output = after.get("output_file")
         where = f"hand out {output}" if output else "hand out the new token"
         holder = _HOLDER.get(str(after.get("kind")), "where it is used")
-        return [Notice(change.address, f"{where} to {holder}", f"a new token for {subject(after)}")]
+        return [
+            Notice(
+                change.address,
+                f"{where} to {holder}",
+                f"a new token for {subject(after, change.after_sensitive)}",
+            )
+        ]
 
     def verify(self, instance: ResourceState, context: VerifyContext) -> list[CheckRow]:
         """The token verifies with the public keys written for each control plane it is for."""
@@ -401,22 +405,28 @@ _HOLDER = {
 }
 
 
-def subject(attributes: dict[str, Any]) -> str:
-    """Who a token speaks for, in a few words: ``user "alice" (groups mesh-system:admin)``."""
+def subject(attributes: dict[str, Any], hidden: frozenset[str] = frozenset()) -> str:
+    """Who a token speaks for, in a few words: ``user "alice" (groups mesh-system:admin)``.
+
+    A claim in ``hidden`` (sensitive: a saved plan holds null for it) is shown as such."""
+
+    def claim(name: str) -> Any:
+        return SENSITIVE_TEXT if name in hidden else attributes.get(name)
+
     kind = attributes.get("kind")
     if kind == "user":
-        groups = attributes.get("groups") or []
+        groups = [SENSITIVE_TEXT] if "groups" in hidden else attributes.get("groups") or []
         listed = f" (groups {', '.join(groups)})" if groups else ""
-        return f'user "{attributes.get("user_name")}"{listed}'
+        return f'user "{claim("user_name")}"{listed}'
     if kind == "dataplane":
-        name = attributes.get("dataplane_name")
+        name = claim("dataplane_name")
         who = f'data plane "{name}"' if name else "any data plane"
-        return f'{who} of mesh "{attributes.get("mesh")}"'
+        return f'{who} of mesh "{claim("mesh")}"'
     if kind == "zone_proxy":
-        scope = " and ".join(attributes.get("scope") or [])
-        return f'zone "{attributes.get("zone")}" {scope} proxies'
+        scope = SENSITIVE_TEXT if "scope" in hidden else " and ".join(attributes.get("scope") or [])
+        return f'zone "{claim("zone")}" {scope} proxies'
     if kind == "zone_cp":
-        return f'zone "{attributes.get("zone")}" control plane (KDS)'
+        return f'zone "{claim("zone")}" control plane (KDS)'
     return "a token"
 
 

@@ -17,6 +17,7 @@ from meshprov.resources import control_plane, cp_authn
 from meshprov.resources.base import ResourceInstance
 from meshprov.resources.control_plane_common import (
     API_HTTP_OPEN,
+    DIALLED_BY,
     SHARED_ATTRIBUTES,
     SHARED_EXPORTS,
     ControlPlaneType,
@@ -80,10 +81,12 @@ SCHEMA = ResourceSchema(
     ),
     exported=(
         *SHARED_EXPORTS,
-        Exported("zone_name", kind="text"),
-        Exported("cp_url", kind="text"),
-        Exported("egress_cidrs", kind="list"),
-        Exported("global_address", kind="text", nullable=True),
+        Exported("zone_name", kind="text", derived_from=("name",)),
+        Exported("cp_url", kind="text", derived_from=(*DIALLED_BY, "dp_port")),
+        Exported("egress_cidrs", kind="list", derived_from=("egress_ips", "addresses")),
+        Exported(
+            "global_address", kind="text", nullable=True, derived_from=("global.kds_address",)
+        ),
     ),
 )
 

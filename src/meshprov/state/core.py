@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from meshprov import __version__
-from meshprov.files import make_dirs
+from meshprov.files import IsSymlink, make_dirs, read_file_and_mode
 from meshprov.lang.numbers import json_dumps, json_number
 from meshprov.state.encryption import (
     CONTENT_STATE,
@@ -467,7 +467,7 @@ class StateBackend:
         state, which is left untouched.
         """
         with self._io_lock:
-            if not self.journal_path.exists() or self._journal_active():
+            if not os.path.lexists(self.journal_path) or self._journal_active():
                 return self._read(persist_fold=False)
             if self._lock_info is not None:
                 return self._read(persist_fold=True)
@@ -597,7 +597,7 @@ class StateBackend:
     def _read(self, persist_fold: bool) -> State:
         disk, raw, plain, stored_as = self._load_disk()
         state = self._remember(disk, raw, plain, stored_as)
-        if self.journal_path.exists():
+        if os.path.lexists(self.journal_path):
             _log.info("state: folding the journal %s", self.journal_path)
             state = self._fold(disk, state, persist_fold)
         state.notices = tuple(self.store.notices)
@@ -627,7 +627,7 @@ class StateBackend:
                 raise ValueError(
                     f"journal base has serial {base.serial} but {self.display} is absent"
                 )
-            if self.journal_path.exists():
+            if os.path.lexists(self.journal_path):  # a dangling symlink too: O_EXCL refuses it
                 raise StateError(
                     f"State journal {self.journal_path} already exists (left by an interrupted "
                     "apply); read the state again to fold it in first",
@@ -729,9 +729,15 @@ class StateBackend:
         """Apply the journal's entries to ``state`` if it was written on top of it."""
         source = str(self.journal_path)
         try:
-            raw = self.journal_path.read_bytes()
+            raw, _ = read_file_and_mode(self.journal_path)
         except FileNotFoundError:
             return state
+        except IsSymlink:
+            raise StateError(
+                f"State journal {source} is a symlink; meshprov does not follow it (a journal "
+                "is a file only meshprov writes). Remove the link and retry.",
+                source,
+            ) from None
         except OSError as exc:
             raise StateError(
                 f"State journal {source} cannot be read: {exc.strerror or exc}", source
