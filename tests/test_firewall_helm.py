@@ -244,6 +244,20 @@ def test_an_overlay_outside_the_configuration_directory_is_a_security_warning(co
     assert "outside the configuration directory" not in config.run("plan")
 
 
+def test_an_overlay_reaching_out_through_a_symlink_is_a_security_warning(config, tmp_path):
+    shared = tmp_path / "srv-shared"
+    shared.mkdir()
+    (config.dir / "helm").symlink_to(shared)  # a committed `helm -> /srv/shared` link
+    config.write(ZONES)
+    assert (
+        "warning: firewall.kds writes its Helm values overlay outside the configuration "
+        f"directory: {OVERLAY}" in config.run("plan")
+    )
+    (config.dir / "helm").unlink()
+    (config.dir / "helm").mkdir()
+    assert "outside the configuration directory" not in config.run("plan")
+
+
 def test_neither_security_groups_nor_overlay_is_a_validate_error(config):
     config.write(ZONES, firewall="")
     out = config.run("validate", code=1)

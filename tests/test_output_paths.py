@@ -97,3 +97,26 @@ def test_six_zones_for_each_with_one_output_dir(tmp_path):
     assert len(errors) == 5
     assert all('and zone.z["a"] both write out/zones/' in e["detail"] for e in errors)
     assert {e["detail"].split(" and ")[0] for e in errors} == {f'zone.z["{k}"]' for k in "bcdef"}
+
+
+def test_an_output_dir_reaching_out_through_a_symlink_is_shown(tmp_path):
+    ws = Workspace(tmp_path / "cfg")
+    shared = tmp_path / "srv-shared"
+    shared.mkdir()
+    (ws.dir / "out").symlink_to(shared)  # a committed `out -> /srv/shared` link
+    (ws.dir / "kept").mkdir()
+    ws.write(
+        CA + _zone("eu", 'output_dir = "out/eu"') + _zone("us", 'output_dir = "kept/us"')
+    )
+    doc = json.loads(ws.run("validate", "--json").stdout)
+    warnings = [d for d in doc["diagnostics"] if d["severity"] == "warning"]
+    assert [(w["summary"], w["range"]["start"]["line"]) for w in warnings] == [
+        ("Files written outside the configuration directory", 8)
+    ]
+    assert 'output_dir = "out/eu"' in warnings[0]["detail"]
+    plan = ws.run("plan", "--no-color").stdout
+    assert (
+        "zone.eu writes its key and certificate outside the configuration directory, to "
+        "out/eu (output_dir)" in plan
+    )
+    assert "zone.us writes" not in plan

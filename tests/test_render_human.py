@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -72,6 +73,7 @@ def plan(
         config_digest="digest",
         variables={},
         timestamp="2025-01-01T00:00:00Z",
+        config_dir=Path("/nonexistent-config"),
         errored=errored,
     )
 

@@ -267,6 +267,17 @@ def owned_parts(relative: str) -> tuple[str, ...]:
     return tuple(part for part in parts if part)  # "a//b/" is a/b, as a path reads it
 
 
+def leaves_dir(base: Path, path: str) -> bool:
+    """Whether ``path`` (relative to ``base``, or absolute) names a place outside ``base``:
+    absolute or climbing out with ``..`` as written, or reaching out through a symlink (a
+    committed ``out -> /srv/shared`` link)."""
+    if os.path.isabs(path) or os.path.normpath(path).split(os.sep)[0] == os.pardir:
+        return True
+    real_base = os.path.realpath(base)
+    target = os.path.realpath(os.path.join(real_base, path))
+    return os.path.commonpath([real_base, target]) != real_base
+
+
 def make_dirs(path: Path, mode: int) -> None:
     """Create ``path`` and its missing parents with exactly ``mode`` (the umask is ignored)."""
     path = Path(path)

@@ -108,7 +108,7 @@ def run(
         moved = apply_moves(moves_of(loaded.root), read_state(backend))
         state = moved.state
         if planfile is not None:
-            the_plan = read_plan(planfile, state, backend.encryption)
+            the_plan = read_plan(planfile, state, loaded.directory, backend.encryption)
             if the_plan.config_digest != loaded.digest:
                 raise DiagnosticError.single(
                     "Configuration changed since the plan was made",

@@ -6,6 +6,7 @@ files; every private key is a PEM block that must never reach any rendering.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from meshprov.diagnostics import Diagnostic
@@ -182,6 +183,7 @@ def make_plan(
         config_digest="digest",
         variables=variables or {},
         timestamp=TIMESTAMP,
+        config_dir=Path("/nonexistent-config"),
         targets=targets,
         warnings=warnings,
     )

@@ -53,7 +53,7 @@ def graph(session: Session, fmt_: str, planfile: Path | None) -> None:
         actions = None
         if planfile is not None:
             document = load_plan_document(planfile, lambda: plan_encryption(session.directory))
-            actions = plan_actions(plan_from_document(document, None, planfile))
+            actions = plan_actions(plan_from_document(document, None, planfile, session.directory))
     except DiagnosticError as exc:
         fail(session, exc)
     rgraph = resource_graph(loaded.graph)

@@ -49,7 +49,7 @@ def show(session: Session, planfile: Path | None, as_json: bool, as_markdown: bo
             )
         if planfile is not None:
             document = load_plan_document(planfile, lambda: plan_encryption(session.directory))
-            the_plan = plan_from_document(document, None, planfile)
+            the_plan = plan_from_document(document, None, planfile, session.directory)
             if as_json:
                 click.echo(render_plan_json(the_plan), nl=False)
             elif as_markdown:

@@ -497,6 +497,7 @@ class _Walker:
                     deps,
                     resource.range,
                     ranges,
+                    self.root_dir,
                     resource.lifecycle.ignore_changes,
                     frozenset(
                         k

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from meshprov.addrs import InstanceAddress, parse_instance_address
@@ -134,6 +135,7 @@ class Plan:
     config_digest: str
     variables: dict[str, Any]
     timestamp: str
+    config_dir: Path  # where it is planned or shown, and its relative paths resolve
     targets: tuple[str, ...] = ()
     replace: tuple[str, ...] = ()
     warnings: tuple[Diagnostic, ...] = field(default_factory=tuple)

@@ -184,8 +184,11 @@ def _damaged(path: Path, what: str) -> DiagnosticError:
     )
 
 
-def read_plan(path: Path, current: State, encryption: PlanEncryption = None) -> Plan:
-    """Load a saved plan; refuse one made from another state or an older serial of this one."""
+def read_plan(
+    path: Path, current: State, config_dir: Path, encryption: PlanEncryption = None
+) -> Plan:
+    """Load a saved plan, to apply in ``config_dir``; refuse one made from another state or an
+    older serial of this one."""
     doc = load_plan_document(path, encryption)
     # A plan made before any state was written (serial 0) has a lineage nobody kept, as
     # Terraform's first plan has none: only the serial can tell whether it is stale.
@@ -202,21 +205,22 @@ def read_plan(path: Path, current: State, encryption: PlanEncryption = None) -> 
             "The given plan file can no longer be applied because the state was changed by "
             "another operation after the plan was created.",
         )
-    return plan_from_document(doc, current, path)
+    return plan_from_document(doc, current, path, config_dir)
 
 
-def plan_from_document(doc: dict, current: State | None, path: Path) -> Plan:
-    """The plan a document (of the file at ``path``) describes; secrets come back from
-    ``current`` when given. A document that does not decode is a diagnostic, not a crash."""
+def plan_from_document(doc: dict, current: State | None, path: Path, config_dir: Path) -> Plan:
+    """The plan a document (of the file at ``path``) describes, shown or applied in
+    ``config_dir``; secrets come back from ``current`` when given. A document that does not
+    decode is a diagnostic, not a crash."""
     try:
-        return _plan(doc, current)
+        return _plan(doc, current, config_dir)
     except KeyError as exc:
         raise _damaged(path, f"its field {exc.args[0]!r} is") from None
     except (TypeError, ValueError, AttributeError, StateError):
         raise _damaged(path, "a field is") from None
 
 
-def _plan(doc: dict, current: State | None) -> Plan:
+def _plan(doc: dict, current: State | None, config_dir: Path) -> Plan:
     current = current or State(lineage=doc["prior_lineage"], serial=doc["prior_serial"])
     prior = _prior_state(doc["prior_state"], current)
     changes = tuple(_change(c, current) for c in doc["changes"])
@@ -232,6 +236,7 @@ def _plan(doc: dict, current: State | None) -> Plan:
         variables=doc["variables"],
         root_variables=doc.get("root_variables", {}),
         timestamp=doc["timestamp"],
+        config_dir=config_dir,
         targets=tuple(doc["targets"]),
         replace=tuple(doc["replace"]),
     )

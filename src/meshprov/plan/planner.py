@@ -150,6 +150,7 @@ def _plan(config: LoadedConfig, state: State, options: PlanOptions) -> Plan:
         variables={k: v.value for k, v in config.inputs.values.items()},
         root_variables=root_variable_values(config.root, config.inputs.values, config.directory),
         timestamp=options.now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        config_dir=config.directory,
         targets=options.targets,
         replace=options.replace,
         warnings=tuple(warnings),

@@ -64,6 +64,7 @@ class ResourceInstance:
     dependencies: tuple[str, ...]  # resource addresses (static, e.g. "ca.root")
     range: SourceRange  # the resource block
     argument_ranges: Mapping[str, SourceRange]  # shared by the instances of one block
+    config_dir: Path  # the root configuration directory, where relative paths resolve
     ignore_changes: tuple[str, ...] = ()  # lifecycle.ignore_changes
     # the arguments whose value is (or contains) a sensitive one; ``values`` holds them plain,
     # so a type handles a sensitive argument exactly as any other

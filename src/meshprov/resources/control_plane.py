@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from meshprov import kuma
@@ -73,8 +74,8 @@ class GlobalControlPlaneType(ControlPlaneType):
                 found.append(_in_cluster_warning(instance, zones))
         return found
 
-    def setting_warnings(self, change: ResourceChange) -> list[str]:
-        return [*super().setting_warnings(change), *cp_store.warnings(change)]
+    def setting_warnings(self, change: ResourceChange, config_dir: Path) -> list[str]:
+        return [*super().setting_warnings(change, config_dir), *cp_store.warnings(change)]
 
     def files_unknown(self, config: dict[str, Any]) -> bool:
         return cp_store.unknown(config)

@@ -24,6 +24,7 @@ from meshprov.files import (
     UnsafePath,
     drift_of,
     file_digest,
+    leaves_dir,
     owned_parts,
     remove_orphaned_temps,
     remove_owned_files,
@@ -346,7 +347,7 @@ class ControlPlaneType(ResourceType):
                 )
             )
         output_dir = values["output_dir"]
-        if isinstance(output_dir, str) and outside_config_dir(output_dir):
+        if isinstance(output_dir, str) and leaves_dir(instance.config_dir, output_dir):
             found.append(
                 warning(
                     "Files written outside the configuration directory",
@@ -557,7 +558,9 @@ class ControlPlaneType(ResourceType):
             clients = self.trust_clients(change, plan)
             items.append(TrustBreak(change.address, str(after["ca"]), str(before["ca"]), clients))
         if change.action is not Action.DELETE:
-            items.extend(ImpactWarning(text) for text in self.setting_warnings(change))
+            items.extend(
+                ImpactWarning(text) for text in self.setting_warnings(change, plan.config_dir)
+            )
         items.extend(cp_authn.impact(change))
         return items
 
@@ -565,8 +568,9 @@ class ControlPlaneType(ResourceType):
         """Who verifies this control plane with the bundle in state (SPEC §4.1)."""
         raise NotImplementedError
 
-    def setting_warnings(self, change: ResourceChange) -> list[str]:
-        """Insecure settings in ``change.after``, one sentence each."""
+    def setting_warnings(self, change: ResourceChange, config_dir: Path) -> list[str]:
+        """Insecure settings in ``change.after`` (planned in ``config_dir``), one sentence
+        each."""
         after = change.after or {}
         found = []
         interface = after.get("api_http_interface")
@@ -577,7 +581,7 @@ class ControlPlaneType(ResourceType):
                 "(api_http_interface)"
             )
         output_dir = after.get("output_dir")
-        if isinstance(output_dir, str) and outside_config_dir(output_dir):
+        if isinstance(output_dir, str) and leaves_dir(config_dir, output_dir):
             found.append(
                 f"{change.address} writes its key and certificate outside the configuration "
                 f"directory, to {output_dir} (output_dir)"
@@ -891,11 +895,6 @@ def _key_part(key: Any) -> list[str]:
 
 
 _UNSAFE_KEY_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
-
-
-def outside_config_dir(output_dir: str) -> bool:
-    """An absolute ``output_dir``, or one that climbs out with ``..`` (read as written)."""
-    return os.path.isabs(output_dir) or os.path.normpath(output_dir).split(os.sep)[0] == ".."
 
 
 def _ours(recorded: Any, content: bytes) -> bool:

@@ -27,6 +27,7 @@ from meshprov.files import (
     UnsafePath,
     drift_of,
     file_digest,
+    leaves_dir,
     remove_written_file,
     write_owned_files,
     written_as,
@@ -786,7 +787,7 @@ class FirewallType(ResourceType):
         if (
             isinstance(helm, str)
             and helm != (change.before or {}).get("helm_values_file")
-            and _leaves_config_dir(helm)
+            and leaves_dir(plan.config_dir, helm)
         ):
             items.append(
                 ImpactWarning(
@@ -861,11 +862,6 @@ def _overlaps(instances: list[ResourceInstance]) -> list[Diagnostic]:
                 )
             )
     return found
-
-
-def _leaves_config_dir(path: str) -> bool:
-    """An absolute path, or one that climbs out of the configuration directory."""
-    return os.path.isabs(path) or os.path.normpath(path).split(os.sep)[0] == os.pardir
 
 
 def _has_control(text: str) -> bool:

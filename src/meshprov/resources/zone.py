@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections import defaultdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshprov import kuma
@@ -98,8 +99,8 @@ class ZoneType(ControlPlaneType):
     serves_data_planes = True
     port_arguments = ("api_https_port", "dp_port")
 
-    def setting_warnings(self, change: ResourceChange) -> list[str]:
-        found = super().setting_warnings(change)
+    def setting_warnings(self, change: ResourceChange, config_dir: Path) -> list[str]:
+        found = super().setting_warnings(change, config_dir)
         after = change.after or {}
         if after.get("mads_tls") is False:
             found.append(f"{change.address} serves MADS (5676) without TLS (mads_tls = false)")
