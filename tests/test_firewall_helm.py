@@ -258,6 +258,36 @@ def test_an_overlay_reaching_out_through_a_symlink_is_a_security_warning(config,
     assert "outside the configuration directory" not in config.run("plan")
 
 
+def _error_line(config: Config, argument: str) -> tuple[dict, int]:
+    """The one validate error, and the line of ``argument`` in main.hcl."""
+    doc = json.loads(config.run("validate", "--json", code=1))
+    (err,) = [d for d in doc["diagnostics"] if d["severity"] == "error"]
+    lines = (config.dir / "main.hcl").read_text(encoding="utf-8").splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if text.strip().startswith(argument))
+    return err, line
+
+
+@pytest.mark.parametrize(
+    ("escape", "code"),
+    [("\\u2028", "U+2028"), ("\\u0000", "U+0000"), ("\\u0085", "U+0085"), ("\\u2029", "U+2029")],
+)
+def test_the_firewall_refuses_the_control_characters_every_argument_refuses(config, escape, code):
+    config.write(ZONES, firewall=f'helm_values_file = "helm/kds{escape}.yaml"')
+    err, line = _error_line(config, "helm_values_file")
+    assert err["summary"] == 'Invalid value for "helm_values_file"'
+    assert f"control character {code}" in err["detail"]
+    assert err["range"]["start"]["line"] == line
+    assert not (config.dir / "helm").exists()
+
+
+def test_a_blank_overlay_path_is_a_validate_error(config):
+    config.write(ZONES, firewall='helm_values_file = "  "')
+    err, line = _error_line(config, "helm_values_file")
+    assert err["summary"] == "Invalid helm_values_file"
+    assert err["detail"] == "firewall.kds: helm_values_file must be a file path."
+    assert err["range"]["start"]["line"] == line
+
+
 def test_neither_security_groups_nor_overlay_is_a_validate_error(config):
     config.write(ZONES, firewall="")
     out = config.run("validate", code=1)

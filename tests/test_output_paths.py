@@ -105,9 +105,7 @@ def test_an_output_dir_reaching_out_through_a_symlink_is_shown(tmp_path):
     shared.mkdir()
     (ws.dir / "out").symlink_to(shared)  # a committed `out -> /srv/shared` link
     (ws.dir / "kept").mkdir()
-    ws.write(
-        CA + _zone("eu", 'output_dir = "out/eu"') + _zone("us", 'output_dir = "kept/us"')
-    )
+    ws.write(CA + _zone("eu", 'output_dir = "out/eu"') + _zone("us", 'output_dir = "kept/us"'))
     doc = json.loads(ws.run("validate", "--json").stdout)
     warnings = [d for d in doc["diagnostics"] if d["severity"] == "warning"]
     assert [(w["summary"], w["range"]["start"]["line"]) for w in warnings] == [

@@ -763,7 +763,7 @@ def _env_file(env: dict[str, str]) -> str:
     """
     lines = []
     for key, value in env.items():
-        if CONTROL_CHARACTERS.search(value):
+        if control_character(value) is not None:
             raise ValueError(f"{key}: a value with a control character cannot be written")
         if not _PLAIN_ENV_VALUE.fullmatch(value):
             value = '"' + _ENV_ESCAPED.sub(r"\\\g<0>", value) + '"'
@@ -780,7 +780,15 @@ _ENV_ESCAPED = re.compile(r'[\\"$`]')
 # script a newline starts a new setting or command, and YAML (kuma-cp.yaml, Helm values) and
 # Python's readers also break a line at U+2028 and U+2029; in a name, path or hostname none of
 # them means anything
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def control_character(text: str) -> str | None:
+    """The first character of ``text`` that no name, path or setting may hold, or None: the one
+    check every configured argument (``schema.control_character_problem``) and the env file
+    writer share."""
+    found = _CONTROL_CHARACTERS.search(text)
+    return found.group() if found else None
 
 
 def _join(*pems: str) -> str:

@@ -281,12 +281,12 @@ class FirewallType(ResourceType):
                         instance.argument_range("security_group_ids"),
                     )
                 )
-            if isinstance(helm, str) and (not helm.strip() or _has_control(helm)):
+            # control characters: refused with every argument's (control_character_problem)
+            if isinstance(helm, str) and not helm.strip():
                 found.append(
                     error(
                         "Invalid helm_values_file",
-                        f"{instance.address}: helm_values_file must be a file path without "
-                        "control characters.",
+                        f"{instance.address}: helm_values_file must be a file path.",
                         instance.argument_range("helm_values_file"),
                     )
                 )
@@ -862,10 +862,6 @@ def _overlaps(instances: list[ResourceInstance]) -> list[Diagnostic]:
                 )
             )
     return found
-
-
-def _has_control(text: str) -> bool:
-    return any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text)
 
 
 def _listed(value: Any) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from meshprov.kuma import CONTROL_CHARACTERS
+from meshprov.kuma import control_character
 from meshprov.lang.types import BOOL, NUMBER, STRING, ListType, Type
 from meshprov.lang.values import UNKNOWN, at_path, format_number, is_number, unmark
 
@@ -82,10 +82,10 @@ def control_character_problem(value: Any, multiline: bool = False) -> str | None
     """Why a checked argument cannot be written into files, or None; never quotes the value
     (it may be sensitive). ``multiline`` text (PEM) may hold line breaks."""
     if isinstance(value, str):
-        found = CONTROL_CHARACTERS.search(value.translate(_LINE_BREAKS) if multiline else value)
-        if found:
+        found = control_character(value.translate(_LINE_BREAKS) if multiline else value)
+        if found is not None:
             return (
-                f"The value contains the control character U+{ord(found.group()):04X}. Names, "
+                f"The value contains the control character U+{ord(found):04X}. Names, "
                 "paths, hostnames and every other argument end up in certificates, env files "
                 "and scripts, where it would break a line or a command: remove it."
             )
