@@ -63,10 +63,10 @@ def openssl(*args: str, cwd: Path) -> str:
     return proc.stdout
 
 
-def make_root(pki: Path, name: str = "root", cn: str = ROOT_CN) -> None:
-    """A self-signed root, as ``openssl req -x509`` makes one."""
+def make_root(pki: Path, name: str = "root", cn: str = ROOT_CN, digest: str = "-sha256") -> None:
+    """A self-signed root, as ``openssl req -x509`` makes one, signing itself with ``digest``."""
     openssl(
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-noenc",
+        "req", "-x509", digest, "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-noenc",
         "-keyout", f"{name}.key", "-out", f"{name}.crt", "-days", "3650",
         "-subj", f"/O=Example Corp/CN={cn}",
         "-addext", "basicConstraints=critical,CA:TRUE",
@@ -524,6 +524,61 @@ def test_an_imported_root_signs_control_planes_directly(tmp_path: Path, corp_pki
     d = ws.dir
     assert (d / ZONE_TLS / "ca.crt").read_text() == (corp_pki / "root.crt").read_text()
     assert "OK" in verify_with(d, d / "pki" / "root.crt", d / ZONE_TLS / "tls.crt")
+
+
+def test_a_root_that_signed_itself_with_sha1_is_a_root(tmp_path: Path, corp_pki: Path) -> None:
+    """A trust anchor's signature on itself is never checked by TLS clients, so an old root
+    signed with SHA-1 is the end of the chain, not a missing root."""
+    pki = tmp_path / "old-pki"
+    pki.mkdir()
+    make_root(pki, "old-root", "Old SHA-1 Root CA", digest="-sha1")
+    assert "ecdsa-with-SHA1" in openssl("x509", "-in", "old-root.crt", "-noout", "-text", cwd=pki)
+    make_signed(pki, "old-issuing", issuer="old-root", cn="Issuing CA under the old root")
+    ws = workspace(
+        tmp_path / "config",
+        pki,
+        """
+        ca "corp" {
+          certificate_pem       = file("pki/old-issuing.crt")
+          private_key_pem       = file("pki/old-issuing.key")
+          certificate_chain_pem = file("pki/old-root.crt")
+        }
+        zone "eu" {
+          ca        = ca.corp
+          hostnames = ["cp.eu.mesh.example.com"]
+        }
+        """,
+    )
+    assert "Warning" not in ws.run("validate", "--no-color").output
+    assert "Warning" not in ws.run("apply", "--auto-approve", "--no-color").output
+    d = ws.dir
+    assert certificate_subjects((d / ZONE_TLS / "ca.crt").read_text(), d) == [
+        "subject=O = Example Corp, CN = Issuing CA under the old root",
+        "subject=O = Example Corp, CN = Old SHA-1 Root CA",
+    ]
+    chain = d / ZONE_TLS / "tls.crt"
+    assert "OK" in verify_with(d, d / "pki" / "old-root.crt", chain, "-untrusted", str(chain))
+
+
+def test_a_last_certificate_named_as_its_issuer_but_signed_by_another_key_is_no_root(
+    tmp_path: Path, corp_pki: Path
+) -> None:
+    """A root's name on a certificate another key signed (a key rollover's link certificate)
+    is not the root: its authorityKeyIdentifier names the other key."""
+    pki = tmp_path / "pki"
+    shutil.copytree(corp_pki, pki)
+    make_signed(pki, "link", issuer="root", cn=ROOT_CN)
+    make_signed(pki, "link-issuing", issuer="link", cn="Issuing CA under the link")
+    ws = Workspace(tmp_path / "config")
+    shutil.copytree(pki, ws.dir / "pki")
+    ws.write(
+        'ca "corp" {\n  certificate_pem = file("pki/link-issuing.crt")\n'
+        '  private_key_pem = file("pki/link-issuing.key")\n'
+        '  certificate_chain_pem = file("pki/link.crt")\n}\n'
+    )
+    warned = ws.run("validate", "--no-color").output
+    assert "Warning: Imported CA without its root" in warned
+    assert ROOT_CN in warned
 
 
 def test_an_intermediate_under_an_imported_ca_signs_no_ca(tmp_path: Path, corp_pki: Path) -> None:

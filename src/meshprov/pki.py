@@ -750,9 +750,11 @@ def imported_expiring(
 
 
 def reaches_root(ca: ImportedCA) -> bool:
-    """True when the last certificate given is a self-signed root."""
+    """True when the last certificate given is a self-signed root: its own issuer by name and
+    by key identifier. Its signature on itself is not checked, as TLS clients never check a
+    trust anchor's: an old root signed with SHA-1 (which cannot be verified here) is a root."""
     last = ca.certificates[-1]
-    return last.issuer == last.subject and issued_by(last, last)
+    return last.issuer == last.subject and key_id_mismatch(last, last) is None
 
 
 # --- renewal ---------------------------------------------------------------------------------
