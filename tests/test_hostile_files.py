@@ -662,3 +662,32 @@ def test_an_as_of_out_of_the_calendar_is_a_usage_error(applied: Workspace, momen
         result = applied.run(*args, "--as-of", moment, code=1)
         assert f"Invalid value for '--as-of': '{moment}' is out of range" in result.stderr
     applied.run("plan", "--as-of", "8999-12-31T23:59:59Z")
+
+
+@pytest.mark.parametrize(
+    ("fifo", "command"),
+    [
+        ("extra.hcl", ("validate",)),
+        ("site.auto.vars.hcl", ("validate",)),
+        ("modules/m/extra.hcl", ("validate",)),
+        ("extra.hcl", ("fmt", "-check")),
+    ],
+)
+def test_a_named_pipe_among_the_configuration_files_is_refused_at_once(
+    ws: Workspace, fifo: str, command: tuple[str, ...]
+) -> None:
+    """A FIFO no one writes to would block the read forever: it is refused before reading."""
+    ws.write(ZONE + 'module "m" {\n  source = "./modules/m"\n}\n')
+    (ws.dir / "modules/m").mkdir(parents=True)
+    (ws.dir / "modules/m/main.hcl").write_text("locals {\n  a = 1\n}\n")
+    os.mkfifo(ws.dir / fifo)
+    proc = subprocess.run(
+        [sys.executable, "-m", "meshprov", "-C", str(ws.dir), *command],
+        capture_output=True,
+        text=True,
+        timeout=60,  # a regression hangs: fail instead
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert f"{Path(fifo).name}: a named pipe (FIFO), not a regular file" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -203,15 +203,47 @@ def read_file_and_mode(path: str | Path) -> tuple[bytes, int]:
         raise
     try:
         status = os.fstat(fd)
-        chunks = []
-        # one read for a file as large as fstat says, then on until EOF if it grew
-        chunk = os.read(fd, status.st_size + 1)
-        while chunk:
-            chunks.append(chunk)
-            chunk = os.read(fd, 1 << 16)
-        return b"".join(chunks), status.st_mode & 0o777
+        return _read_to_end(fd, status.st_size), status.st_mode & 0o777
     finally:
         os.close(fd)
+
+
+class NotRegularFile(OSError):
+    """A named pipe, device, directory or socket where a file to read should be."""
+
+
+_KINDS = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFDIR: "a directory",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def read_regular_file(path: str | Path) -> bytes:
+    """The content of a regular file (symbolic links followed); anything else raises
+    ``NotRegularFile`` before a byte is read. Opened non-blocking, so a named pipe that no one
+    writes to is refused at once instead of hanging the read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            kind = _KINDS.get(stat.S_IFMT(status.st_mode), "a special file")
+            raise NotRegularFile(errno.EINVAL, f"{kind}, not a regular file", str(path))
+        return _read_to_end(fd, status.st_size)
+    finally:
+        os.close(fd)
+
+
+def _read_to_end(fd: int, size: int) -> bytes:
+    """One read for a file as large as fstat says, then on until EOF if it grew."""
+    chunks = []
+    chunk = os.read(fd, size + 1)
+    while chunk:
+        chunks.append(chunk)
+        chunk = os.read(fd, 1 << 16)
+    return b"".join(chunks)
 
 
 def file_digest(content: bytes, mode: int) -> str:

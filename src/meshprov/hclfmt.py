@@ -19,6 +19,7 @@ import hcl2.api
 from lark.exceptions import UnexpectedInput
 
 from meshprov.diagnostics import Diagnostic, DiagnosticError, Pos, SourceRange, decode_source, error
+from meshprov.files import read_regular_file
 from meshprov.lang.syntax_errors import syntax_error
 
 __all__ = ["FormatResult", "format_paths", "format_source", "unified_diff"]
@@ -67,7 +68,7 @@ def format_paths(paths: list[Path]) -> list[FormatResult]:
     problems: list[Diagnostic] = []
     for path in _expand(paths):
         try:
-            text = decode_source(path.read_bytes(), str(path))
+            text = decode_source(read_regular_file(path), str(path))
         except DiagnosticError as exc:
             problems.extend(exc.diagnostics)
             continue

@@ -37,6 +37,7 @@ from meshprov.diagnostics import (
     did_you_mean,
     error,
 )
+from meshprov.files import read_regular_file
 from meshprov.lang import ast
 from meshprov.lang.evaluate import EvalContext, evaluate
 from meshprov.lang.parse_cache import parse_file_cached
@@ -122,9 +123,11 @@ class _Loader:
                 )
                 continue
             try:
-                text = decode_source(path.read_bytes(), _display(path))
+                text = decode_source(read_regular_file(path), _display(path))
             except OSError as exc:
-                diags.add(error("Cannot read configuration file", f"{path}: {exc.strerror}"))
+                diags.add(
+                    error("Cannot read configuration file", f"{_display(path)}: {exc.strerror}")
+                )
                 continue
             except DiagnosticError as exc:
                 diags.extend(exc.diagnostics)

@@ -8,7 +8,7 @@ expressions otherwise, as Terraform treats ``TF_VAR_`` and ``-var``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from meshprov.diagnostics import (
     error,
     warning,
 )
+from meshprov.files import read_regular_file
 from meshprov.lang.types import AnyType, Primitive
 
 ENV_PREFIX = "MESHPROV_VAR_"
@@ -54,8 +55,12 @@ def collect_inputs(
                     f"the environment ({key})",
                 )
     auto = sorted(p for p in directory.glob("*.auto.vars.hcl"))
-    for path in [*auto, *var_files]:
-        values.update(_read_var_file(root, path, diags))
+    # a --var-file may be a pipe (<(vault read ...)), as in Terraform; a file found in the
+    # directory must be a regular file, or a stray FIFO there would hang every command
+    for path in auto:
+        values.update(_read_var_file(root, path, read_regular_file, diags))
+    for path in var_files:
+        values.update(_read_var_file(root, path, Path.read_bytes, diags))
     for item in cli_vars:
         name, sep, raw = item.partition("=")
         name = name.strip()
@@ -104,9 +109,11 @@ def _raw_or_expression(root: Module, name: str, raw: str, what: str) -> object:
     return constant(expr, f"the value of var.{name}")
 
 
-def _read_var_file(root: Module, path: Path, diags: Diagnostics) -> dict[str, InputValue]:
+def _read_var_file(
+    root: Module, path: Path, read: Callable[[Path], bytes], diags: Diagnostics
+) -> dict[str, InputValue]:
     try:
-        text = decode_source(path.read_bytes(), _display(path))
+        text = decode_source(read(path), _display(path))
     except DiagnosticError as exc:
         diags.extend(exc.diagnostics)
         return {}
