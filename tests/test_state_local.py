@@ -21,6 +21,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from meshprov.backend import save_applied_state
+from meshprov.diagnostics import DiagnosticError
 from meshprov.state import (
     LocalBackend,
     LockInfo,
@@ -81,6 +83,44 @@ def test_read_missing_file_gives_new_state_and_creates_nothing(
     state = backend.read()
     assert state.serial == 0 and state.resources == {}
     assert not state_path.parent.exists()
+
+
+def test_a_failed_save_names_the_state_file_not_its_temp_file(
+    backend: LocalBackend, state_path: Path
+) -> None:
+    state = backend.read()
+    state.outputs["o"] = {"value": 1, "sensitive": False}
+    backend.write(state)
+    state.outputs["o"] = {"value": 2, "sensitive": False}
+    # a directory in the way of the file the write renames over (as root, a read-only
+    # directory would not stop it)
+    state_path.unlink()
+    state_path.mkdir()
+    (state_path / "keep").write_text("x")
+    with pytest.raises(DiagnosticError) as caught:
+        save_applied_state(backend, state, state_path.parents[1])
+    (diag,) = caught.value.diagnostics
+    assert diag.summary == "Failed to save state"
+    assert diag.detail.startswith(f"{state_path}: Is a directory.\n")
+    assert ".tmp" not in diag.detail
+    assert [p.name for p in state_path.parent.iterdir()] == ["default.json"]
+
+
+def test_a_failed_backup_names_the_backup_file(state_path: Path) -> None:
+    first = LocalBackend(state_path)
+    state = first.read()
+    state.outputs["o"] = {"value": 1, "sensitive": False}
+    first.write(state)
+    second = LocalBackend(state_path)
+    state = second.read()
+    state.outputs["o"] = {"value": 2, "sensitive": False}
+    backup = state_path.with_name("default.json.backup")
+    backup.mkdir()
+    (backup / "keep").write_text("x")
+    with pytest.raises(DiagnosticError) as caught:
+        save_applied_state(second, state, state_path.parents[1])
+    assert caught.value.diagnostics[0].detail.startswith(f"{backup}: Is a directory.\n")
+    assert json.loads(state_path.read_bytes())["outputs"]["o"]["value"] == 1
 
 
 def test_write_then_read_round_trip_with_modes(backend: LocalBackend, state_path: Path) -> None:

@@ -307,9 +307,14 @@ def save_applied_state(
         backend.discard_journal()
     except (StateError, OSError) as exc:
         if not backend.remote:
+            reason = (
+                exc
+                if isinstance(exc, StateError)
+                else f"{exc.filename or backend.display}: {exc.strerror or exc}."
+            )
             raise DiagnosticError.single(
                 "Failed to save state",
-                f"{exc}\nEvery finished resource is recorded in the journal next to the state "
+                f"{reason}\nEvery finished resource is recorded in the journal next to the state "
                 "file; the next meshprov run folds it into the state.",
             ) from None
         raise _errored(backend, state, directory, exc) from None

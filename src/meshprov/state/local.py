@@ -62,6 +62,15 @@ def _ensure_dir(path: Path) -> None:
     make_dirs(path.parent, DIR_MODE)
 
 
+def _replace(path: Path, data: bytes) -> None:
+    """``write_atomic``, a failure naming ``path``, the file the user knows, never the
+    temporary file next to it that the write goes through."""
+    try:
+        write_atomic(path, data, FILE_MODE)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+
+
 class LocalFileStore:
     """The state in a file, replaced atomically, with ``<path>.backup`` as the backup."""
 
@@ -85,11 +94,11 @@ class LocalFileStore:
 
     def save(self, data: bytes) -> None:
         _ensure_dir(self.path)
-        write_atomic(self.path, data, FILE_MODE)
+        _replace(self.path, data)
 
     def save_backup(self, data: bytes) -> None:
         _ensure_dir(self.path)
-        write_atomic(self.backup_path, data, FILE_MODE)
+        _replace(self.backup_path, data)
 
     def _check_mode(self, mode: int, fixed: bool) -> None:
         loose = stat.S_IMODE(mode)
