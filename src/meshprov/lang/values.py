@@ -318,6 +318,9 @@ def deeper_than(value: Any, limit: int) -> bool:
         below: list = []
         found = False
         for item in level:
+            kind = type(item)
+            if kind is str or kind is int or kind is bool or item is None:  # most, first
+                continue
             while type(item) is Sensitive:
                 item = item.value
             if isinstance(item, dict):
