@@ -7,6 +7,7 @@ file's mode and digest, so refresh can tell which file was deleted, edited or lo
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -379,7 +380,8 @@ class ControlPlaneType(ResourceType):
             output_dir = default_output_dir(str(instance.address))
         if has_unknown(output_dir):
             return frozenset()
-        return frozenset(os.path.normpath(os.path.join(output_dir, f)) for f in kuma.ALL_FILES)
+        base = os.path.normpath(output_dir)  # the files' own names are normal already
+        return frozenset(os.path.join("" if base == "." else base, f) for f in kuma.ALL_FILES)
 
     # --- plan ------------------------------------------------------------------------------
 
@@ -837,20 +839,22 @@ def _why(change: ResourceChange, before: dict[str, Any], after: dict[str, Any]) 
 
 
 def _is_ip(text: Any) -> bool:
-    try:
-        ip = ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return getattr(ip, "scope_id", None) is None
+    ip = _ip_address(text) if isinstance(text, str) else None
+    return ip is not None and getattr(ip, "scope_id", None) is None
 
 
 def _is_scoped_ip(text: Any) -> bool:
     """An IPv6 address with a zone id, ``fe80::1%eth0``: valid to Python, not in a SAN."""
+    ip = _ip_address(text) if isinstance(text, str) else None
+    return ip is not None and getattr(ip, "scope_id", None) is not None
+
+
+@functools.cache  # check and plan ask about the same addresses and hostnames, each zone's
+def _ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        ip = ipaddress.ip_address(text)
+        return ipaddress.ip_address(text)
     except ValueError:
-        return False
-    return getattr(ip, "scope_id", None) is not None
+        return None
 
 
 _DNS_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")

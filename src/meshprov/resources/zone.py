@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections import defaultdict
@@ -167,7 +168,7 @@ class ZoneType(ControlPlaneType):
         found = []
         for ip in ips:
             try:
-                network = str(ipaddress.ip_network(ip, strict=False))
+                network = network_of(ip)
             except ValueError:
                 found.append(
                     error(
@@ -313,6 +314,17 @@ def egress_cidrs(egress_ips: Any) -> Any:
     if has_unknown(egress_ips):
         return UNKNOWN
     try:
-        return [str(ipaddress.ip_network(ip, strict=False)) for ip in egress_ips]
+        return [network_of(ip) for ip in egress_ips]
     except ValueError:
         return UNKNOWN
+
+
+def network_of(ip: Any) -> str:
+    """An egress IP as its network (``10.0.0.1`` → ``10.0.0.1/32``); ValueError if neither an
+    IP nor a CIDR."""
+    return _network(ip) if isinstance(ip, str) else str(ipaddress.ip_network(ip, strict=False))
+
+
+@functools.cache  # check and plan both ask, for every zone
+def _network(ip: str) -> str:
+    return str(ipaddress.ip_network(ip, strict=False))
