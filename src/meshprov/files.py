@@ -159,11 +159,13 @@ def _holds_written(dfd: int, name: str, written: Callable[[bytes], bool]) -> boo
         if exc.errno == errno.ELOOP:
             return True
         raise
-    with os.fdopen(fd, "rb") as file:
-        info = os.fstat(file.fileno())
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size > _LARGEST_WRITTEN:
             return False
-        return written(file.read())
+        return written(_read_to_end(fd, info.st_size))
+    finally:
+        os.close(fd)
 
 
 def remove_orphaned_temps(base: Path, relatives: Iterable[str]) -> None:
